@@ -1,0 +1,233 @@
+// Package text is fleetwire's delimiter text format: one frame per line,
+// typable with nc or telnet, CSV-compatible.
+//
+//	frame   = [device ";" [seq ";" [unix_ms ";"]]] samples
+//	samples = sample *("," sample) [","]
+//	sample  = value *(":" value) ["@" step_ms]
+//
+// "21.5,21.7,21.9" is three one-channel samples of the device the
+// connection speaks for; "mote-3;42;1700000000000;21.5:40,21.6:41@5000" is
+// two two-channel samples of mote-3, sequence numbers 42 and 43, the second
+// 5 s after the first. A sample's time is the previous sample's time plus
+// the step; a step holds until the next "@", so a regular series states
+// its period once. The END byte (see package framing) is not part of the
+// frame given to Decode. PROTOCOL.md has the byte-level specification.
+package text
+
+import (
+	"bytes"
+	"strconv"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+func fail(off int, r codec.Reason, detail string) error {
+	return codec.Errorf(codec.FormatText, off, r, detail)
+}
+
+// Decode parses one text frame (without its END byte) and appends it to
+// dst as one codec.Frame. On error dst is left as it was: a frame is
+// accepted whole or not at all. Device aliases line.
+func Decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
+	m := dst.Mark()
+	if err := decode(dst, line, lim); err != nil {
+		dst.Rollback(m)
+		return err
+	}
+	return nil
+}
+
+func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
+	f := dst.BeginFrame()
+	f.Format = codec.FormatText
+	f.WireBytes = len(line) + 1
+
+	// Header: up to three ';'-terminated fields. Samples never contain ';'.
+	p := 0
+	var start int64
+	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		if i > 0 {
+			if !codec.ValidID(line[:i]) {
+				return fail(0, codec.ReasonBadID, "device id must be 1-64 bytes of [A-Za-z0-9._-]")
+			}
+			f.Device = line[:i:i]
+		}
+		p = i + 1
+		if j := bytes.IndexByte(line[p:], ';'); j >= 0 {
+			if j > 0 {
+				seq, ok := parseUint(line[p : p+j])
+				if !ok {
+					return fail(p, codec.ReasonBadNumber, "sequence number must be an unsigned integer")
+				}
+				f.Seq = seq
+				f.Flags |= codec.HasSeq
+			}
+			p += j + 1
+			if k := bytes.IndexByte(line[p:], ';'); k >= 0 {
+				if k > 0 {
+					t, ok := parseInt(line[p : p+k])
+					if !ok {
+						return fail(p, codec.ReasonBadNumber, "unix_ms must be an integer")
+					}
+					start = t
+					f.Flags |= codec.HasTime
+				}
+				p += k + 1
+				if bytes.IndexByte(line[p:], ';') >= 0 {
+					return fail(p+bytes.IndexByte(line[p:], ';'), codec.ReasonBadSyntax, "more than three header fields")
+				}
+			}
+		}
+	}
+	if p >= len(line) {
+		return fail(p, codec.ReasonBadSyntax, "no samples")
+	}
+
+	// Samples. Fast path: scan to the next separator and parse the value
+	// in place.
+	channels, ch, samples := 0, 0, 0
+	t, step := start, int64(0)
+	maxCh, maxSamples := lim.MaxChannels, lim.MaxSamples
+	for p < len(line) {
+		q := p
+		for q < len(line) {
+			c := line[q]
+			if c == ',' || c == ':' || c == '@' {
+				break
+			}
+			q++
+		}
+		v, r := codec.ParseValue(line[p:q])
+		if r != codec.ReasonNone {
+			return fail(p, r, "")
+		}
+		dst.AddValue(v)
+		ch++
+		if ch > maxCh {
+			return fail(p, codec.ReasonTooManyChannels, "")
+		}
+		if q < len(line) && line[q] == ':' {
+			p = q + 1
+			if p == len(line) {
+				return fail(p, codec.ReasonBadSyntax, "missing value after ':'")
+			}
+			continue
+		}
+		// End of a sample: its optional step, then ',' or the end.
+		if q < len(line) && line[q] == '@' {
+			if f.Flags&codec.HasTime == 0 {
+				return fail(q, codec.ReasonBadSyntax, "'@' step without a header time")
+			}
+			e := q + 1
+			for e < len(line) && line[e] != ',' {
+				e++
+			}
+			s, ok := parseInt(line[q+1 : e])
+			if !ok {
+				return fail(q+1, codec.ReasonBadNumber, "step must be an integer number of ms")
+			}
+			step = s
+			q = e
+		}
+		if samples == 0 {
+			channels = ch
+		} else if ch != channels {
+			return fail(p, codec.ReasonChannelMismatch, "every sample of a frame has the same channels")
+		}
+		t += step // step is 0 until an '@' sets it
+		dst.AddTime(t)
+		samples++
+		if samples > maxSamples {
+			return fail(p, codec.ReasonTooManySamples, "")
+		}
+		ch = 0
+		p = q + 1 // past ',' (or past the end)
+		if q < len(line) && p == len(line) {
+			break // trailing ','
+		}
+		if p < len(line) && line[p] == ',' {
+			return fail(p, codec.ReasonBadSyntax, "empty sample")
+		}
+	}
+	f.Channels = channels
+	dst.EndFrame()
+	return nil
+}
+
+// parseUint parses a decimal uint64 without allocating.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
+}
+
+// parseInt parses a decimal int64 with an optional sign.
+func parseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		b = b[1:]
+	}
+	u, ok := parseUint(b)
+	if !ok || u > 1<<63 || (!neg && u == 1<<63) {
+		return 0, false
+	}
+	if neg {
+		return -int64(u), true
+	}
+	return int64(u), true
+}
+
+// Append appends f as one text frame followed by end. It writes the
+// shortest header that carries what f has: nothing for a bare frame of the
+// connection's device, up to "device;seq;unix_ms;".
+func Append(dst []byte, f *codec.Frame, end byte) []byte {
+	hasSeq, hasTime := f.Flags&codec.HasSeq != 0, f.Flags&codec.HasTime != 0
+	n := f.Samples()
+	if f.Device != nil || hasSeq || hasTime {
+		dst = append(dst, f.Device...)
+		dst = append(dst, ';')
+		if hasSeq || hasTime {
+			if hasSeq {
+				dst = strconv.AppendUint(dst, f.Seq, 10)
+			}
+			dst = append(dst, ';')
+		}
+		if hasTime && n > 0 {
+			dst = strconv.AppendInt(dst, f.Times[0], 10)
+			dst = append(dst, ';')
+		}
+	}
+	step := int64(0)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		for c, v := range f.Sample(i) {
+			if c > 0 {
+				dst = append(dst, ':')
+			}
+			dst = codec.AppendValue(dst, v)
+		}
+		if hasTime && i > 0 {
+			if s := f.Times[i] - f.Times[i-1]; s != step {
+				step = s
+				dst = append(dst, '@')
+				dst = strconv.AppendInt(dst, s, 10)
+			}
+		}
+	}
+	return append(dst, end)
+}

@@ -1,0 +1,211 @@
+package codec
+
+import (
+	"math"
+	"strconv"
+	"unsafe"
+)
+
+// MaxScale is the largest number of fraction digits a decimal Value keeps.
+// Longer fractions are still accepted, as float64 (see ParseValue).
+const MaxScale = 18
+
+// Value is one reading as the device printed it.
+//
+// A decimal value is Mant / 10^Scale, and Scale is the number of fraction
+// digits the device wrote, so "30", "30.2" and "30.20" are three different
+// Values that print back as written. Every format keeps Scale, which is what
+// makes decode(encode(x)) exact on the text, not just on the number.
+//
+// A value that does not fit (more than 18 significant digits, an exponent,
+// or a magnitude beyond int64) is kept as a float64: Flags has FlagFloat and
+// Mant holds math.Float64bits.
+type Value struct {
+	Mant  int64
+	Scale uint8
+	Flags uint8
+}
+
+// Value flags.
+const (
+	// FlagFloat: Mant holds the bits of a float64; Scale is 0.
+	FlagFloat uint8 = 1 << iota
+	// FlagNegZero: the device printed a negative zero ("-0.00"), which
+	// printf does for small negative numbers; Mant is 0.
+	FlagNegZero
+)
+
+// Decimal returns the decimal value mant / 10^scale.
+func Decimal(mant int64, scale uint8) Value { return Value{Mant: mant, Scale: scale} }
+
+// Float returns a float64 value. Callers must not pass NaN or Inf: readings
+// are finite (ParseValue rejects them).
+func Float(f float64) Value { return Value{Mant: int64(math.Float64bits(f)), Flags: FlagFloat} }
+
+// IsFloat reports whether v is held as a float64.
+func (v Value) IsFloat() bool { return v.Flags&FlagFloat != 0 }
+
+// Float64 returns v as a float64 (rounded for long decimals).
+func (v Value) Float64() float64 {
+	if v.IsFloat() {
+		return math.Float64frombits(uint64(v.Mant))
+	}
+	f := float64(v.Mant) / pow10f[v.Scale]
+	if v.Flags&FlagNegZero != 0 {
+		return math.Copysign(0, -1)
+	}
+	return f
+}
+
+var pow10f = [MaxScale + 1]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+	1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// Pow10 holds 10^i for i in [0, 18]: the scale factors of decimal Values.
+var Pow10 = [MaxScale + 1]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
+	1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18}
+
+// ParseValue parses a decimal number as a device prints it: an optional
+// sign, digits, an optional '.' and fraction digits. Such numbers with up to
+// 18 significant digits (19 when they fit int64) are kept exactly, with the
+// number of fraction digits as written. Anything else that strconv accepts
+// as a finite float64 (exponents, very long numbers) becomes a float Value.
+// NaN, Inf, empty and malformed numbers get ReasonBadNumber or ReasonNonFinite.
+//
+// The error return is a Reason, not an error, so the hot path allocates
+// nothing; callers wrap it with the offset they know.
+func ParseValue(b []byte) (Value, Reason) {
+	// Fast path: [-+]?digits[.digits], accumulating while there are at
+	// most 19 significant digits.
+	i := 0
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		i = 1
+	}
+	var mant uint64
+	nd, sig, scale := 0, 0, -1 // digit characters, significant digits, fraction digits
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case c >= '0' && c <= '9':
+			nd++
+			if mant != 0 || c != '0' {
+				sig++
+			}
+			if sig <= 19 {
+				mant = mant*10 + uint64(c-'0')
+			}
+			if scale >= 0 {
+				scale++
+			}
+		case c == '.' && scale < 0:
+			scale = 0
+		default:
+			return parseSlow(b)
+		}
+	}
+	if nd == 0 || scale == 0 { // "", "-", ".", "5." are not numbers a device prints
+		return Value{}, ReasonBadNumber
+	}
+	if scale < 0 {
+		scale = 0
+	}
+	if sig > 19 || scale > MaxScale || mant > math.MaxInt64 {
+		return parseSlow(b)
+	}
+	v := Value{Mant: int64(mant), Scale: uint8(scale)}
+	if neg {
+		v.Mant = -v.Mant
+		if mant == 0 {
+			v.Flags = FlagNegZero
+		}
+	}
+	return v, 0
+}
+
+// parseSlow handles what the fast path cannot keep as a decimal.
+func parseSlow(b []byte) (Value, Reason) {
+	if len(b) == 0 {
+		return Value{}, ReasonBadNumber
+	}
+	// strconv accepts words the wire must not ("inf", "nan", "0x1p3",
+	// "1_000"): only digits, sign, '.', and an exponent are allowed here.
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
+			if c == 'n' || c == 'N' || c == 'i' || c == 'I' {
+				return Value{}, ReasonNonFinite
+			}
+			return Value{}, ReasonBadNumber
+		}
+	}
+	f, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
+	if err != nil {
+		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
+			return Value{}, ReasonNonFinite
+		}
+		return Value{}, ReasonBadNumber
+	}
+	if math.IsInf(f, 0) || math.IsNaN(f) {
+		return Value{}, ReasonNonFinite
+	}
+	return Float(f), 0
+}
+
+// AppendValue appends v as text: decimals with exactly Scale fraction
+// digits, floats in the shortest form that parses back to the same float64.
+func AppendValue(dst []byte, v Value) []byte {
+	if v.IsFloat() {
+		return strconv.AppendFloat(dst, math.Float64frombits(uint64(v.Mant)), 'g', -1, 64)
+	}
+	m := v.Mant
+	if m < 0 || v.Flags&FlagNegZero != 0 {
+		dst = append(dst, '-')
+	}
+	var u uint64
+	if m < 0 {
+		u = uint64(-m) // correct for MinInt64 too, as unsigned
+	} else {
+		u = uint64(m)
+	}
+	if v.Scale == 0 {
+		return strconv.AppendUint(dst, u, 10)
+	}
+	// Render digits right to left into a fixed buffer: at most 20 digits
+	// plus leading zeros up to MaxScale.
+	var buf [24]byte
+	i := len(buf)
+	for d := 0; d < int(v.Scale); d++ {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	i--
+	buf[i] = '.'
+	if u == 0 {
+		i--
+		buf[i] = '0'
+	}
+	for u > 0 {
+		i--
+		buf[i] = byte('0' + u%10)
+		u /= 10
+	}
+	return append(dst, buf[i:]...)
+}
+
+// String returns v as AppendValue prints it.
+func (v Value) String() string { return string(AppendValue(nil, v)) }
+
+// Rescale returns v's mantissa at scale s >= v.Scale, and false when that
+// does not fit int64. Encoders that share one scale per channel use it.
+func (v Value) Rescale(s uint8) (int64, bool) {
+	if s < v.Scale || s > MaxScale {
+		return 0, false
+	}
+	p := Pow10[s-v.Scale]
+	m := v.Mant
+	if m > math.MaxInt64/p || m < math.MinInt64/p {
+		return 0, false
+	}
+	return m * p, true
+}
