@@ -1,0 +1,143 @@
+package framing
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"testing"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+// envelope builds a length-prefixed frame with the given magic and body.
+func envelope(magic byte, body string) string {
+	b := []byte{magic}
+	b = binary.AppendUvarint(b, uint64(len(body)))
+	return string(append(b, body...))
+}
+
+// drive feeds input to a fresh splitter in chunks of the given size, the
+// way a socket would, and returns the frames and error reasons it saw.
+func drive(t *testing.T, s *Splitter, input string, chunk int) (frames []string, reasons []codec.Reason, fatal bool) {
+	t.Helper()
+	var buf []byte
+	in := []byte(input)
+	consume := func(atEOF bool) bool {
+		for len(buf) > 0 {
+			adv, frame, err := s.Split(buf, atEOF)
+			if err != nil {
+				reasons = append(reasons, codec.ReasonOf(err))
+				if adv == 0 {
+					return false
+				}
+			}
+			if frame != nil {
+				frames = append(frames, string(frame))
+			}
+			if adv == 0 {
+				return true
+			}
+			buf = buf[adv:]
+		}
+		return true
+	}
+	for len(in) > 0 {
+		n := min(chunk, len(in))
+		buf = append(buf, in[:n]...)
+		in = in[n:]
+		if !consume(false) {
+			return frames, reasons, true
+		}
+	}
+	if !consume(true) { // the stream ends: a final line without END is a frame
+		return frames, reasons, true
+	}
+	return frames, reasons, false
+}
+
+func TestSplit(t *testing.T) {
+	bin := envelope(codec.MagicBinary, "abc")
+	f := func(name, input string, end byte, max int, wantFrames []string, wantReasons []codec.Reason, wantFatal bool) {
+		t.Helper()
+		for _, chunk := range []int{1, 3, 7, 1 << 20} {
+			s := NewSplitter(end, max)
+			frames, reasons, fatal := drive(t, s, input, chunk)
+			if strings.Join(frames, "|") != strings.Join(wantFrames, "|") {
+				t.Fatalf("%s (chunk %d): frames %q, want %q", name, chunk, frames, wantFrames)
+			}
+			if len(reasons) != len(wantReasons) {
+				t.Fatalf("%s (chunk %d): reasons %v, want %v", name, chunk, reasons, wantReasons)
+			}
+			for i := range reasons {
+				if reasons[i] != wantReasons[i] {
+					t.Fatalf("%s (chunk %d): reasons %v, want %v", name, chunk, reasons, wantReasons)
+				}
+			}
+			if fatal != wantFatal {
+				t.Fatalf("%s (chunk %d): fatal %v, want %v", name, chunk, fatal, wantFatal)
+			}
+		}
+	}
+	none := []codec.Reason(nil)
+	f("lines", "1,2\n3:4\r\nm;5;6\n", '\n', 0, []string{"1,2", "3:4", "m;5;6"}, none, false)
+	f("blank lines are skipped", "\n\r\n1\n\n", '\n', 0, []string{"1"}, none, false)
+	f("final line without END", "1,2\n3", '\n', 0, []string{"1,2", "3"}, none, false)
+	f("custom END", "1,2;3|4|", '|', 0, []string{"1,2;3", "4"}, none, false)
+	f("CR kept when END is not LF", "1\r|", '|', 0, []string{"1\r"}, none, false)
+	f("binary between lines", "1\n"+bin+"2\n", '\n', 0, []string{"1", bin, "2"}, none, false)
+	f("over-long line resyncs", "1\n"+strings.Repeat("9", 40)+"\n2\n", '\n', 16, []string{"1", "2"}, []codec.Reason{codec.ReasonTooLong}, false)
+	f("line exactly at the limit", strings.Repeat("9", 15)+"\n", '\n', 16, []string{strings.Repeat("9", 15)}, none, false)
+	f("garbage byte resyncs at END", "1\n\xff\xfe junk\n2\n", '\n', 0, []string{"1", "2"}, []codec.Reason{codec.ReasonUnknownFormat}, false)
+	f("oversize envelope is fatal", "1\n"+envelope(codec.MagicBinary, strings.Repeat("x", 40)), '\n', 16, []string{"1"}, []codec.Reason{codec.ReasonTooLong}, true)
+	f("truncated envelope at EOF", bin[:3], '\n', 0, nil, []codec.Reason{codec.ReasonTruncated}, false)
+	f("runaway varint is fatal", "\xb1\xff\xff\xff\xff\xff\xff", '\n', 0, nil, []codec.Reason{codec.ReasonBadLength}, true)
+}
+
+func TestSplit_Datagram(t *testing.T) {
+	// A datagram is one call with atEOF: several frames, the last text
+	// line without END, and a length field that claims more than arrived.
+	s := NewSplitter('\n', 0)
+	d := []byte("1,2\n" + envelope(codec.MagicCompact, "xy") + "3")
+	var got []string
+	for len(d) > 0 {
+		adv, frame, err := s.Split(d, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if frame != nil {
+			got = append(got, string(frame))
+		}
+		d = d[adv:]
+	}
+	if len(got) != 3 || got[2] != "3" {
+		t.Fatalf("got %q", got)
+	}
+	short := []byte(envelope(codec.MagicBinary, "abcdef"))
+	adv, frame, err := s.Split(short[:len(short)-2], true)
+	if frame != nil || codec.ReasonOf(err) != codec.ReasonTruncated || adv != len(short)-2 {
+		t.Fatalf("cut datagram: adv=%d frame=%q err=%v", adv, frame, err)
+	}
+}
+
+func FuzzSplit(f *testing.F) {
+	f.Add([]byte("1,2\n3\r\n"), uint8(3))
+	f.Add([]byte("\xb1\x03abc\xc1\x80\x01"), uint8(1))
+	f.Add([]byte("\xff\n1\n"), uint8(7))
+	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
+		s := NewSplitter('\n', 64)
+		frames, _, _ := drive(t, s, string(data), int(chunk)+1)
+		total := 0
+		for _, fr := range frames {
+			if len(fr) > 64 {
+				t.Fatalf("frame of %d bytes above the limit", len(fr))
+			}
+			if !bytes.Contains(data, []byte(fr)) {
+				t.Fatalf("frame %q not in input", fr)
+			}
+			total += len(fr)
+		}
+		if total > len(data) {
+			t.Fatalf("frames hold %d bytes of %d input", total, len(data))
+		}
+	})
+}

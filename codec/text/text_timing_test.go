@@ -1,0 +1,50 @@
+package text
+
+import (
+	"testing"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+func BenchmarkDecode(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		line string
+	}{
+		{"bare4", "21.5,21.7,21.9,22.04"},
+		{"header2ch", "mote-3;4242;1700000000000;43.82:30.21,43.79:30.2,43.79:30.19,43.79:30.19@5000"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var batch codec.Batch
+			line := []byte(bc.line)
+			if err := Decode(&batch, line, &lim); err != nil {
+				b.Fatal(err)
+			}
+			readings := batch.Readings()
+			b.SetBytes(int64(len(line) + 1))
+			b.ReportAllocs()
+			for b.Loop() {
+				batch.Reset()
+				if err := Decode(&batch, line, &lim); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*readings), "ns/reading")
+			b.ReportMetric(float64(len(line)+1)/float64(readings), "B/reading")
+		})
+	}
+}
+
+func BenchmarkAppend(b *testing.B) {
+	var batch codec.Batch
+	line := []byte("mote-3;4242;1700000000000;43.82:30.21,43.79:30.2,43.79:30.19,43.79:30.19@5000")
+	if err := Decode(&batch, line, &lim); err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, 256)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = Append(buf[:0], &batch.Frames[0], '\n')
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.Readings()), "ns/reading")
+}

@@ -1,0 +1,162 @@
+package codec
+
+import (
+	"math"
+	"testing"
+)
+
+func TestParseValue_Success(t *testing.T) {
+	f := func(in string, want Value, out string) {
+		t.Helper()
+		got, r := ParseValue([]byte(in))
+		if r != ReasonNone {
+			t.Fatalf("ParseValue(%q): unexpected reason %s", in, r)
+		}
+		if got != want {
+			t.Fatalf("ParseValue(%q) = %+v, want %+v", in, got, want)
+		}
+		if s := string(AppendValue(nil, got)); s != out {
+			t.Fatalf("AppendValue(ParseValue(%q)) = %q, want %q", in, s, out)
+		}
+	}
+	f("0", Decimal(0, 0), "0")
+	f("21.5", Decimal(215, 1), "21.5")
+	f("30", Decimal(30, 0), "30")
+	f("30.20", Decimal(3020, 2), "30.20") // written trailing zeros survive
+	f("-4.25", Decimal(-425, 2), "-4.25")
+	f("+7", Decimal(7, 0), "7")
+	f(".5", Decimal(5, 1), "0.5")
+	f("-0.00", Value{Scale: 2, Flags: FlagNegZero}, "-0.00") // printf("%.2f", -0.001)
+	f("0.000001", Decimal(1, 6), "0.000001")
+	f("23.456789012345678", Decimal(23456789012345678, 15), "23.456789012345678") // 17 digits, exact
+	f("9223372036854775807", Decimal(math.MaxInt64, 0), "9223372036854775807")
+	f("-9223372036854775807", Decimal(-math.MaxInt64, 0), "-9223372036854775807")
+	f("0.123456789012345678", Decimal(123456789012345678, 18), "0.123456789012345678")
+	f("007", Decimal(7, 0), "7") // leading zeros are not kept
+	// Beyond int64 or MaxScale: float64, printed shortest.
+	f("9223372036854775808", Float(9223372036854775808), "9.223372036854776e+18")
+	f("1e3", Float(1000), "1000")
+	f("0.1234567890123456789", Float(0.1234567890123456789), "0.12345678901234568")
+	f("1.5E-7", Float(1.5e-7), "1.5e-07")
+}
+
+func TestParseValue_Failure(t *testing.T) {
+	f := func(in string, want Reason) {
+		t.Helper()
+		_, r := ParseValue([]byte(in))
+		if r != want {
+			t.Fatalf("ParseValue(%q) reason = %s, want %s", in, r, want)
+		}
+	}
+	f("", ReasonBadNumber)
+	f("-", ReasonBadNumber)
+	f(".", ReasonBadNumber)
+	f("5.", ReasonBadNumber)
+	f("1.2.3", ReasonBadNumber)
+	f("12a", ReasonBadNumber)
+	f("0x10", ReasonBadNumber)
+	f("1_000", ReasonBadNumber)
+	f(" 1", ReasonBadNumber)
+	f("NaN", ReasonNonFinite)
+	f("nan", ReasonNonFinite)
+	f("Inf", ReasonNonFinite)
+	f("-inf", ReasonNonFinite)
+	f("+Infinity", ReasonNonFinite)
+	f("1e999", ReasonNonFinite)
+	f("--1", ReasonBadNumber)
+}
+
+func TestValueRescale(t *testing.T) {
+	v := Decimal(302, 1)
+	if m, ok := v.Rescale(3); !ok || m != 30200 {
+		t.Fatalf("Rescale(3) = %d, %v", m, ok)
+	}
+	if _, ok := v.Rescale(0); ok {
+		t.Fatal("Rescale to a smaller scale must fail")
+	}
+	if _, ok := Decimal(math.MaxInt64/5, 0).Rescale(1); ok {
+		t.Fatal("Rescale past int64 must fail")
+	}
+}
+
+func TestFloat64(t *testing.T) {
+	if got := Decimal(-425, 2).Float64(); got != -4.25 {
+		t.Fatalf("got %v", got)
+	}
+	if got := (Value{Scale: 2, Flags: FlagNegZero}).Float64(); !math.Signbit(got) || got != 0 {
+		t.Fatalf("negative zero: got %v", got)
+	}
+}
+
+func TestParseCodec(t *testing.T) {
+	for _, c := range Codecs() {
+		got, err := ParseCodec(c.String())
+		if err != nil || got != c {
+			t.Fatalf("ParseCodec(%q) = %v, %v", c, got, err)
+		}
+	}
+	for _, bad := range []string{"", "json", "text+gzip", "compact+", "+zstd"} {
+		if _, err := ParseCodec(bad); err == nil {
+			t.Fatalf("ParseCodec(%q): want error", bad)
+		}
+	}
+}
+
+func TestFormatOf(t *testing.T) {
+	f := func(b byte, want Format) {
+		t.Helper()
+		if got := FormatOf(b); got != want {
+			t.Fatalf("FormatOf(%#x) = %s, want %s", b, got, want)
+		}
+	}
+	f('2', FormatText)
+	f('m', FormatText)
+	f('-', FormatText)
+	f('#', FormatControl)
+	f(MagicControl, FormatControl)
+	f(MagicBinary, FormatBinary)
+	f(MagicCompact, FormatCompact)
+	f(MagicZstd, FormatZstd)
+	f(MagicZstdDict, FormatZstdDict)
+	f(MagicS2, FormatS2)
+	f(0xff, FormatUnknown)
+	f(0x80, FormatUnknown)
+}
+
+func TestValidID(t *testing.T) {
+	for _, ok := range []string{"1", "mote-3", "a.b_c-D", string(make64('x'))} {
+		if !ValidID([]byte(ok)) {
+			t.Fatalf("ValidID(%q) = false", ok)
+		}
+	}
+	for _, bad := range []string{"", "a b", "a;b", "a,b", "<script>", "é", string(make64('x')) + "x"} {
+		if ValidID([]byte(bad)) {
+			t.Fatalf("ValidID(%q) = true", bad)
+		}
+	}
+}
+
+func make64(c byte) []byte {
+	b := make([]byte, MaxIDLen)
+	for i := range b {
+		b[i] = c
+	}
+	return b
+}
+
+func BenchmarkParseValue(b *testing.B) {
+	in := []byte("-123.4567")
+	b.ReportAllocs()
+	for b.Loop() {
+		ParseValue(in)
+	}
+}
+
+func BenchmarkAppendValue(b *testing.B) {
+	v := Decimal(-1234567, 4)
+	buf := make([]byte, 0, 32)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = AppendValue(buf[:0], v)
+	}
+}
