@@ -1,0 +1,52 @@
+# fleetwire: the commands a fresh machine needs. Everything else is `go`.
+GO        ?= go
+BIN       := ./fleetwire
+PKGS      := ./...
+FUZZTIME  ?= 30s
+BENCHTIME ?= 1s
+
+.PHONY: all build run test race vet lint bench bench-go fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/fleetwire
+
+# Start the server on its embedded defaults (loopback ports 7070 tcp,
+# 7071 udp, 7080 http; data under ./data).
+run: build
+	$(BIN) serve
+
+# What CI runs: formatting, vet, and every test with the race detector.
+test:
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+lint: vet
+	@unformatted="$$(gofmt -l $$(git ls-files '*.go'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 $(PKGS)
+
+vet:
+	$(GO) vet $(PKGS)
+
+# Micro-benchmarks of every package (benchstat-compatible output).
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+
+bench: bench-go
+
+# Run every fuzz target for FUZZTIME each (go test -fuzz takes one target
+# per run, so they run one after another).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+	    echo "== $$pkg $$target"; \
+	    $(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+clean:
+	rm -f $(BIN)

@@ -1,0 +1,132 @@
+// Package wire ties fleetwire's formats together: Decoder decodes any frame
+// by its first byte (text, binary, compact, control, and compressed frames
+// of any of those), and Encoder writes frames in a named codec such as
+// "compact+zstd". Servers, generators and tools use this package; the
+// format packages stay independent of each other.
+package wire
+
+import (
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/binary"
+	"github.com/fleetwire/fleetwire/codec/compact"
+	"github.com/fleetwire/fleetwire/codec/compress"
+	"github.com/fleetwire/fleetwire/codec/control"
+	"github.com/fleetwire/fleetwire/codec/framing"
+	"github.com/fleetwire/fleetwire/codec/text"
+)
+
+// Decoder decodes whole frames as framing.Splitter finds them. It holds
+// only configuration and the process-wide decompressor, so one Decoder
+// serves every connection and goroutine; the per-call state is the Batch.
+type Decoder struct {
+	limits     codec.Limits
+	end        byte
+	compressor *compress.Compressor
+}
+
+// NewDecoder returns a Decoder with the given limits (zero fields take
+// their defaults), text END byte (0 means '\n') and compressor (nil means
+// compress.Default(), with the embedded dictionaries).
+func NewDecoder(lim codec.Limits, end byte, c *compress.Compressor) *Decoder {
+	if end == 0 {
+		end = '\n'
+	}
+	if c == nil {
+		c = compress.Default()
+	}
+	return &Decoder{limits: lim.OrDefault(), end: end, compressor: c}
+}
+
+// Limits returns the decoder's limits.
+func (d *Decoder) Limits() codec.Limits { return d.limits }
+
+// End returns the text END byte.
+func (d *Decoder) End() byte { return d.end }
+
+// NewSplitter returns a splitter for one stream with the decoder's END
+// byte and frame limit.
+func (d *Decoder) NewSplitter() *framing.Splitter {
+	return framing.NewSplitter(d.end, d.limits.MaxFrame)
+}
+
+// Decode decodes one whole frame and appends what it holds to dst: sample
+// frames to dst.Frames, control frames to dst.Controls. A frame is
+// accepted whole or not at all. Slices in dst alias frame (and dst.Scratch
+// for compressed frames).
+func (d *Decoder) Decode(dst *codec.Batch, frame []byte) error {
+	if len(frame) == 0 {
+		return codec.Errorf(codec.FormatUnknown, 0, codec.ReasonTruncated, "empty frame")
+	}
+	switch f := codec.FormatOf(frame[0]); f {
+	case codec.FormatText:
+		return text.Decode(dst, frame, &d.limits)
+	case codec.FormatBinary:
+		return binary.Decode(dst, frame, &d.limits)
+	case codec.FormatCompact:
+		return compact.Decode(dst, frame, &d.limits)
+	case codec.FormatControl:
+		return control.Decode(dst, frame)
+	case codec.FormatZstd, codec.FormatZstdDict, codec.FormatS2:
+		return d.decodeCompressed(dst, frame, f)
+	default:
+		return codec.Errorf(codec.FormatUnknown, 0, codec.ReasonUnknownFormat, "first byte starts no format")
+	}
+}
+
+// decodeCompressed decompresses into dst.Scratch and decodes the frames
+// inside. Nesting is refused: one level of decompression, bounded by
+// MaxDecoded, is all a frame can cost.
+func (d *Decoder) decodeCompressed(dst *codec.Batch, frame []byte, f codec.Format) error {
+	start := len(dst.Scratch)
+	out, err := d.compressor.AppendDecoded(dst.Scratch, frame, d.limits.MaxDecoded)
+	if err != nil {
+		return err
+	}
+	dst.Scratch = out
+	inner := out[start:len(out):len(out)]
+	m := dst.Mark()
+	comp := compressionOf(f)
+	split := framing.Splitter{End: d.end, MaxFrame: d.limits.MaxDecoded}
+	first := len(dst.Frames)
+	for off := 0; off < len(inner); {
+		adv, fr, err := split.Split(inner[off:], true)
+		if err != nil {
+			dst.Rollback(m)
+			return err
+		}
+		if fr != nil {
+			if !codec.Delimited(fr[0]) && codec.FormatOf(fr[0]) >= codec.FormatZstd {
+				dst.Rollback(m)
+				return codec.Errorf(f, off, codec.ReasonNested, "compressed frame inside a compressed frame")
+			}
+			if err := d.Decode(dst, fr); err != nil {
+				dst.Rollback(m)
+				return err
+			}
+		}
+		off += adv
+	}
+	// The wire cost of the compressed frame is shared by what it carried:
+	// the first sample frame pays for it, the rest count 0, so per-device
+	// byte totals add up to what arrived.
+	for i := first; i < len(dst.Frames); i++ {
+		dst.Frames[i].Compression = comp
+		dst.Frames[i].WireBytes = 0
+	}
+	if first < len(dst.Frames) {
+		dst.Frames[first].WireBytes = len(frame)
+	}
+	return nil
+}
+
+func compressionOf(f codec.Format) codec.Compression {
+	switch f {
+	case codec.FormatZstd:
+		return codec.CompressZstd
+	case codec.FormatZstdDict:
+		return codec.CompressZstdDict
+	case codec.FormatS2:
+		return codec.CompressS2
+	}
+	return codec.CompressNone
+}
