@@ -22,13 +22,24 @@ type plan struct {
 	flags byte
 	step  int64 // regular time step
 	body  int   // bytes after the envelope header
-	ch    [wireMaxChannels]chanPlan
+	ch    []chanPlan
 }
+
+// smallPlan covers most frames; clearing room for 255 channels would cost
+// more than planning a one-sample frame.
+const smallPlan = 8
 
 // Size returns the number of bytes Append(nil, f) appends, envelope
 // included: what a sender packing frames into a datagram needs to know.
 func Size(f *codec.Frame) int {
 	var p plan
+	var small [smallPlan]chanPlan
+	if f.Channels <= smallPlan {
+		p.ch = small[:]
+	} else {
+		var big [wireMaxChannels]chanPlan
+		p.ch = big[:]
+	}
 	p.make(f)
 	return 1 + uvarintLen(uint64(p.body)) + p.body
 }
@@ -48,6 +59,13 @@ func Size(f *codec.Frame) int {
 // rejected by every receiver and the bug is the sender's.
 func Append(dst []byte, f *codec.Frame) []byte {
 	var p plan
+	var small [smallPlan]chanPlan
+	if f.Channels <= smallPlan {
+		p.ch = small[:]
+	} else {
+		var big [wireMaxChannels]chanPlan
+		p.ch = big[:]
+	}
 	p.make(f)
 	total := 1 + uvarintLen(uint64(p.body)) + p.body
 	dst = slices.Grow(dst, total)
@@ -174,10 +192,12 @@ func planChannel(vals []codec.Value, c, nc int) chanPlan {
 	// choice, but not when that overflows or widens past the tag's cost.
 	lo, hi = 0, 0
 	for i := c; i < len(vals); i += nc {
-		m, ok := vals[i].Rescale(maxS)
-		if !ok {
+		v := vals[i]
+		d := maxS - v.Scale
+		if lim := maxRescalable[d]; v.Mant > lim || v.Mant < -lim {
 			return pv
 		}
+		m := v.Mant * codec.Pow10[d]
 		lo, hi = min(lo, m), max(hi, m)
 	}
 	if code, w := intWidth(lo, hi); w <= pv.width+1 {
@@ -185,6 +205,15 @@ func planChannel(vals []codec.Value, c, nc int) chanPlan {
 	}
 	return pv
 }
+
+// maxRescalable[d] is the largest magnitude that can be multiplied by
+// 10^d without overflow (a table, because planning is the encoder's hot loop).
+var maxRescalable = func() (t [codec.MaxScale + 1]int64) {
+	for d := range t {
+		t[d] = math.MaxInt64 / codec.Pow10[d]
+	}
+	return t
+}()
 
 // validValue reports whether v is a Value the decoder can return.
 func validValue(v codec.Value) bool {
