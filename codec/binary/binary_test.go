@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/text"
 )
 
 func TestRoundTrip_Success(t *testing.T) {
@@ -87,17 +88,22 @@ func TestRoundTrip_Multihop(t *testing.T) {
 	}
 }
 
-// TestMultihopSize logs bytes per reading on the real data; run with -v.
+// TestMultihopSize logs bytes per reading on the real data, beside the
+// text format's for the same frames; run with -v.
 func TestMultihopSize(t *testing.T) {
 	prev := math.Inf(1)
+	var line []byte
 	for _, batch := range []int{1, 10, 60, 600} {
-		wire, readings, frames := 0, 0, multihopFrames(t, batch)
+		wire, txt, readings, frames := 0, 0, 0, multihopFrames(t, batch)
 		for _, fr := range frames {
 			wire += Size(fr)
+			line = text.Append(line[:0], fr, '\n')
+			txt += len(line)
 			readings += fr.Readings()
 		}
 		bpr := float64(wire) / float64(readings)
-		t.Logf("multihop batch %4d: %5d frames, %7d bytes, %d readings, %.3f B/reading", batch, len(frames), wire, readings, bpr)
+		t.Logf("multihop batch %4d: %5d frames, %d readings: binary %7d bytes %.3f B/reading; text %7d bytes %.3f B/reading",
+			batch, len(frames), readings, wire, bpr, txt, float64(txt)/float64(readings))
 		if bpr >= prev {
 			t.Errorf("batch %d: %.3f B/reading, not below the smaller batch's %.3f", batch, bpr, prev)
 		}
