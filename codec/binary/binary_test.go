@@ -178,6 +178,8 @@ func TestDecode_Failure(t *testing.T) {
 	f("magic only", x("b1"), nil, codec.ReasonTruncated, 1)
 	f("varint cut", x("b1 80"), nil, codec.ReasonTruncated, 2)
 	f("varint 6 bytes", x("b1 80 80 80 80 80 00"), nil, codec.ReasonBadLength, 1)
+	f("varint 6 bytes cut", x("b1 80 80 80 80 80 80"), nil, codec.ReasonBadLength, 1)
+	f("varint 5 bytes cut", x("b1 80 80 80 80 80"), nil, codec.ReasonTruncated, 6)
 	f("length too big", x("b1 0f 01 02 6d 31 05 00 00 00 01 00 01 01 00 07"), nil, codec.ReasonTruncated, 16)
 	f("length too small", x("b1 0d 01 02 6d 31 05 00 00 00 01 00 01 01 00 07"), nil, codec.ReasonBadLength, 1)
 	f("huge length", x("b1 ff ff ff ff 0f 01"), nil, codec.ReasonTruncated, 7)

@@ -189,9 +189,9 @@ func envelope(b []byte, maxFrame int) (int, error) {
 	}
 	length, n := encbin.Uvarint(b[1:])
 	switch {
-	case n == 0:
+	case n == 0 && len(b) <= 1+encbin.MaxVarintLen32:
 		return 0, fail(len(b), codec.ReasonTruncated, "length field")
-	case n < 0 || n > encbin.MaxVarintLen32:
+	case n <= 0 || n > encbin.MaxVarintLen32: // as framing.EnvelopeHeader
 		return 0, fail(1, codec.ReasonBadLength, "length field too long")
 	}
 	h := 1 + n
