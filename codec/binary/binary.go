@@ -26,8 +26,8 @@
 // (each value carries its own scale). Decoding recovers every Value exactly
 // as the device printed it, Scale and FlagNegZero included.
 //
-// /work/notes/PROTOCOL-binary.md (merged into PROTOCOL.md) is the
-// byte-by-byte specification, with worked examples.
+// PROTOCOL.md has the byte-by-byte specification, the error each
+// violation gets, and worked examples.
 package binary
 
 import "github.com/fleetwire/fleetwire/codec"
