@@ -1,0 +1,153 @@
+package sink
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Segment files: seg-<UTC time of the first write>-<counter>.csv.zst, with
+// ".partial" appended while the writer still appends to it. The fixed-width
+// time sorts segments chronologically by name, and the counter keeps names
+// unique within a millisecond and across restarts (it continues from the
+// highest one in the directory).
+const (
+	segPrefix     = "seg-"
+	segSuffix     = ".csv.zst"
+	partialSuffix = ".partial"
+	segTimeLayout = "20060102T150405.000Z"
+	lockName      = ".lock"
+	// ReadingsDir is the directory under the data directory that holds
+	// the segments.
+	ReadingsDir = "readings"
+)
+
+func segName(t time.Time, n uint64) string {
+	return fmt.Sprintf("%s%s-%06d%s", segPrefix, t.UTC().Format(segTimeLayout), n, segSuffix)
+}
+
+// segFile is a segment found in a directory.
+type segFile struct {
+	name    string // file name as found, ".partial" included
+	partial bool
+	counter uint64
+}
+
+// base is the sealed name, which orders segments.
+func (s segFile) base() string { return strings.TrimSuffix(s.name, partialSuffix) }
+
+// listSegments returns the segments in dir in time order (by name).
+func listSegments(dir string) ([]segFile, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var segs []segFile
+	for _, e := range ents {
+		name := e.Name()
+		if !e.Type().IsRegular() || !strings.HasPrefix(name, segPrefix) {
+			continue
+		}
+		s := segFile{name: name, partial: strings.HasSuffix(name, partialSuffix)}
+		b := s.base()
+		if !strings.HasSuffix(b, segSuffix) {
+			continue
+		}
+		b = strings.TrimSuffix(b, segSuffix)
+		if i := strings.LastIndexByte(b, '-'); i >= 0 {
+			s.counter, _ = strconv.ParseUint(b[i+1:], 10, 64)
+		}
+		segs = append(segs, s)
+	}
+	slices.SortFunc(segs, func(a, b segFile) int { return strings.Compare(a.base(), b.base()) })
+	return segs, nil
+}
+
+// lockDir takes an exclusive lock on dir for this process, so that two
+// servers never write (or recover) the same segments: run one --data per
+// process when several share ports with --reuseport.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%s is in use by another fleetwire process (give each process its own --data)", dir)
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// recoverPartial seals a segment a crashed run left behind: a torn last
+// frame (the write the crash interrupted) is cut off so the segment is a
+// clean sequence of frames again, then the file is fsynced and renamed.
+// Anything else wrong with it is left in place for Reader to report.
+// It returns how many bytes it cut.
+func recoverPartial(dir string, s segFile, maxFrame int, log *slog.Logger) (int64, error) {
+	path := filepath.Join(dir, s.name)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	fr := frameReader{br: bufio.NewReaderSize(f, 64<<10), max: maxFrame}
+	var buf []byte
+	good := int64(0)
+	for {
+		buf, _, err = fr.next(buf)
+		if err != nil {
+			break
+		}
+		good = fr.off
+	}
+	var cut int64
+	switch {
+	case errors.Is(err, io.EOF):
+	case errors.Is(err, ErrTorn):
+		cut = st.Size() - good
+		if err := f.Truncate(good); err != nil {
+			return 0, fmt.Errorf("cut torn frame: %w", err)
+		}
+		log.Warn("sink: cut the torn last frame of a segment left by an earlier run",
+			"segment", s.name, "offset", good, "bytes", cut)
+	default:
+		log.Warn("sink: segment left by an earlier run is damaged; sealing it as it is, readers will report it",
+			"segment", s.name, "err", err)
+	}
+	if err := f.Sync(); err != nil {
+		return cut, err
+	}
+	if good == 0 && cut > 0 {
+		// Nothing whole was ever written: not even the header.
+		return cut, os.Remove(path)
+	}
+	return cut, os.Rename(path, filepath.Join(dir, s.base()))
+}

@@ -1,0 +1,163 @@
+// Package sink stores the readings an ingest server receives.
+//
+// The server's event loops must never block or touch the disk, so they copy
+// decoded frames into a pooled Chunk and hand it to a Sink with Submit, which
+// only enqueues. A FileSink's writer goroutine does the rest: CSV
+// formatting, zstd compression, writes, rotation and fsync. A full queue is a
+// counted rejection, never a wait: the caller decides what a drop means.
+//
+// Segments are zstd-compressed CSV in the interchange schema, so standard
+// tools read them (zstdcat seg-*.csv.zst); doc.go has the on-disk format and
+// its durability guarantees, and Reader reads them back.
+package sink
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Sink receives chunks of readings from event loops.
+//
+// Submit and Stats are safe for concurrent use by any number of goroutines.
+// Close must be called once, after which Submit returns false.
+type Sink interface {
+	// Submit takes ownership of c and returns true, without blocking and
+	// without disk I/O. It returns false, leaving c with the caller, when
+	// the queue is at its bound or the sink is closed; the caller then
+	// counts c's readings as dropped (Stats counts them too, by reason) and
+	// releases c.
+	Submit(c *Chunk) bool
+	// Close stops accepting, writes everything accepted before it,
+	// flushes and fsyncs, and returns the first write error.
+	Close() error
+	// Stats returns the sink's counters.
+	Stats() Stats
+}
+
+// DropReason says why readings were not stored. The names are metric label
+// values and never change once released.
+type DropReason uint8
+
+// Drop reasons.
+const (
+	DropQueueFull         DropReason = iota // Submit found the queue at its bound
+	DropClosed                              // Submit after Close
+	DropWriteError                          // the segment write failed (disk full, I/O error)
+	DropDiscardedByConfig                   // --sink none
+	NumDropReasons
+)
+
+var dropNames = [NumDropReasons]string{"queue_full", "closed", "write_error", "discarded_by_config"}
+
+func (r DropReason) String() string {
+	if r < NumDropReasons {
+		return dropNames[r]
+	}
+	return "drop(?)"
+}
+
+// Stats are a sink's counters since it was opened. Readings are values
+// (a sample of 4 channels is 4 readings), as everywhere in fleetwire.
+//
+// Accounting is exact: every reading Submit accepted is in Stored, in
+// Dropped[DropWriteError] (or Dropped[DropDiscardedByConfig] for None) or
+// still Pending, and after Close Pending is 0. Readings Submit refused are
+// in Dropped[DropQueueFull] and Dropped[DropClosed], not in Accepted.
+type Stats struct {
+	Accepted uint64 // readings Submit took
+	Stored   uint64 // readings written to a segment (write(2) returned)
+	Synced   uint64 // readings of Stored covered by a successful fsync
+	Pending  uint64 // accepted readings not yet written: queued or buffered
+
+	Frames   uint64 // frames stored
+	RawBytes uint64 // CSV bytes stored, before compression
+	Bytes    uint64 // bytes written to segments, compressed, headers included
+	Segments uint64 // segments created
+
+	QueueChunks    int   // chunks in the queue now
+	QueueHighWater int   // most chunks ever in the queue
+	QueueBytes     int64 // memory held by queued chunks
+
+	Rejected    [NumDropReasons]uint64 // chunks Submit refused, by reason
+	Dropped     [NumDropReasons]uint64 // readings not stored, by reason
+	WriteErrors uint64                 // failed writes, fsyncs, renames and creates
+
+	Recovered      uint64 // .partial segments of an earlier run sealed at open
+	RecoveredTrunc uint64 // bytes of torn frames cut from them
+}
+
+// counters are the atomics behind Stats, shared by the sinks.
+type counters struct {
+	accepted, stored, synced      atomic.Uint64
+	frames, rawBytes, bytes, segs atomic.Uint64
+	rejected, dropped             [NumDropReasons]atomic.Uint64
+	writeErrors                   atomic.Uint64
+	recovered, recoveredTrunc     atomic.Uint64
+	queueHighWater                atomic.Int64
+	queueBytes                    atomic.Int64
+}
+
+func (c *counters) reject(r DropReason, readings int) {
+	c.rejected[r].Add(1)
+	c.dropped[r].Add(uint64(readings))
+}
+
+func (c *counters) stats() Stats {
+	// Load what the writer advances before what Submit advances, so that
+	// a snapshot taken mid-update never shows more done than accepted.
+	var s Stats
+	for i := range s.Rejected {
+		s.Rejected[i] = c.rejected[i].Load()
+		s.Dropped[i] = c.dropped[i].Load()
+	}
+	s.Synced = c.synced.Load()
+	s.Stored = c.stored.Load()
+	s.Accepted = c.accepted.Load()
+	s.Frames = c.frames.Load()
+	s.RawBytes = c.rawBytes.Load()
+	s.Bytes = c.bytes.Load()
+	s.Segments = c.segs.Load()
+	s.QueueHighWater = int(c.queueHighWater.Load())
+	s.QueueBytes = c.queueBytes.Load()
+	s.WriteErrors = c.writeErrors.Load()
+	s.Recovered = c.recovered.Load()
+	s.RecoveredTrunc = c.recoveredTrunc.Load()
+	if done := s.Stored + s.Dropped[DropWriteError] + s.Dropped[DropDiscardedByConfig]; s.Accepted > done {
+		s.Pending = s.Accepted - done
+	}
+	return s
+}
+
+// None returns the sink of --sink none: it accepts every chunk and discards
+// it, counting its readings as Dropped[DropDiscardedByConfig], so a
+// benchmark measures ingest without storage and still sees what it threw
+// away.
+func None() Sink { return &noneSink{} }
+
+type noneSink struct {
+	mu     sync.RWMutex
+	closed bool
+	c      counters
+}
+
+func (s *noneSink) Submit(c *Chunk) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		s.c.reject(DropClosed, c.Readings())
+		return false
+	}
+	s.c.accepted.Add(uint64(c.Readings()))
+	s.c.dropped[DropDiscardedByConfig].Add(uint64(c.Readings()))
+	c.Release()
+	return true
+}
+
+func (s *noneSink) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *noneSink) Stats() Stats { return s.c.stats() }
