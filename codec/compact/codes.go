@@ -13,8 +13,11 @@ func (e *rangeEncoder) putUint(x uint64) {
 	nb := bits.Len64(x)
 	g := uint64(nb + 1)
 	gl := bits.Len64(g)
-	e.direct(0, gl-1)
-	e.direct(g, gl)
+	for range gl - 1 {
+		e.direct(0, 1) // one bit at a time: the decoder looks for the 1
+	}
+	e.direct(1, 1)
+	e.direct(g, gl-1)
 	if nb > 1 {
 		e.direct(x, nb-1)
 	}
@@ -105,10 +108,36 @@ func (e *rangeEncoder) putResidual(m *intModel, neg bool, mag uint64) {
 }
 
 func (d *rangeDecoder) getResidual(m *intModel) (neg bool, mag uint64) {
+	// Fast path: the unary length with the coder state in registers; this
+	// loop is most of the decisions of a frame. Same arithmetic as decode.
+	code, rng := d.code, d.rng
 	nb := 0
-	for nb < 64 && d.decode(&m.length[nb]) == 1 {
+	for nb < 64 {
+		p := &m.length[nb]
+		p0 := p.p0()
+		bound := (rng >> 16) * p0
+		r := rates[p.n]
+		one := uint32(0)
+		if code >= bound {
+			one = 1
+		}
+		mask := -one
+		code -= bound & mask
+		rng = bound ^ (((rng - bound) ^ bound) & mask)
+		up := p0 + (probOne-p0)*r>>16
+		down := p0 - p0*r>>16
+		p.set(up ^ ((up ^ down) & mask))
+		if rng < topValue {
+			d.code, d.rng = code, rng
+			d.shift()
+			code, rng = d.code, d.rng
+		}
+		if one == 0 {
+			break
+		}
 		nb++
 	}
+	d.code, d.rng = code, rng
 	if nb == 0 {
 		return false, 0
 	}

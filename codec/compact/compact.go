@@ -24,9 +24,11 @@ const (
 	flagIDLen    = 0x07 // 0: no device; 1-6: id length; 7: a length byte follows
 	flagSeq      = 0x08
 	flagTime     = 0x10
-	flagReserved = 0xE0 // must be zero: a later version may use them
+	flagChannels = 0xE0 // 1-7: channels; 0: the channel count is coded in the body
 
-	idLenByte = 7
+	idLenByte     = 7
+	channelsShift = 5
+	maxFlagChans  = 7
 )
 
 // Bytes of decoded output per value and per sample, for Limits.MaxDecoded:
@@ -90,9 +92,6 @@ func decode(dst *codec.Batch, frame []byte, lim *codec.Limits) error {
 		return fail(p, codec.ReasonTruncated, "no flags byte")
 	}
 	flags := frame[p]
-	if flags&flagReserved != 0 {
-		return fail(p, codec.ReasonBadVersion, "reserved flag bits set")
-	}
 	p++
 	f := dst.BeginFrame()
 	f.Format = codec.FormatCompact
@@ -136,9 +135,14 @@ func decode(dst *codec.Batch, frame []byte, lim *codec.Limits) error {
 	if samples > uint64(lim.MaxSamples) {
 		return fail(p+d.at(), codec.ReasonTooManySamples, "")
 	}
-	channels, ok := d.getUint()
-	if !ok {
-		return fail(p+d.at(), codec.ReasonBadNumber, "channel count code too long")
+	channels := uint64(flags >> channelsShift)
+	if channels == 0 {
+		if channels, ok = d.getUint(); !ok {
+			return fail(p+d.at(), codec.ReasonBadNumber, "channel count code too long")
+		}
+		if channels >= 1 && channels <= maxFlagChans {
+			return fail(p+d.at(), codec.ReasonBadNumber, "channel counts 1-7 go in the flags byte")
+		}
 	}
 	if channels > uint64(lim.MaxChannels) {
 		return fail(p+d.at(), codec.ReasonTooManyChannels, "")
@@ -148,8 +152,8 @@ func decode(dst *codec.Batch, frame []byte, lim *codec.Limits) error {
 	}
 	ns, nc := int(samples), int(channels)
 	f.Channels = nc
-	if d.overrun() > maxOverrun {
-		return fail(len(frame), codec.ReasonTruncated, "coded body ends early")
+	if !d.holds(minBits(ns, nc, flags&flagTime != 0)) {
+		return fail(len(frame), codec.ReasonTruncated, "coded body too short for its sample and channel counts")
 	}
 
 	// Every limit holds: reserve the frame's samples and fill them in.
@@ -194,6 +198,34 @@ func decode(dst *codec.Batch, frame []byte, lim *codec.Limits) error {
 	return nil
 }
 
+// minBits is a lower bound on the direct bits a body still holds once
+// its counts are read: per series a first value (1 bit), and with two or
+// more samples an order and a quantum (1 bit each), plus a descriptor bit
+// per channel. Residuals may take no bits at all (quantum 0), so the bound
+// is per series, and Limits.MaxDecoded is what bounds a frame's size.
+func minBits(ns, nc int, hasTime bool) int {
+	if ns == 0 {
+		return 0
+	}
+	series := 1
+	if ns > 1 {
+		series = 3
+	}
+	n := nc * (series + 1)
+	if hasTime {
+		n += series
+	}
+	return n
+}
+
+// holds reports whether the rest of the body can hold n more direct bits.
+// Decoding n direct bits narrows the range by 2^n, which shifts in at least
+// (n-8)/8 bytes, and a valid body ends at most maxOverrun bytes before the
+// decoder's last read.
+func (d *rangeDecoder) holds(n int) bool {
+	return 8*(len(d.buf)-d.pos+maxOverrun)+8 >= n
+}
+
 // at is the offset in the body of the byte being decoded, for errors.
 func (d *rangeDecoder) at() int { return min(max(d.pos-maxOverrun, 0), len(d.buf)) }
 
@@ -206,10 +238,17 @@ func (d *rangeDecoder) getTimes(ts []int64) codec.Reason {
 	if h.start == 2 {
 		ts[0], ts[1] = h.p2, h.p1
 	}
+	if h.q == 0 {
+		for i := h.start; i < len(ts); i++ {
+			ts[i] = h.constant()
+		}
+		return codec.ReasonNone
+	}
 	var im intModel
 	for i := h.start; i < len(ts); i++ {
 		ts[i] = d.value(&h, &im)
 	}
+
 	return codec.ReasonNone
 }
 
@@ -224,9 +263,15 @@ func (d *rangeDecoder) getChannel(dsc desc, vals []codec.Value, c, nc, n int) co
 	if h.start == 2 {
 		vals[c].Mant, vals[c+nc].Mant = h.p2, h.p1
 	}
-	var im intModel
-	for i := h.start; i < n; i++ {
-		vals[c+i*nc].Mant = d.value(&h, &im)
+	if h.q == 0 {
+		for i := h.start; i < n; i++ {
+			vals[c+i*nc].Mant = h.constant()
+		}
+	} else {
+		var im intModel
+		for i := h.start; i < n; i++ {
+			vals[c+i*nc].Mant = d.value(&h, &im)
+		}
 	}
 	var sm sideModel
 	return d.getSide(&sm, dsc, vals, c, nc, n)

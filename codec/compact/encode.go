@@ -66,6 +66,9 @@ func (e *Encoder) Append(dst []byte, f *codec.Frame) []byte {
 	if hasTime {
 		flags |= flagTime
 	}
+	if nc >= 1 && nc <= maxFlagChans {
+		flags |= byte(nc) << channelsShift
+	}
 	dst = append(dst, flags)
 	if len(id) >= idLenByte {
 		dst = append(dst, byte(len(id)))
@@ -78,7 +81,9 @@ func (e *Encoder) Append(dst []byte, f *codec.Frame) []byte {
 		rc.putUint(f.Seq)
 	}
 	rc.putUint(uint64(n))
-	rc.putUint(uint64(nc))
+	if flags>>channelsShift == 0 {
+		rc.putUint(uint64(nc))
+	}
 	var im intModel
 	if hasTime && n > 0 {
 		rc.putSeries(f.Times[:n], &im)
@@ -90,7 +95,7 @@ func (e *Encoder) Append(dst []byte, f *codec.Frame) []byte {
 		m := e.m[:n]
 		var prev desc
 		for c := range nc {
-			d := analyze(m, f.Values, c, nc)
+			d := analyze(m, f.Values, c, nc, prev)
 			rc.putDesc(d, prev, c == 0)
 			prev = d
 			rc.putSeries(m, &im)

@@ -23,12 +23,21 @@ const (
 	maxOverrun = 4
 )
 
-// rates[n] is the adaptation step after n bits, in 1/65536.
-var rates = func() (r [rateLimit + 1]uint32) {
+// rates[n] is the adaptation step after n bits, in 1/65536; the table
+// covers every uint8 so that indexing it needs no bounds check.
+var rates = func() (r [256]uint32) {
 	for n := range r {
-		r[n] = probOne / uint32(n+2)
+		r[n] = probOne / uint32(min(n, rateLimit)+2)
 	}
 	return r
+}()
+
+// nextCount[n] is n+1 saturating at rateLimit, without a branch.
+var nextCount = func() (c [256]uint8) {
+	for n := range c {
+		c[n] = uint8(min(n+1, rateLimit))
+	}
+	return c
 }()
 
 // prob is an adaptive estimate of P(bit == 0). x holds the probability in
@@ -45,9 +54,7 @@ func (p *prob) p0() uint32 { return uint32(p.x ^ 0x8000) }
 
 func (p *prob) set(p0 uint32) {
 	p.x = uint16(p0) ^ 0x8000
-	if p.n < rateLimit {
-		p.n++
-	}
+	p.n = nextCount[p.n]
 }
 
 // rangeEncoder appends coded bytes to buf.
@@ -104,17 +111,22 @@ func (e *rangeEncoder) encode(p *prob, bit uint64) {
 	}
 }
 
-// direct codes the low n bits of v, most significant first, each with
-// probability 1/2 and no model.
+// maxChunk is how many direct bits are coded as one symbol.
+const maxChunk = 16
+
+// direct codes the low n bits of v with no model, most significant first,
+// in chunks of up to 16 bits: each chunk is one of 2^k equally likely
+// symbols, so a 64-bit value costs four steps, not 64.
 func (e *rangeEncoder) direct(v uint64, n int) {
-	for i := n - 1; i >= 0; i-- {
-		e.rng >>= 1
-		if v>>uint(i)&1 != 0 {
-			e.low += uint64(e.rng)
-			if e.low > 0xFFFFFFFF {
-				e.carry()
-				e.low &= 0xFFFFFFFF
-			}
+	for n > 0 {
+		k := min(n, maxChunk)
+		n -= k
+		c := v >> uint(n) & (1<<uint(k) - 1)
+		e.rng >>= uint(k)
+		e.low += c * uint64(e.rng)
+		if e.low > 0xFFFFFFFF {
+			e.carry()
+			e.low &= 0xFFFFFFFF
 		}
 		if e.rng < topValue {
 			e.shift()
@@ -170,39 +182,46 @@ func (d *rangeDecoder) shift() {
 	}
 }
 
-// decode returns the next bit coded with p.
+// decode returns the next bit coded with p. It is branch-free but for
+// renormalisation: the bit is data, and a mispredicted branch on it costs
+// more than computing both outcomes.
 func (d *rangeDecoder) decode(p *prob) uint64 {
 	p0 := p.p0()
 	bound := (d.rng >> 16) * p0
 	r := rates[p.n]
-	var bit uint64
-	if d.code < bound {
-		d.rng = bound
-		p0 += (probOne - p0) * r >> 16
-	} else {
-		d.code -= bound
-		d.rng -= bound
-		p0 -= p0 * r >> 16
-		bit = 1
+	one := uint32(0)
+	if d.code >= bound {
+		one = 1
 	}
-	p.set(p0)
+	mask := -one
+	d.code -= bound & mask
+	d.rng = bound ^ (((d.rng - bound) ^ bound) & mask)
+	up := p0 + (probOne-p0)*r>>16
+	down := p0 - p0*r>>16
+	p.set(up ^ ((up ^ down) & mask))
 	if d.rng < topValue {
 		d.shift()
 	}
-	return bit
+	return uint64(one)
 }
 
-// direct returns n bits coded with probability 1/2, most significant first.
+// direct returns n bits coded by rangeEncoder.direct.
 func (d *rangeDecoder) direct(n int) uint64 {
 	var v uint64
-	for range n {
-		d.rng >>= 1
-		b := uint64(0)
-		if d.code >= d.rng {
-			d.code -= d.rng
-			b = 1
+	for n > 0 {
+		k := min(n, maxChunk)
+		n -= k
+		d.rng >>= uint(k)
+		var c uint32
+		if k == 1 { // the common case, and a compare is cheaper than a divide
+			if d.code >= d.rng {
+				c = 1
+			}
+		} else if c = d.code / d.rng; c>>uint(k) != 0 {
+			c = 1<<uint(k) - 1 // only a corrupt body gets here
 		}
-		v = v<<1 | b
+		d.code -= c * d.rng
+		v = v<<uint(k) | uint64(c)
 		if d.rng < topValue {
 			d.shift()
 		}

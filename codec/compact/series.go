@@ -72,9 +72,11 @@ func (e *rangeEncoder) putSeries(m []int64, im *intModel) {
 	case 1:
 		e.direct(1, 1)
 	case 0:
-		e.direct(0b00, 2)
+		e.direct(0, 1)
+		e.direct(0, 1)
 	case 2:
-		e.direct(0b01, 2)
+		e.direct(0, 1)
+		e.direct(1, 1)
 	}
 	start := 1
 	if order == 2 {
@@ -149,17 +151,22 @@ func (d *rangeDecoder) getSeriesHead(n int) (h seriesHead, ok bool) {
 	return h, true
 }
 
-// value decodes the residual of the next sample and returns its value.
+// value decodes the residual of the next sample and returns its value;
+// h.q must not be 0.
 func (d *rangeDecoder) value(h *seriesHead, im *intModel) int64 {
-	var r int64
-	if h.q != 0 {
-		neg, mag := d.getResidual(im)
-		u := mag * h.q
-		if neg {
-			u = -u
-		}
-		r = int64(u)
+	neg, mag := d.getResidual(im)
+	u := mag * h.q
+	if neg {
+		u = -u
 	}
+	return h.predict(int64(u))
+}
+
+// constant returns the next value of a series whose residuals are zero.
+func (h *seriesHead) constant() int64 { return h.predict(0) }
+
+// predict returns the next value given its residual r.
+func (h *seriesHead) predict(r int64) int64 {
 	var v int64
 	switch h.order {
 	case 0:

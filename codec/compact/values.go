@@ -38,8 +38,10 @@ type sideModel struct {
 }
 
 // analyze picks the cheapest mode that holds the channel's values exactly
-// and writes their series to m. vals[off+i*stride] is value i.
-func analyze(m []int64, vals []codec.Value, off, stride int) desc {
+// and writes their series to m. vals[off+i*stride] is value i. Where both
+// fixed and trimmed hold, it picks the previous channel's, which then
+// costs one bit.
+func analyze(m []int64, vals []codec.Value, off, stride int, prev desc) desc {
 	dec, trim, neg := true, true, false
 	lo, hi := uint8(codec.MaxScale), uint8(0)
 	for i := range m {
@@ -57,6 +59,9 @@ func analyze(m []int64, vals []codec.Value, off, stride int) desc {
 	if dec && lo == hi {
 		for i := range m {
 			m[i] = vals[off+i*stride].Mant
+		}
+		if d := (desc{mode: modeTrimmed, scale: hi, neg: neg}); trim && prev == d {
+			return d
 		}
 		return desc{mode: modeFixed, scale: hi, neg: neg}
 	}
