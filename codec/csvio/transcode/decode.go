@@ -1,0 +1,106 @@
+package transcode
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/csvio"
+	"github.com/fleetwire/fleetwire/codec/framing"
+)
+
+// FrameDecoder decodes whole frames of any format; *wire.Decoder is one.
+type FrameDecoder interface {
+	Decode(dst *codec.Batch, frame []byte) error
+	NewSplitter() *framing.Splitter
+	Limits() codec.Limits
+}
+
+// DecodeOptions configure Decode.
+type DecodeOptions struct {
+	// Columns name the channels in the CSV header; nil means ch1..chN.
+	Columns []string
+	// Expect, when set, is the codec every frame must arrive in: a check
+	// that the stream is what the caller thinks. Formats are told apart by
+	// their first byte either way.
+	Expect *codec.Codec
+	// FallbackDevice names the device of frames that name none.
+	FallbackDevice string
+}
+
+// Decode reads a stream of frames from src and writes their samples to dst
+// as interchange CSV, frame by frame, in stream order. Control frames are
+// skipped. The first bad frame stops it with an error that says at which
+// byte of the stream the frame starts.
+func Decode(dst io.Writer, src io.Reader, dec FrameDecoder, o DecodeOptions) (Stats, error) {
+	var st Stats
+	w := csvio.NewWriter(dst, o.Columns)
+	w.SetFallbackDevice(o.FallbackDevice)
+	split := dec.NewSplitter()
+	// Room for two whole frames, so a frame never has to wait for a buffer
+	// that cannot grow.
+	buf := make([]byte, 0, 2*dec.Limits().MaxFrame+64<<10)
+	var batch codec.Batch
+	var pos int64 // stream offset of buf[0]
+	eof := false
+	for {
+		if !eof {
+			n, err := src.Read(buf[len(buf):cap(buf)])
+			buf = buf[:len(buf)+n]
+			switch {
+			case errors.Is(err, io.EOF):
+				eof = true
+			case err != nil:
+				return st, fmt.Errorf("read frames: %w", err)
+			}
+		}
+		off := 0
+		for off < len(buf) {
+			adv, frame, err := split.Split(buf[off:], eof)
+			if err != nil {
+				return st, fmt.Errorf("frame at byte %d: %w", pos+int64(off), err)
+			}
+			if adv == 0 {
+				break // need more
+			}
+			if frame != nil {
+				if err := decodeFrame(w, &batch, dec, frame, o.Expect, &st); err != nil {
+					return st, fmt.Errorf("frame at byte %d: %w", pos+int64(off), err)
+				}
+			}
+			off += adv
+		}
+		pos += int64(off)
+		buf = buf[:copy(buf, buf[off:])]
+		if eof {
+			if len(buf) > 0 { // the splitter consumes everything at EOF; defensive
+				return st, fmt.Errorf("frame at byte %d: %w", pos, codec.ErrTruncated)
+			}
+			break
+		}
+	}
+	return st, w.Flush()
+}
+
+func decodeFrame(w *csvio.Writer, batch *codec.Batch, dec FrameDecoder, frame []byte, expect *codec.Codec, st *Stats) error {
+	batch.Reset()
+	if err := dec.Decode(batch, frame); err != nil {
+		return err
+	}
+	st.Bytes += int64(len(frame))
+	for i := range batch.Frames {
+		f := &batch.Frames[i]
+		if expect != nil && (f.Format != expect.Format || f.Compression != expect.Compression) {
+			got := codec.Codec{Format: f.Format, Compression: f.Compression}
+			return fmt.Errorf("a %s frame in a stream said to be %s", got, *expect)
+		}
+		if err := w.WriteFrame(f); err != nil {
+			return err
+		}
+		st.Frames++
+		st.Rows += f.Samples()
+		st.Readings += f.Readings()
+	}
+	return nil
+}
