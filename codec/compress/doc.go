@@ -1,0 +1,26 @@
+// Package compress wraps fleetwire frames in zstd or s2: one envelope
+// around one or more whole bare frames (text, binary, compact or control),
+// typically the frames of one datagram.
+//
+//	0xD1 len content_size zstd_blocks             zstd
+//	0xD2 len dict_id content_size zstd_blocks     zstd with a dictionary
+//	0xD3 len s2_block                             s2 (the block starts with its own uvarint size)
+//
+// len, dict_id and content_size are uvarints. zstd_blocks are the blocks of
+// a single-segment zstd frame without checksum; the 4-byte zstd magic and
+// the frame header are not sent: content_size and dict_id are all a decoder
+// needs to rebuild them, and on frames of 20-40 bytes the 6-7 bytes saved
+// are a fifth of the datagram. PROTOCOL-compress.md has the byte-level
+// specification.
+//
+// A Compressor holds the long-lived zstd encoders and decoder (their
+// EncodeAll and DecodeAll are safe for concurrent use, so one per process
+// is enough) and the dictionaries; Default has the dictionaries trained on
+// real sensor data embedded in this package. Decoding never trusts the
+// sender: the declared size is checked against the caller's limit before
+// any output is allocated, and the decoder cannot write more than that.
+//
+// The decompressed bytes are a stream of bare frames that the caller
+// dispatches by their first byte; rejecting a compressed frame inside a
+// compressed frame is the dispatcher's job.
+package compress
