@@ -72,6 +72,7 @@ func Decode(dst io.Writer, src io.Reader, dec FrameDecoder, o DecodeOptions) (St
 			off += adv
 		}
 		pos += int64(off)
+		st.Bytes = pos
 		buf = buf[:copy(buf, buf[off:])]
 		if eof {
 			if len(buf) > 0 { // the splitter consumes everything at EOF; defensive
@@ -88,7 +89,6 @@ func decodeFrame(w *csvio.Writer, batch *codec.Batch, dec FrameDecoder, frame []
 	if err := dec.Decode(batch, frame); err != nil {
 		return err
 	}
-	st.Bytes += int64(len(frame))
 	for i := range batch.Frames {
 		f := &batch.Frames[i]
 		if expect != nil && (f.Format != expect.Format || f.Compression != expect.Compression) {
