@@ -175,7 +175,8 @@ func (c *Compressor) DictFor(first byte) (id uint32, ok bool) {
 // Append appends inner wrapped in one compressed envelope of the given kind
 // to dst and returns the extended slice. inner is one or more whole bare
 // frames. CompressZstdDict uses the dictionary of inner's format (see
-// DictFor) and falls back to plain zstd (0xD1) when there is none.
+// DictFor) and falls back to plain zstd (0xD1) when there is none or when
+// the frame did not compress with it (it is sent as one raw zstd block).
 // CompressNone appends inner as it is. It allocates nothing when dst has
 // room for the result (len(inner) + 16 bytes is always enough for zstd,
 // s2.MaxEncodedLen(len(inner)) + 6 for s2).
@@ -216,6 +217,11 @@ func appendZstd(dst []byte, magic byte, enc *zstd.Encoder, id uint32, inner []by
 	dst = enc.EncodeAll(inner, dst)
 	blocks := dst[zs+zstdHeaderLen(dst[zs+4]):]
 
+	if magic == codec.MagicZstdDict && blocks[0]&7 == blockRaw<<1|1 {
+		// One raw block: the dictionary did not help (the frame is
+		// incompressible, compact for one), so do not pay for its id.
+		magic = codec.MagicZstd
+	}
 	var hdr [headerRoom + binary.MaxVarintLen64]byte
 	var idLen int
 	if magic == codec.MagicZstdDict {

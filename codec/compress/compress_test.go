@@ -12,18 +12,26 @@ import (
 
 var kinds = []codec.Compression{codec.CompressZstd, codec.CompressS2, codec.CompressZstdDict}
 
-func magicOf(c *Compressor, kind codec.Compression, inner []byte) byte {
-	switch kind {
-	case codec.CompressS2:
-		return codec.MagicS2
-	case codec.CompressZstdDict:
-		if len(inner) > 0 {
-			if _, ok := c.DictFor(inner[0]); ok {
-				return codec.MagicZstdDict
+// checkMagic checks the envelope kind Append chose: zstd-dict falls back
+// to zstd without a dictionary, or when the frame went out as one raw block.
+func checkMagic(t *testing.T, c *Compressor, kind codec.Compression, inner, env []byte) {
+	t.Helper()
+	want := map[codec.Compression]byte{codec.CompressZstd: codec.MagicZstd, codec.CompressS2: codec.MagicS2, codec.CompressZstdDict: codec.MagicZstdDict}[kind]
+	if kind == codec.CompressZstdDict {
+		if _, ok := c.DictFor(append(inner, 0)[0]); !ok || len(inner) == 0 {
+			want = codec.MagicZstd
+		} else if env[0] == codec.MagicZstd {
+			_, n := binary.Uvarint(env[1:])
+			_, m := binary.Uvarint(env[1+n:])
+			if b := env[1+n+m]; b&7 != 1 {
+				t.Fatalf("zstd-dict fell back to zstd with a block header %#x", b)
 			}
+			want = codec.MagicZstd
 		}
 	}
-	return codec.MagicZstd
+	if env[0] != want {
+		t.Fatalf("%v: magic %#x, want %#x", kind, env[0], want)
+	}
 }
 
 // roundTrip wraps inner, checks the envelope and unwraps it again, twice
@@ -35,9 +43,7 @@ func roundTrip(t *testing.T, c *Compressor, kind codec.Compression, inner []byte
 		t.Fatalf("Append clobbered dst")
 	}
 	env = env[len("prefix"):]
-	if want := magicOf(c, kind, inner); env[0] != want {
-		t.Fatalf("%v: magic %#x, want %#x", kind, env[0], want)
-	}
+	checkMagic(t, c, kind, inner, env)
 	length, n := binary.Uvarint(env[1:])
 	if n <= 0 || int(length) != len(env)-1-n {
 		t.Fatalf("%v: length field %d (%d bytes) for an envelope of %d", kind, length, n, len(env))
