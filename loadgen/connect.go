@@ -1,0 +1,199 @@
+package loadgen
+
+import (
+	"errors"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+// connectSome starts as many connects as the rate limit allows. UDP
+// "connects" are local (they only fix the peer address) and are not
+// limited.
+func (l *loop) connectSome(now int64) {
+	if l.qhead == len(l.connQ) {
+		return
+	}
+	udp := l.r.cfg.Transport == UDP
+	if !udp {
+		burst := max(1, l.connRate*float64(10*time.Millisecond))
+		l.tokens = min(l.tokens+float64(now-l.refillAt)*l.connRate, burst)
+		l.refillAt = now
+	}
+	for l.qhead < len(l.connQ) && l.inflight < maxInflight && (udp || l.tokens >= 1) {
+		id := l.connQ[l.qhead]
+		l.qhead++
+		if !udp {
+			l.tokens--
+		}
+		if d := &l.devs[id]; d.state == stIdle {
+			l.connect(id, now)
+		}
+	}
+	if l.qhead == len(l.connQ) {
+		l.connQ, l.qhead = l.connQ[:0], 0
+	}
+}
+
+// connect opens d's socket: bound to its source address (port chosen at
+// connect time, IP_BIND_ADDRESS_NO_PORT, so one source address serves as
+// many connections as the 4-tuple allows), non-blocking.
+func (l *loop) connect(id int32, now int64) {
+	d := &l.devs[id]
+	typ := unix.SOCK_STREAM
+	if l.r.cfg.Transport == UDP {
+		typ = unix.SOCK_DGRAM
+	}
+	fd, err := unix.Socket(l.r.family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		l.connectFailed(id, err, now)
+		return
+	}
+	d.fd = fd
+	if err = l.r.prepareSocket(fd, d.num, typ); err == nil {
+		err = unix.Connect(fd, l.sa)
+	}
+	switch {
+	case err == nil:
+		if err = l.ctl(unix.EPOLL_CTL_ADD, fd, id, unix.EPOLLIN); err != nil {
+			l.connectFailed(id, err, now)
+			return
+		}
+		l.connected(id, now)
+	case errors.Is(err, unix.EINPROGRESS):
+		if err = l.ctl(unix.EPOLL_CTL_ADD, fd, id, unix.EPOLLOUT); err != nil {
+			l.connectFailed(id, err, now)
+			return
+		}
+		l.setState(d, stConnecting)
+		l.inflight++
+		l.arm(id, now+int64(l.r.cfg.ConnectTimeout))
+	default:
+		l.connectFailed(id, err, now)
+	}
+}
+
+// prepareSocket sets the options of a new socket and binds it to device
+// num's source address.
+func (r *runner) prepareSocket(fd, num, typ int) error {
+	if typ == unix.SOCK_STREAM && r.cfg.NoDelay {
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+			return err
+		}
+	}
+	src, ok := r.tgt.source(num)
+	if !ok {
+		return nil
+	}
+	if typ == unix.SOCK_STREAM {
+		// Without this, bind picks a port before the destination is known
+		// and each source address runs out after ~28k connections in total.
+		if err := unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1); err != nil {
+			return err
+		}
+	}
+	return unix.Bind(fd, &unix.SockaddrInet4{Addr: src.As4()})
+}
+
+func (l *loop) onConnectEvent(id int32, now int64) {
+	d := &l.devs[id]
+	soerr, err := unix.GetsockoptInt(d.fd, unix.SOL_SOCKET, unix.SO_ERROR)
+	if err == nil && soerr != 0 {
+		err = unix.Errno(soerr)
+	}
+	if err != nil {
+		l.connectFailed(id, err, now)
+		return
+	}
+	if err := l.ctl(unix.EPOLL_CTL_MOD, d.fd, id, unix.EPOLLIN); err != nil {
+		l.connectFailed(id, err, now)
+		return
+	}
+	l.inflight--
+	l.connected(id, now)
+}
+
+// connected starts a device on a fresh connection: hello first on
+// streams, then its schedule if the send phase has begun.
+func (l *loop) connected(id int32, now int64) {
+	d := &l.devs[id]
+	l.setState(d, stUp)
+	l.gens[id]++ // cancel the connect deadline
+	d.attempts = 0
+	if !d.everUp {
+		d.everUp = true
+		l.live.everConn.Add(1)
+	}
+	l.out, l.marks = l.out[:0], l.marks[:0]
+	if l.r.cfg.Transport != UDP {
+		l.appendControl(&codec.Control{Kind: codec.ControlHello, Device: d.id}, markHello)
+	}
+	switch {
+	case l.stopping:
+		l.finish(d)
+		l.emit(id, now)
+		l.afterFinish(id, now)
+		return
+	case len(l.out) > 0:
+		l.emit(id, now)
+	}
+	if d.state == stUp && l.started {
+		l.schedule(id, true)
+	}
+}
+
+// connectFailed counts a failed attempt and retries with exponential
+// back-off, or gives up after ConnectRetries retries.
+func (l *loop) connectFailed(id int32, err error, now int64) {
+	d := &l.devs[id]
+	why := reason(err)
+	l.live.connErrors.Add(1)
+	if d.fd >= 0 {
+		unix.Close(d.fd)
+		d.fd = -1
+		if d.state == stConnecting {
+			l.inflight--
+		}
+	}
+	d.attempts++
+	d.lastErr = why
+	if int(d.attempts) > l.r.cfg.ConnectRetries || l.stopping {
+		l.tally.connectFailures[why]++
+		l.setState(d, stDone)
+		l.gens[id]++
+		return
+	}
+	l.tally.connectRetries[why]++
+	l.setState(d, stRetry)
+	l.arm(id, now+backoff(d.attempts, &d.rng))
+}
+
+// backoff returns the wait before attempt n+1: 100 ms doubling up to 5 s,
+// with ±50 % jitter so that a fleet refused at once does not return at once.
+func backoff(n uint8, rng *uint64) int64 {
+	b := int64(100 * time.Millisecond)
+	for i := uint8(1); i < n && b < int64(5*time.Second); i++ {
+		b *= 2
+	}
+	b = min(b, int64(5*time.Second))
+	return b/2 + int64(uniform(splitmix(rng), uint64(b)))
+}
+
+// broken handles a connection that failed mid-run: what it had queued is
+// lost, and it reconnects (if allowed) while its schedule keeps running.
+func (l *loop) broken(id int32, err error, now int64) {
+	d := &l.devs[id]
+	why := reason(err)
+	l.tally.disconnects[why]++
+	wasDraining := d.state == stDraining
+	l.closeDevice(d, stIdle)
+	if wasDraining || d.finishing || l.stopping || !l.r.cfg.Reconnect {
+		l.setState(d, stDone)
+		return
+	}
+	d.attempts = 1
+	l.setState(d, stRetry)
+	l.arm(id, now+backoff(d.attempts, &d.rng))
+}

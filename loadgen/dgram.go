@@ -1,0 +1,210 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// emitDatagrams sends each frame in l.out as its own datagram from d's
+// socket. A datagram the kernel refuses is a send error: the device moves
+// on, as a real one would, and the receiver sees the gap.
+func (l *loop) emitDatagrams(d *device, now int64) {
+	start := 0
+	for i := range l.marks {
+		m := &l.marks[i]
+		b := l.out[start:m.end]
+		start = m.end
+		if len(b) > MaxDatagram {
+			l.dropQueued(d, l.marks[i:i+1], dropTooLarge)
+			continue
+		}
+		if _, err := unix.Write(d.fd, b); err != nil {
+			l.sendError(d, m, err)
+			continue
+		}
+		l.account(d, m, now)
+	}
+}
+
+func (l *loop) sendError(d *device, m *mark, err error) {
+	l.tally.sendErrors[reason(err)]++
+	l.live.sendErrors.Add(1)
+	if m.kind == markData {
+		d.skipped++
+	}
+}
+
+// onDatagrams reads downlink datagrams (commands) of a UDP device.
+func (l *loop) onDatagrams(id int32, now int64) {
+	d := &l.devs[id]
+	for range 16 {
+		n, err := unix.Read(d.fd, l.rbuf)
+		switch {
+		case err == nil:
+			if n > 0 {
+				l.downlink(id, l.rbuf[:n], true, now)
+			}
+			if d.state != stUp && d.state != stDraining {
+				return
+			}
+		case errors.Is(err, unix.EAGAIN):
+			return
+		default:
+			// An ICMP error for an earlier datagram (port unreachable when
+			// nothing listens). The datagram itself was sent.
+			l.tally.downlinkErrors["icmp_"+reason(err)]++
+		}
+	}
+}
+
+// muxSock is one of the --udp-sockets shared sockets. Frames due in a
+// tick queue in its arena and leave in sendmmsg batches.
+type muxSock struct {
+	fd    int
+	arena []byte
+	items []muxItem
+	msgs  []mmsghdr
+	iovs  []unix.Iovec
+}
+
+type muxItem struct {
+	dev int32
+	m   mark // end is the offset in arena
+}
+
+// mmsghdr is struct mmsghdr of <sys/socket.h>.
+type mmsghdr struct {
+	hdr unix.Msghdr
+	len uint32
+	_   [4]byte
+}
+
+const muxBatch = 64 // datagrams per sendmmsg
+
+// openMux opens this loop's share of the shared UDP sockets and marks its
+// devices connected: they have no socket of their own.
+func (l *loop) openMux() error {
+	c := l.r.cfg
+	n := c.UDPSockets / l.r.nloops
+	if l.idx < c.UDPSockets%l.r.nloops {
+		n++
+	}
+	for range n {
+		fd, err := unix.Socket(l.r.family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("udp socket: %w", err)
+		}
+		s := &muxSock{fd: fd, msgs: make([]mmsghdr, muxBatch), iovs: make([]unix.Iovec, muxBatch)}
+		l.socks = append(l.socks, s)
+		// A bigger send buffer absorbs a tick's burst; the kernel caps it
+		// at wmem_max, which is fine.
+		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+		if err := l.r.prepareSocket(fd, c.IDOffset, unix.SOCK_DGRAM); err != nil {
+			return fmt.Errorf("udp socket bind: %w", err)
+		}
+		if err := unix.Connect(fd, l.sa); err != nil {
+			return fmt.Errorf("udp connect: %w", err)
+		}
+		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, int32(evSockMin-len(l.socks)+1), unix.EPOLLIN); err != nil {
+			return err
+		}
+	}
+	if len(l.socks) == 0 {
+		return fmt.Errorf("loop %d has no shared socket", l.idx)
+	}
+	for i := range l.devs {
+		d := &l.devs[i]
+		d.sock = int32(i % len(l.socks))
+		l.setState(d, stUp)
+		d.everUp = true
+		l.live.everConn.Add(1)
+	}
+	l.connQ = l.connQ[:0]
+	return nil
+}
+
+// emitMux queues l.out's frames on d's shared socket.
+func (l *loop) emitMux(d *device, now int64) {
+	s := l.socks[d.sock]
+	start := 0
+	for i := range l.marks {
+		m := l.marks[i]
+		b := l.out[start:m.end]
+		start = m.end
+		if len(b) > MaxDatagram {
+			l.dropQueued(d, l.marks[i:i+1], dropTooLarge)
+			continue
+		}
+		s.arena = append(s.arena, b...)
+		m.end = len(s.arena)
+		s.items = append(s.items, muxItem{d.lid, m})
+		if len(s.items) == muxBatch {
+			l.flushSock(s)
+		}
+	}
+}
+
+func (l *loop) flushMux() {
+	for _, s := range l.socks {
+		if len(s.items) > 0 {
+			l.flushSock(s)
+		}
+	}
+}
+
+// flushSock sends the queued datagrams with as few sendmmsg calls as the
+// kernel allows. A datagram it refuses is a send error and is skipped.
+func (l *loop) flushSock(s *muxSock) {
+	start := 0
+	for i := range s.items {
+		m := &s.items[i].m
+		s.iovs[i].Base = &s.arena[start]
+		s.iovs[i].SetLen(int(m.size))
+		s.msgs[i] = mmsghdr{}
+		s.msgs[i].hdr.Iov = &s.iovs[i]
+		s.msgs[i].hdr.SetIovlen(1)
+		start = m.end
+	}
+	for i := 0; i < len(s.items); {
+		n, err := sendmmsg(s.fd, s.msgs[i:len(s.items)])
+		now := l.r.now()
+		for _, it := range s.items[i : i+n] {
+			l.account(&l.devs[it.dev], &it.m, now)
+		}
+		i += n
+		if err != nil && i < len(s.items) {
+			it := &s.items[i]
+			l.sendError(&l.devs[it.dev], &it.m, err)
+			i++
+		}
+	}
+	s.items = s.items[:0]
+	s.arena = s.arena[:0]
+}
+
+func sendmmsg(fd int, msgs []mmsghdr) (int, error) {
+	n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, uintptr(fd), uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
+
+// onMuxEvent drains what arrives on a shared socket. Commands cannot be
+// routed to a device here: the receiver saw only the shared address.
+func (l *loop) onMuxEvent(s *muxSock, events uint32) {
+	for range 16 {
+		_, err := unix.Read(s.fd, l.rbuf)
+		if errors.Is(err, unix.EAGAIN) {
+			return
+		}
+		if err != nil {
+			l.tally.downlinkErrors["icmp_"+reason(err)]++
+			continue
+		}
+		l.tally.downlinkErrors["unroutable"]++
+	}
+}

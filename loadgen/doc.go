@@ -1,0 +1,41 @@
+// Package loadgen simulates a fleet of sensor devices against a fleetwire
+// server (or anything that speaks its wire formats) and keeps exact ground
+// truth of what it sent.
+//
+// Each simulated device has an id, a sequence counter, a signal per channel
+// (a quantised random walk, or the replay of a real recording), a send
+// schedule and a batch size. Devices speak the formats of package codec
+// only: loadgen never imports the server, so it can drive any receiver.
+//
+// # Open loop
+//
+// Frame k of a device is due at T0 + phase + k*period (+ jitter), computed
+// from the start of the run and never from when the previous send returned.
+// A slow receiver therefore shows as send lateness, dropped frames and
+// latency, not as a politely slower generator (no coordinated omission).
+// The last sample of every frame carries the frame's due time, so a
+// receiver measures latency from when the frame should have left.
+//
+// # Scale
+//
+// Devices are not goroutines. Each event loop (one per core by default) is
+// an epoll instance on a locked OS thread that owns a share of the devices:
+// their non-blocking sockets, a hashed timing wheel of 1 ms slots holding
+// their due times, and the scratch buffers frames are encoded into. Each
+// tick sends every frame that is due. Connections are bound to loopback
+// source addresses 127.0.0.2, 127.0.0.3, ... (bind before connect with
+// IP_BIND_ADDRESS_NO_PORT) so that a run is not limited by the ~28k
+// ephemeral ports of one address, and Config.Procs re-executes the binary
+// as worker processes when one process's open-file limit is too small.
+//
+// TLS is the exception: crypto/tls has no non-blocking engine, so each TLS
+// device runs two goroutines (sender and command reader).
+//
+// # Ground truth
+//
+// A frame counts as sent only once all of its bytes were accepted by
+// write() (TCP, TLS) or by send()/sendmmsg() (UDP). A frame the device had
+// to skip (its connection was down, or its send buffer was full) still
+// consumes its sequence numbers, as on a real device, so the receiver sees
+// the gap; Report lists such frames under DroppedFrames.
+package loadgen

@@ -1,0 +1,238 @@
+package loadgen
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+func TestTCPCountsMatchSink(t *testing.T) {
+	s := newSink(t)
+	c := testConfig(TCP, s.listenTCP(nil))
+	rep := runOK(t, c)
+	s.conns.Wait()
+	s.check(rep)
+	want := uint64(c.Devices * c.Samples * c.Channels)
+	if rep.ReadingsSent != want || rep.EOSSent != uint64(c.Devices) || rep.ConnectFailuresTotal != 0 {
+		t.Fatalf("readings %d (want %d), eos %d, connect failures %v", rep.ReadingsSent, want, rep.EOSSent, rep.ConnectFailures)
+	}
+}
+
+func TestUDPCountsMatchSink(t *testing.T) {
+	s := newSink(t)
+	c := testConfig(UDP, s.listenUDP())
+	rep := runOK(t, c)
+	s.waitFor(5*time.Second, "every end-of-stream", func() bool {
+		n := 0
+		for _, d := range s.devs {
+			if d.eos {
+				n++
+			}
+		}
+		return n == c.Devices
+	})
+	s.check(rep)
+	if rep.SendErrors != 0 || rep.FramesSent != uint64(c.Devices*c.Samples/c.Batch) {
+		t.Fatalf("send errors %v, frames %d", rep.SendErrorsByReason, rep.FramesSent)
+	}
+}
+
+// TestCommands sends commands from the sink while the fleet runs: every
+// command is acknowledged and the LEDs end in the state they were told.
+func TestCommands(t *testing.T) {
+	for _, tr := range []Transport{TCP, UDP} {
+		for _, name := range []string{"text", "binary"} {
+			t.Run(string(tr)+"/"+name, func(t *testing.T) {
+				s := newSink(t)
+				addr := ""
+				if tr == TCP {
+					addr = s.listenTCP(nil)
+				} else {
+					addr = s.listenUDP()
+				}
+				c := testConfig(tr, addr)
+				c.Devices, c.Rate, c.Samples = 40, 20, 40 // 2 s of sending
+				c.Codec, _ = codec.ParseCodec(name)
+				done := make(chan *Report, 1)
+				go func() { done <- runOK(t, c) }()
+				s.waitFor(10*time.Second, "every device", func() bool {
+					n := 0
+					for _, d := range s.devs {
+						if d.conn != nil || d.addr != nil {
+							n++
+						}
+					}
+					return n == c.Devices
+				})
+				payloads := []string{"LED ON", "LED TOGGLE", "led on", "BLINK 3"}
+				for i := range c.Devices {
+					id := c.deviceID(i)
+					p := payloads[i%len(payloads)]
+					if err := s.command(id, uint64(100+i), p); err != nil {
+						t.Fatal(err)
+					}
+					if i%len(payloads) == 1 { // toggled twice: back off
+						if err := s.command(id, uint64(1000+i), "LED TOGGLE"); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				rep := <-done
+				s.conns.Wait()
+				s.waitFor(5*time.Second, "every ack", func() bool {
+					n := 0
+					for _, d := range s.devs {
+						n += len(d.acks)
+					}
+					return n == c.Devices+c.Devices/len(payloads)
+				})
+				s.check(rep)
+				for i, d := range rep.PerDevice {
+					wantLED, wantAck := "on", codec.AckOK
+					switch i % len(payloads) {
+					case 1:
+						wantLED = "off"
+					case 3:
+						wantLED, wantAck = "off", codec.AckUnknown
+					}
+					if d.LED != wantLED {
+						t.Errorf("%s: LED %s, want %s", d.Device, d.LED, wantLED)
+					}
+					if got := s.devs[d.Device].acks[uint64(100+i)]; got != wantAck {
+						t.Errorf("%s: ack %v, want %v", d.Device, got, wantAck)
+					}
+				}
+				wantCmds := uint64(c.Devices + c.Devices/len(payloads))
+				if rep.CommandsReceived != wantCmds || rep.AcksSent != wantCmds || rep.CommandsUnknown != uint64(c.Devices/len(payloads)) {
+					t.Fatalf("commands %d acks %d unknown %d, want %d %d %d", rep.CommandsReceived, rep.AcksSent, rep.CommandsUnknown, wantCmds, wantCmds, c.Devices/len(payloads))
+				}
+			})
+		}
+	}
+}
+
+func TestEveryCodec(t *testing.T) {
+	for _, cd := range codec.Codecs() {
+		for _, tr := range []Transport{TCP, UDP} {
+			t.Run(cd.String()+"/"+string(tr), func(t *testing.T) {
+				if _, err := newEncoder(cd, 0); err != nil {
+					t.Skip(err)
+				}
+				s := newSink(t)
+				addr := ""
+				if tr == TCP {
+					addr = s.listenTCP(nil)
+				} else {
+					addr = s.listenUDP()
+				}
+				c := testConfig(tr, addr)
+				c.Devices, c.Batch, c.Samples, c.Rate = 30, 10, 50, 500
+				c.Codec = cd
+				rep := runOK(t, c)
+				s.conns.Wait()
+				s.waitFor(5*time.Second, "every end-of-stream", func() bool {
+					n := 0
+					for _, d := range s.devs {
+						if d.eos {
+							n++
+						}
+					}
+					return n == c.Devices
+				})
+				s.check(rep)
+			})
+		}
+	}
+}
+
+func TestRefusesRemoteTarget(t *testing.T) {
+	f := func(addr string, allow bool, want string) {
+		t.Helper()
+		c := testConfig(TCP, addr)
+		c.AllowRemote = allow
+		c.Devices, c.ConnectRetries, c.ConnectTimeout = 1, 0, 200*time.Millisecond
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, err := Run(ctx, c)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s (allow %v): err %v, want it to mention %q", addr, allow, err, want)
+		}
+	}
+	f("192.0.2.1:7070", false, "not a loopback address")
+	f("[2001:db8::1]:7070", false, "not a loopback address")
+	f("10.0.0.1:7070", false, "--allow-remote")
+}
+
+func TestUnboundedRunRefused(t *testing.T) {
+	c := testConfig(TCP, "127.0.0.1:1")
+	c.Samples, c.Duration = 0, 0
+	_, err := Run(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "unbounded") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+// TestConnectFailuresByReason points the fleet at a closed port: every
+// device retries, then gives up, counted as refused.
+func TestConnectFailuresByReason(t *testing.T) {
+	c := testConfig(TCP, "127.0.0.1:1")
+	c.Devices, c.ConnectRetries = 10, 1
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.ConnectFailures["refused"] != 10 || rep.ConnectRetries["refused"] != 10 || rep.FramesSent != 0 {
+		t.Fatalf("failures %v retries %v frames %d", rep.ConnectFailures, rep.ConnectRetries, rep.FramesSent)
+	}
+}
+
+func TestDurationStopsTheRun(t *testing.T) {
+	s := newSink(t)
+	c := testConfig(TCP, s.listenTCP(nil))
+	c.Samples, c.Duration, c.Rate, c.Devices = 0, 500*time.Millisecond, 100, 50
+	start := time.Now()
+	rep := runOK(t, c)
+	s.conns.Wait()
+	s.check(rep)
+	if el := time.Since(start); el > 5*time.Second {
+		t.Fatalf("a 0.5 s run took %v", el)
+	}
+	// 100 samples/s for 0.5 s in batches of 2: about 25 frames each.
+	per := float64(rep.FramesSent) / float64(c.Devices)
+	if per < 20 || per > 26 {
+		t.Fatalf("%.1f frames per device, want about 25", per)
+	}
+}
+
+func TestCancelEndsStreams(t *testing.T) {
+	s := newSink(t)
+	c := testConfig(TCP, s.listenTCP(nil))
+	c.Samples, c.Duration = 0, time.Hour
+	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	defer cancel()
+	rep, err := Run(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.conns.Wait()
+	s.check(rep)
+	if rep.FramesSent == 0 {
+		t.Fatal("nothing sent")
+	}
+}
+
+func ExampleRun() {
+	c := DefaultConfig()
+	c.Transport, c.Addr = UDP, "127.0.0.1:7071"
+	c.Devices, c.Rate, c.Batch, c.Samples = 1000, 10, 5, 100
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(rep.ReadingsSent) // 1000 devices x 100 samples x 2 channels, if nothing failed
+}

@@ -1,0 +1,591 @@
+package loadgen
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+// loop is one event loop: an epoll instance on a locked OS thread that owns
+// a share of the devices. Nothing in it is shared with other goroutines
+// except live (atomics) and what runner publishes (t0, stop).
+type loop struct {
+	r    *runner
+	s    *sched
+	sa   unix.Sockaddr // the target
+	idx  int
+	epfd int
+	wake int // eventfd the runner writes to when t0 is set or the run stops
+
+	devs   []device
+	due    []int64  // per device: when its timer fires (ns, run clock)
+	gens   []uint32 // per device: timer generation (see wheel)
+	wheel  *wheel
+	fired  []int32
+	events []unix.EpollEvent
+	nstate [stDone + 1]int
+
+	enc    encoder
+	format codec.Format
+	out    []byte // frames and controls being written for one device
+	marks  []mark
+	vals   []codec.Value
+	times  []int64
+	rbuf   []byte
+	dl     codec.Batch
+	free   []*pending
+
+	connQ    []int32
+	qhead    int
+	tokens   float64
+	refillAt int64
+	connRate float64 // connects per ns for this loop
+	inflight int
+
+	ready []int32 // as-fast-as-possible mode: devices whose socket has room
+	socks []*muxSock
+
+	started  bool
+	stopping bool
+	reported bool // connect phase over, told the runner
+	t0, end  int64
+	firstAt  int64 // first and last data frame written (run clock)
+	lastAt   int64
+
+	live  *live
+	tally *tally
+	cpu   time.Duration // this loop's thread CPU time, user+sys
+	err   error
+}
+
+// Epoll user data of the non-device fds.
+const (
+	evWake    = -1
+	evSockMin = -2 // shared UDP socket i has -2-i
+)
+
+// Per-loop bounds.
+const (
+	maxInflight   = 1024     // connects in flight per loop: stays under the receiver's SYN backlog
+	maxFramesFire = 64       // frames one device may send in one wake-up before yielding
+	bulkBytes     = 32 << 10 // as-fast-as-possible mode: bytes per write
+	readBufSize   = 16 << 10
+)
+
+func newLoop(r *runner, idx int, nums []int) (*loop, error) {
+	c := r.cfg
+	enc, err := newEncoder(c.Codec, c.End)
+	if err != nil {
+		return nil, err
+	}
+	l := &loop{
+		r: r, s: &r.sched, sa: r.sockaddr(), idx: idx, epfd: -1, wake: -1,
+		devs:   make([]device, len(nums)),
+		due:    make([]int64, len(nums)),
+		gens:   make([]uint32, len(nums)),
+		wheel:  newWheel(r.now()),
+		events: make([]unix.EpollEvent, 256),
+		enc:    enc, format: c.Codec.Format,
+		vals:  make([]codec.Value, 0, c.Batch*r.sched.channels),
+		times: make([]int64, c.Batch),
+		rbuf:  make([]byte, readBufSize),
+		live:  &live{},
+		tally: newTally(),
+	}
+	for i, n := range nums {
+		r.sched.initDevice(&l.devs[i], c, n)
+		l.devs[i].lid = int32(i)
+		l.nstate[stIdle]++
+		l.connQ = append(l.connQ, int32(i))
+	}
+	l.connRate = c.ConnectRate / float64(r.nloops) / float64(time.Second)
+	l.tokens = 1
+	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("loop %d: epoll_create1: %w", idx, err)
+	}
+	if l.wake, err = unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC); err != nil {
+		l.close()
+		return nil, fmt.Errorf("loop %d: eventfd: %w", idx, err)
+	}
+	if err = l.ctl(unix.EPOLL_CTL_ADD, l.wake, evWake, unix.EPOLLIN); err != nil {
+		l.close()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *loop) close() {
+	for i := range l.devs {
+		if d := &l.devs[i]; d.fd >= 0 {
+			unix.Close(d.fd)
+			d.fd = -1
+		}
+	}
+	for _, s := range l.socks {
+		unix.Close(s.fd)
+	}
+	l.socks = nil
+	if l.wake >= 0 {
+		unix.Close(l.wake)
+		l.wake = -1
+	}
+	if l.epfd >= 0 {
+		unix.Close(l.epfd)
+		l.epfd = -1
+	}
+}
+
+func (l *loop) ctl(op, fd int, data int32, events uint32) error {
+	ev := unix.EpollEvent{Events: events, Fd: data}
+	if err := unix.EpollCtl(l.epfd, op, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl fd %d: %w", fd, err)
+	}
+	return nil
+}
+
+// wakeUp is called from the runner's goroutine.
+func (l *loop) wakeUp() {
+	var one = [8]byte{1}
+	unix.Write(l.wake, one[:])
+}
+
+// run drives the loop until every device is done.
+func (l *loop) run() {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
+	defer func() { l.cpu = threadCPU() - cpu0 }()
+
+	if l.r.cfg.UDPSockets > 0 {
+		if err := l.openMux(); err != nil {
+			l.err = err
+			l.abandon(reason(err))
+		}
+	}
+	for {
+		now := l.r.now()
+		if !l.started {
+			if t0 := l.r.t0.Load(); t0 != 0 {
+				l.start(t0)
+			}
+		}
+		if !l.stopping && (l.r.stop.Load() || l.end > 0 && now >= l.end) {
+			l.stopAll(now)
+		}
+		l.fired = l.wheel.expire(now, l.due, l.gens, l.fired[:0])
+		for _, id := range l.fired {
+			l.onTimer(id)
+		}
+		l.connectSome(now)
+		if len(l.ready) > 0 {
+			l.pump()
+		}
+		l.flushMux()
+		if !l.reported && l.nstate[stIdle]+l.nstate[stRetry]+l.nstate[stConnecting] == 0 {
+			l.reported = true
+			l.r.connectDone <- l.idx
+		}
+		if l.reported && l.nstate[stDone] == len(l.devs) {
+			return
+		}
+		n, err := unix.EpollWait(l.epfd, l.events, l.timeout(l.r.now()))
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			l.err = fmt.Errorf("loop %d: epoll_wait: %w", l.idx, err)
+			l.abandon("epoll")
+			continue
+		}
+		for i := range n {
+			ev := &l.events[i]
+			l.onEvent(ev.Fd, ev.Events)
+		}
+	}
+}
+
+// timeout returns how long epoll_wait may sleep, in ms.
+func (l *loop) timeout(now int64) int {
+	if len(l.ready) > 0 {
+		return 0
+	}
+	wait := int64(time.Second) // the wake fd interrupts earlier for t0 and stop
+	if l.qhead < len(l.connQ) && l.inflight < maxInflight {
+		if l.r.cfg.Transport == UDP || l.tokens >= 1 {
+			return 0
+		}
+		wait = min(wait, int64((1-l.tokens)/l.connRate)+1)
+	}
+	if t, ok := l.wheel.nextTick(); ok {
+		wait = min(wait, t-now)
+	}
+	if l.end > 0 && !l.stopping {
+		wait = min(wait, l.end-now)
+	}
+	if wait <= 0 {
+		return 0
+	}
+	return int(min((wait+999_999)/1_000_000, math.MaxInt32))
+}
+
+// start begins the send phase: the schedule of every connected device.
+func (l *loop) start(t0 int64) {
+	l.started, l.t0 = true, t0
+	if d := l.r.cfg.Duration; d > 0 {
+		l.end = t0 + int64(d)
+	}
+	for i := range l.devs {
+		if d := &l.devs[i]; d.state == stUp && !d.finishing {
+			l.schedule(int32(i), false)
+		}
+	}
+}
+
+// stopAll ends the run for every device: the connected ones send their
+// end-of-stream, the others give up.
+func (l *loop) stopAll(now int64) {
+	l.stopping = true
+	l.ready = l.ready[:0]
+	for i := range l.devs {
+		d := &l.devs[i]
+		switch d.state {
+		case stIdle, stRetry, stConnecting:
+			if !d.everUp {
+				l.tally.connectFailures["stopped"]++
+			}
+			l.closeDevice(d, stDone)
+		case stUp:
+			if !d.finishing {
+				l.out, l.marks = l.out[:0], l.marks[:0]
+				l.finish(d)
+				l.emit(int32(i), now)
+				l.afterFinish(int32(i), now)
+			}
+		}
+	}
+	l.qhead = len(l.connQ)
+}
+
+// abandon closes every device after a loop-level failure.
+func (l *loop) abandon(why string) {
+	for i := range l.devs {
+		d := &l.devs[i]
+		if d.state != stDone {
+			if !d.everUp {
+				l.tally.connectFailures[why]++
+			}
+			l.closeDevice(d, stDone)
+		}
+	}
+	l.qhead = len(l.connQ)
+}
+
+func (l *loop) setState(d *device, st devState) {
+	l.nstate[d.state]--
+	l.nstate[st]++
+	d.state = st
+	l.live.connected.Store(int64(l.nstate[stUp] + l.nstate[stDraining]))
+	if st == stDone {
+		l.live.finished.Add(1)
+	}
+}
+
+func (l *loop) closeDevice(d *device, st devState) {
+	if d.fd >= 0 {
+		unix.Close(d.fd)
+		d.fd = -1
+		if d.state == stConnecting {
+			l.inflight--
+		}
+	}
+	if d.pend != nil {
+		l.dropQueued(d, d.pend.marks, dropConnLost)
+		l.putPending(d.pend)
+		d.pend = nil
+	}
+	d.rx = d.rx[:0]
+	if d.split != nil {
+		d.split.Reset()
+	}
+	l.setState(d, st)
+	l.gens[d.lid]++ // cancel its timer
+}
+
+// arm sets the device's timer, replacing any earlier one.
+func (l *loop) arm(id int32, at int64) {
+	l.gens[id]++
+	l.due[id] = at
+	l.wheel.add(id, l.gens[id], at)
+}
+
+func (l *loop) onTimer(id int32) {
+	d := &l.devs[id]
+	switch d.state {
+	case stRetry:
+		l.setState(d, stIdle)
+		l.connQ = append(l.connQ, id)
+	case stConnecting:
+		l.connectFailed(id, unix.ETIMEDOUT, l.r.now())
+	case stUp:
+		l.sendDue(id)
+	case stDraining:
+		l.tally.disconnects["drain_timeout"]++
+		l.closeDevice(d, stDone)
+	}
+}
+
+func (l *loop) onEvent(data int32, events uint32) {
+	switch {
+	case data == evWake:
+		var b [8]byte
+		unix.Read(l.wake, b[:])
+		return
+	case data <= evSockMin:
+		l.onMuxEvent(l.socks[evSockMin-data], events)
+		return
+	}
+	id := data
+	d := &l.devs[id]
+	now := l.r.now()
+	switch d.state {
+	case stConnecting:
+		l.onConnectEvent(id, now)
+	case stUp, stDraining:
+		if l.r.cfg.Transport == UDP {
+			l.onDatagrams(id, now)
+			return
+		}
+		if events&unix.EPOLLOUT != 0 && d.pend != nil {
+			l.flushPending(id, now)
+		}
+		if d.state == stUp || d.state == stDraining {
+			if events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				l.onReadable(id, now)
+			}
+		}
+	}
+}
+
+// schedule arms a connected device's next frame. After a reconnect
+// (skipPast) the frames that fell due while it was down are skipped: their
+// sequence numbers are consumed, as a device that could not send them
+// would, so the receiver counts them lost.
+func (l *loop) schedule(id int32, skipPast bool) {
+	d := &l.devs[id]
+	if l.s.periodNs == 0 {
+		l.ready = append(l.ready, id)
+		return
+	}
+	if skipPast {
+		now := l.r.now()
+		for {
+			n := l.s.frameSamples(d.k)
+			if n == 0 || l.t0+l.s.due(d, d.k) >= now {
+				break
+			}
+			l.skip(d, n, dropDisconnected)
+		}
+	}
+	l.arm(id, l.t0+l.s.due(d, d.k))
+}
+
+// skip consumes frame d.k without sending it.
+func (l *loop) skip(d *device, n int, why string) {
+	s := l.s.fill(l.vals[:0], d, n) // keep the signal moving
+	_ = s
+	d.k++
+	d.seq += uint64(n)
+	d.skipped++
+	l.tally.dropped[why]++
+	l.live.dropped.Add(1)
+}
+
+// sendDue builds and writes every frame of d that is due.
+func (l *loop) sendDue(id int32) {
+	d := &l.devs[id]
+	now := l.r.now()
+	l.out, l.marks = l.out[:0], l.marks[:0]
+	for built := 0; ; built++ {
+		n := l.s.frameSamples(d.k)
+		if n == 0 {
+			l.finish(d)
+			break
+		}
+		due := l.t0 + l.s.due(d, d.k)
+		if l.end > 0 && due >= l.end {
+			l.finish(d)
+			break
+		}
+		if due > now || built == maxFramesFire {
+			l.arm(id, due)
+			break
+		}
+		l.appendFrame(d, n, due)
+	}
+	l.emit(id, now)
+	if d.finishing {
+		l.afterFinish(id, now)
+	}
+}
+
+// appendFrame encodes d's next frame of n samples, due at due, into l.out.
+// The last sample carries the due time: a receiver measures latency from
+// when the frame should have left, not from when a late generator got to it.
+func (l *loop) appendFrame(d *device, n int, due int64) {
+	l.vals = l.s.fill(l.vals[:0], d, n)
+	times := l.times[:n]
+	last := l.r.wallMs(due)
+	for j := range times {
+		times[j] = last - int64(n-1-j)*l.s.stepMs
+	}
+	f := codec.Frame{
+		Device: d.id, Seq: d.seq, Flags: codec.HasSeq | codec.HasTime, Format: l.format,
+		Channels: l.s.channels, Times: times, Values: l.vals,
+	}
+	start := len(l.out)
+	l.out = l.enc.Append(l.out, &f)
+	l.marks = append(l.marks, mark{end: len(l.out), size: int32(len(l.out) - start), due: due, samples: int32(n), kind: markData})
+	d.k++
+	d.seq += uint64(n)
+}
+
+func (l *loop) appendControl(c *codec.Control, kind markKind) {
+	start := len(l.out)
+	l.out = l.enc.AppendControl(l.out, c)
+	l.marks = append(l.marks, mark{end: len(l.out), size: int32(len(l.out) - start), kind: kind})
+}
+
+// finish stops d's frames and queues its end-of-stream.
+func (l *loop) finish(d *device) {
+	d.finishing = true
+	l.appendControl(&codec.Control{Kind: codec.ControlEOS, Device: d.id, Seq: d.seq}, markEOS)
+}
+
+// afterFinish closes what can be closed once end-of-stream is out: a
+// stream shuts its write side and waits for the receiver to close, so
+// that nothing it sent is cut off by a reset.
+func (l *loop) afterFinish(id int32, now int64) {
+	d := &l.devs[id]
+	if d.state != stUp || !d.pend.empty() {
+		return
+	}
+	switch {
+	case d.sock >= 0 || d.fd < 0: // shared UDP socket: nothing to close
+		l.setState(d, stDone)
+		l.gens[id]++
+	case l.r.cfg.Transport == UDP:
+		l.closeDevice(d, stDone)
+	default:
+		if err := unix.Shutdown(d.fd, unix.SHUT_WR); err != nil {
+			l.tally.disconnects[reason(err)]++
+			l.closeDevice(d, stDone)
+			return
+		}
+		l.setState(d, stDraining)
+		l.arm(id, now+int64(l.r.cfg.DrainTimeout))
+	}
+}
+
+// account counts a mark whose bytes the socket accepted.
+func (l *loop) account(d *device, m *mark, now int64) {
+	size := uint64(m.size)
+	l.live.bytes.Add(size)
+	if m.kind != markData {
+		l.tally.controlFrames++
+		l.tally.controlBytes += size
+		switch m.kind {
+		case markEOS:
+			l.tally.eos++
+			d.eosSent = true
+		case markAck:
+			d.acks++
+			l.live.acks.Add(1)
+		}
+		return
+	}
+	r := uint64(m.samples) * uint64(l.s.channels)
+	d.frames++
+	d.samples += uint64(m.samples)
+	d.readings += r
+	d.bytes += size
+	l.live.frames.Add(1)
+	l.live.readings.Add(r)
+	if l.firstAt == 0 {
+		l.firstAt = now
+	}
+	l.lastAt = now
+	if l.s.periodNs > 0 {
+		late := now - m.due
+		recordLateness(l.tally.lateness, late)
+		if late > int64(l.r.cfg.LateAfter) {
+			l.live.late.Add(1)
+		}
+	}
+}
+
+// dropQueued counts the data frames among marks as skipped.
+func (l *loop) dropQueued(d *device, marks []mark, why string) {
+	for i := range marks {
+		if marks[i].kind == markData {
+			d.skipped++
+			l.tally.dropped[why]++
+			l.live.dropped.Add(1)
+		}
+	}
+}
+
+func (l *loop) getPending() *pending {
+	if n := len(l.free); n > 0 {
+		p := l.free[n-1]
+		l.free = l.free[:n-1]
+		return p
+	}
+	return &pending{}
+}
+
+// putPending keeps a few small queues for reuse; a big one goes back to
+// the GC so one burst does not pin memory for the rest of the run.
+func (l *loop) putPending(p *pending) {
+	p.buf, p.off, p.marks = p.buf[:0], 0, p.marks[:0]
+	if len(l.free) < 64 && cap(p.buf) <= 64<<10 {
+		l.free = append(l.free, p)
+	}
+}
+
+// pump is the as-fast-as-possible mode (Rate 0): every device whose
+// socket has room gets frames, about bulkBytes per write on a stream, one
+// datagram per visit on UDP, until its socket is full or it is done.
+func (l *loop) pump() {
+	now := l.r.now()
+	udp := l.r.cfg.Transport == UDP
+	keep := l.ready[:0]
+	for _, id := range l.ready {
+		d := &l.devs[id]
+		if d.state != stUp || d.finishing {
+			continue
+		}
+		l.out, l.marks = l.out[:0], l.marks[:0]
+		for {
+			n := l.s.frameSamples(d.k)
+			if n == 0 {
+				l.finish(d)
+				break
+			}
+			l.appendFrame(d, n, now)
+			if udp || len(l.out) >= bulkBytes {
+				break
+			}
+		}
+		l.emit(id, now)
+		switch {
+		case d.finishing:
+			l.afterFinish(id, now)
+		case d.state == stUp && d.pend.empty():
+			keep = append(keep, id)
+		}
+	}
+	l.ready = keep
+}

@@ -1,0 +1,272 @@
+package loadgen
+
+import (
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Report is the ground truth of a run: what was sent, what failed, and
+// what it cost. Totals count only what the kernel accepted (see the
+// package documentation). Its JSON form is the --json file; README-loadgen
+// documents every field.
+type Report struct {
+	Transport     string    `json:"transport"`
+	Target        string    `json:"target"`
+	Codec         string    `json:"codec"`
+	Batch         int       `json:"batch"`
+	Channels      int       `json:"channels"`
+	Signal        string    `json:"signal"`
+	RatePerDevice float64   `json:"rate_per_device"`
+	Devices       int       `json:"devices"`
+	Procs         int       `json:"procs"`
+	Loops         int       `json:"loops"`
+	UDPSockets    int       `json:"udp_sockets,omitempty"`
+	Started       time.Time `json:"started"`
+
+	ConnectSeconds  float64 `json:"connect_seconds"`  // start until every device connected or gave up
+	DurationSeconds float64 `json:"duration_seconds"` // first to last data frame written
+	WallSeconds     float64 `json:"wall_seconds"`     // the whole run, draining included
+
+	DevicesConnected  int     `json:"devices_connected"` // connected at least once
+	FramesSent        uint64  `json:"frames_sent"`
+	SamplesSent       uint64  `json:"samples_sent"`
+	ReadingsSent      uint64  `json:"readings_sent"`
+	BytesSent         uint64  `json:"bytes_sent"` // data and control frames
+	ControlFramesSent uint64  `json:"control_frames_sent"`
+	ControlBytesSent  uint64  `json:"control_bytes_sent"`
+	EOSSent           uint64  `json:"eos_sent"`
+	FramesPerSecond   float64 `json:"frames_per_second"`
+	ReadingsPerSecond float64 `json:"readings_per_second"`
+
+	ConnectFailures      map[string]uint64 `json:"connect_failures"` // devices that gave up, by the last attempt's reason
+	ConnectFailuresTotal uint64            `json:"connect_failures_total"`
+	ConnectRetries       map[string]uint64 `json:"connect_retries"` // failed attempts that were retried
+	Disconnects          map[string]uint64 `json:"disconnects"`
+	SendErrors           uint64            `json:"send_errors"`
+	SendErrorsByReason   map[string]uint64 `json:"send_errors_by_reason"`
+	FramesDropped        uint64            `json:"frames_dropped"` // skipped by devices (sequence numbers consumed)
+	DroppedByReason      map[string]uint64 `json:"frames_dropped_by_reason"`
+
+	LateSends   uint64   `json:"late_sends"`
+	LateAfterMs float64  `json:"late_after_ms"`
+	Lateness    Lateness `json:"lateness"`
+
+	CommandsReceived uint64            `json:"commands_received"`
+	CommandsUnknown  uint64            `json:"commands_unknown"`
+	AcksSent         uint64            `json:"acks_sent"`
+	DownlinkErrors   map[string]uint64 `json:"downlink_errors"`
+	LEDsOn           int               `json:"leds_on"`
+
+	CPUUserSeconds    float64 `json:"cpu_user_seconds"` // generator processes, getrusage
+	CPUSysSeconds     float64 `json:"cpu_sys_seconds"`
+	CPUNsPerFrame     float64 `json:"cpu_ns_per_frame"`
+	LoopCPUSeconds    float64 `json:"loop_cpu_seconds"` // event-loop threads only (RUSAGE_THREAD)
+	LoopCPUNsPerFrame float64 `json:"loop_cpu_ns_per_frame"`
+	MaxRSSBytes       int64   `json:"max_rss_bytes"` // sum over processes of each one's peak
+
+	PerDevice []DeviceReport `json:"per_device"`
+}
+
+// Lateness summarises how long after their due time frames were written.
+type Lateness struct {
+	Count  int64   `json:"count"`
+	MeanUs float64 `json:"mean_us"`
+	P50Us  int64   `json:"p50_us"`
+	P90Us  int64   `json:"p90_us"`
+	P99Us  int64   `json:"p99_us"`
+	P999Us int64   `json:"p999_us"`
+	MaxUs  int64   `json:"max_us"`
+	// Histogram is the full distribution in µs, HdrHistogram V2 compressed
+	// and base64-encoded, so reports of several processes merge exactly.
+	Histogram string `json:"histogram,omitempty"`
+}
+
+// DeviceReport is one device's ground truth. The receiver should have
+// Readings readings of it, sequence numbers FirstSeq..NextSeq-1 minus the
+// frames it dropped, and an end-of-stream carrying NextSeq.
+type DeviceReport struct {
+	Device    string `json:"device"`
+	Frames    uint64 `json:"frames"`
+	Samples   uint64 `json:"samples"`
+	Readings  uint64 `json:"readings"`
+	Bytes     uint64 `json:"bytes"`
+	FirstSeq  uint64 `json:"first_seq"`
+	NextSeq   uint64 `json:"next_seq"`
+	Dropped   uint64 `json:"frames_dropped,omitempty"`
+	Connected bool   `json:"connected"`
+	EOS       bool   `json:"eos_sent"`
+	LED       string `json:"led"`
+	Commands  uint64 `json:"commands,omitempty"`
+	Acks      uint64 `json:"acks,omitempty"`
+}
+
+func setLateness(l *Lateness, h *hdrhistogram.Histogram) {
+	*l = Lateness{Count: h.TotalCount()}
+	if l.Count == 0 {
+		return
+	}
+	l.MeanUs = h.Mean()
+	l.P50Us = h.ValueAtQuantile(50)
+	l.P90Us = h.ValueAtQuantile(90)
+	l.P99Us = h.ValueAtQuantile(99)
+	l.P999Us = h.ValueAtQuantile(99.9)
+	l.MaxUs = h.Max()
+	if b, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+		l.Histogram = string(b)
+	}
+}
+
+func addMap(dst, src map[string]uint64) map[string]uint64 {
+	if dst == nil {
+		dst = map[string]uint64{}
+	}
+	for k, v := range src {
+		dst[k] += v
+	}
+	return dst
+}
+
+func sum(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// finish computes the derived fields from the totals.
+func (r *Report) finish() {
+	r.ConnectFailuresTotal = sum(r.ConnectFailures)
+	r.SendErrors = sum(r.SendErrorsByReason)
+	r.FramesDropped = sum(r.DroppedByReason)
+	if r.DurationSeconds > 0 {
+		r.FramesPerSecond = float64(r.FramesSent) / r.DurationSeconds
+		r.ReadingsPerSecond = float64(r.ReadingsSent) / r.DurationSeconds
+	}
+	if r.FramesSent > 0 {
+		r.CPUNsPerFrame = (r.CPUUserSeconds + r.CPUSysSeconds) * 1e9 / float64(r.FramesSent)
+		r.LoopCPUNsPerFrame = r.LoopCPUSeconds * 1e9 / float64(r.FramesSent)
+	}
+	r.LEDsOn = 0
+	for i := range r.PerDevice {
+		if r.PerDevice[i].LED == "on" {
+			r.LEDsOn++
+		}
+	}
+}
+
+// Merge combines the reports of worker processes into one: totals add up,
+// per-device lists concatenate, lateness histograms merge exactly.
+func Merge(parts []*Report) (*Report, error) {
+	if len(parts) == 0 {
+		return nil, fmt.Errorf("merge: no reports")
+	}
+	p0 := parts[0]
+	m := Report{
+		Transport: p0.Transport, Target: p0.Target, Codec: p0.Codec, Batch: p0.Batch,
+		Channels: p0.Channels, Signal: p0.Signal, RatePerDevice: p0.RatePerDevice,
+		Procs: len(parts), Loops: p0.Loops, UDPSockets: p0.UDPSockets,
+		Started: p0.Started, LateAfterMs: p0.LateAfterMs,
+	}
+	hist := newLatenessHist()
+	for _, p := range parts {
+		if p.Started.Before(m.Started) {
+			m.Started = p.Started
+		}
+		m.Devices += p.Devices
+		m.ConnectSeconds = max(m.ConnectSeconds, p.ConnectSeconds)
+		m.DurationSeconds = max(m.DurationSeconds, p.DurationSeconds)
+		m.WallSeconds = max(m.WallSeconds, p.WallSeconds)
+		m.DevicesConnected += p.DevicesConnected
+		m.FramesSent += p.FramesSent
+		m.SamplesSent += p.SamplesSent
+		m.ReadingsSent += p.ReadingsSent
+		m.BytesSent += p.BytesSent
+		m.ControlFramesSent += p.ControlFramesSent
+		m.ControlBytesSent += p.ControlBytesSent
+		m.EOSSent += p.EOSSent
+		m.LateSends += p.LateSends
+		m.CommandsReceived += p.CommandsReceived
+		m.CommandsUnknown += p.CommandsUnknown
+		m.AcksSent += p.AcksSent
+		m.CPUUserSeconds += p.CPUUserSeconds
+		m.CPUSysSeconds += p.CPUSysSeconds
+		m.LoopCPUSeconds += p.LoopCPUSeconds
+		m.MaxRSSBytes += p.MaxRSSBytes
+		m.ConnectFailures = addMap(m.ConnectFailures, p.ConnectFailures)
+		m.ConnectRetries = addMap(m.ConnectRetries, p.ConnectRetries)
+		m.Disconnects = addMap(m.Disconnects, p.Disconnects)
+		m.SendErrorsByReason = addMap(m.SendErrorsByReason, p.SendErrorsByReason)
+		m.DroppedByReason = addMap(m.DroppedByReason, p.DroppedByReason)
+		m.DownlinkErrors = addMap(m.DownlinkErrors, p.DownlinkErrors)
+		m.PerDevice = append(m.PerDevice, p.PerDevice...)
+		if p.Lateness.Histogram != "" {
+			h, err := hdrhistogram.Decode([]byte(p.Lateness.Histogram))
+			if err != nil {
+				return nil, fmt.Errorf("merge: lateness histogram: %w", err)
+			}
+			hist.Merge(h)
+		}
+	}
+	m.sortDevices()
+	setLateness(&m.Lateness, hist)
+	m.finish()
+	return &m, nil
+}
+
+// WriteSummary prints the report as a table for people.
+func (r *Report) WriteSummary(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	row := func(k, format string, args ...any) { fmt.Fprintf(tw, "%s\t"+format+"\n", append([]any{k}, args...)...) }
+	row("target", "%s %s, codec %s, batch %d, %d channel(s), signal %s", r.Transport, r.Target, r.Codec, r.Batch, r.Channels, r.Signal)
+	rate := "as fast as possible"
+	if r.RatePerDevice > 0 {
+		rate = fmt.Sprintf("%g samples/s per device", r.RatePerDevice)
+	}
+	row("fleet", "%d devices (%d connected), %s, %d process(es) x %d loop(s)", r.Devices, r.DevicesConnected, rate, r.Procs, r.Loops)
+	row("time", "connect %.2fs, sending %.2fs, wall %.2fs", r.ConnectSeconds, r.DurationSeconds, r.WallSeconds)
+	row("sent", "%d frames, %d readings, %d bytes (%d control frames, %d end-of-stream)", r.FramesSent, r.ReadingsSent, r.BytesSent, r.ControlFramesSent, r.EOSSent)
+	row("rate", "%.0f frames/s, %.0f readings/s", r.FramesPerSecond, r.ReadingsPerSecond)
+	if r.ReadingsSent > 0 {
+		row("bytes/reading", "%.2f (data frames only: %.2f)", float64(r.BytesSent)/float64(r.ReadingsSent), float64(r.BytesSent-r.ControlBytesSent)/float64(r.ReadingsSent))
+	}
+	row("connect failures", "%d %s (retried attempts: %s)", r.ConnectFailuresTotal, fmtMap(r.ConnectFailures), fmtMap(r.ConnectRetries))
+	row("disconnects", "%s", fmtMap(r.Disconnects))
+	row("send errors", "%d %s", r.SendErrors, fmtMap(r.SendErrorsByReason))
+	row("frames dropped", "%d %s", r.FramesDropped, fmtMap(r.DroppedByReason))
+	if r.RatePerDevice > 0 {
+		row("lateness", "%d late (> %gms); p50 %s p90 %s p99 %s p99.9 %s max %s",
+			r.LateSends, r.LateAfterMs, us(r.Lateness.P50Us), us(r.Lateness.P90Us), us(r.Lateness.P99Us), us(r.Lateness.P999Us), us(r.Lateness.MaxUs))
+	}
+	row("commands", "%d received (%d unknown), %d acks sent, %d LEDs on, downlink errors %s", r.CommandsReceived, r.CommandsUnknown, r.AcksSent, r.LEDsOn, fmtMap(r.DownlinkErrors))
+	row("generator cpu", "user %.2fs sys %.2fs = %.0f ns/frame (event loops %.0f ns/frame), max RSS %.1f MiB",
+		r.CPUUserSeconds, r.CPUSysSeconds, r.CPUNsPerFrame, r.LoopCPUNsPerFrame, float64(r.MaxRSSBytes)/(1<<20))
+	return tw.Flush()
+}
+
+func fmtMap(m map[string]uint64) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s: %d", k, m[k])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+func us(v int64) string {
+	return time.Duration(v * int64(time.Microsecond)).String()
+}

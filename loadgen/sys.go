@@ -1,0 +1,63 @@
+package loadgen
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// fdReserve is what a process needs besides device sockets: epoll and
+// eventfds, stdio, the runtime's own, a replay file, a JSON report.
+const fdReserve = 64
+
+// raiseFileLimit raises RLIMIT_NOFILE to its hard limit and checks that
+// need descriptors fit. The hard limit itself cannot be raised without
+// privileges, so a fleet that does not fit is refused here, with the way
+// out, rather than failing half-way with EMFILE.
+func raiseFileLimit(need int) error {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return fmt.Errorf("getrlimit: %w", err)
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			return fmt.Errorf("setrlimit NOFILE %d: %w", lim.Max, err)
+		}
+	}
+	if uint64(need+fdReserve) > lim.Cur {
+		per := max(int(lim.Cur)-fdReserve, 1)
+		return fmt.Errorf("%d sockets need %d open files but this process may have at most %d (hard RLIMIT_NOFILE): use --procs %d or more (or --udp-sockets for UDP)",
+			need, need+fdReserve, lim.Cur, (need+per-1)/per)
+	}
+	return nil
+}
+
+// cpuTimes returns the user and system CPU time of the process so far.
+func cpuTimes() (user, sys time.Duration) {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0, 0
+	}
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
+
+// maxRSS returns the process's peak resident set size in bytes.
+func maxRSS() int64 {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024
+}
+
+// threadCPU returns the CPU time (user+sys) of the calling OS thread;
+// callers lock their goroutine to it.
+func threadCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_THREAD, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
