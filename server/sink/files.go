@@ -202,12 +202,12 @@ func (s *FileSink) Submit(c *Chunk) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		s.c.reject(DropClosed, n)
+		s.c.refuse(DropClosed, n)
 		return false
 	}
 	if s.c.queueBytes.Add(size) > s.cfg.QueueBytes {
 		s.c.queueBytes.Add(-size)
-		s.c.reject(DropQueueFull, n)
+		s.c.refuse(DropQueueFull, n)
 		return false
 	}
 	// Count before the send: once sent, the writer owns c and may count
@@ -218,7 +218,7 @@ func (s *FileSink) Submit(c *Chunk) bool {
 	default:
 		s.c.accepted.Add(-uint64(n))
 		s.c.queueBytes.Add(-size)
-		s.c.reject(DropQueueFull, n)
+		s.c.refuse(DropQueueFull, n)
 		return false
 	}
 	for d := int64(len(s.queue)); ; {

@@ -322,6 +322,11 @@ func (r *Reader) parse(line []byte, k int) error {
 	if !ok || len(dev) == 0 {
 		return fmt.Errorf("%w: no device", errBadRow)
 	}
+	if bytes.ContainsAny(dev, "\"\r") {
+		// The writer never stores these (Chunk.Add); passing them on
+		// would make the export's CSV ambiguous.
+		return fmt.Errorf("%w: quote or CR in device", errBadRow)
+	}
 	row.Device = dev
 	seq, ok := field()
 	if !ok {

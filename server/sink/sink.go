@@ -4,7 +4,9 @@
 // decoded frames into a pooled Chunk and hand it to a Sink with Submit, which
 // only enqueues. A FileSink's writer goroutine does the rest: CSV
 // formatting, zstd compression, writes, rotation and fsync. A full queue is a
-// counted rejection, never a wait: the caller decides what a drop means.
+// counted refusal, never a wait: the caller decides whether that is a drop
+// (UDP) or back-pressure (keep the chunk, stop reading the connection, and
+// submit it again later).
 //
 // Segments are zstd-compressed CSV in the interchange schema, so standard
 // tools read them (zstdcat seg-*.csv.zst); doc.go has the on-disk format and
@@ -23,9 +25,10 @@ import (
 type Sink interface {
 	// Submit takes ownership of c and returns true, without blocking and
 	// without disk I/O. It returns false, leaving c with the caller, when
-	// the queue is at its bound or the sink is closed; the caller then
-	// counts c's readings as dropped (Stats counts them too, by reason) and
-	// releases c.
+	// the queue is at its bound or the sink is closed. The caller then
+	// either counts c's readings as dropped (for queue_full or closed) and
+	// releases c, or keeps c and submits it again later. Stats counts
+	// refusals, not drops, because only the caller knows which it was.
 	Submit(c *Chunk) bool
 	// Close stops accepting, writes everything accepted before it,
 	// flushes and fsyncs, and returns the first write error.
@@ -61,8 +64,8 @@ func (r DropReason) String() string {
 //
 // Accounting is exact: every reading Submit accepted is in Stored, in
 // Dropped[DropWriteError] (or Dropped[DropDiscardedByConfig] for None) or
-// still Pending, and after Close Pending is 0. Readings Submit refused are
-// in Dropped[DropQueueFull] and Dropped[DropClosed], not in Accepted.
+// still Pending, and after Close Pending is 0. Submit calls that returned
+// false are in Refused, and never in Accepted.
 type Stats struct {
 	Accepted uint64 // readings Submit took
 	Stored   uint64 // readings written to a segment (write(2) returned)
@@ -78,9 +81,15 @@ type Stats struct {
 	QueueHighWater int   // most chunks ever in the queue
 	QueueBytes     int64 // memory held by queued chunks
 
-	Rejected    [NumDropReasons]uint64 // chunks Submit refused, by reason
-	Dropped     [NumDropReasons]uint64 // readings not stored, by reason
-	WriteErrors uint64                 // failed writes, fsyncs, renames and creates
+	// Refused counts Submit calls that returned false (queue_full,
+	// closed), RefusedReadings the readings in them: a chunk refused and
+	// submitted again counts once per refusal.
+	Refused         [NumDropReasons]uint64
+	RefusedReadings [NumDropReasons]uint64
+	// Dropped counts readings the sink accepted and did not store
+	// (write_error; discarded_by_config for None).
+	Dropped     [NumDropReasons]uint64
+	WriteErrors uint64 // failed writes, fsyncs, renames and creates
 
 	Recovered      uint64 // .partial segments of an earlier run sealed at open
 	RecoveredTrunc uint64 // bytes of torn frames cut from them
@@ -88,26 +97,27 @@ type Stats struct {
 
 // counters are the atomics behind Stats, shared by the sinks.
 type counters struct {
-	accepted, stored, synced      atomic.Uint64
-	frames, rawBytes, bytes, segs atomic.Uint64
-	rejected, dropped             [NumDropReasons]atomic.Uint64
-	writeErrors                   atomic.Uint64
-	recovered, recoveredTrunc     atomic.Uint64
-	queueHighWater                atomic.Int64
-	queueBytes                    atomic.Int64
+	accepted, stored, synced          atomic.Uint64
+	frames, rawBytes, bytes, segs     atomic.Uint64
+	refused, refusedReadings, dropped [NumDropReasons]atomic.Uint64
+	writeErrors                       atomic.Uint64
+	recovered, recoveredTrunc         atomic.Uint64
+	queueHighWater                    atomic.Int64
+	queueBytes                        atomic.Int64
 }
 
-func (c *counters) reject(r DropReason, readings int) {
-	c.rejected[r].Add(1)
-	c.dropped[r].Add(uint64(readings))
+func (c *counters) refuse(r DropReason, readings int) {
+	c.refused[r].Add(1)
+	c.refusedReadings[r].Add(uint64(readings))
 }
 
 func (c *counters) stats() Stats {
 	// Load what the writer advances before what Submit advances, so that
 	// a snapshot taken mid-update never shows more done than accepted.
 	var s Stats
-	for i := range s.Rejected {
-		s.Rejected[i] = c.rejected[i].Load()
+	for i := range s.Refused {
+		s.Refused[i] = c.refused[i].Load()
+		s.RefusedReadings[i] = c.refusedReadings[i].Load()
 		s.Dropped[i] = c.dropped[i].Load()
 	}
 	s.Synced = c.synced.Load()
@@ -144,7 +154,7 @@ func (s *noneSink) Submit(c *Chunk) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
-		s.c.reject(DropClosed, c.Readings())
+		s.c.refuse(DropClosed, c.Readings())
 		return false
 	}
 	s.c.accepted.Add(uint64(c.Readings()))

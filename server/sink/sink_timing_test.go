@@ -1,0 +1,181 @@
+package sink
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
+)
+
+// sensorFrames returns frames shaped like the multihop recordings: many
+// devices, channels with two fraction digits drifting slowly, a sample a
+// second, samples per frame as a device batches them.
+func sensorFrames(devices, frames, samples, ch int) []codec.Frame {
+	rng := rand.New(rand.NewPCG(1, 2))
+	level := make([]int64, devices*ch)
+	for i := range level {
+		level[i] = 2000 + rng.Int64N(3000) // 20.00 .. 50.00
+	}
+	seq := make([]uint64, devices)
+	var out []codec.Frame
+	for i := 0; i < frames; i++ {
+		d := i % devices
+		f := codec.Frame{
+			Device: fmt.Appendf(nil, "mote-%04d", d), Seq: seq[d],
+			Flags: codec.HasSeq | codec.HasTime, Format: codec.FormatText, Channels: ch,
+		}
+		for s := 0; s < samples; s++ {
+			f.Times = append(f.Times, 1764000000000+int64(seq[d]+uint64(s))*1000)
+			for c := 0; c < ch; c++ {
+				l := &level[d*ch+c]
+				*l += rng.Int64N(5) - 2
+				f.Values = append(f.Values, codec.Decimal(*l, 2))
+			}
+		}
+		seq[d] += uint64(samples)
+		out = append(out, f)
+	}
+	return out
+}
+
+func readingsOf(fs []codec.Frame) int {
+	n := 0
+	for i := range fs {
+		n += fs[i].Readings()
+	}
+	return n
+}
+
+// BenchmarkChunkAdd is the event loop's cost of handing readings over.
+func BenchmarkChunkAdd(b *testing.B) {
+	for _, bc := range []struct {
+		name         string
+		samples, chs int
+	}{{"line4", 1, 4}, {"batch60x2", 60, 2}} {
+		b.Run(bc.name, func(b *testing.B) {
+			frames := sensorFrames(100, 100, bc.samples, bc.chs)
+			n := readingsOf(frames)
+			c := GetChunk()
+			b.ReportAllocs()
+			for b.Loop() {
+				c.reset()
+				for i := range frames {
+					c.Add(&frames[i], nil)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/reading")
+		})
+	}
+}
+
+// BenchmarkWriter is the writer goroutine's cost per reading, run inline
+// on one locked OS thread: CSV formatting, zstd, write(2) to a segment in
+// a temp dir, rotation. cpu-ns/reading is that thread's CPU time (user +
+// system, from getrusage), which a noisy shared machine disturbs less than
+// wall time.
+func BenchmarkWriter(b *testing.B) {
+	for _, bc := range []struct {
+		name                 string
+		frames, samples, chs int
+		level                zstd.EncoderLevel
+	}{
+		// Enough distinct rows per chunk (over 1 MiB of CSV) that no zstd
+		// frame sees a repeat of another's rows.
+		{"line4/fastest", 30000, 1, 4, zstd.SpeedFastest},
+		{"line4/default", 30000, 1, 4, zstd.SpeedDefault},
+		{"batch60x2/fastest", 2000, 60, 2, zstd.SpeedFastest},
+		{"batch60x2/default", 2000, 60, 2, zstd.SpeedDefault},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			s, err := openFiles(FileConfig{Dir: b.TempDir(), Level: bc.level, Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			frames := sensorFrames(1000, bc.frames, bc.samples, bc.chs)
+			n := readingsOf(frames)
+			c := GetChunk()
+			for i := range frames {
+				c.Add(&frames[i], nil)
+			}
+			cpu0 := threadCPU()
+			for b.Loop() {
+				s.w.add(c)
+			}
+			s.w.finish()
+			cpu := threadCPU() - cpu0
+			st := s.c.stats()
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/reading")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(st.Stored), "cpu-ns/reading")
+			b.ReportMetric(float64(st.Stored)/cpu.Seconds(), "readings/cpu-s")
+			b.ReportMetric(float64(st.Bytes)/float64(st.Stored), "B/reading")
+			b.ReportMetric(float64(st.RawBytes)/float64(st.Bytes), "ratio")
+		})
+	}
+}
+
+// BenchmarkFileSink is the whole path under load: GOMAXPROCS producers
+// fill chunks and Submit them (retrying while the queue is full), the
+// writer goroutine stores them, Close drains. It reports throughput and
+// the process CPU time per reading, producers included.
+func BenchmarkFileSink(b *testing.B) {
+	frames := sensorFrames(1000, 2000, 10, 4)
+	per := readingsOf(frames) / len(frames)
+	s, err := OpenFiles(FileConfig{Dir: b.TempDir(), Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var next atomic.Int64
+	cpu0 := cpuTime()
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := GetChunk()
+		for pb.Next() {
+			i := next.Add(1)
+			c.Add(&frames[int(i)%len(frames)], nil)
+			if len(c.Frames) == 32 {
+				for !s.Submit(c) {
+					runtime.Gosched()
+				}
+				c = GetChunk()
+			}
+		}
+		for len(c.Frames) > 0 && !s.Submit(c) {
+			runtime.Gosched()
+		}
+	})
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	el, cpu := time.Since(start), cpuTime()-cpu0
+	st := s.Stats()
+	if st.Stored != uint64(b.N*per) {
+		b.Fatalf("stored %d readings of %d", st.Stored, b.N*per)
+	}
+	b.ReportMetric(float64(st.Stored)/el.Seconds(), "readings/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(st.Stored), "cpu-ns/reading")
+	b.ReportMetric(float64(st.Bytes)/float64(st.Stored), "B/reading")
+	b.ReportMetric(float64(st.QueueHighWater), "queue-hwm")
+}
+
+func cpuTime() time.Duration { return rusage(unix.RUSAGE_SELF) }
+
+// threadCPU is the calling thread's CPU time; lock the goroutine to it.
+func threadCPU() time.Duration { return rusage(unix.RUSAGE_THREAD) }
+
+func rusage(who int) time.Duration {
+	var ru unix.Rusage
+	if err := unix.Getrusage(who, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
