@@ -78,12 +78,35 @@ type intModel struct {
 
 func (e *rangeEncoder) putResidual(m *intModel, neg bool, mag uint64) {
 	nb := bits.Len64(mag)
-	for i := range nb {
-		e.encode(&m.length[i], 1)
+	// Fast path: the unary length with the coder state in registers, the
+	// same arithmetic as encode.
+	low, rng := e.low, e.rng
+	for i := 0; i <= nb && i < 64; i++ {
+		bit := uint32(1)
+		if i == nb {
+			bit = 0
+		}
+		p := &m.length[i]
+		p0 := p.p0()
+		bound := (rng >> 16) * p0
+		r := rates[p.n]
+		mask := -bit
+		low += uint64(bound & mask)
+		rng = bound ^ (((rng - bound) ^ bound) & mask)
+		up := p0 + (probOne-p0)*r>>16
+		down := p0 - p0*r>>16
+		p.set(up ^ ((up ^ down) & mask))
+		if low > 0xFFFFFFFF {
+			e.carry()
+			low &= 0xFFFFFFFF
+		}
+		if rng < topValue {
+			e.low, e.rng = low, rng
+			e.shift()
+			low, rng = e.low, e.rng
+		}
 	}
-	if nb < 64 {
-		e.encode(&m.length[nb], 0)
-	}
+	e.low, e.rng = low, rng
 	if nb == 0 {
 		return
 	}

@@ -88,24 +88,22 @@ func (e *rangeEncoder) shift() {
 	}
 }
 
-// encode codes bit (0 or 1) with the adaptive probability p.
+// encode codes bit (0 or 1) with the adaptive probability p, without a
+// branch on the bit (see decode).
 func (e *rangeEncoder) encode(p *prob, bit uint64) {
 	p0 := p.p0()
 	bound := (e.rng >> 16) * p0
 	r := rates[p.n]
-	if bit == 0 {
-		e.rng = bound
-		p0 += (probOne - p0) * r >> 16
-	} else {
-		e.low += uint64(bound)
-		e.rng -= bound
-		p0 -= p0 * r >> 16
-		if e.low > 0xFFFFFFFF {
-			e.carry()
-			e.low &= 0xFFFFFFFF
-		}
+	mask := -uint32(bit)
+	e.low += uint64(bound & mask)
+	e.rng = bound ^ (((e.rng - bound) ^ bound) & mask)
+	up := p0 + (probOne-p0)*r>>16
+	down := p0 - p0*r>>16
+	p.set(up ^ ((up ^ down) & mask))
+	if e.low > 0xFFFFFFFF {
+		e.carry()
+		e.low &= 0xFFFFFFFF
 	}
-	p.set(p0)
 	if e.rng < topValue {
 		e.shift()
 	}
