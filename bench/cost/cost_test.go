@@ -150,10 +150,11 @@ func TestSenML(t *testing.T) {
 		t.Fatalf("CBOR does not decode: %v %v", err, back)
 	}
 
-	// Without times: t counts back from now, one second apart.
+	// Without times: the last sample is "now", the others one second
+	// apart before it.
 	frame.Flags = codec.HasSeq
 	js = string(SenMLJSON(nil, &frame, names))
-	want = `[{"bn":"m1/","n":"a","v":21.5,"t":-1},{"n":"b","v":40,"t":-1},{"n":"a","v":21.60},{"n":"b","v":-1}]`
+	want = `[{"bn":"m1/","bt":-1,"n":"a","v":21.5},{"n":"b","v":40},{"n":"a","v":21.60,"t":1},{"n":"b","v":-1,"t":1}]`
 	if js != want {
 		t.Fatalf("SenML JSON without times\n got  %s\n want %s", js, want)
 	}

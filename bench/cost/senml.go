@@ -17,10 +17,11 @@ import (
 // frame has times, the base time; every record carries its channel name
 // (n, §4.5.1), its value (v) and its time relative to the base time (t,
 // §4.5.3), omitted when 0. Times are seconds (ms / 1000). A frame without
-// times gets t = i-(n-1) for sample i of n: times relative to "now", one
-// second apart, the clock-less sensor of RFC 8428 §2 (SenML has no
-// sequence numbers: without times, the samples of a pack are otherwise
-// indistinguishable). No units, no version field.
+// times gets base time -(n-1) and t = i for sample i of n: times relative
+// to "now" (a time <= 0, §4.5.3), one second apart, the clock-less sensor
+// of RFC 8428 §2 (SenML has no sequence numbers: without times, the
+// samples of a pack are otherwise indistinguishable). No units, no version
+// field.
 //
 // JSON (§5): values printed as the device printed them. CBOR (§6): the
 // integer labels of §6 (bn -2, bt -3, n 0, v 2, t 6); each number as the
@@ -32,7 +33,6 @@ import (
 func SenMLJSON(dst []byte, f *codec.Frame, names []string) []byte {
 	bn := senmlBaseName(f, names)
 	n := f.Samples()
-	hasTime := f.Flags&codec.HasTime != 0
 	dst = append(dst, '[')
 	for i := 0; i < n; i++ {
 		for c, v := range f.Sample(i) {
@@ -55,9 +55,9 @@ func SenMLJSON(dst []byte, f *codec.Frame, names []string) []byte {
 					field("bn")
 					dst = strconv.AppendQuote(dst, bn)
 				}
-				if hasTime && f.Times[0] != 0 {
+				if bt := senmlBaseTimeMS(f); bt != 0 {
 					field("bt")
-					dst = appendSeconds(dst, f.Times[0])
+					dst = appendSeconds(dst, bt)
 				}
 			}
 			if f.Channels > 1 || bn == "" {
@@ -110,8 +110,8 @@ func (s *SenMLCBOR) Append(dst []byte, f *codec.Frame, names []string) ([]byte, 
 			r := senmlRecord{Value: s.number(v)}
 			if i == 0 && c == 0 {
 				r.BaseName = bn
-				if f.Flags&codec.HasTime != 0 && f.Times[0] != 0 {
-					r.BaseTime = s.seconds(f.Times[0])
+				if bt := senmlBaseTimeMS(f); bt != 0 {
+					r.BaseTime = s.seconds(bt)
 				}
 			}
 			if f.Channels > 1 || bn == "" {
@@ -172,12 +172,20 @@ func senmlBaseName(f *codec.Frame, names []string) string {
 	return bn
 }
 
+// senmlBaseTimeMS returns the base time of f's pack, in ms.
+func senmlBaseTimeMS(f *codec.Frame) int64 {
+	if f.Flags&codec.HasTime != 0 {
+		return f.Times[0]
+	}
+	return -int64(f.Samples()-1) * 1000
+}
+
 // senmlTimeMS returns sample i's time relative to the base time, in ms.
 func senmlTimeMS(f *codec.Frame, i int) int64 {
 	if f.Flags&codec.HasTime != 0 {
 		return f.Times[i] - f.Times[0]
 	}
-	return int64(i-(f.Samples()-1)) * 1000
+	return int64(i) * 1000
 }
 
 // appendSeconds appends ms as decimal seconds, without trailing zeros.
