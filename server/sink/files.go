@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fleetwire/fleetwire/codec"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -16,6 +17,11 @@ import (
 type FileConfig struct {
 	// Dir is the data directory (--data); segments go to Dir/readings.
 	Dir string
+	// Node names this server in its segments' names, so that several
+	// server processes (sharing ports with --reuseport) can share one
+	// Dir. Empty for a lone server. It must be a valid device id
+	// (1-64 bytes of [A-Za-z0-9._-]).
+	Node string
 	// Channels is the number of value columns of a segment (ch1..chK).
 	// A frame with more channels starts a new segment that wide, and the
 	// width stays for the rest of the run. Default 8.
@@ -133,11 +139,14 @@ func openFiles(cfg FileConfig) (*FileSink, error) {
 	if cfg.Dir == "" {
 		return nil, errors.New("sink: no data directory")
 	}
+	if cfg.Node != "" && !codec.ValidID([]byte(cfg.Node)) {
+		return nil, fmt.Errorf("sink: node name %q: want 1-64 bytes of [A-Za-z0-9._-]", cfg.Node)
+	}
 	dir := filepath.Join(cfg.Dir, ReadingsDir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
-	lock, err := lockDir(dir)
+	lock, err := lockDir(dir, cfg.Node)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
 	}
@@ -163,8 +172,8 @@ func openFiles(cfg FileConfig) (*FileSink, error) {
 	return s, nil
 }
 
-// recover seals leftover .partial segments and returns the highest
-// segment counter in the directory.
+// recover seals the .partial segments this node left behind and returns
+// its highest segment counter. Other nodes' segments are theirs.
 func (s *FileSink) recover() (uint64, error) {
 	segs, err := listSegments(s.dir)
 	if err != nil {
@@ -172,6 +181,9 @@ func (s *FileSink) recover() (uint64, error) {
 	}
 	var counter uint64
 	for _, seg := range segs {
+		if seg.node != s.cfg.Node {
+			continue
+		}
 		counter = max(counter, seg.counter)
 		if !seg.partial {
 			continue

@@ -441,3 +441,71 @@ func TestOpenFiles_RecoversPartial(t *testing.T) {
 		t.Fatalf("segments after restart %v, want numbering to continue", segs)
 	}
 }
+
+// Two server processes with node names share one data directory; each
+// recovers and numbers only its own segments, and a reader reads both.
+func TestFileSink_Nodes(t *testing.T) {
+	dir := t.TempDir()
+	a := openTest(t, FileConfig{Dir: dir, Node: "node-a"})
+	b := openTest(t, FileConfig{Dir: dir, Node: "b"})
+	if _, err := OpenFiles(FileConfig{Dir: dir, Node: "b", Logger: quiet}); err == nil {
+		t.Fatalf("a second process with node name b was let in")
+	}
+	if _, err := OpenFiles(FileConfig{Dir: dir, Node: "bad/name", Logger: quiet}); err == nil {
+		t.Fatalf("node name with a slash accepted")
+	}
+	fa := testFrame("dev-a", 0, 2, 1, 0, codec.HasSeq)
+	fb := testFrame("dev-b", 0, 3, 1, 0, codec.HasSeq)
+	for _, p := range []struct {
+		s *FileSink
+		f *codec.Frame
+	}{{a, &fa}, {b, &fb}} {
+		c := GetChunk()
+		c.Add(p.f, nil)
+		submit(t, p.s, c)
+		if err := p.s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs, _ := listSegments(a.Dir())
+	if len(segs) != 2 || segs[0].counter != 1 || segs[1].counter != 1 {
+		t.Fatalf("segments %v, want one per node, each numbered 1", segs)
+	}
+	rows, damage := readAll(t, dir)
+	if len(rows) != 5 || len(damage) != 0 {
+		t.Fatalf("read %v, damage %v", rows, damage)
+	}
+	// A .partial of node b is not node-a's to recover.
+	other := filepath.Join(a.Dir(), segs[0].name)
+	if segs[0].node == "node-a" {
+		other = filepath.Join(a.Dir(), segs[1].name)
+	}
+	os.Rename(other, other+partialSuffix)
+	a2 := openTest(t, FileConfig{Dir: dir, Node: "node-a"})
+	a2.Close()
+	if _, err := os.Stat(other + partialSuffix); err != nil || a2.Stats().Recovered != 0 {
+		t.Fatalf("node-a touched node b's .partial: %v, recovered %d", err, a2.Stats().Recovered)
+	}
+}
+
+func TestParseSegName(t *testing.T) {
+	f := func(name string, ok bool, node string, counter uint64, partial bool) {
+		t.Helper()
+		s, gotOK := parseSegName(name)
+		if gotOK != ok || ok && (s.node != node || s.counter != counter || s.partial != partial) {
+			t.Fatalf("parseSegName(%q) = %+v, %v", name, s, gotOK)
+		}
+	}
+	now := time.Date(2026, 11, 25, 11, 6, 50, 123e6, time.UTC)
+	f(segName(now, "", 1), true, "", 1, false)
+	f(segName(now, "node-7", 42), true, "node-7", 42, false)
+	f(segName(now, "", 3)+partialSuffix, true, "", 3, true)
+	f("seg-20261125T110650.123Z-000001.csv.zst", true, "", 1, false)
+	f("seg-20261125T110650.123Z-000001.csv", false, "", 0, false)
+	f("seg-2026-000001.csv.zst", false, "", 0, false)
+	f("seg-20261125T110650.123Z-x.csv.zst", false, "", 0, false)
+	f("log-20261125T110650.123Z-000001.csv.zst", false, "", 0, false)
+	if got := segName(now, "", 1); got != "seg-20261125T110650.123Z-000001.csv.zst" {
+		t.Fatalf("segName = %q", got)
+	}
+}

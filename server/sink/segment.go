@@ -15,11 +15,12 @@ import (
 	"time"
 )
 
-// Segment files: seg-<UTC time of the first write>-<counter>.csv.zst, with
-// ".partial" appended while the writer still appends to it. The fixed-width
-// time sorts segments chronologically by name, and the counter keeps names
-// unique within a millisecond and across restarts (it continues from the
-// highest one in the directory).
+// Segment files: seg-<UTC time of the first write>-[<node>-]<counter>.csv.zst,
+// with ".partial" appended while the writer still appends to it. The
+// fixed-width time sorts segments chronologically by name; the node (when
+// the server has a name) lets several server processes share one data
+// directory; the counter keeps names unique within a millisecond and
+// across restarts (it continues from the node's highest one).
 const (
 	segPrefix     = "seg-"
 	segSuffix     = ".csv.zst"
@@ -31,19 +32,50 @@ const (
 	ReadingsDir = "readings"
 )
 
-func segName(t time.Time, n uint64) string {
-	return fmt.Sprintf("%s%s-%06d%s", segPrefix, t.UTC().Format(segTimeLayout), n, segSuffix)
+func segName(t time.Time, node string, n uint64) string {
+	if node != "" {
+		node += "-"
+	}
+	return fmt.Sprintf("%s%s-%s%06d%s", segPrefix, t.UTC().Format(segTimeLayout), node, n, segSuffix)
 }
 
 // segFile is a segment found in a directory.
 type segFile struct {
 	name    string // file name as found, ".partial" included
 	partial bool
+	node    string
 	counter uint64
 }
 
 // base is the sealed name, which orders segments.
 func (s segFile) base() string { return strings.TrimSuffix(s.name, partialSuffix) }
+
+// parseSegName parses a segment file name; ok is false for other files.
+func parseSegName(name string) (s segFile, ok bool) {
+	s = segFile{name: name, partial: strings.HasSuffix(name, partialSuffix)}
+	b, found := strings.CutSuffix(s.base(), segSuffix)
+	if !found || !strings.HasPrefix(b, segPrefix) {
+		return s, false
+	}
+	b = b[len(segPrefix):]
+	if len(b) < len(segTimeLayout)+2 || b[len(segTimeLayout)] != '-' {
+		return s, false
+	}
+	if _, err := time.Parse(segTimeLayout, b[:len(segTimeLayout)]); err != nil {
+		return s, false
+	}
+	rest := b[len(segTimeLayout)+1:]
+	i := strings.LastIndexByte(rest, '-')
+	if i >= 0 {
+		s.node = rest[:i]
+	}
+	n, err := strconv.ParseUint(rest[i+1:], 10, 64)
+	if err != nil {
+		return s, false
+	}
+	s.counter = n
+	return s, true
+}
 
 // listSegments returns the segments in dir in time order (by name).
 func listSegments(dir string) ([]segFile, error) {
@@ -53,37 +85,33 @@ func listSegments(dir string) ([]segFile, error) {
 	}
 	var segs []segFile
 	for _, e := range ents {
-		name := e.Name()
-		if !e.Type().IsRegular() || !strings.HasPrefix(name, segPrefix) {
+		if !e.Type().IsRegular() {
 			continue
 		}
-		s := segFile{name: name, partial: strings.HasSuffix(name, partialSuffix)}
-		b := s.base()
-		if !strings.HasSuffix(b, segSuffix) {
-			continue
+		if s, ok := parseSegName(e.Name()); ok {
+			segs = append(segs, s)
 		}
-		b = strings.TrimSuffix(b, segSuffix)
-		if i := strings.LastIndexByte(b, '-'); i >= 0 {
-			s.counter, _ = strconv.ParseUint(b[i+1:], 10, 64)
-		}
-		segs = append(segs, s)
 	}
 	slices.SortFunc(segs, func(a, b segFile) int { return strings.Compare(a.base(), b.base()) })
 	return segs, nil
 }
 
-// lockDir takes an exclusive lock on dir for this process, so that two
-// servers never write (or recover) the same segments: run one --data per
-// process when several share ports with --reuseport.
-func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+// lockDir takes an exclusive lock on dir for this node, so that two
+// servers never write (or recover) the same segments: processes that share
+// ports with --reuseport need their own --data or their own node name.
+func lockDir(dir, node string) (*os.File, error) {
+	name := lockName
+	if node != "" {
+		name += "-" + node
+	}
+	f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("%s is in use by another fleetwire process (give each process its own --data)", dir)
+			return nil, fmt.Errorf("%s is in use by another fleetwire process with node name %q (give each process its own --data or node name)", dir, node)
 		}
 		return nil, fmt.Errorf("lock %s: %w", dir, err)
 	}

@@ -187,7 +187,7 @@ func (w *writer) write(b []byte) error {
 func (w *writer) open(now time.Time) error {
 	for {
 		w.counter++
-		name := segName(now, w.counter)
+		name := segName(now, w.s.cfg.Node, w.counter)
 		f, err := os.OpenFile(filepath.Join(w.s.dir, name+partialSuffix), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if os.IsExist(err) {
 			continue
