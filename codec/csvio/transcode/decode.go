@@ -22,8 +22,9 @@ type DecodeOptions struct {
 	// Columns name the channels in the CSV header; nil means ch1..chN.
 	Columns []string
 	// Expect, when set, is the codec every frame must arrive in: a check
-	// that the stream is what the caller thinks. Formats are told apart by
-	// their first byte either way.
+	// that the stream is what the caller thinks (for zstd-dict, plain zstd
+	// frames pass too: the encoder falls back to them). Formats are told
+	// apart by their first byte either way.
 	Expect *codec.Codec
 	// FallbackDevice names the device of frames that name none.
 	FallbackDevice string
@@ -91,7 +92,7 @@ func decodeFrame(w *csvio.Writer, batch *codec.Batch, dec FrameDecoder, frame []
 	}
 	for i := range batch.Frames {
 		f := &batch.Frames[i]
-		if expect != nil && (f.Format != expect.Format || f.Compression != expect.Compression) {
+		if expect != nil && !sentAs(f, *expect) {
 			got := codec.Codec{Format: f.Format, Compression: f.Compression}
 			return fmt.Errorf("a %s frame in a stream said to be %s", got, *expect)
 		}
@@ -103,4 +104,17 @@ func decodeFrame(w *csvio.Writer, batch *codec.Batch, dec FrameDecoder, frame []
 		st.Readings += f.Readings()
 	}
 	return nil
+}
+
+// sentAs reports whether f may have been sent by an encoder of codec c. A
+// zstd-dict encoder sends plain zstd when no dictionary fits the frame or
+// the dictionary did not help, so both arrive from it.
+func sentAs(f *codec.Frame, c codec.Codec) bool {
+	if f.Format != c.Format {
+		return false
+	}
+	if c.Compression == codec.CompressZstdDict {
+		return f.Compression == codec.CompressZstdDict || f.Compression == codec.CompressZstd
+	}
+	return f.Compression == c.Compression
 }

@@ -167,6 +167,12 @@ func TestDecode_Failure(t *testing.T) {
 	f(append(good, 0xB1, 0x20, 0x00), transcode.DecodeOptions{}, "frame at byte 10: fleetwire/codec: binary frame: truncated")
 	binary := codec.Codec{Format: codec.FormatBinary}
 	f(good, transcode.DecodeOptions{Expect: &binary}, "frame at byte 0: a text frame in a stream said to be binary")
+	var zstdFrames bytes.Buffer
+	if _, err := transcode.Encode(&zstdFrames, strings.NewReader("v\n1\n"), wire.NewEncoder(codec.Codec{Format: codec.FormatText, Compression: codec.CompressZstd}, 0, nil), transcode.EncodeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s2 := codec.Codec{Format: codec.FormatText, Compression: codec.CompressS2}
+	f(zstdFrames.Bytes(), transcode.DecodeOptions{Expect: &s2}, "frame at byte 0: a text+zstd frame in a stream said to be text+s2")
 	f(good, transcode.DecodeOptions{Columns: []string{"a", "b"}}, "frame at byte 0: csv: a frame with 1 channels, the header has 2 (a,b)")
 	_, err := transcode.Decode(&bytes.Buffer{}, iotest.ErrReader(errors.New("cable cut")), dec, transcode.DecodeOptions{})
 	if err == nil || !strings.Contains(err.Error(), "read frames: cable cut") {
