@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -507,5 +508,21 @@ func TestParseSegName(t *testing.T) {
 	f("log-20261125T110650.123Z-000001.csv.zst", false, "", 0, false)
 	if got := segName(now, "", 1); got != "seg-20261125T110650.123Z-000001.csv.zst" {
 		t.Fatalf("segName = %q", got)
+	}
+}
+
+func TestStats_JSON(t *testing.T) {
+	var st Stats
+	st.Dropped[DropWriteError] = 7
+	b, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"dropped":{"queue_full":0,"closed":0,"write_error":7,"discarded_by_config":0}`) {
+		t.Fatalf("JSON: %s", b)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(b, &back); err != nil {
+		t.Fatalf("not JSON: %v", err)
 	}
 }

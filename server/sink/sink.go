@@ -14,6 +14,7 @@
 package sink
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 )
@@ -67,32 +68,51 @@ func (r DropReason) String() string {
 // still Pending, and after Close Pending is 0. Submit calls that returned
 // false are in Refused, and never in Accepted.
 type Stats struct {
-	Accepted uint64 // readings Submit took
-	Stored   uint64 // readings written to a segment (write(2) returned)
-	Synced   uint64 // readings of Stored covered by a successful fsync
-	Pending  uint64 // accepted readings not yet written: queued or buffered
+	Accepted uint64 `json:"accepted"` // readings Submit took
+	Stored   uint64 `json:"stored"`   // readings written to a segment (write(2) returned)
+	Synced   uint64 `json:"synced"`   // readings of Stored covered by a successful fsync
+	Pending  uint64 `json:"pending"`  // accepted readings not yet written: queued or buffered
 
-	Frames   uint64 // frames stored
-	RawBytes uint64 // CSV bytes stored, before compression
-	Bytes    uint64 // bytes written to segments, compressed, headers included
-	Segments uint64 // segments created
+	Frames   uint64 `json:"frames"`    // frames stored
+	RawBytes uint64 `json:"raw_bytes"` // CSV bytes stored, before compression
+	Bytes    uint64 `json:"bytes"`     // bytes written to segments, compressed, headers included
+	Segments uint64 `json:"segments"`  // segments created
 
-	QueueChunks    int   // chunks in the queue now
-	QueueHighWater int   // most chunks ever in the queue
-	QueueBytes     int64 // memory held by queued chunks
+	QueueChunks    int   `json:"queue_chunks"`     // chunks in the queue now
+	QueueHighWater int   `json:"queue_high_water"` // most chunks ever in the queue
+	QueueBytes     int64 `json:"queue_bytes"`      // memory held by queued chunks
 
 	// Refused counts Submit calls that returned false (queue_full,
 	// closed), RefusedReadings the readings in them: a chunk refused and
 	// submitted again counts once per refusal.
-	Refused         [NumDropReasons]uint64
-	RefusedReadings [NumDropReasons]uint64
+	Refused         ByReason `json:"refused"`
+	RefusedReadings ByReason `json:"refused_readings"`
 	// Dropped counts readings the sink accepted and did not store
 	// (write_error; discarded_by_config for None).
-	Dropped     [NumDropReasons]uint64
-	WriteErrors uint64 // failed writes, fsyncs, renames and creates
+	Dropped     ByReason `json:"dropped"`
+	WriteErrors uint64   `json:"write_errors"` // failed writes, fsyncs, renames and creates
 
-	Recovered      uint64 // .partial segments of an earlier run sealed at open
-	RecoveredTrunc uint64 // bytes of torn frames cut from them
+	Recovered      uint64 `json:"recovered_segments"`   // .partial segments of an earlier run sealed at open
+	RecoveredTrunc uint64 `json:"recovered_torn_bytes"` // bytes of torn frames cut from them
+}
+
+// ByReason holds a count per DropReason. It marshals to JSON as an object
+// keyed by the reasons' names.
+type ByReason [NumDropReasons]uint64
+
+// MarshalJSON implements json.Marshaler.
+func (b ByReason) MarshalJSON() ([]byte, error) {
+	out := []byte{'{'}
+	for r, n := range b {
+		if r > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, '"')
+		out = append(out, dropNames[r]...)
+		out = append(out, '"', ':')
+		out = strconv.AppendUint(out, n, 10)
+	}
+	return append(out, '}'), nil
 }
 
 // counters are the atomics behind Stats, shared by the sinks.
