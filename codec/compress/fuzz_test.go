@@ -43,7 +43,7 @@ func FuzzAppendDecoded(f *testing.F) {
 	backing := make([]byte, 8<<10+8)
 	check := func(t *testing.T, frame []byte) {
 		copy(backing[8<<10:], "SENTINEL")
-		dst := backing[:3:8<<10]
+		dst := backing[: 3 : 8<<10]
 		out, err := c.AppendDecoded(dst, frame, limit)
 		if err != nil {
 			if _, ok := err.(*codec.Error); !ok {
