@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/server"
+)
+
+func init() { subcommands = append(subcommands, newServeCmd) }
+
+func newServeCmd() *cobra.Command {
+	cfg := server.Defaults
+	var end string
+	var maxFrame, maxDecoded, maxChannels, maxSamples int
+	var shutdownGrace time.Duration
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the ingest server (TCP on gnet, UDP on recvmmsg, TLS; file sink; HTTP side)",
+		Long: `Run the ingest server. It accepts every fleetwire format on every transport,
+telling formats apart by the first byte of each frame, keeps per-device
+sessions (loss, duplicates, reordering from sequence numbers) and writes
+readings to zstd-compressed CSV segments under --data.
+
+Defaults listen on loopback only. An empty address turns a transport off.
+SIGINT/SIGTERM: stop accepting, finish what was received, flush and fsync
+the sink, log a summary.`,
+		Example: `  fleetwire serve
+  fleetwire serve --engine std --sink none
+  fleetwire serve --tls 127.0.0.1:7443 --tls-cert cert.pem --tls-key key.pem
+  printf 'mote-3;42;21.5:40,21.6:41\n' | nc -q1 127.0.0.1 7070`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(end) != 1 {
+				return fmt.Errorf("--end must be one byte, got %q", end)
+			}
+			cfg.End = end[0]
+			cfg.Limits = codec.Limits{MaxFrame: maxFrame, MaxDecoded: maxDecoded, MaxChannels: maxChannels, MaxSamples: maxSamples}
+			srv, err := server.New(cfg)
+			if err != nil {
+				return err
+			}
+			if err := srv.Start(); err != nil {
+				return err
+			}
+			<-cmd.Context().Done()
+			slog.Info("shutting down: finishing received frames, flushing the sink")
+			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+			defer cancel()
+			return srv.Shutdown(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.TCPAddr, "tcp", cfg.TCPAddr, "TCP listen address (gnet event loops); empty turns TCP off")
+	f.StringVar(&cfg.UDPAddr, "udp", cfg.UDPAddr, "UDP listen address (recvmmsg readers); empty turns UDP off")
+	f.StringVar(&cfg.TLSAddr, "tls", "", "TLS listen address (crypto/tls, standard-library engine); needs --tls-cert and --tls-key")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS server certificate, PEM")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS server private key, PEM")
+	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "CA bundle, PEM: require client certificates it signed (mutual TLS)")
+	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP address for the dashboard, JSON API and /metrics; empty turns it off")
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the file sink's segments")
+	f.StringVar(&cfg.Sink, "sink", cfg.Sink, "where readings go: files or none (for benchmarks)")
+	f.StringVar(&cfg.Engine, "engine", cfg.Engine, "I/O engine: gnet (event loops) or std (goroutine per connection, ReadFrom for UDP)")
+	f.IntVar(&cfg.Loops, "loops", 0, "gnet event loops (0: one per core)")
+	f.IntVar(&cfg.UDPReaders, "udp-readers", 0, "UDP sockets with a reader each, sharing the port with SO_REUSEPORT (0: one per core)")
+	f.IntVar(&cfg.UDPRcvBuf, "udp-rcvbuf", cfg.UDPRcvBuf, "kernel receive buffer per UDP socket, bytes (forced past rmem_max when root)")
+	f.BoolVar(&cfg.ReusePort, "reuseport", false, "SO_REUSEPORT on every listener, so several server processes share the ports")
+	f.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "open TCP and TLS connections at most; more are closed at once and counted")
+	f.IntVar(&cfg.MaxDevices, "max-devices", cfg.MaxDevices, "devices with a session at most; readings of more are dropped and counted")
+	f.IntVar(&maxFrame, "max-frame", codec.DefaultMaxFrame, "largest frame in bytes, envelope included")
+	f.IntVar(&maxDecoded, "max-decoded", codec.DefaultMaxDecoded, "largest decompressed size of a compressed frame, bytes")
+	f.IntVar(&maxChannels, "max-channels", codec.DefaultMaxChannels, "channels per sample at most")
+	f.IntVar(&maxSamples, "max-samples", codec.DefaultMaxSamples, "samples per frame at most")
+	f.StringVar(&end, "end", "\n", "END byte of text frames")
+	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a connection that sent nothing for this long (0: never)")
+	f.DurationVar(&cfg.FrameTimeout, "frame-timeout", cfg.FrameTimeout, "close a connection whose unfinished frame is older than this (slow clients; 0: never)")
+	f.DurationVar(&cfg.CommandTTL, "command-ttl", cfg.CommandTTL, "how long a downlink command waits for an unreachable device")
+	f.DurationVar(&cfg.AckTimeout, "ack-timeout", cfg.AckTimeout, "how long a sent command waits for its acknowledgement")
+	f.StringVar(&cfg.Node, "node", "", "name of this server in logs, stats and multi-node views")
+	f.DurationVar(&shutdownGrace, "shutdown-timeout", 30*time.Second, "how long shutdown may take to close connections")
+	return cmd
+}

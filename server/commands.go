@@ -1,0 +1,235 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/control"
+)
+
+// CommandState is where a downlink command is in its life.
+type CommandState uint8
+
+// Command states.
+const (
+	CmdQueued  CommandState = iota // waiting for the device to be reachable
+	CmdSent                        // written to the device's connection or address
+	CmdAcked                       // the device acknowledged it (see Status)
+	CmdFailed                      // could not be sent, or no ack within AckTimeout
+	CmdExpired                     // waited in the queue longer than its TTL
+)
+
+var cmdStateNames = [...]string{"queued", "sent", "acked", "failed", "expired"}
+
+func (s CommandState) String() string { return cmdStateNames[s] }
+
+// MarshalText makes states appear by name in JSON.
+func (s CommandState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText is the inverse of MarshalText, for API clients.
+func (s *CommandState) UnmarshalText(b []byte) error {
+	for i, n := range cmdStateNames {
+		if string(b) == n {
+			*s = CommandState(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown command state %q", b)
+}
+
+// Command is a downlink command and what became of it.
+type Command struct {
+	ID      uint64       `json:"id"`
+	Device  string       `json:"device"`
+	Payload string       `json:"payload"`
+	State   CommandState `json:"state"`
+	Ack     string       `json:"ack,omitempty"`    // ok, error or unknown, once acked
+	Detail  string       `json:"detail,omitempty"` // the device's ack detail, or why it failed
+	Created time.Time    `json:"created"`
+	Sent    time.Time    `json:"sent,omitzero"`
+	Done    time.Time    `json:"done,omitzero"`
+	Via     string       `json:"via,omitempty"` // tcp, udp or tls
+
+	payload []byte
+}
+
+// Errors of Submit.
+var (
+	ErrBadCommand    = errors.New("server: command payload must be 1-512 bytes")
+	ErrUnknownDev    = errors.New("server: unknown device")
+	ErrQueueFull     = errors.New("server: command queue full")
+	ErrBadDeviceID   = errors.New("server: invalid device id")
+	ErrNoSuchCommand = errors.New("server: no such command")
+)
+
+// commands tracks downlink commands. Its lock is taken by HTTP handlers,
+// by the sweeper, and by an event loop only when a device with queued
+// commands becomes reachable: never per reading.
+type commands struct {
+	srv *Server
+
+	mu      sync.Mutex
+	next    uint64
+	byID    map[uint64]*Command
+	order   []uint64                // ids, oldest first, for bounded history
+	pending map[*Session][]*Command // queued per device, oldest first
+	queued  int
+}
+
+func newCommands(srv *Server) *commands {
+	return &commands{srv: srv, byID: make(map[uint64]*Command), pending: make(map[*Session][]*Command)}
+}
+
+// submit creates a command for device id and sends it now if the device
+// is reachable, else queues it.
+func (c *commands) submit(id string, payload []byte, now time.Time) (Command, error) {
+	if !codec.ValidID([]byte(id)) {
+		return Command{}, ErrBadDeviceID
+	}
+	if len(payload) == 0 || len(payload) > control.MaxPayload {
+		return Command{}, ErrBadCommand
+	}
+	s := c.srv.reg.lookup(id)
+	if s == nil {
+		return Command{}, ErrUnknownDev
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg := &c.srv.cfg
+	if len(c.pending[s]) >= cfg.CommandQueuePerDevice || c.queued >= cfg.CommandQueue {
+		return Command{}, ErrQueueFull
+	}
+	c.next++
+	cmd := &Command{ID: c.next, Device: id, Payload: string(payload), State: CmdQueued, Created: now,
+		payload: append([]byte(nil), payload...)}
+	c.remember(cmd)
+	c.pending[s] = append(c.pending[s], cmd)
+	c.queued++
+	s.pendingCmds.Add(1)
+	c.flushLocked(s, now)
+	return *cmd, nil
+}
+
+// remember adds cmd to the history, forgetting the oldest finished ones
+// beyond the bound.
+func (c *commands) remember(cmd *Command) {
+	c.byID[cmd.ID] = cmd
+	c.order = append(c.order, cmd.ID)
+	for len(c.order) > c.srv.cfg.CommandHistory {
+		old := c.byID[c.order[0]]
+		if old != nil && (old.State == CmdQueued || old.State == CmdSent) {
+			break // still live: keep it
+		}
+		delete(c.byID, c.order[0])
+		c.order = c.order[1:]
+	}
+}
+
+// flush sends the queued commands of s if it is reachable. Called by an
+// ingester when s's link changes, only if s has queued commands.
+func (c *commands) flush(s *Session) {
+	c.mu.Lock()
+	c.flushLocked(s, time.Now())
+	c.mu.Unlock()
+}
+
+func (c *commands) flushLocked(s *Session, now time.Time) {
+	link := s.link.Load()
+	if link == nil {
+		return
+	}
+	q := c.pending[s]
+	for len(q) > 0 {
+		cmd := q[0]
+		frame := encodeCommand(cmd, s.speaksBinary.Load())
+		if err := link.send(frame); err != nil {
+			cmd.Detail = "send: " + err.Error()
+			break // keep it queued: the device may come back on a new link
+		}
+		cmd.State, cmd.Sent, cmd.Via = CmdSent, now, link.transport.String()
+		q = q[1:]
+		c.queued--
+		s.pendingCmds.Add(-1)
+	}
+	if len(q) == 0 {
+		delete(c.pending, s)
+	} else {
+		c.pending[s] = q
+	}
+}
+
+// encodeCommand writes cmd as the device's kind of control frame: a text
+// line for text devices when the payload is printable, else binary.
+func encodeCommand(cmd *Command, binary bool) []byte {
+	ctl := codec.Control{Kind: codec.ControlCommand, ID: cmd.ID, Payload: cmd.payload}
+	if !binary && control.ValidTextPayload(cmd.payload) {
+		return control.AppendText(nil, &ctl, '\n')
+	}
+	return control.AppendBinary(nil, &ctl)
+}
+
+// acked records a device's acknowledgement. Called from ingesters.
+func (c *commands) acked(id uint64, status codec.AckStatus, detail []byte, now int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cmd := c.byID[id]
+	if cmd == nil || cmd.State == CmdAcked {
+		return
+	}
+	cmd.State, cmd.Ack, cmd.Detail, cmd.Done = CmdAcked, status.String(), string(detail), time.Unix(0, now)
+}
+
+// expire ages out queued commands past their TTL and sent ones that were
+// never acknowledged.
+func (c *commands) expire(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cfg := &c.srv.cfg
+	for s, q := range c.pending {
+		keep := q[:0]
+		for _, cmd := range q {
+			if now.Sub(cmd.Created) > cfg.CommandTTL {
+				cmd.State, cmd.Done, cmd.Detail = CmdExpired, now, fmt.Sprintf("device not reachable within %s", cfg.CommandTTL)
+				c.queued--
+				s.pendingCmds.Add(-1)
+				continue
+			}
+			keep = append(keep, cmd)
+		}
+		if len(keep) == 0 {
+			delete(c.pending, s)
+		} else {
+			c.pending[s] = keep
+		}
+	}
+	for _, id := range c.order {
+		if cmd := c.byID[id]; cmd != nil && cmd.State == CmdSent && now.Sub(cmd.Sent) > cfg.AckTimeout {
+			cmd.State, cmd.Done, cmd.Detail = CmdFailed, now, fmt.Sprintf("no ack within %s", cfg.AckTimeout)
+		}
+	}
+}
+
+func (c *commands) get(id uint64) (Command, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cmd := c.byID[id]; cmd != nil {
+		return *cmd, nil
+	}
+	return Command{}, ErrNoSuchCommand
+}
+
+// forDevice returns the device's commands, newest first, at most n.
+func (c *commands) forDevice(id string, n int) []Command {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Command
+	for i := len(c.order) - 1; i >= 0 && len(out) < n; i-- {
+		if cmd := c.byID[c.order[i]]; cmd != nil && cmd.Device == id {
+			out = append(out, *cmd)
+		}
+	}
+	return out
+}

@@ -1,0 +1,279 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"github.com/panjf2000/gnet/v2/pkg/logging"
+	"golang.org/x/sys/unix"
+)
+
+// gnetEngine serves TCP on gnet event loops: one ingester per loop, so
+// decoding, sessions and counters of a loop never meet another loop's.
+type gnetEngine struct {
+	gnet.BuiltinEventEngine
+	srv  *Server
+	addr string
+
+	eng     gnet.Engine
+	started chan error
+	done    chan error
+
+	mu    sync.Mutex // guards loops: written in OnOpen, read by the sweeper
+	loops map[gnet.EventLoop]*loopState
+
+	conns atomic.Int64
+	bound net.Addr // the listening address, port resolved
+}
+
+// loopState is what one event loop owns.
+type loopState struct {
+	loop    gnet.EventLoop
+	g       *ingester
+	streams map[gnet.Conn]*stream // for the idle and slow-client sweep
+}
+
+// maxOutbound is how many bytes of downlink may wait for a client that
+// does not read before the connection is closed.
+const maxOutbound = 64 << 10
+
+// maxFeed caps the bytes one connection may have processed per wake-up,
+// so one flooding client cannot starve the loop's other connections.
+const maxFeed = 256 << 10
+
+func newGnetEngine(srv *Server, addr string) *gnetEngine {
+	return &gnetEngine{srv: srv, addr: addr, loops: make(map[gnet.EventLoop]*loopState),
+		started: make(chan error, 1), done: make(chan error, 1)}
+}
+
+func (e *gnetEngine) start() error {
+	cfg := &e.srv.cfg
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(cfg.Loops),
+		gnet.WithReusePort(cfg.ReusePort),
+		gnet.WithReuseAddr(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReadBufferCap(64 << 10),
+		gnet.WithWriteBufferCap(16 << 10),
+		gnet.WithLogger(gnetLogger{}),
+		gnet.WithLogLevel(logging.ErrorLevel),
+	}
+	if cfg.TCPKeepAlive > 0 {
+		opts = append(opts, gnet.WithTCPKeepAlive(cfg.TCPKeepAlive))
+	}
+	go func() {
+		err := gnet.Run(e, "tcp://"+e.addr, opts...)
+		select {
+		case e.started <- err: // failed before OnBoot
+		default:
+		}
+		e.done <- err
+	}()
+	select {
+	case err := <-e.started:
+		if err != nil {
+			return fmt.Errorf("gnet engine on %s: %w", e.addr, err)
+		}
+		return nil
+	case <-time.After(10 * time.Second):
+		return fmt.Errorf("gnet engine on %s: not started after 10s", e.addr)
+	}
+}
+
+func (e *gnetEngine) OnBoot(eng gnet.Engine) gnet.Action {
+	e.eng = eng
+	// The configured address may say port 0: learn the bound one.
+	if fd, err := eng.Dup(); err == nil {
+		if sa, err := unix.Getsockname(fd); err == nil {
+			switch a := sa.(type) {
+			case *unix.SockaddrInet4:
+				e.bound = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+			case *unix.SockaddrInet6:
+				e.bound = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+			}
+		}
+		_ = unix.Close(fd)
+	}
+	e.started <- nil
+	return gnet.None
+}
+
+func (e *gnetEngine) loopOf(c gnet.Conn) *loopState {
+	l := c.EventLoop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ls := e.loops[l]
+	if ls == nil {
+		sh := newShard()
+		e.srv.hub.register(&sh.ctr)
+		e.srv.addShard(sh)
+		ls = &loopState{loop: l, g: newIngester(e.srv, sh), streams: make(map[gnet.Conn]*stream)}
+		e.loops[l] = ls
+	}
+	return ls
+}
+
+// gnetConn is a connection's context: its stream and its loop, so the
+// hot path never looks the loop up under a lock.
+type gnetConn struct {
+	stream
+	ls *loopState
+}
+
+func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	ls := e.loopOf(c)
+	if max := e.srv.cfg.MaxConns; max > 0 && e.srv.totalConns() >= int64(max) {
+		ls.g.sh.ctr.errors[TCP][ErrConnLimit].Add(1)
+		return nil, gnet.Close
+	}
+	e.conns.Add(1)
+	e.srv.hub.conns[TCP].Add(1)
+	e.srv.hub.accepted[TCP].Add(1)
+	gc := &gnetConn{stream: stream{transport: TCP, lastRx: time.Now().UnixNano()}, ls: ls}
+	st := &gc.stream
+	st.split.End, st.split.MaxFrame = e.srv.dec.End(), e.srv.dec.Limits().MaxFrame
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		st.peerID = appendAddrID(nil, a.AddrPort())
+	}
+	st.link = &downlink{transport: TCP, send: func(frame []byte) error {
+		// Runs the write on the connection's loop, where it may look at the
+		// outbound buffer: a client that does not read gets closed, not an
+		// ever-growing buffer.
+		return ls.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			if c.Context() != gc {
+				return nil // closed meanwhile; the command stays "sent" and will time out
+			}
+			if c.OutboundBuffered() > maxOutbound {
+				ls.g.sh.ctr.errors[TCP][ErrWriteBlocked].Add(1)
+				return ls.loop.Close(c)
+			}
+			_, err := c.Write(frame)
+			return err
+		}))
+	}}
+	c.SetContext(gc)
+	ls.streams[c] = st
+	return nil, gnet.None
+}
+
+func (e *gnetEngine) OnClose(c gnet.Conn, _ error) gnet.Action {
+	gc, _ := c.Context().(*gnetConn)
+	if gc == nil {
+		return gnet.None
+	}
+	st, ls := &gc.stream, gc.ls
+	delete(ls.streams, c)
+	e.conns.Add(-1)
+	e.srv.hub.conns[TCP].Add(-1)
+	// Bytes left in the buffer are a frame cut off by the close: decode
+	// what the stream's end makes whole (a final text line), count the rest.
+	if buf, _ := c.Peek(-1); len(buf) > 0 {
+		now := time.Now().UnixNano()
+		ls.g.feedStream(st, buf, true, now)
+	}
+	unlinkStream(st)
+	c.SetContext(nil)
+	return gnet.None
+}
+
+func (e *gnetEngine) OnTraffic(c gnet.Conn) gnet.Action {
+	gc := c.Context().(*gnetConn)
+	st, ls := &gc.stream, gc.ls
+	n := c.InboundBuffered()
+	if n == 0 {
+		return gnet.None
+	}
+	buf, err := c.Peek(min(n, maxFeed))
+	if err != nil {
+		return gnet.Close
+	}
+	ls.g.sh.ctr.rxBytes[TCP].Add(uint64(len(buf)))
+	now := time.Now().UnixNano()
+	consumed, why := ls.g.feedStream(st, buf, false, now)
+	if consumed > 0 {
+		_, _ = c.Discard(consumed) // never Discard(0): gnet reads it as "all"
+	}
+	if why != 0 {
+		ls.g.sh.ctr.errors[TCP][why].Add(1)
+		return gnet.Close
+	}
+	if n > maxFeed {
+		_ = c.Wake(nil) // more is buffered: come back after the others
+	}
+	return gnet.None
+}
+
+// sweep runs on each loop (through Execute) every second: it closes idle
+// connections and slow clients, and sends aged chunks on to the sink.
+func (e *gnetEngine) sweep() {
+	e.mu.Lock()
+	loops := make([]*loopState, 0, len(e.loops))
+	for _, ls := range e.loops {
+		loops = append(loops, ls)
+	}
+	e.mu.Unlock()
+	for _, ls := range loops {
+		ls := ls
+		_ = ls.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			e.sweepLoop(ls)
+			return nil
+		}))
+	}
+}
+
+func (e *gnetEngine) sweepLoop(ls *loopState) {
+	now := time.Now().UnixNano()
+	idle, slow := e.srv.cfg.IdleTimeout, e.srv.cfg.FrameTimeout
+	for c, st := range ls.streams {
+		switch {
+		case idle > 0 && now-st.lastRx > int64(idle):
+			ls.g.sh.ctr.errors[TCP][ErrIdleTimeout].Add(1)
+			_ = ls.loop.Close(c)
+		case slow > 0 && st.partial != 0 && now-st.partial > int64(slow):
+			ls.g.sh.ctr.errors[TCP][ErrFrameTimeout].Add(1)
+			_ = ls.loop.Close(c)
+		}
+	}
+	ls.g.finish(TCP, now)
+}
+
+// stop closes every connection and waits for the loops to end. After it
+// returns no loop runs, so the caller may flush the ingesters.
+func (e *gnetEngine) stop(ctx context.Context) error {
+	err := e.eng.Stop(ctx)
+	<-e.done
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := time.Now().UnixNano()
+	for _, ls := range e.loops {
+		ls.g.finish(TCP, now)
+		ls.g.flushChunk(TCP)
+	}
+	return err
+}
+
+// gnetLogger routes gnet's own logs into slog.
+type gnetLogger struct{}
+
+func (gnetLogger) Debugf(format string, args ...any) {
+	slog.Debug(fmt.Sprintf(format, args...), "component", "gnet")
+}
+func (gnetLogger) Infof(format string, args ...any) {
+	slog.Info(fmt.Sprintf(format, args...), "component", "gnet")
+}
+func (gnetLogger) Warnf(format string, args ...any) {
+	slog.Warn(fmt.Sprintf(format, args...), "component", "gnet")
+}
+func (gnetLogger) Errorf(format string, args ...any) {
+	slog.Error(fmt.Sprintf(format, args...), "component", "gnet")
+}
+func (gnetLogger) Fatalf(format string, args ...any) {
+	slog.Error(fmt.Sprintf(format, args...), "component", "gnet")
+}

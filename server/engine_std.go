@@ -1,0 +1,338 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+// stdShards is how many statistics shards the goroutine-per-connection
+// engine spreads its connections over (by accept order): enough that two
+// cores rarely meet on one, few enough to cost nothing per connection.
+const stdShards = 16
+
+// stdEngine is the standard-library engine: a goroutine per TCP or TLS
+// connection reading into its own buffer, and ReadFrom loops for UDP. It
+// feeds the very same ingest path as the gnet engine, so a benchmark of
+// one against the other isolates what the event loops buy. TLS always
+// runs here: gnet has no TLS.
+type stdEngine struct {
+	srv       *Server
+	transport Transport
+	ln        net.Listener
+	shards    [stdShards]*shard
+	next      atomic.Uint32
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+}
+
+// stdReadBuf is each connection's read buffer; it grows up to MaxFrame
+// when a frame needs it.
+const stdReadBuf = 16 << 10
+
+func startStdTCP(srv *Server, addr string, tr Transport, tlsCfg *tls.Config) (*stdEngine, error) {
+	lc := net.ListenConfig{Control: reusePortControl(srv.cfg.ReusePort)}
+	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s listen %s: %w", tr, addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	e := &stdEngine{srv: srv, transport: tr, ln: ln, conns: make(map[net.Conn]struct{})}
+	for i := range e.shards {
+		e.shards[i] = newShard()
+		srv.hub.register(&e.shards[i].ctr)
+		srv.addShard(e.shards[i])
+	}
+	e.wg.Add(1)
+	go e.accept()
+	return e, nil
+}
+
+func (e *stdEngine) accept() {
+	defer e.wg.Done()
+	backoff := 5 * time.Millisecond
+	for {
+		c, err := e.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and friends: wait and retry rather than spin.
+			slog.Warn("accept failed", "transport", e.transport, "err", err)
+			time.Sleep(backoff)
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 5 * time.Millisecond
+		sh := e.shards[e.next.Add(1)%stdShards]
+		if max := e.srv.cfg.MaxConns; max > 0 && e.srv.totalConns() >= int64(max) {
+			sh.ctr.errors[e.transport][ErrConnLimit].Add(1)
+			_ = c.Close()
+			continue
+		}
+		e.mu.Lock()
+		e.conns[c] = struct{}{}
+		e.mu.Unlock()
+		e.srv.hub.conns[e.transport].Add(1)
+		e.srv.hub.accepted[e.transport].Add(1)
+		e.wg.Add(1)
+		go e.serve(c, sh)
+	}
+}
+
+// serve is one connection's goroutine: read, feed the whole frames, keep
+// the partial one at the front of the buffer.
+func (e *stdEngine) serve(c net.Conn, sh *shard) {
+	defer e.wg.Done()
+	tr := e.transport
+	g := newIngester(e.srv, sh)
+	st := &stream{transport: tr, lastRx: time.Now().UnixNano()}
+	st.split.End, st.split.MaxFrame = e.srv.dec.End(), e.srv.dec.Limits().MaxFrame
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		st.peerID = appendAddrID(nil, a.AddrPort())
+	}
+	w := &connWriter{c: c}
+	st.link = &downlink{transport: tr, send: w.write}
+	defer func() {
+		unlinkStream(st)
+		g.finish(tr, time.Now().UnixNano())
+		g.flushChunk(tr)
+		_ = c.Close()
+		e.mu.Lock()
+		delete(e.conns, c)
+		e.mu.Unlock()
+		e.srv.hub.conns[tr].Add(-1)
+	}()
+	if tc, ok := c.(*tls.Conn); ok {
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if err := tc.Handshake(); err != nil {
+			sh.ctr.errors[tr][ErrTLSHandshake].Add(1)
+			slog.Debug("tls handshake failed", "peer", c.RemoteAddr(), "err", err)
+			return
+		}
+		_ = c.SetDeadline(time.Time{})
+	}
+
+	buf := make([]byte, stdReadBuf)
+	n := 0 // bytes of a partial frame at the front of buf
+	maxFrame := e.srv.dec.Limits().MaxFrame
+	for {
+		if dl := e.readDeadline(st); !dl.IsZero() {
+			_ = c.SetReadDeadline(dl)
+		}
+		if n == len(buf) { // a frame longer than the buffer: grow, up to the limit
+			if len(buf) >= maxFrame+1 {
+				n = 0 // the splitter has already counted it too long
+			} else {
+				buf = append(buf, make([]byte, min(len(buf), maxFrame+1-len(buf)))...)
+			}
+		}
+		m, err := c.Read(buf[n:])
+		now := time.Now().UnixNano()
+		if m > 0 {
+			sh.ctr.rxBytes[tr].Add(uint64(m))
+			n += m
+			consumed, why := g.feedStream(st, buf[:n], false, now)
+			n = copy(buf, buf[consumed:n])
+			if why != 0 {
+				sh.ctr.errors[tr][why].Add(1)
+				return
+			}
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				switch {
+				case st.partial != 0 && now-st.partial >= int64(e.srv.cfg.FrameTimeout):
+					sh.ctr.errors[tr][ErrFrameTimeout].Add(1)
+				default:
+					sh.ctr.errors[tr][ErrIdleTimeout].Add(1)
+				}
+				return
+			}
+			if n > 0 && errors.Is(err, io.EOF) {
+				g.feedStream(st, buf[:n], true, now) // a final line without END
+			}
+			return
+		}
+	}
+}
+
+// readDeadline is when the connection must next have sent something: the
+// idle timeout, or sooner when a partial frame is waiting.
+func (e *stdEngine) readDeadline(st *stream) time.Time {
+	cfg := &e.srv.cfg
+	var dl int64
+	if cfg.IdleTimeout > 0 {
+		dl = st.lastRx + int64(cfg.IdleTimeout)
+	}
+	if cfg.FrameTimeout > 0 && st.partial != 0 {
+		if p := st.partial + int64(cfg.FrameTimeout); dl == 0 || p < dl {
+			dl = p
+		}
+	}
+	if dl == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, dl)
+}
+
+// stop closes the listener and every connection, and waits for their
+// goroutines, which flush what they decoded.
+func (e *stdEngine) stop() {
+	_ = e.ln.Close()
+	e.mu.Lock()
+	for c := range e.conns {
+		// Unblock the reader; what is already buffered is processed.
+		_ = c.SetReadDeadline(time.Now())
+	}
+	e.mu.Unlock()
+	e.wg.Wait()
+}
+
+func (e *stdEngine) addr() net.Addr { return e.ln.Addr() }
+
+// connWriter serialises downlink writes on a standard-library connection
+// and bounds how long one may block, so a client that never reads costs a
+// counted failure, not a stuck goroutine.
+type connWriter struct {
+	mu sync.Mutex
+	c  net.Conn
+}
+
+func (w *connWriter) write(p []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_ = w.c.SetWriteDeadline(time.Now().Add(time.Second))
+	_, err := w.c.Write(p)
+	return err
+}
+
+// stdUDP is the standard-library UDP baseline: a ReadFrom loop per socket.
+type stdUDP struct {
+	srv   *Server
+	conns []*net.UDPConn
+	wg    sync.WaitGroup
+}
+
+func startStdUDP(srv *Server, addr string, n int) (*stdUDP, error) {
+	e := &stdUDP{srv: srv}
+	reuse := n > 1 || srv.cfg.ReusePort
+	for i := 0; i < n; i++ {
+		conn, err := listenUDP(addr, reuse, srv.cfg.UDPRcvBuf)
+		if err != nil {
+			for _, c := range e.conns {
+				c.Close()
+			}
+			return nil, fmt.Errorf("udp listen %s: %w", addr, err)
+		}
+		if i == 0 && n > 1 {
+			addr = conn.LocalAddr().String()
+		}
+		e.conns = append(e.conns, conn)
+	}
+	for _, conn := range e.conns {
+		sh := newShard()
+		srv.hub.register(&sh.ctr)
+		srv.addShard(sh)
+		g := newIngester(srv, sh)
+		g.udpLink = func(src netip.AddrPort) *downlink {
+			return &downlink{transport: UDP, addr: src, send: func(frame []byte) error {
+				_, err := conn.WriteToUDPAddrPort(frame, src)
+				return err
+			}}
+		}
+		e.wg.Add(1)
+		go e.read(conn, g)
+	}
+	return e, nil
+}
+
+func (e *stdUDP) read(conn *net.UDPConn, g *ingester) {
+	defer e.wg.Done()
+	buf := make([]byte, udpBufSize(e.srv)+1)
+	for {
+		if g.chunk != nil {
+			_ = conn.SetReadDeadline(time.Now().Add(chunkAge))
+		}
+		n, src, err := conn.ReadFromUDPAddrPort(buf)
+		now := time.Now().UnixNano()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) && !e.srv.closing.Load() {
+				g.flushChunk(UDP)
+				_ = conn.SetReadDeadline(time.Time{})
+				continue
+			}
+			e.drain(conn, g, buf)
+			return
+		}
+		if n == len(buf) {
+			g.sh.ctr.datagrams.Add(1)
+			g.countError(UDP, nil, ErrReason(codec.ReasonTooLong), nil, now)
+			continue
+		}
+		g.feedDatagram(buf[:n], src, now)
+		g.finish(UDP, now)
+	}
+}
+
+// drain reads, without waiting, what the kernel still holds for conn, so
+// datagrams received before shutdown are counted and stored.
+func (e *stdUDP) drain(conn *net.UDPConn, g *ingester, buf []byte) {
+	if rc, err := conn.SyscallConn(); err == nil {
+		for {
+			var n int
+			var from unix.Sockaddr
+			var rerr error
+			if err := rc.Control(func(fd uintptr) {
+				n, from, rerr = unix.Recvfrom(int(fd), buf, unix.MSG_DONTWAIT)
+			}); err != nil || rerr != nil {
+				break
+			}
+			if n < len(buf) {
+				g.feedDatagram(buf[:n], sockaddrAddrPort(from), time.Now().UnixNano())
+			}
+		}
+	}
+	now := time.Now().UnixNano()
+	g.finish(UDP, now)
+	g.flushChunk(UDP)
+}
+
+func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch a := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+func (e *stdUDP) addr() net.Addr { return e.conns[0].LocalAddr() }
+
+func (e *stdUDP) stop() {
+	for _, c := range e.conns {
+		_ = c.SetReadDeadline(time.Now())
+	}
+	e.wg.Wait()
+	for _, c := range e.conns {
+		_ = c.Close()
+	}
+}

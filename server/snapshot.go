@@ -1,0 +1,297 @@
+package server
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/server/sink"
+)
+
+// Stats is a snapshot of the whole server. Field names are the JSON API's
+// (documented in README).
+type Stats struct {
+	Node         string                    `json:"node,omitempty"`
+	Engine       string                    `json:"engine"`
+	UptimeSec    float64                   `json:"uptime_s"`
+	Devices      int                       `json:"devices"`
+	Connections  int64                     `json:"connections"`
+	Frames       uint64                    `json:"frames"`
+	Readings     uint64                    `json:"readings"`
+	PayloadBytes uint64                    `json:"payload_bytes"`
+	RxBytes      uint64                    `json:"rx_bytes"`
+	Datagrams    uint64                    `json:"datagrams"`
+	Controls     uint64                    `json:"controls"`
+	Lost         uint64                    `json:"lost"`
+	Duplicates   uint64                    `json:"duplicates"`
+	Reordered    uint64                    `json:"reordered"`
+	EOS          int                       `json:"eos_devices"` // devices that sent end-of-stream
+	Stored       uint64                    `json:"stored"`      // readings handed to the sink
+	Errors       map[string]uint64         `json:"errors"`
+	Dropped      map[string]uint64         `json:"dropped"`
+	Transports   map[string]TransportStats `json:"transports"`
+	Codecs       map[string]CodecStats     `json:"codecs"`
+	Latency      LatencyStats              `json:"latency_ms"`
+	Sink         sink.Stats                `json:"sink"`
+}
+
+// TransportStats are Stats for one transport.
+type TransportStats struct {
+	Devices      int               `json:"devices"`
+	Connections  int64             `json:"connections"`
+	Accepted     uint64            `json:"accepted"`
+	Frames       uint64            `json:"frames"`
+	Readings     uint64            `json:"readings"`
+	PayloadBytes uint64            `json:"payload_bytes"`
+	RxBytes      uint64            `json:"rx_bytes"`
+	Lost         uint64            `json:"lost"`
+	Duplicates   uint64            `json:"duplicates"`
+	Reordered    uint64            `json:"reordered"`
+	Errors       map[string]uint64 `json:"errors"`
+	Dropped      map[string]uint64 `json:"dropped"`
+}
+
+// CodecStats count what arrived in one codec.
+type CodecStats struct {
+	Frames       uint64 `json:"frames"`
+	Readings     uint64 `json:"readings"`
+	PayloadBytes uint64 `json:"payload_bytes"`
+}
+
+// LatencyStats summarise device-send to server-receive latency, in ms
+// (device clocks tick in ms), over the whole run.
+type LatencyStats struct {
+	Count uint64  `json:"count"`
+	P50   int64   `json:"p50"`
+	P99   int64   `json:"p99"`
+	P999  int64   `json:"p999"`
+	Max   int64   `json:"max"`
+	Mean  float64 `json:"mean"`
+}
+
+// Stats takes a snapshot. It reads every session, so call it about once
+// a second, not per request of a busy page.
+func (s *Server) Stats() Stats {
+	c := s.hub.total()
+	st := Stats{
+		Node: s.cfg.Node, Engine: s.cfg.Engine, UptimeSec: time.Since(s.started).Seconds(),
+		Datagrams: c.datagrams.Load(), Stored: c.stored.Load(),
+		Errors: map[string]uint64{}, Dropped: map[string]uint64{},
+		Transports: map[string]TransportStats{}, Codecs: map[string]CodecStats{},
+		Sink: s.sink.Stats(),
+	}
+	var per [NumTransports]TransportStats
+	for t := range NumTransports {
+		ts := &per[t]
+		ts.Connections, ts.Accepted = s.hub.conns[t].Load(), s.hub.accepted[t].Load()
+		ts.Errors, ts.Dropped = map[string]uint64{}, map[string]uint64{}
+		for i := range numCodecs {
+			f, r, b := c.frames[t][i].Load(), c.readings[t][i].Load(), c.payloadBytes[t][i].Load()
+			ts.Frames += f
+			ts.Readings += r
+			ts.PayloadBytes += b
+			if f > 0 {
+				name := codecOf(i).String()
+				cs := st.Codecs[name]
+				cs.Frames, cs.Readings, cs.PayloadBytes = cs.Frames+f, cs.Readings+r, cs.PayloadBytes+b
+				st.Codecs[name] = cs
+			}
+		}
+		ts.RxBytes = c.rxBytes[t].Load()
+		for r := range NumErrReasons {
+			if n := c.errors[t][r].Load(); n > 0 {
+				ts.Errors[r.String()] = n
+				st.Errors[r.String()] += n
+			}
+		}
+		for r := range NumDropReasons {
+			if n := c.dropped[t][r].Load(); n > 0 {
+				ts.Dropped[r.String()] = n
+				st.Dropped[r.String()] += n
+			}
+		}
+		st.Connections += ts.Connections
+		st.Frames += ts.Frames
+		st.Readings += ts.Readings
+		st.PayloadBytes += ts.PayloadBytes
+		st.RxBytes += ts.RxBytes
+		st.Controls += c.controls[t].Load()
+	}
+	s.reg.each(func(x *Session) {
+		x.mu.Lock()
+		t, lost, dups, reo, eos := x.transport, x.lost, x.dups, x.reordered, x.eos
+		x.mu.Unlock()
+		per[t].Devices++
+		per[t].Lost += lost
+		per[t].Duplicates += dups
+		per[t].Reordered += reo
+		st.Devices++
+		st.Lost += lost
+		st.Duplicates += dups
+		st.Reordered += reo
+		if eos {
+			st.EOS++
+		}
+	})
+	for t := range NumTransports {
+		st.Transports[t.String()] = per[t]
+	}
+	st.Latency = s.latency()
+	return st
+}
+
+// LatencyHistogram returns a merged copy of every ingester's latency
+// histogram, for tools that want more than the summary.
+func (s *Server) LatencyHistogram() *hdrhistogram.Histogram {
+	sum := hdrhistogram.New(0, maxLatencyMs, 3)
+	s.shardMu.Lock()
+	shards := slices.Clone(s.shards)
+	s.shardMu.Unlock()
+	for _, sh := range shards {
+		sh.latMu.Lock()
+		sum.Merge(sh.lat)
+		sh.latMu.Unlock()
+	}
+	return sum
+}
+
+func (s *Server) latency() LatencyStats {
+	h := s.LatencyHistogram()
+	return LatencyStats{Count: uint64(h.TotalCount()), P50: h.ValueAtQuantile(50), P99: h.ValueAtQuantile(99),
+		P999: h.ValueAtQuantile(99.9), Max: h.Max(), Mean: h.Mean()}
+}
+
+// Device is one device's state, as the API shows it.
+type Device struct {
+	ID           string        `json:"id"`
+	Transport    string        `json:"transport"`
+	Codec        string        `json:"codec"`
+	Online       bool          `json:"online"`
+	Frames       uint64        `json:"frames"`
+	Readings     uint64        `json:"readings"`
+	PayloadBytes uint64        `json:"payload_bytes"`
+	Lost         uint64        `json:"lost"`
+	Duplicates   uint64        `json:"duplicates"`
+	Reordered    uint64        `json:"reordered"`
+	Restarts     uint64        `json:"restarts"`
+	NextSeq      uint64        `json:"next_seq"`
+	EOS          bool          `json:"eos"`
+	LastSeen     time.Time     `json:"last_seen"`
+	DeviceTimeMs int64         `json:"device_time_ms,omitempty"`
+	LastValues   []string      `json:"last_values"`
+	Address      string        `json:"address,omitempty"`
+	Errors       []DeviceError `json:"recent_errors,omitempty"`
+	Commands     []Command     `json:"commands,omitempty"`
+}
+
+// DeviceError is one of a device's recent errors.
+type DeviceError struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	Offset int       `json:"offset"`
+}
+
+func (x *Session) snapshot(withErrors bool) Device {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	d := Device{
+		ID: x.ID, Transport: x.transport.String(),
+		Codec:  codec.Codec{Format: x.format, Compression: x.compress}.String(),
+		Online: x.link.Load() != nil, Frames: x.frames, Readings: x.readings, PayloadBytes: x.bytes,
+		Lost: x.lost, Duplicates: x.dups, Reordered: x.reordered, Restarts: x.resets, NextSeq: x.next, EOS: x.eos,
+		LastSeen: time.Unix(0, x.lastSeen), DeviceTimeMs: x.lastTime,
+		LastValues: make([]string, len(x.lastVals)),
+	}
+	if x.format == codec.FormatUnknown {
+		d.Codec = ""
+	}
+	for i, v := range x.lastVals {
+		d.LastValues[i] = v.String()
+	}
+	if x.addr.IsValid() {
+		d.Address = x.addr.String()
+	}
+	if withErrors {
+		r := &x.errors
+		for i := max(0, r.n-len(r.at)); i < r.n; i++ {
+			j := i % len(r.at)
+			d.Errors = append(d.Errors, DeviceError{At: time.Unix(0, r.at[j]), Reason: r.reason[j].String(), Offset: int(r.off[j])})
+		}
+	}
+	return d
+}
+
+// Device returns one device, with its recent errors and commands.
+func (s *Server) Device(id string) (Device, bool) {
+	x := s.reg.lookup(id)
+	if x == nil {
+		return Device{}, false
+	}
+	d := x.snapshot(true)
+	d.Commands = s.cmds.forDevice(id, 20)
+	return d, true
+}
+
+// DeviceQuery selects and orders a page of devices.
+type DeviceQuery struct {
+	Offset, Limit int
+	Sort          string // id, readings, lost, duplicates, reordered, last_seen, transport; "-" prefix for descending
+	Filter        string // substring of the id
+	Transport     string // tcp, udp, tls or ""
+}
+
+// Devices returns one page of devices and how many matched in all.
+func (s *Server) Devices(q DeviceQuery) ([]Device, int) {
+	var all []Device
+	s.reg.each(func(x *Session) {
+		if q.Filter != "" && !strings.Contains(x.ID, q.Filter) {
+			return
+		}
+		d := x.snapshot(false)
+		if q.Transport != "" && d.Transport != q.Transport {
+			return
+		}
+		all = append(all, d)
+	})
+	key, desc := strings.CutPrefix(q.Sort, "-")
+	cmpFn := func(a, b Device) int { return cmp.Compare(a.ID, b.ID) }
+	switch key {
+	case "readings":
+		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Readings, b.Readings), cmp.Compare(a.ID, b.ID)) }
+	case "lost":
+		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Lost, b.Lost), cmp.Compare(a.ID, b.ID)) }
+	case "duplicates":
+		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Duplicates, b.Duplicates), cmp.Compare(a.ID, b.ID)) }
+	case "reordered":
+		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Reordered, b.Reordered), cmp.Compare(a.ID, b.ID)) }
+	case "last_seen":
+		cmpFn = func(a, b Device) int { return cmp.Or(a.LastSeen.Compare(b.LastSeen), cmp.Compare(a.ID, b.ID)) }
+	case "transport":
+		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Transport, b.Transport), cmp.Compare(a.ID, b.ID)) }
+	}
+	if desc {
+		slices.SortFunc(all, func(a, b Device) int { return cmpFn(b, a) })
+	} else {
+		slices.SortFunc(all, cmpFn)
+	}
+	total := len(all)
+	lo := min(max(q.Offset, 0), total)
+	hi := total
+	if q.Limit > 0 {
+		hi = min(lo+q.Limit, total)
+	}
+	return all[lo:hi], total
+}
+
+// SubmitCommand sends payload to device id now if it is reachable, else
+// queues it (bounded, with a TTL).
+func (s *Server) SubmitCommand(id string, payload []byte) (Command, error) {
+	return s.cmds.submit(id, payload, time.Now())
+}
+
+// Command returns a command by id.
+func (s *Server) Command(id uint64) (Command, error) { return s.cmds.get(id) }

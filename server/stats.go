@@ -1,0 +1,173 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+// Transport is how readings arrived.
+type Transport uint8
+
+// Transports.
+const (
+	TCP Transport = iota
+	UDP
+	TLS
+	NumTransports
+)
+
+var transportNames = [NumTransports]string{"tcp", "udp", "tls"}
+
+func (t Transport) String() string {
+	if t < NumTransports {
+		return transportNames[t]
+	}
+	return "transport(?)"
+}
+
+// ErrReason is why the server rejected input or a connection. The first
+// codec.NumReasons values are the codec's reasons; the rest are the
+// server's own.
+type ErrReason uint8
+
+// Server error reasons, after the codec's.
+const (
+	ErrConnLimit     ErrReason = ErrReason(codec.NumReasons) + iota // more connections than --max-conns
+	ErrIdleTimeout                                                  // nothing received for --idle-timeout
+	ErrFrameTimeout                                                 // a partial frame took longer than --frame-timeout (slowloris)
+	ErrWriteBlocked                                                 // client does not read: downlink buffer full
+	ErrTLSHandshake                                                 // TLS handshake failed
+	ErrDeviceLimit                                                  // more devices than --max-devices
+	ErrUnresyncable                                                 // stream cannot be resynchronised: closed
+	ErrTooManyErrors                                                // too many consecutive bad frames: closed
+	NumErrReasons
+)
+
+var serverReasonNames = [...]string{"conn_limit", "idle_timeout", "frame_timeout", "write_blocked", "tls_handshake", "device_limit", "unresyncable", "too_many_errors"}
+
+func (r ErrReason) String() string {
+	if r < ErrReason(codec.NumReasons) {
+		return codec.Reason(r).String()
+	}
+	if i := int(r) - int(codec.NumReasons); i < len(serverReasonNames) {
+		return serverReasonNames[i]
+	}
+	return "reason(?)"
+}
+
+// DropReason is why readings that were received were not stored.
+type DropReason uint8
+
+// Drop reasons.
+const (
+	DropSinkFull    DropReason = iota // sink queue at its bound
+	DropSinkClosed                    // received during shutdown after the sink closed
+	DropDeviceLimit                   // device could not get a session
+	DropNoDevice                      // frame names no device and the transport cannot tell it
+	NumDropReasons
+)
+
+var dropNames = [NumDropReasons]string{"sink_full", "sink_closed", "device_limit", "no_device"}
+
+func (d DropReason) String() string {
+	if d < NumDropReasons {
+		return dropNames[d]
+	}
+	return "drop(?)"
+}
+
+// codecIndex numbers the (format, compression) pairs for per-codec counters.
+const numCodecs = 3 * 4
+
+func codecIndex(f codec.Format, c codec.Compression) int {
+	fi := 0
+	switch f {
+	case codec.FormatBinary:
+		fi = 1
+	case codec.FormatCompact:
+		fi = 2
+	}
+	return fi*4 + int(c)
+}
+
+func codecOf(i int) codec.Codec {
+	fs := [3]codec.Format{codec.FormatText, codec.FormatBinary, codec.FormatCompact}
+	return codec.Codec{Format: fs[i/4], Compression: codec.Compression(i % 4)}
+}
+
+// counters are one worker's totals. One goroutine writes them (the
+// worker's), any goroutine reads them: atomics without contention.
+type counters struct {
+	frames       [NumTransports][numCodecs]atomic.Uint64
+	readings     [NumTransports][numCodecs]atomic.Uint64
+	payloadBytes [NumTransports][numCodecs]atomic.Uint64
+	rxBytes      [NumTransports]atomic.Uint64 // bytes read from sockets (TCP payload stream, UDP datagrams)
+	datagrams    atomic.Uint64
+	controls     [NumTransports]atomic.Uint64
+	errors       [NumTransports][NumErrReasons]atomic.Uint64
+	dropped      [NumTransports][NumDropReasons]atomic.Uint64
+	stored       atomic.Uint64 // readings handed to the sink
+}
+
+// statsHub knows every live worker's counters and keeps the totals of
+// workers that are gone, so totals never go backwards.
+type statsHub struct {
+	mu      sync.Mutex
+	live    map[*counters]struct{}
+	retired *counters
+
+	conns    [NumTransports]atomic.Int64 // open connections
+	accepted [NumTransports]atomic.Uint64
+}
+
+func newStatsHub() *statsHub {
+	return &statsHub{live: make(map[*counters]struct{}), retired: new(counters)}
+}
+
+func (h *statsHub) register(c *counters) {
+	h.mu.Lock()
+	h.live[c] = struct{}{}
+	h.mu.Unlock()
+}
+
+// retire folds c into the retired totals; c must not be written again.
+func (h *statsHub) retire(c *counters) {
+	h.mu.Lock()
+	delete(h.live, c)
+	addCounters(h.retired, c)
+	h.mu.Unlock()
+}
+
+func addCounters(dst, src *counters) {
+	for t := range NumTransports {
+		for i := range numCodecs {
+			dst.frames[t][i].Add(src.frames[t][i].Load())
+			dst.readings[t][i].Add(src.readings[t][i].Load())
+			dst.payloadBytes[t][i].Add(src.payloadBytes[t][i].Load())
+		}
+		dst.rxBytes[t].Add(src.rxBytes[t].Load())
+		dst.controls[t].Add(src.controls[t].Load())
+		for r := range NumErrReasons {
+			dst.errors[t][r].Add(src.errors[t][r].Load())
+		}
+		for r := range NumDropReasons {
+			dst.dropped[t][r].Add(src.dropped[t][r].Load())
+		}
+	}
+	dst.datagrams.Add(src.datagrams.Load())
+	dst.stored.Add(src.stored.Load())
+}
+
+// total returns the sum over all workers, live and retired.
+func (h *statsHub) total() *counters {
+	sum := new(counters)
+	h.mu.Lock()
+	addCounters(sum, h.retired)
+	for c := range h.live {
+		addCounters(sum, c)
+	}
+	h.mu.Unlock()
+	return sum
+}
