@@ -418,9 +418,17 @@ func TestOpenFiles_RecoversPartial(t *testing.T) {
 		t.Fatalf("read %d rows of %d, want a proper prefix", len(rows), len(want))
 	}
 
+	// And one created just before the crash, with nothing in it yet.
+	empty := filepath.Join(s.Dir(), segName(time.Now(), "", 7)+partialSuffix)
+	if err := os.WriteFile(empty, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s2 := openTest(t, FileConfig{Dir: dir})
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Fatalf("an empty .partial survived recovery: %v", err)
+	}
 	st := s2.Stats()
-	if st.Recovered != 1 || st.RecoveredTrunc == 0 {
+	if st.Recovered != 2 || st.RecoveredTrunc == 0 {
 		t.Fatalf("recovery stats %+v", st)
 	}
 	f := testFrame("m", 1000, 1, 1, 0, codec.HasSeq)
@@ -438,8 +446,8 @@ func TestOpenFiles_RecoversPartial(t *testing.T) {
 		t.Fatalf("after recovery read %d rows, want the %d whole ones and the new one", len(after), len(rows))
 	}
 	segs, _ = listSegments(s.Dir())
-	if len(segs) != 2 || segs[1].counter != 2 {
-		t.Fatalf("segments after restart %v, want numbering to continue", segs)
+	if len(segs) != 2 || segs[1].counter != 8 {
+		t.Fatalf("segments after restart %v, want numbering to continue after 7", segs)
 	}
 }
 

@@ -173,8 +173,8 @@ func recoverPartial(dir string, s segFile, maxFrame int, log *slog.Logger) (int6
 	if err := f.Sync(); err != nil {
 		return cut, err
 	}
-	if good == 0 && cut > 0 {
-		// Nothing whole was ever written: not even the header.
+	if good == 0 && (cut > 0 || st.Size() == 0) {
+		// Not even the header was written whole: there is nothing to keep.
 		return cut, os.Remove(path)
 	}
 	return cut, os.Rename(path, filepath.Join(dir, s.base()))
