@@ -67,6 +67,22 @@ func TestSizes_HeldOut(t *testing.T) {
 		}
 	}
 	t.Log(tab.String())
+
+	// What stripping the zstd header saves: the same frames as zstd makes
+	// them (magic, header with dictionary id and content size) inside an
+	// envelope of magic and length.
+	for _, batch := range []int{1, 10, 60} {
+		frames, readings := multihopWire(t, bareFormats[0], splitHeldOut, batch)
+		enc := c.dicts[c.byFirst['m']-1].enc
+		kept := 0
+		for _, f := range frames {
+			z := enc.EncodeAll(f, nil)
+			kept += 1 + uvarintLen(uint64(len(z))) + len(z)
+		}
+		stripped := wireBytes(c, codec.CompressZstdDict, frames)
+		t.Logf("text+zstd-dict batch %2d: %.2f B/reading with the zstd header kept, %.2f stripped (%.1f bytes a frame)",
+			batch, float64(kept)/float64(readings), float64(stripped)/float64(readings), float64(kept-stripped)/float64(len(frames)))
+	}
 }
 
 // TestSizes_OtherMotes is a harsher split: a text dictionary trained on
