@@ -52,6 +52,7 @@ type Config struct {
 	IDWidth  int    // digits of the number (at least)
 
 	Loops          int           // event loops; 0 = GOMAXPROCS
+	Tick           time.Duration // timer resolution of the loops: frames leave up to one tick late
 	ConnectRate    float64       // new connections per second (whole process)
 	ConnectTimeout time.Duration // per attempt
 	ConnectRetries int           // attempts after the first, with exponential back-off
@@ -77,10 +78,11 @@ type Config struct {
 	AllowRemote bool
 	Procs       int // worker processes; <= 1 runs in this process
 
+	ProgressEvery time.Duration
+
 	// Not serialised.
-	Progress      io.Writer     `json:"-"` // progress lines, nil for none
-	ProgressEvery time.Duration `json:"-"`
-	Logger        *slog.Logger  `json:"-"`
+	Progress io.Writer    `json:"-"` // progress lines, nil for none
+	Logger   *slog.Logger `json:"-"`
 	// WorkerCommand returns the command that runs one worker (it must call
 	// ServeWorker with the command's stdin and stdout). Required with Procs > 1.
 	WorkerCommand func() *exec.Cmd `json:"-"`
@@ -109,6 +111,7 @@ func DefaultConfig() Config {
 		Seed:           1,
 		IDPrefix:       "dev-",
 		IDWidth:        6,
+		Tick:           250 * time.Microsecond,
 		ConnectRate:    2000,
 		ConnectTimeout: 5 * time.Second,
 		ConnectRetries: 5,
@@ -118,7 +121,7 @@ func DefaultConfig() Config {
 		PerSource:      10000,
 		SendBuffer:     256 << 10,
 		DrainTimeout:   5 * time.Second,
-		LateAfter:      5 * time.Millisecond,
+		LateAfter:      2 * time.Millisecond,
 		ProgressEvery:  time.Second,
 	}
 }
@@ -172,6 +175,9 @@ func (c *Config) validate() error {
 	}
 	if !codec.ValidID([]byte(c.deviceID(c.IDOffset + c.Devices - 1))) {
 		bad("--id-prefix %q makes invalid device ids (1-64 bytes of [A-Za-z0-9._-])", c.IDPrefix)
+	}
+	if c.Tick < 10*time.Microsecond || c.Tick > 100*time.Millisecond {
+		bad("--tick %v: want 10µs..100ms", c.Tick)
 	}
 	if c.ConnectRate <= 0 {
 		bad("--connect-rate %g: must be positive", c.ConnectRate)

@@ -36,7 +36,7 @@ type device struct {
 	phase int64
 
 	// Ground truth.
-	firstSeq, seq            uint64 // seq: the next sample's sequence number
+	firstSeq, seq             uint64 // seq: the next sample's sequence number
 	frames, samples, readings uint64
 	bytes                     uint64
 	skipped                   uint64 // frames not sent (their seqs were consumed)
@@ -46,8 +46,8 @@ type device struct {
 	walk     []int64
 	tpl, pos int32
 
-	pend     *pending // bytes the socket did not take yet
-	rx    []byte             // partial downlink frame
+	pend  *pending          // bytes the socket did not take yet
+	rx    []byte            // partial downlink frame
 	split *framing.Splitter // downlink framing, made on the first downlink bytes
 
 	led      bool

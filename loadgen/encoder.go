@@ -1,49 +1,16 @@
 package loadgen
 
 import (
-	"fmt"
-
 	"github.com/fleetwire/fleetwire/codec"
-	"github.com/fleetwire/fleetwire/codec/binary"
-	"github.com/fleetwire/fleetwire/codec/compact"
-	"github.com/fleetwire/fleetwire/codec/control"
-	"github.com/fleetwire/fleetwire/codec/text"
+	"github.com/fleetwire/fleetwire/codec/wire"
 )
 
-// encoder is what a loop needs of codec/wire.Encoder.
+// encoder is what a loop needs of wire.Encoder: frames in the run's codec
+// (compressed ones included) and control frames in the form a device of
+// that codec speaks.
 type encoder interface {
 	Append(dst []byte, f *codec.Frame) []byte
 	AppendControl(dst []byte, c *codec.Control) []byte
 }
 
-type bareEncoder struct {
-	format codec.Format
-	end    byte
-}
-
-func newEncoder(c codec.Codec, end byte) (encoder, error) {
-	if end == 0 {
-		end = '\n'
-	}
-	if c.Compression != codec.CompressNone {
-		return nil, fmt.Errorf("codec %v: compression not available yet", c)
-	}
-	return &bareEncoder{c.Format, end}, nil
-}
-
-func (e *bareEncoder) Append(dst []byte, f *codec.Frame) []byte {
-	switch e.format {
-	case codec.FormatBinary:
-		return binary.Append(dst, f)
-	case codec.FormatCompact:
-		return compact.Append(dst, f)
-	}
-	return text.Append(dst, f, e.end)
-}
-
-func (e *bareEncoder) AppendControl(dst []byte, c *codec.Control) []byte {
-	if e.format == codec.FormatText {
-		return control.AppendText(dst, c, e.end)
-	}
-	return control.AppendBinary(dst, c)
-}
+func newEncoder(c codec.Codec, end byte) encoder { return wire.NewEncoder(c, end, nil) }

@@ -7,23 +7,13 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
-	"github.com/fleetwire/fleetwire/codec/binary"
-	"github.com/fleetwire/fleetwire/codec/compact"
 	"github.com/fleetwire/fleetwire/codec/control"
-	"github.com/fleetwire/fleetwire/codec/text"
+	"github.com/fleetwire/fleetwire/codec/wire"
 )
 
-func decodeFrame(b *codec.Batch, fr []byte) error {
-	switch codec.FormatOf(fr[0]) {
-	case codec.FormatControl:
-		return control.Decode(b, fr)
-	case codec.FormatBinary:
-		return binary.Decode(b, fr, &codec.DefaultLimits)
-	case codec.FormatCompact:
-		return compact.Decode(b, fr, &codec.DefaultLimits)
-	}
-	return text.Decode(b, fr, &codec.DefaultLimits)
-}
+var testDecoder = wire.NewDecoder(codec.Limits{}, '\n', nil)
+
+func decodeFrame(b *codec.Batch, fr []byte) error { return testDecoder.Decode(b, fr) }
 
 func appendBinaryControl(dst []byte, c *codec.Control) []byte { return control.AppendBinary(dst, c) }
 func appendTextControl(dst []byte, c *codec.Control) []byte {

@@ -3,7 +3,6 @@ package loadgen
 import (
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"time"
 
@@ -80,18 +79,15 @@ const (
 
 func newLoop(r *runner, idx int, nums []int) (*loop, error) {
 	c := r.cfg
-	enc, err := newEncoder(c.Codec, c.End)
-	if err != nil {
-		return nil, err
-	}
+	var err error
 	l := &loop{
 		r: r, s: &r.sched, sa: r.sockaddr(), idx: idx, epfd: -1, wake: -1,
 		devs:   make([]device, len(nums)),
 		due:    make([]int64, len(nums)),
 		gens:   make([]uint32, len(nums)),
-		wheel:  newWheel(r.now()),
+		wheel:  newWheel(r.now(), c.Tick),
 		events: make([]unix.EpollEvent, 256),
-		enc:    enc, format: c.Codec.Format,
+		enc:    newEncoder(c.Codec, c.End), format: c.Codec.Format,
 		vals:  make([]codec.Value, 0, c.Batch*r.sched.channels),
 		times: make([]int64, c.Batch),
 		rbuf:  make([]byte, readBufSize),
@@ -194,7 +190,7 @@ func (l *loop) run() {
 		if l.reported && l.nstate[stDone] == len(l.devs) {
 			return
 		}
-		n, err := unix.EpollWait(l.epfd, l.events, l.timeout(l.r.now()))
+		n, err := epollWait(l.epfd, l.events, l.timeout(l.r.now()))
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			l.err = fmt.Errorf("loop %d: epoll_wait: %w", l.idx, err)
 			l.abandon("epoll")
@@ -207,8 +203,8 @@ func (l *loop) run() {
 	}
 }
 
-// timeout returns how long epoll_wait may sleep, in ms.
-func (l *loop) timeout(now int64) int {
+// timeout returns how long epoll may sleep, in ns.
+func (l *loop) timeout(now int64) int64 {
 	if len(l.ready) > 0 {
 		return 0
 	}
@@ -219,16 +215,13 @@ func (l *loop) timeout(now int64) int {
 		}
 		wait = min(wait, int64((1-l.tokens)/l.connRate)+1)
 	}
-	if t, ok := l.wheel.nextTick(); ok {
+	if t, ok := l.wheel.nextWake(); ok {
 		wait = min(wait, t-now)
 	}
 	if l.end > 0 && !l.stopping {
 		wait = min(wait, l.end-now)
 	}
-	if wait <= 0 {
-		return 0
-	}
-	return int(min((wait+999_999)/1_000_000, math.MaxInt32))
+	return max(wait, 0)
 }
 
 // start begins the send phase: the schedule of every connected device.

@@ -2,7 +2,6 @@ package loadgen
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,23 +12,49 @@ import (
 	"time"
 )
 
-// workerMsg is one line a worker writes to its parent: progress every
-// second, then the report.
+// The parent and its workers talk JSON lines. Parent to worker (stdin):
+// the worker's Config, then {"start_unix_nano": T} once every worker has
+// connected its devices, so that all start sending together. Worker to
+// parent (stdout): {"ready": true} after its connect phase, progress every
+// ProgressEvery, and last the report.
 type workerMsg struct {
+	Ready    bool      `json:"ready,omitempty"`
 	Progress *Progress `json:"progress,omitempty"`
 	Report   *Report   `json:"report,omitempty"`
 	Error    string    `json:"error,omitempty"`
 }
 
-// ServeWorker is the body of a worker process: it reads its Config as
-// JSON from in, runs it, and writes JSON lines (progress, then the report)
-// to out. Cancel ctx (SIGINT) to make it end its devices' streams early.
+type parentMsg struct {
+	StartUnixNano int64 `json:"start_unix_nano"`
+}
+
+// startLead is how far ahead the parent sets the common start: enough for
+// every worker to read it before its first frame is due.
+const startLead = 100 * time.Millisecond
+
+// ServeWorker is the body of a worker process: it reads its Config from
+// in, runs it, and writes JSON lines to out (see workerMsg). Cancel ctx
+// (SIGINT) to make it end its devices' streams early.
 func ServeWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 	var cfg Config
-	if err := json.NewDecoder(in).Decode(&cfg); err != nil {
+	dec := json.NewDecoder(in)
+	if err := dec.Decode(&cfg); err != nil {
 		return fmt.Errorf("loadgen worker: read config: %w", err)
 	}
 	cfg.Procs, cfg.Progress = 0, nil
+	starts := make(chan int64, 1)
+	go func() {
+		defer close(starts)
+		for {
+			var m parentMsg
+			if dec.Decode(&m) != nil {
+				return // parent gone: start now rather than hang
+			}
+			if m.StartUnixNano != 0 {
+				starts <- m.StartUnixNano
+			}
+		}
+	}()
 	var mu sync.Mutex
 	enc := json.NewEncoder(out)
 	send := func(m workerMsg) error {
@@ -37,10 +62,20 @@ func ServeWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 		defer mu.Unlock()
 		return enc.Encode(m)
 	}
+	awaitStart := func(start chan<- int64) {
+		send(workerMsg{Ready: true})
+		go func() {
+			t, ok := <-starts
+			if !ok {
+				t = time.Now().UnixNano()
+			}
+			start <- t
+		}()
+	}
 	var rep *Report
 	err := cfg.validate()
 	if err == nil {
-		rep, err = runLocal(ctx, &cfg, func(p Progress) { send(workerMsg{Progress: &p}) })
+		rep, err = runLocal(ctx, &cfg, func(p Progress) { send(workerMsg{Progress: &p}) }, awaitStart)
 	}
 	m := workerMsg{Report: rep}
 	if err != nil {
@@ -53,10 +88,12 @@ func ServeWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 }
 
 type worker struct {
-	idx  int
-	last Progress
-	rep  *Report
-	err  error
+	idx   int
+	stdin io.WriteCloser
+	ready bool // connected, or gone
+	last  Progress
+	rep   *Report
+	err   error
 }
 
 // runProcs splits the fleet over cfg.Procs worker processes: disjoint
@@ -68,6 +105,7 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 	}
 	n := cfg.Procs
 	workers := make([]*worker, n)
+	readyc := make(chan struct{}, n)
 	var mu sync.Mutex // guards workers' last and rep
 	var wg sync.WaitGroup
 	started := time.Now()
@@ -91,7 +129,10 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 			return nil, fmt.Errorf("loadgen: worker config: %w", err)
 		}
 		cmd := cfg.WorkerCommand()
-		cmd.Stdin = bytes.NewReader(in)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, fmt.Errorf("loadgen: worker %d: %w", i, err)
+		}
 		if cmd.Stderr == nil {
 			cmd.Stderr = os.Stderr
 		}
@@ -106,8 +147,12 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 			return nil, fmt.Errorf("loadgen: start worker %d: %w", i, err)
 		}
 		procs = append(procs, cmd.Process)
-		w := &worker{idx: i}
+		w := &worker{idx: i, stdin: stdin}
 		workers[i] = w
+		// The config is small: the pipe takes it without blocking.
+		if _, err := stdin.Write(append(in, '\n')); err != nil {
+			w.err = fmt.Errorf("send config: %w", err)
+		}
 		wg.Go(func() {
 			sc := bufio.NewScanner(stdout)
 			sc.Buffer(make([]byte, 1<<20), 1<<30) // the report lists every device
@@ -117,6 +162,10 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 					continue // not ours: a worker's stray output
 				}
 				mu.Lock()
+				if m.Ready && !w.ready {
+					w.ready = true
+					readyc <- struct{}{}
+				}
 				if m.Progress != nil {
 					w.last = *m.Progress
 				}
@@ -132,6 +181,10 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 			mu.Lock()
 			if w.rep == nil && w.err == nil {
 				w.err = fmt.Errorf("exited without a report: %v", werr)
+			}
+			if !w.ready {
+				w.ready = true
+				readyc <- struct{}{}
 			}
 			mu.Unlock()
 		})
@@ -155,9 +208,18 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 		}
 		return p
 	}
+	nready := 0
 wait:
 	for {
 		select {
+		case <-readyc:
+			if nready++; nready == n {
+				// Every worker has connected its devices: start together.
+				msg, _ := json.Marshal(parentMsg{StartUnixNano: time.Now().Add(startLead).UnixNano()})
+				for _, w := range workers {
+					w.stdin.Write(append(msg, '\n'))
+				}
+			}
 		case <-ctxDone:
 			ctxDone = nil
 			for _, p := range procs {
@@ -170,6 +232,9 @@ wait:
 		}
 	}
 	progress(sumProgress())
+	for _, w := range workers {
+		w.stdin.Close()
+	}
 	var parts []*Report
 	var errs []error
 	for _, w := range workers {

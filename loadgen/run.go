@@ -30,7 +30,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Procs > 1 {
 		return runProcs(ctx, &cfg)
 	}
-	return runLocal(ctx, &cfg, newTextProgress(cfg.Progress))
+	return runLocal(ctx, &cfg, newTextProgress(cfg.Progress), nil)
 }
 
 // runner holds what every loop of one process shares, read-only except
@@ -48,7 +48,26 @@ type runner struct {
 	t0          atomic.Int64 // start of the send phase on the run clock; 0 until known
 	stop        atomic.Bool
 	connectDone chan int
+
+	// awaitStart, when set, is called once every device has connected or
+	// given up; it must eventually send the send phase's start time (unix
+	// ns) on start. Workers use it to start together with their siblings.
+	awaitStart func(start chan<- int64)
 }
+
+// requestStart arranges for the send phase's start (unix ns) to arrive on
+// start: after a short lead so every loop learns it before its first
+// frame, or when the parent process says so.
+func (r *runner) requestStart(start chan<- int64) {
+	if r.awaitStart != nil {
+		r.awaitStart(start)
+		return
+	}
+	start <- time.Now().Add(20 * time.Millisecond).UnixNano()
+}
+
+// runClock converts unix ns to the run clock.
+func (r *runner) runClock(unixNs int64) int64 { return max(unixNs-r.wallBaseNs, 1) }
 
 func (r *runner) now() int64 { return int64(time.Since(r.base)) }
 
@@ -65,7 +84,7 @@ func (r *runner) sockaddr() unix.Sockaddr {
 	return &unix.SockaddrInet6{Port: int(a.Port()), Addr: a.Addr().As16()}
 }
 
-func runLocal(ctx context.Context, cfg *Config, progress func(Progress)) (*Report, error) {
+func runLocal(ctx context.Context, cfg *Config, progress func(Progress), awaitStart func(chan<- int64)) (*Report, error) {
 	tgt, err := resolveTarget(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
@@ -74,6 +93,7 @@ func runLocal(ctx context.Context, cfg *Config, progress func(Progress)) (*Repor
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
+	r.awaitStart = awaitStart
 	need := cfg.Devices
 	if cfg.UDPSockets > 0 {
 		need = cfg.UDPSockets
@@ -120,10 +140,7 @@ func newRunner(cfg *Config, tgt *target) (*runner, error) {
 // checkFrameSize refuses a batch whose frames a receiver would reject: a
 // datagram over 64 KiB, or a frame over the default frame limit.
 func (r *runner) checkFrameSize() error {
-	enc, err := newEncoder(r.cfg.Codec, r.endByte)
-	if err != nil {
-		return err
-	}
+	enc := newEncoder(r.cfg.Codec, r.endByte)
 	var d device
 	r.sched.initDevice(&d, r.cfg, r.cfg.IDOffset+r.cfg.Devices-1)
 	n := r.sched.frameSamples(0)
@@ -224,16 +241,17 @@ func (r *runner) coordinate(ctx context.Context, nloops int, done <-chan struct{
 	defer ticker.Stop()
 	var connectSec float64
 	ctxDone := ctx.Done()
+	start := make(chan int64, 1)
 	for ready := 0; ; {
 		select {
 		case <-r.connectDone:
 			if ready++; ready == nloops {
-				// A short lead so every loop learns t0 before its first frame.
-				now := r.now()
-				r.t0.Store(now + int64(20*time.Millisecond))
-				connectSec = float64(now) / 1e9
-				wakeAll()
+				connectSec = float64(r.now()) / 1e9
+				r.requestStart(start)
 			}
+		case t0 := <-start:
+			r.t0.Store(r.runClock(t0))
+			wakeAll()
 		case <-ctxDone:
 			ctxDone = nil
 			r.stop.Store(true)
@@ -253,15 +271,15 @@ func (r *runner) newReport(started time.Time, connectSec float64) *Report {
 		Channels: r.sched.channels, Signal: c.Signal, RatePerDevice: c.Rate, Devices: c.Devices,
 		Procs: 1, Loops: r.nloops, UDPSockets: c.UDPSockets, Started: started.UTC(),
 		ConnectSeconds: connectSec, WallSeconds: time.Since(started).Seconds(),
-		LateAfterMs:          float64(c.LateAfter) / float64(time.Millisecond),
-		ConnectFailures:      map[string]uint64{},
-		ConnectRetries:       map[string]uint64{},
-		Disconnects:          map[string]uint64{},
-		SendErrorsByReason:   map[string]uint64{},
-		DroppedByReason:      map[string]uint64{},
-		DownlinkErrors:       map[string]uint64{},
-		MaxRSSBytes:          maxRSS(),
-		PerDevice:            make([]DeviceReport, 0, c.Devices),
+		LateAfterMs:        float64(c.LateAfter) / float64(time.Millisecond),
+		ConnectFailures:    map[string]uint64{},
+		ConnectRetries:     map[string]uint64{},
+		Disconnects:        map[string]uint64{},
+		SendErrorsByReason: map[string]uint64{},
+		DroppedByReason:    map[string]uint64{},
+		DownlinkErrors:     map[string]uint64{},
+		MaxRSSBytes:        maxRSS(),
+		PerDevice:          make([]DeviceReport, 0, c.Devices),
 	}
 }
 

@@ -2,7 +2,9 @@ package loadgen
 
 import (
 	"fmt"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -60,4 +62,26 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+var noPwait2 atomic.Bool
+
+// epollWait waits up to timeoutNs. It uses epoll_pwait2, whose timeout has
+// ns resolution: epoll_wait (and so Go's timers) round a sleep up to the
+// next ms, too coarse for frames due every few hundred µs. Kernels before
+// 5.11 fall back to ms.
+func epollWait(epfd int, events []unix.EpollEvent, timeoutNs int64) (int, error) {
+	if !noPwait2.Load() {
+		ts := unix.NsecToTimespec(timeoutNs)
+		n, _, e := unix.Syscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+			uintptr(len(events)), uintptr(unsafe.Pointer(&ts)), 0, 0)
+		if e == 0 {
+			return int(n), nil
+		}
+		if e != unix.ENOSYS {
+			return 0, e
+		}
+		noPwait2.Store(true)
+	}
+	return unix.EpollWait(epfd, events, int((timeoutNs+999_999)/1_000_000))
 }

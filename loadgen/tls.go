@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,7 +37,7 @@ type tlsRun struct {
 	live    live
 	mu      sync.Mutex // guards acc, tally and the devices' counters
 	tally   *tally
-	acc     *loop // accounting only: account() and the tally, no sockets
+	acc     *loop         // accounting only: account() and the tally, no sockets
 	started chan struct{} // closed when t0 is set
 	stopped chan struct{} // closed when the run is cancelled
 	ready   sync.WaitGroup
@@ -93,7 +94,7 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 	var wg sync.WaitGroup
 	t.ready.Add(len(devs))
 	for i := range devs {
-		wg.Go(func() { t.device(ctx, &devs[i], i) })
+		wg.Go(func() { t.device(ctx, &devs[i]) })
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -106,18 +107,20 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 	defer ticker.Stop()
 	var connectSec float64
 	ctxDone := ctx.Done()
+	start := make(chan int64, 1)
 wait:
 	for {
 		select {
 		case <-connected:
 			connected = nil
-			now := r.now()
-			t.t0 = now + int64(20*time.Millisecond)
+			connectSec = float64(r.now()) / 1e9
+			r.requestStart(start)
+		case t0 := <-start:
+			t.t0 = r.runClock(t0)
 			if c.Duration > 0 {
 				t.end = t.t0 + int64(c.Duration)
 			}
 			r.t0.Store(t.t0)
-			connectSec = float64(now) / 1e9
 			close(t.started)
 		case <-ctxDone:
 			ctxDone = nil
@@ -248,12 +251,15 @@ func tlsReason(err error) string {
 		verr *tls.CertificateVerificationError
 		aerr tls.AlertError
 		rerr tls.RecordHeaderError
+		oerr *net.OpError
 		ne   net.Error
 	)
 	switch {
+	case err == nil:
+		return ""
 	case errors.As(err, &verr):
 		return "tls_verify"
-	case errors.As(err, &aerr):
+	case errors.As(err, &aerr), errors.As(err, &oerr) && oerr.Op == "remote error": // the peer's alert
 		return "tls_alert"
 	case errors.As(err, &rerr):
 		return "tls_record"
@@ -265,16 +271,16 @@ func tlsReason(err error) string {
 
 // tlsConn is one connection of a TLS device and its command reader.
 type tlsConn struct {
-	conn   *tls.Conn
-	closed chan struct{} // the reader saw the end
+	conn    *tls.Conn
+	closed  chan struct{} // the reader saw the end
+	readErr error         // why, valid once closed is
 }
 
 // device is the sender goroutine of one TLS device.
-func (t *tlsRun) device(ctx context.Context, d *device, i int) {
+func (t *tlsRun) device(ctx context.Context, d *device) {
 	c := t.r.cfg
 	s := &t.r.sched
-	enc, _ := newEncoder(c.Codec, c.End) // checked by checkFrameSize
-	w := &tlsWriter{t: t, d: d, enc: enc, i: i}
+	w := &tlsWriter{t: t, d: d, enc: newEncoder(c.Codec, c.End)}
 	conn := t.dial(ctx, d)
 	if conn != nil {
 		w.up(conn)
@@ -353,7 +359,6 @@ func (t *tlsRun) device(ctx context.Context, d *device, i int) {
 type tlsWriter struct {
 	t     *tlsRun
 	d     *device
-	i     int
 	enc   encoder
 	c     *tlsConn
 	wmu   sync.Mutex // the reader writes acks too
@@ -388,8 +393,16 @@ func (w *tlsWriter) down() {
 // due meanwhile (their sequence numbers are consumed).
 func (w *tlsWriter) broken(ctx context.Context, err error) {
 	t, d := w.t, w.d
-	t.count(func(tl *tally) { tl.disconnects[tlsReason(err)]++ })
+	c := w.c
 	w.down()
+	// The reader often knows better: with TLS 1.3 a server that rejects the
+	// client certificate says so with an alert after the handshake, and
+	// the writer only sees the broken pipe that follows.
+	why := tlsReason(err)
+	if r := tlsReason(c.readErr); strings.HasPrefix(r, "tls_") {
+		why = r
+	}
+	t.count(func(tl *tally) { tl.disconnects[why]++ })
 	if !t.r.cfg.Reconnect {
 		return
 	}
@@ -416,7 +429,6 @@ func (w *tlsWriter) broken(ctx context.Context, err error) {
 		t.live.dropped.Add(1)
 		t.count(func(tl *tally) { tl.dropped[dropDisconnected]++ })
 	}
-	_ = w.i
 }
 
 func (w *tlsWriter) appendFrame(n int, due int64) {
@@ -469,7 +481,11 @@ func (w *tlsWriter) write() error {
 
 // read obeys commands until the connection ends.
 func (w *tlsWriter) read(c *tlsConn) {
-	defer close(c.closed)
+	var err error
+	defer func() {
+		c.readErr = err
+		close(c.closed)
+	}()
 	var (
 		buf   = make([]byte, 2*maxDownlinkFrame)
 		k     int
@@ -478,7 +494,8 @@ func (w *tlsWriter) read(c *tlsConn) {
 		ack   []byte
 	)
 	for {
-		n, err := c.conn.Read(buf[k:])
+		var n int
+		n, err = c.conn.Read(buf[k:])
 		data := buf[:k+n]
 		off := 0
 		for off < len(data) {
