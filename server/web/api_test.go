@@ -1,0 +1,252 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/server"
+)
+
+// udpFleet starts n UDP devices dev-0..dev-{n-1}; dev-i sends i+1 frames.
+func udpFleet(t *testing.T, e *env, n int) []*device {
+	t.Helper()
+	devs := make([]*device, n)
+	for i := range devs {
+		devs[i] = dialDevice(t, "udp", e.addr(server.UDP), fmt.Sprintf("dev-%d", i), true)
+		devs[i].send(i + 1)
+	}
+	waitFor(t, 5*time.Second, "devices to be counted", func() bool {
+		_, total := e.srv.Devices(server.DeviceQuery{})
+		var sum uint64
+		devs, _ := e.srv.Devices(server.DeviceQuery{})
+		for _, d := range devs {
+			sum += d.Readings
+		}
+		return total == n && sum == uint64(n*(n+1))
+	})
+	return devs
+}
+
+func TestAPIStats(t *testing.T) {
+	e := newEnv(t, Config{}, server.Config{})
+	udpFleet(t, e, 3)
+	var st map[string]any
+	waitFor(t, 5*time.Second, "stats to show the readings", func() bool {
+		st = nil
+		e.getJSON(t, "/api/stats", "", &st)
+		return st["readings"] == float64(12)
+	})
+	for _, k := range []string{"devices", "connections", "frames", "readings", "payload_bytes", "rx_bytes", "lost",
+		"duplicates", "reordered", "errors", "dropped", "transports", "codecs", "latency_ms", "sink", "rates", "sampled_at", "uptime_s"} {
+		if _, ok := st[k]; !ok {
+			t.Errorf("/api/stats has no %q: %v", k, st)
+		}
+	}
+	if st["devices"] != float64(3) {
+		t.Errorf("devices = %v, want 3", st["devices"])
+	}
+	udp := st["transports"].(map[string]any)["udp"].(map[string]any)
+	if udp["readings"] != float64(12) || udp["devices"] != float64(3) {
+		t.Errorf("transports.udp = %v, want 12 readings of 3 devices", udp)
+	}
+	if st["codecs"].(map[string]any)["text"].(map[string]any)["frames"] != float64(6) {
+		t.Errorf("codecs.text = %v, want 6 frames", st["codecs"])
+	}
+
+	var h struct {
+		IntervalSec float64 `json:"interval_s"`
+		Points      []Point `json:"points"`
+	}
+	waitFor(t, 5*time.Second, "history", func() bool {
+		e.getJSON(t, "/api/history", "", &h)
+		return len(h.Points) >= 2
+	})
+	if h.IntervalSec != 0.1 {
+		t.Errorf("interval_s = %v, want 0.1", h.IntervalSec)
+	}
+	for i := 1; i < len(h.Points); i++ {
+		if h.Points[i].T <= h.Points[i-1].T {
+			t.Fatalf("history not in time order: %v", h.Points)
+		}
+	}
+}
+
+func TestAPIDevices(t *testing.T) {
+	e := newEnv(t, Config{}, server.Config{})
+	udpFleet(t, e, 5)
+	ids := func(p DevicePage) string {
+		var s []string
+		for _, d := range p.Devices {
+			s = append(s, d.ID)
+		}
+		return strings.Join(s, ",")
+	}
+	f := func(query string, wantTotal, wantLimit int, wantIDs string) {
+		t.Helper()
+		var p DevicePage
+		e.getJSON(t, "/api/devices"+query, "", &p)
+		if p.Total != wantTotal || p.Limit != wantLimit || ids(p) != wantIDs {
+			t.Errorf("GET /api/devices%s: total %d limit %d ids %q; want %d %d %q", query, p.Total, p.Limit, ids(p), wantTotal, wantLimit, wantIDs)
+		}
+	}
+	f("", 5, DefaultLimit, "dev-0,dev-1,dev-2,dev-3,dev-4")
+	f("?limit=2", 5, 2, "dev-0,dev-1")
+	f("?limit=2&offset=2", 5, 2, "dev-2,dev-3")
+	f("?limit=2&offset=4", 5, 2, "dev-4")
+	f("?offset=9", 5, DefaultLimit, "")
+	f("?sort=-readings&limit=3", 5, 3, "dev-4,dev-3,dev-2")
+	f("?sort=readings&limit=2", 5, 2, "dev-0,dev-1")
+	f("?sort=-id", 5, DefaultLimit, "dev-4,dev-3,dev-2,dev-1,dev-0")
+	f("?q=v-3", 1, DefaultLimit, "dev-3")
+	f("?transport=udp&limit=1", 5, 1, "dev-0")
+	f("?transport=tcp", 0, DefaultLimit, "")
+	f("?limit=100000", 5, MaxLimit, "dev-0,dev-1,dev-2,dev-3,dev-4")
+
+	// The JSON shape of one entry.
+	var raw struct {
+		Devices []map[string]any `json:"devices"`
+	}
+	e.getJSON(t, "/api/devices?limit=1&sort=-readings", "", &raw)
+	d := raw.Devices[0]
+	for _, k := range []string{"id", "transport", "codec", "online", "frames", "readings", "payload_bytes", "lost",
+		"duplicates", "reordered", "restarts", "next_seq", "eos", "last_seen", "last_values"} {
+		if _, ok := d[k]; !ok {
+			t.Errorf("device entry has no %q: %v", k, d)
+		}
+	}
+	if d["readings"] != float64(10) || d["next_seq"] != float64(5) || d["transport"] != "udp" || d["codec"] != "text" {
+		t.Errorf("dev-4 = %v, want 10 readings, next_seq 5, udp, text", d)
+	}
+
+	bad := func(query string) {
+		t.Helper()
+		code, _, body := e.do(t, "GET", "/api/devices"+query, "", "", "")
+		if code != http.StatusBadRequest || !strings.Contains(body, `"error"`) {
+			t.Errorf("GET /api/devices%s: %d %s, want 400 with an error", query, code, body)
+		}
+	}
+	bad("?sort=password")
+	bad("?sort=-")
+	bad("?limit=-1")
+	bad("?offset=x")
+	bad("?transport=carrier-pigeon")
+	bad("?q=" + strings.Repeat("a", 65))
+}
+
+func TestAPIDevice(t *testing.T) {
+	e := newEnv(t, Config{}, server.Config{})
+	udpFleet(t, e, 2)
+	var d map[string]any
+	e.getJSON(t, "/api/devices/dev-1", "", &d)
+	if d["id"] != "dev-1" || d["readings"] != float64(4) || d["online"] != true {
+		t.Errorf("dev-1 = %v", d)
+	}
+	if v, ok := d["last_values"].([]any); !ok || len(v) != 2 || v[0] != "20.1" || v[1] != "41" {
+		t.Errorf("dev-1 last_values = %v, want [20.1 41]", d["last_values"])
+	}
+	if c, ok := d["commands"].([]any); !ok || len(c) != 0 {
+		t.Errorf("dev-1 commands = %v, want []", d["commands"])
+	}
+	if d["address"] == nil || !strings.HasPrefix(d["address"].(string), "127.0.0.1:") {
+		t.Errorf("dev-1 address = %v", d["address"])
+	}
+
+	f := func(path string, wantCode int) {
+		t.Helper()
+		code, hdr, body := e.do(t, "GET", path, "", "", "")
+		if code != wantCode {
+			t.Errorf("GET %s: %d %s, want %d", path, code, body, wantCode)
+		}
+		if strings.Contains(body, "<") {
+			t.Errorf("GET %s echoes markup: %s", path, body)
+		}
+		if ct := hdr.Get("Content-Type"); wantCode != http.StatusOK && !strings.HasPrefix(ct, "application/json") {
+			t.Errorf("GET %s: content type %q", path, ct)
+		}
+	}
+	f("/api/devices/dev-9", http.StatusNotFound)
+	f("/api/devices/"+url.PathEscape("<script>alert(1)</script>"), http.StatusBadRequest)
+	f("/api/devices/"+url.PathEscape("dev 1"), http.StatusBadRequest)
+	f("/api/devices/"+strings.Repeat("a", 65), http.StatusBadRequest)
+	f("/api/devices/"+url.PathEscape("<script>")+"/events", http.StatusBadRequest)
+	f("/api/devices/dev-9/events", http.StatusNotFound)
+	f("/api/nothing", http.StatusNotFound)
+}
+
+func TestAPICommands(t *testing.T) {
+	e := newEnv(t, Config{}, server.Config{CommandQueuePerDevice: 2})
+	dev := dialDevice(t, "tcp", e.addr(server.TCP), "dev-t", false)
+	dev.send(1)
+	waitFor(t, 5*time.Second, "dev-t online", func() bool { d, ok := e.srv.Device("dev-t"); return ok && d.Online })
+
+	post := func(id, ctype, body string, wantCode int) apiCmd {
+		t.Helper()
+		code, hdr, resp := e.do(t, "POST", "/api/devices/"+id+"/commands", "", ctype, body)
+		if code != wantCode {
+			t.Fatalf("POST %s %q: %d %s, want %d", ctype, body, code, resp, wantCode)
+		}
+		var c apiCmd
+		if code == http.StatusAccepted {
+			if err := json.Unmarshal([]byte(resp), &c); err != nil {
+				t.Fatalf("POST response %s: %s", resp, err)
+			}
+			if want := fmt.Sprintf("/api/commands/%d", c.ID); hdr.Get("Location") != want {
+				t.Errorf("Location %q, want %q", hdr.Get("Location"), want)
+			}
+		} else if strings.Contains(resp, "<") {
+			t.Errorf("error echoes markup: %s", resp)
+		}
+		return c
+	}
+	c := post("dev-t", "application/json", `{"payload": "LED ON"}`, http.StatusAccepted)
+	if c.Device != "dev-t" || c.Payload != "LED ON" || c.PayloadHex != "4c4544204f4e" || c.State != "sent" || c.Via != "tcp" {
+		t.Errorf("command = %+v", c)
+	}
+	if c := post("dev-t", "text/plain; charset=utf-8", "LED OFF", http.StatusAccepted); c.Payload != "LED OFF" {
+		t.Errorf("text/plain command = %+v", c)
+	}
+	if c := post("dev-t", "application/json", `{"payload_hex": "00ff10"}`, http.StatusAccepted); c.PayloadHex != "00ff10" {
+		t.Errorf("hex command = %+v", c)
+	}
+	waitFor(t, 5*time.Second, "the device to get both text commands (the binary one is not a line)", func() bool { return len(dev.commands()) == 2 })
+
+	post("dev-nobody", "application/json", `{"payload": "LED ON"}`, http.StatusNotFound)
+	post(url.PathEscape("<img src=x>"), "application/json", `{"payload": "LED ON"}`, http.StatusBadRequest)
+	post("dev-t", "application/json", `{"payload": ""}`, http.StatusBadRequest)
+	post("dev-t", "application/json", `{}`, http.StatusBadRequest)
+	post("dev-t", "application/json", `{"payload": "a", "payload_hex": "61"}`, http.StatusBadRequest)
+	post("dev-t", "application/json", `{"payload_hex": "zz"}`, http.StatusBadRequest)
+	post("dev-t", "application/json", `{"payload": "LED ON", "admin": true}`, http.StatusBadRequest)
+	post("dev-t", "application/json", `{"payload": "`+strings.Repeat("x", 513)+`"}`, http.StatusBadRequest)
+	post("dev-t", "text/plain", strings.Repeat("x", 5000), http.StatusBadRequest)
+	post("dev-t", "application/xml", `<cmd/>`, http.StatusBadRequest)
+
+	var got apiCmd
+	e.getJSON(t, fmt.Sprintf("/api/commands/%d", c.ID), "", &got)
+	if got.ID != c.ID || got.Payload != "LED ON" {
+		t.Errorf("GET command = %+v", got)
+	}
+	for path, want := range map[string]int{"/api/commands/abc": 400, "/api/commands/-1": 400, "/api/commands/999999": 404} {
+		if code, _, body := e.do(t, "GET", path, "", "", ""); code != want {
+			t.Errorf("GET %s: %d %s, want %d", path, code, body, want)
+		}
+	}
+
+	// Offline, commands queue up to the per-device bound, then 429.
+	_ = dev.conn.Close()
+	waitFor(t, 5*time.Second, "dev-t offline", func() bool { d, _ := e.srv.Device("dev-t"); return !d.Online })
+	for range 2 {
+		if c := post("dev-t", "text/plain", "LED ON", http.StatusAccepted); c.State != "queued" {
+			t.Errorf("offline command state %s, want queued", c.State)
+		}
+	}
+	code, hdr, _ := e.do(t, "POST", "/api/devices/dev-t/commands", "", "text/plain", "LED ON")
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") == "" {
+		t.Errorf("full queue: %d Retry-After %q, want 429 with Retry-After", code, hdr.Get("Retry-After"))
+	}
+}
