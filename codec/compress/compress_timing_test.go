@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/fleetwire/fleetwire/codec"
 )
 
@@ -121,6 +123,26 @@ func BenchmarkHeaderRestore(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				dst, _ = c.dec.DecodeAll(std[i%len(std)], dst[:0])
 			}
+		})
+	}
+}
+
+// BenchmarkAppendFastest is the option for senders short of CPU.
+func BenchmarkAppendFastest(b *testing.B) {
+	c, err := New(Options{Level: zstd.SpeedFastest, Dicts: DefaultDicts()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, batch := range []int{1, 10, 60} {
+		b.Run(fmt.Sprintf("text+zstd-dict/batch=%d", batch), func(b *testing.B) {
+			bf := loadBenchFrames(b, c, codec.CompressZstdDict, batch)
+			dst := make([]byte, 0, 64<<10)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				dst = c.Append(dst[:0], codec.CompressZstdDict, bf.inner[i%len(bf.inner)])
+			}
+			bf.report(b)
 		})
 	}
 }
