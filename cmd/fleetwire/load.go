@@ -1,0 +1,190 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/loadgen"
+)
+
+func init() { subcommands = append(subcommands, newLoadCmd) }
+
+func newLoadCmd() *cobra.Command {
+	cfg := loadgen.DefaultConfig()
+	var (
+		tcp, udp, tlsAddr, codecName, end, jsonPath, columns string
+		worker                                               bool
+	)
+	cmd := &cobra.Command{
+		Use:   "load",
+		Short: "Simulate a device fleet against a server, with exact ground truth of what was sent",
+		Long: `Simulate a fleet of sensor devices against a fleetwire server (or anything
+that speaks its formats) and report exactly what was sent.
+
+Each device has an id (dev-000001, ...), a sequence counter, a signal per
+channel, a send period with jitter and a batch size. Devices connect at a
+bounded rate with retries and back-off, say hello (TCP/TLS), send frames
+on an open-loop schedule (frames are due at fixed times from the start,
+never "after the previous send returned", so a slow server shows as
+lateness and loss, not as a slower generator), obey downlink commands
+("LED ON", "LED OFF", "LED TOGGLE"; anything else is acked "unknown"),
+and end with an end-of-stream frame carrying their next sequence number.
+
+Signals: "walk" is a random walk per channel on a sensor's grid
+(temperature 0.01, humidity 0.03, ...) printed with fixed decimals;
+"replay:FILE.csv" replays a recording, each recorded device a template for
+many simulated ones (device i plays template i mod T from its own offset,
+looping). A CSV in the interchange schema (device,seq,unix_ms,<channels>)
+needs no mapping; others need --device-col, --seq-col, --columns.
+
+The run is bounded by --duration (from the moment all devices connected)
+and/or --samples (per device). Only loopback targets are allowed without
+--allow-remote. A progress line goes to stderr every second, a summary to
+stdout at the end, and --json writes the full report with per-device counts.`,
+		Example: `  fleetwire load --devices 1000 --rate 1 --duration 60s
+  fleetwire load --udp 127.0.0.1:7071 --devices 10000 --rate 10 --batch 5 --codec compact --samples 600 --json run.json
+  fleetwire load --devices 19000 --rate 0.2 --duration 60s --connect-rate 2000
+  fleetwire load --devices 100000 --procs 6 --rate 0.2 --duration 60s
+  fleetwire load --signal replay:../shared/data/multihop.csv --device-col mote_id --seq-col reading --columns humidity,temperature
+  fleetwire load --udp 127.0.0.1:7071 --udp-sockets 4 --devices 10000 --rate 0 --samples 1000
+  fleetwire load --tls 127.0.0.1:7443 --tls-ca ca.pem --devices 500 --duration 30s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if worker {
+				// A worker of a --procs run: config on stdin, JSON lines on stdout.
+				return loadgen.ServeWorker(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
+			}
+			if err := loadTarget(&cfg, tcp, udp, tlsAddr); err != nil {
+				return err
+			}
+			c, err := codec.ParseCodec(codecName)
+			if err != nil {
+				return fmt.Errorf("--codec: %w", err)
+			}
+			cfg.Codec = c
+			if len(end) != 1 {
+				return fmt.Errorf("--end must be one byte, got %q", end)
+			}
+			cfg.End = end[0]
+			if columns != "" {
+				cfg.Replay.Columns = strings.Split(columns, ",")
+			}
+			cfg.Progress = cmd.ErrOrStderr()
+			cfg.Logger = slog.Default()
+			if cfg.Procs > 1 {
+				exe, err := os.Executable()
+				if err != nil {
+					return fmt.Errorf("--procs: find this binary: %w", err)
+				}
+				level := cmd.Flag("log-level").Value.String()
+				cfg.WorkerCommand = func() *exec.Cmd { return exec.Command(exe, "load", "--worker", "--log-level", level) }
+			}
+			rep, runErr := loadgen.Run(cmd.Context(), cfg)
+			if rep == nil {
+				return runErr
+			}
+			summary := cmd.OutOrStdout()
+			if jsonPath == "-" {
+				summary = cmd.ErrOrStderr()
+			}
+			if err := rep.WriteSummary(summary); err != nil {
+				return err
+			}
+			if jsonPath != "" {
+				if err := writeJSON(jsonPath, cmd.OutOrStdout(), rep); err != nil {
+					return errors.Join(runErr, err)
+				}
+			}
+			return runErr
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&tcp, "tcp", "", "send over TCP to this address (the default transport, at 127.0.0.1:7070)")
+	f.StringVar(&udp, "udp", "", "send over UDP to this address (one datagram per frame, from each device's own socket)")
+	f.StringVar(&tlsAddr, "tls", "", "send over TLS to this address (needs --tls-ca)")
+	f.IntVar(&cfg.Devices, "devices", cfg.Devices, "simulated devices")
+	f.Float64Var(&cfg.Rate, "rate", cfg.Rate, "samples per second per device; a frame leaves every --batch samples. 0: as fast as the sockets take them")
+	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "samples per frame (the main lever on bytes per reading)")
+	f.Float64Var(&cfg.Jitter, "jitter", cfg.Jitter, "each frame leaves up to this fraction of its period after its slot (0 <= j < 1)")
+	f.DurationVar(&cfg.Duration, "duration", 0, "send for this long after every device connected (bounds the run; with --samples, whichever ends first)")
+	f.IntVar(&cfg.Samples, "samples", 0, "samples per device, then end-of-stream (bounds the run)")
+	f.StringVar(&codecName, "codec", "text", "wire codec: text, binary or compact, optionally +zstd, +s2 or +zstd-dict")
+	f.StringVar(&end, "end", "\n", "END byte of text frames")
+	f.StringVar(&cfg.Signal, "signal", cfg.Signal, `signal: "walk" or "replay:FILE.csv"`)
+	f.IntVar(&cfg.Channels, "channels", cfg.Channels, "channels per sample of the walk signal (temperature, humidity, pressure, voltage, light, co2, repeating)")
+	f.StringVar(&cfg.Replay.DeviceCol, "device-col", "", "replay: column naming the recorded device (default: device, if present)")
+	f.StringVar(&cfg.Replay.SeqCol, "seq-col", "", "replay: column ordering a device's samples (default: seq, if present)")
+	f.StringVar(&columns, "columns", "", "replay: comma-separated channel columns (default: all other columns)")
+	f.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "seed of the signals, phases and jitter (same seed, same fleet)")
+	f.StringVar(&cfg.IDPrefix, "id-prefix", cfg.IDPrefix, "device ids are this prefix and a zero-padded number")
+	f.IntVar(&cfg.IDOffset, "id-offset", cfg.IDOffset, "number the devices from this offset + 1 (disjoint fleets from several generators)")
+	f.IntVar(&cfg.IDWidth, "id-width", cfg.IDWidth, "digits of the device number, at least")
+	f.IntVar(&cfg.Procs, "procs", 0, "run this many worker processes and merge their reports (each has its own open-file limit)")
+	f.IntVar(&cfg.Loops, "loops", 0, "event loops per process (0: one per core)")
+	f.DurationVar(&cfg.Tick, "tick", cfg.Tick, "timer resolution of the event loops: frames leave up to one tick after they are due")
+	f.Float64Var(&cfg.ConnectRate, "connect-rate", cfg.ConnectRate, "new TCP/TLS connections per second, all processes together")
+	f.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "timeout of one connect attempt")
+	f.IntVar(&cfg.ConnectRetries, "connect-retries", cfg.ConnectRetries, "retries after a failed connect (back-off 100ms doubling to 5s, jittered)")
+	f.BoolVar(&cfg.Reconnect, "reconnect", cfg.Reconnect, "reconnect a device whose connection broke mid-run (frames due meanwhile are skipped)")
+	f.BoolVar(&cfg.NoDelay, "nodelay", cfg.NoDelay, "TCP_NODELAY on device connections")
+	f.StringVar(&cfg.SourceBase, "source-base", cfg.SourceBase, `first loopback source address; device n binds to base + n/--per-source ("" binds nothing)`)
+	f.IntVar(&cfg.PerSource, "per-source", cfg.PerSource, "devices per source address (one address has ~28k ephemeral ports per destination)")
+	f.IntVar(&cfg.UDPSockets, "udp-sockets", 0, "multiplex all UDP devices over this many sockets with sendmmsg (max-rate runs; commands cannot reach devices then)")
+	f.IntVar(&cfg.SendBuffer, "send-buffer", cfg.SendBuffer, "bytes a TCP device queues while its socket is full; frames beyond are dropped (and counted)")
+	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "after end-of-stream, wait this long for the server to close")
+	f.DurationVar(&cfg.LateAfter, "late-after", cfg.LateAfter, "a frame written later than this after its due time counts as a late send")
+	f.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate(s), PEM, that signed the server's certificate")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "client certificate, PEM (mutual TLS)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "client private key, PEM (mutual TLS)")
+	f.StringVar(&cfg.TLSServerName, "tls-server-name", "", "name to verify in the server's certificate (default: the --tls host)")
+	f.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target outside loopback (127.0.0.0/8, ::1)")
+	f.StringVar(&jsonPath, "json", "", `write the report as JSON to this file ("-": stdout)`)
+	f.DurationVar(&cfg.ProgressEvery, "progress", cfg.ProgressEvery, "progress line interval on stderr")
+	f.BoolVar(&worker, "worker", false, "internal: run as a --procs worker (config on stdin)")
+	f.MarkHidden("worker")
+	return cmd
+}
+
+// loadTarget picks the transport from --tcp, --udp or --tls.
+func loadTarget(cfg *loadgen.Config, tcp, udp, tlsAddr string) error {
+	n := 0
+	for _, t := range []struct {
+		addr string
+		tr   loadgen.Transport
+	}{{tcp, loadgen.TCP}, {udp, loadgen.UDP}, {tlsAddr, loadgen.TLS}} {
+		if t.addr != "" {
+			cfg.Transport, cfg.Addr = t.tr, t.addr
+			n++
+		}
+	}
+	if n > 1 {
+		return errors.New("give one of --tcp, --udp and --tls")
+	}
+	return nil
+}
+
+func writeJSON(path string, out io.Writer, rep *loadgen.Report) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	b = append(b, '\n')
+	if path == "-" {
+		_, err = out.Write(b)
+		return err
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return fmt.Errorf("--json: %w", err)
+	}
+	return nil
+}
