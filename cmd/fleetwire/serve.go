@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/server"
+	"github.com/fleetwire/fleetwire/server/web"
 )
 
 func init() { subcommands = append(subcommands, newServeCmd) }
@@ -19,6 +22,7 @@ func newServeCmd() *cobra.Command {
 	var end string
 	var maxFrame, maxDecoded, maxChannels, maxSamples int
 	var shutdownGrace time.Duration
+	wcfg := web.Config{Token: os.Getenv("FLEETWIRE_TOKEN")}
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the ingest server (TCP on gnet, UDP on recvmmsg, TLS; file sink; HTTP side)",
@@ -48,11 +52,28 @@ the sink, log a summary.`,
 			if err := srv.Start(); err != nil {
 				return err
 			}
-			<-cmd.Context().Done()
+			ws, httpErr, err := startHTTP(srv, cfg.HTTPAddr, wcfg)
+			if err != nil {
+				_ = srv.Shutdown(context.Background())
+				return err
+			}
+			select {
+			case <-cmd.Context().Done():
+			case err = <-httpErr:
+				slog.Error("http side failed: shutting down", "err", err)
+			}
 			slog.Info("shutting down: finishing received frames, flushing the sink")
 			ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 			defer cancel()
-			return srv.Shutdown(ctx)
+			if ws != nil {
+				// Not ready while draining; the API stays up until the sink is flushed.
+				ws.SetReady(false)
+				defer func() { _ = ws.Shutdown(ctx) }()
+			}
+			if serr := srv.Shutdown(ctx); serr != nil {
+				return serr
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -63,6 +84,8 @@ the sink, log a summary.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS server private key, PEM")
 	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "CA bundle, PEM: require client certificates it signed (mutual TLS)")
 	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP address for the dashboard, JSON API and /metrics; empty turns it off")
+	f.StringVar(&wcfg.Token, "http-token", wcfg.Token, "bearer token required by /api/* and /metrics (default $FLEETWIRE_TOKEN; prefer the variable: arguments show in ps)")
+	f.BoolVar(&wcfg.MetricsPerDevice, "metrics-per-device", false, "add per-device series to /metrics (one label value per device: mind the cardinality)")
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the file sink's segments")
 	f.StringVar(&cfg.Sink, "sink", cfg.Sink, "where readings go: files or none (for benchmarks)")
 	f.StringVar(&cfg.Engine, "engine", cfg.Engine, "I/O engine: gnet (event loops) or std (goroutine per connection, ReadFrom for UDP)")
@@ -84,4 +107,27 @@ the sink, log a summary.`,
 	f.StringVar(&cfg.Node, "node", "", "name of this server in logs, stats and multi-node views")
 	f.DurationVar(&shutdownGrace, "shutdown-timeout", 30*time.Second, "how long shutdown may take to close connections")
 	return cmd
+}
+
+// startHTTP serves the control plane on addr ("" = off). Binding happens
+// here, so a taken port fails the command at once; serving errors arrive
+// on the channel.
+func startHTTP(srv *server.Server, addr string, cfg web.Config) (*web.Server, <-chan error, error) {
+	if addr == "" {
+		return nil, nil, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--http: %w", err)
+	}
+	if host, _, _ := net.SplitHostPort(addr); cfg.Token == "" && host != "localhost" {
+		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+			slog.Warn("the HTTP API can send commands to devices and listens beyond loopback without a token: set --http-token", "http", addr)
+		}
+	}
+	ws := web.New(srv, cfg)
+	errc := make(chan error, 1)
+	go func() { errc <- ws.Serve(ln) }()
+	ws.SetReady(true)
+	return ws, errc, nil
 }
