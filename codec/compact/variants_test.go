@@ -331,3 +331,131 @@ func acBits(r []int64, o acOpts) float64 {
 	}
 	return n
 }
+
+// The speed side of the choice: decoding the same residuals (multihop,
+// batch 60, per frame and channel) with the range coder and with a Rice
+// code (best k per frame and channel, LSB-first bit reader). Residuals
+// only, no frame around them.
+//
+//	go test -run XXX -bench Variant ./codec/compact/
+
+type residualStreams struct {
+	resid [][]int64
+	n     int
+}
+
+func loadResiduals(b *testing.B) residualStreams {
+	var rs residualStreams
+	for _, f := range multihopFrames(b, 60) {
+		m := make([]int64, f.Samples())
+		for c := range f.Channels {
+			analyze(m, f.Values, c, f.Channels, desc{})
+			r := make([]int64, 0, len(m))
+			for i := 1; i < len(m); i++ {
+				r = append(r, m[i]-m[i-1])
+			}
+			rs.resid = append(rs.resid, r)
+			rs.n += len(r)
+		}
+	}
+	return rs
+}
+
+func BenchmarkVariantRangeDecode(b *testing.B) {
+	rs := loadResiduals(b)
+	var coded [][]byte
+	size := 0
+	for _, r := range rs.resid {
+		var e rangeEncoder
+		e.init(nil)
+		var m intModel
+		for _, x := range r {
+			e.putResidual(&m, x < 0, abs(x))
+		}
+		coded = append(coded, e.finish())
+		size += len(coded[len(coded)-1])
+	}
+	b.ReportAllocs()
+	var sink uint64
+	for b.Loop() {
+		for i, c := range coded {
+			var d rangeDecoder
+			d.init(c)
+			var m intModel
+			for range rs.resid[i] {
+				_, mag := d.getResidual(&m)
+				sink += mag
+			}
+		}
+	}
+	_ = sink
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rs.n), "ns/residual")
+	b.ReportMetric(float64(size)/float64(rs.n), "B/residual")
+}
+
+func BenchmarkVariantRiceDecode(b *testing.B) {
+	rs := loadResiduals(b)
+	type stream struct {
+		k    uint
+		bits []uint64
+	}
+	var coded []stream
+	size := 0
+	for _, r := range rs.resid {
+		best, bk := math.Inf(1), 0
+		for k := range 16 {
+			if c := riceCost(r, k); c < best {
+				best, bk = c, k
+			}
+		}
+		s := stream{k: uint(bk)}
+		var acc uint64
+		var n uint
+		put := func(v uint64, w uint) { // LSB-first
+			for w > 0 {
+				take := min(w, 64-n)
+				acc |= (v & (1<<take - 1)) << n
+				v >>= take
+				w -= take
+				n += take
+				if n == 64 {
+					s.bits = append(s.bits, acc)
+					acc, n = 0, 0
+				}
+			}
+		}
+		for _, x := range r {
+			u := zigzag(x)
+			for q := u >> s.k; q > 0; q-- {
+				put(0, 1)
+			}
+			put(1, 1)
+			put(u, s.k)
+		}
+		s.bits = append(s.bits, acc, 0)
+		size += (len(s.bits)-2)*8 + int(n+7)/8 + 1 // + the k byte
+		coded = append(coded, s)
+	}
+	b.ReportAllocs()
+	var sink uint64
+	for b.Loop() {
+		for i, s := range coded {
+			pos := uint(0) // bit position
+			k := s.k
+			for range rs.resid[i] {
+				w, off := pos>>6, pos&63
+				buf := s.bits[w] >> off
+				if off != 0 {
+					buf |= s.bits[w+1] << (64 - off)
+				}
+				q := uint(bits.TrailingZeros64(buf))
+				u := uint64(q)<<k | (buf>>(q+1))&(1<<k-1)
+				pos += q + 1 + k
+				sink += uint64(unzigzag(u))
+			}
+		}
+	}
+	_ = sink
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(rs.n), "ns/residual")
+	b.ReportMetric(float64(size)/float64(rs.n), "B/residual")
+}
