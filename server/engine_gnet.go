@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -163,7 +165,7 @@ func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	return nil, gnet.None
 }
 
-func (e *gnetEngine) OnClose(c gnet.Conn, _ error) gnet.Action {
+func (e *gnetEngine) OnClose(c gnet.Conn, err error) gnet.Action {
 	gc, _ := c.Context().(*gnetConn)
 	if gc == nil {
 		return gnet.None
@@ -172,11 +174,8 @@ func (e *gnetEngine) OnClose(c gnet.Conn, _ error) gnet.Action {
 	delete(ls.streams, c)
 	e.conns.Add(-1)
 	e.srv.hub.conns[TCP].Add(-1)
-	// Bytes left in the buffer are a frame cut off by the close: decode
-	// what the stream's end makes whole (a final text line), count the rest.
 	if buf, _ := c.Peek(-1); len(buf) > 0 {
-		now := time.Now().UnixNano()
-		ls.g.feedStream(st, buf, true, now)
+		ls.g.closeStream(st, buf, errors.Is(err, io.EOF), time.Now().UnixNano())
 	}
 	unlinkStream(st)
 	c.SetContext(nil)

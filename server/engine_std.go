@@ -158,6 +158,9 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				if n > 0 {
+					g.closeStream(st, buf[:n], false, now)
+				}
 				switch {
 				case st.partial != 0 && now-st.partial >= int64(e.srv.cfg.FrameTimeout):
 					sh.ctr.errors[tr][ErrFrameTimeout].Add(1)
@@ -166,8 +169,8 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 				}
 				return
 			}
-			if n > 0 && errors.Is(err, io.EOF) {
-				g.feedStream(st, buf[:n], true, now) // a final line without END
+			if n > 0 {
+				g.closeStream(st, buf[:n], errors.Is(err, io.EOF), now)
 			}
 			return
 		}

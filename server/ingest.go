@@ -132,6 +132,25 @@ func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64) (c
 	return consumed, closeWhy
 }
 
+// closeStream accounts the bytes left when a stream ends. When the peer
+// ended it cleanly, a final text line without END is a frame (what nc
+// sends without a trailing newline). When the server closed it during a
+// partial frame (timeout, shutdown), the rest is a frame cut off: counted
+// as truncated, never decoded, because a cut number still parses. When it
+// closed it for bad input, that input was counted already.
+func (g *ingester) closeStream(st *stream, rest []byte, peerEOF bool, now int64) {
+	if peerEOF {
+		consumed, _ := g.feedStream(st, rest, true, now)
+		rest = rest[consumed:]
+	} else if st.partial == 0 {
+		return
+	}
+	if len(rest) > 0 {
+		g.countError(st.transport, st.session, ErrReason(codec.ReasonTruncated), nil, now)
+		g.finish(st.transport, now)
+	}
+}
+
 // feedDatagram processes one UDP datagram from src: one or more whole
 // frames. The caller calls finish after a batch of datagrams.
 func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {

@@ -183,3 +183,47 @@ func rusage(who int) time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkReader is export's cost: reading segments back (frame walk,
+// zstd, row parsing) and printing the rows as CSV, on one locked thread
+// whose CPU time is reported.
+func BenchmarkReader(b *testing.B) {
+	dir := b.TempDir()
+	s, err := openFiles(FileConfig{Dir: dir, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	frames := sensorFrames(1000, 30000, 10, 4)
+	c := GetChunk()
+	for i := range frames {
+		c.Add(&frames[i], nil)
+	}
+	s.w.add(c)
+	s.w.finish()
+	n := readingsOf(frames)
+	var raw int64
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
+	for b.Loop() {
+		r, err := OpenReader(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out countWriter
+		if _, err := Export(&out, r, Filter{}); err != nil {
+			b.Fatal(err)
+		}
+		r.Close()
+		raw = int64(out)
+	}
+	cpu := threadCPU() - cpu0
+	b.SetBytes(raw)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/reading")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/reading")
+	b.ReportMetric(float64(raw)/cpu.Seconds()/1e6, "csv-MB/cpu-s")
+}
+
+type countWriter int64
+
+func (w *countWriter) Write(p []byte) (int, error) { *w += countWriter(len(p)); return len(p), nil }
