@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
-	"github.com/fleetwire/fleetwire/codec/compress"
 	fwbinary "github.com/fleetwire/fleetwire/codec/binary"
+	"github.com/fleetwire/fleetwire/codec/compress"
 )
 
 // goodLine is a frame that must always get through: 2 readings.
