@@ -221,7 +221,7 @@ func BenchmarkReader(b *testing.B) {
 	b.SetBytes(raw)
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/reading")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/reading")
-	b.ReportMetric(float64(raw)/cpu.Seconds()/1e6, "csv-MB/cpu-s")
+	b.ReportMetric(float64(raw)*float64(b.N)/cpu.Seconds()/1e6, "csv-MB/cpu-s")
 }
 
 type countWriter int64
