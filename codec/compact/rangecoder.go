@@ -3,8 +3,9 @@ package compact
 // A binary adaptive range coder in the style of LZMA's, with two changes
 // that matter for small frames: no leading zero byte (carries walk back
 // through the bytes already written instead of being cached), and a flush
-// of at most one byte (the decoder reads zeros past the end). PROTOCOL has
-// the exact arithmetic; encoder and decoder below must stay its mirror.
+// of at most one byte (the decoder reads zeros past the end). The compact
+// section of PROTOCOL.md has the exact arithmetic; encoder and decoder
+// below must stay its mirror.
 
 const (
 	probBits = 16
