@@ -119,9 +119,6 @@ func (r *Reader) mapHeader() error {
 			}
 		}
 	}
-	if len(r.chCols) == 0 {
-		return fmt.Errorf("csv line 1: no channel columns in header %q", r.header)
-	}
 	if len(r.chCols) > r.maxCh {
 		return fmt.Errorf("csv line 1: %d channel columns, at most %d allowed", len(r.chCols), r.maxCh)
 	}
@@ -199,6 +196,12 @@ func (r *Reader) Next() bool {
 	}
 	line, ok := r.nextLine()
 	if !ok {
+		return false
+	}
+	if len(r.chCols) == 0 {
+		// A header without channels is an empty recording (what decode
+		// writes for a stream without samples); a row needs channels.
+		r.err = fmt.Errorf("csv line %d: a row, but no channel columns in header %q", r.line, r.header)
 		return false
 	}
 	if r.err = r.parse(line); r.err != nil {

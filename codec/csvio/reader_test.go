@@ -53,8 +53,9 @@ func TestReader_Success(t *testing.T) {
 	f(interchange, "device,seq,unix_ms,t,h\nm1,42,1700000000000,21.50,40\n", "t,h", "2:m1,42,1700000000000,21.50,40")
 	// Empty fields: no device, no seq, no time.
 	f(interchange, "device,seq,unix_ms,t\n,,,1\nm1,,5,2\nm1,7,,3\n", "t", "2:,,,1", "3:m1,,5,2", "4:m1,7,,3")
-	// Header only.
+	// Header only, with or without channels: an empty recording.
 	f(interchange, "device,seq,unix_ms,a,b\n", "a,b")
+	f(interchange, "device,seq,unix_ms\n", "")
 	// CRLF, blank lines, BOM, spaces and quotes around fields.
 	f(interchange, "\xef\xbb\xbfdevice,seq,unix_ms,\"a\"\r\n\r\n m1 ,1, -5 ,\"0.10\"\r\n", "a", "3:m1,1,-5,0.10")
 	// Interchange columns in any order; missing ones are simply absent.
@@ -94,7 +95,7 @@ func TestReader_Failure(t *testing.T) {
 	}
 	var ic Mapping
 	f(ic, "", "csv: empty input, want a header line", 0)
-	f(ic, "device,seq,unix_ms\n", `csv line 1: no channel columns in header ["device" "seq" "unix_ms"]`, 0)
+	f(ic, "device,seq,unix_ms\nm1,1,2\n", `csv line 2: a row, but no channel columns in header ["device" "seq" "unix_ms"]`, 0)
 	f(ic, "device,seq,unix_ms,v\nm1,1,2\n", "csv line 2: 3 fields, the header has 4", codec.ReasonBadSyntax)
 	f(ic, "device,seq,unix_ms,v\nm1,1,2,3,4\n", "csv line 2: 5 fields, the header has 4", codec.ReasonBadSyntax)
 	f(ic, "device,seq,unix_ms,v\nm1,1,2,\n", `csv line 2, column "v": empty value`, codec.ReasonBadNumber)

@@ -67,6 +67,10 @@ func (w *Writer) start(channels int) error {
 	if w.err != nil {
 		return w.err
 	}
+	if channels < 1 {
+		w.err = fmt.Errorf("csv: a sample without channels cannot be a row")
+		return w.err
+	}
 	if !w.header {
 		if w.err = w.writeHeader(channels); w.err != nil {
 			return w.err

@@ -68,6 +68,7 @@ func TestWriter_Failure(t *testing.T) {
 	}
 	one := codec.Frame{Channels: 1, Times: []int64{0}, Values: values("1")}
 	f([]string{"a", "b"}, one, "csv: a frame with 1 channels, the header has 2 (a,b)")
+	f(nil, codec.Frame{Times: []int64{0}}, "csv: a sample without channels cannot be a row")
 	f([]string{"a,b"}, one, `csv: channel name "a,b": want a non-empty name without ',', '"', line breaks or surrounding spaces`)
 	f([]string{""}, one, `csv: channel name "": want a non-empty name without ',', '"', line breaks or surrounding spaces`)
 

@@ -39,6 +39,7 @@ func Synthetic(seed uint64) []Recording {
 		gen("no-device-seq-time", seed, 0, 2, 300, sensor, bare),
 		gen("mixed-presence", seed, 3, 4, 500, anyValue, mixed),
 		extremes(),
+		{Name: "header-only", Channels: []string{"a", "b"}, CSV: []byte("device,seq,unix_ms,a,b\n")},
 	}
 }
 

@@ -96,6 +96,9 @@ func decodeFrame(w *csvio.Writer, batch *codec.Batch, dec FrameDecoder, frame []
 			got := codec.Codec{Format: f.Format, Compression: f.Compression}
 			return fmt.Errorf("a %s frame in a stream said to be %s", got, *expect)
 		}
+		if f.Samples() == 0 {
+			continue // no rows; and it must not fix the header's channel count
+		}
 		if err := w.WriteFrame(f); err != nil {
 			return err
 		}
