@@ -128,7 +128,7 @@ func (l *loop) connected(id int32, now int64) {
 	}
 	l.out, l.marks = l.out[:0], l.marks[:0]
 	if l.r.cfg.Transport != UDP {
-		l.appendControl(&codec.Control{Kind: codec.ControlHello, Device: d.id}, markHello)
+		l.appendControl(codec.Control{Kind: codec.ControlHello, Device: d.id}, markHello)
 	}
 	switch {
 	case l.stopping:

@@ -77,7 +77,7 @@ func (l *loop) onDownlinkFrame(id int32, fr []byte, now int64) {
 		return // write side already shut: the receiver sees no ack
 	}
 	l.out, l.marks = l.out[:0], l.marks[:0]
-	l.appendControl(&codec.Control{Kind: codec.ControlAck, ID: c.ID, Status: st}, markAck)
+	l.appendControl(codec.Control{Kind: codec.ControlAck, ID: c.ID, Status: st}, markAck)
 	l.emit(id, now)
 }
 

@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -32,8 +33,10 @@ func testConfig(tr Transport, addr string) Config {
 	c.ConnectRetries = 2
 	c.DrainTimeout = 3 * time.Second
 	c.ProgressEvery = 100 * time.Millisecond
+	c.Logger = slog.New(slog.DiscardHandler)
 	if testing.Verbose() {
 		c.Progress = os.Stderr
+		c.Logger = slog.Default()
 	}
 	return c
 }

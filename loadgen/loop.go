@@ -31,6 +31,8 @@ type loop struct {
 	nstate [stDone + 1]int
 
 	enc    encoder
+	frame  codec.Frame
+	ctrl   codec.Control
 	format codec.Format
 	out    []byte // frames and controls being written for one device
 	marks  []mark
@@ -434,27 +436,31 @@ func (l *loop) appendFrame(d *device, n int, due int64) {
 	for j := range times {
 		times[j] = last - int64(n-1-j)*l.s.stepMs
 	}
-	f := codec.Frame{
+	// The frame lives in the loop: through the encoder interface a local
+	// one would escape, one allocation per frame.
+	f := &l.frame
+	*f = codec.Frame{
 		Device: d.id, Seq: d.seq, Flags: codec.HasSeq | codec.HasTime, Format: l.format,
 		Channels: l.s.channels, Times: times, Values: l.vals,
 	}
 	start := len(l.out)
-	l.out = l.enc.Append(l.out, &f)
+	l.out = l.enc.Append(l.out, f)
 	l.marks = append(l.marks, mark{end: len(l.out), size: int32(len(l.out) - start), due: due, samples: int32(n), kind: markData})
 	d.k++
 	d.seq += uint64(n)
 }
 
-func (l *loop) appendControl(c *codec.Control, kind markKind) {
+func (l *loop) appendControl(c codec.Control, kind markKind) {
 	start := len(l.out)
-	l.out = l.enc.AppendControl(l.out, c)
+	l.ctrl = c
+	l.out = l.enc.AppendControl(l.out, &l.ctrl)
 	l.marks = append(l.marks, mark{end: len(l.out), size: int32(len(l.out) - start), kind: kind})
 }
 
 // finish stops d's frames and queues its end-of-stream.
 func (l *loop) finish(d *device) {
 	d.finishing = true
-	l.appendControl(&codec.Control{Kind: codec.ControlEOS, Device: d.id, Seq: d.seq}, markEOS)
+	l.appendControl(codec.Control{Kind: codec.ControlEOS, Device: d.id, Seq: d.seq}, markEOS)
 }
 
 // afterFinish closes what can be closed once end-of-stream is out: a

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -19,6 +20,7 @@ const (
 func TestMain(m *testing.M) {
 	switch {
 	case os.Getenv(envWorker) != "":
+		slog.SetDefault(slog.New(slog.DiscardHandler))
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 		defer stop()
 		if err := ServeWorker(ctx, os.Stdin, os.Stdout); err != nil {

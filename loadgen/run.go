@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"slices"
 	"strings"
@@ -48,6 +49,7 @@ type runner struct {
 	t0          atomic.Int64 // start of the send phase on the run clock; 0 until known
 	stop        atomic.Bool
 	connectDone chan int
+	lives       []*live // for logs
 
 	// awaitStart, when set, is called once every device has connected or
 	// given up; it must eventually send the send phase's start time (unix
@@ -190,6 +192,8 @@ func (r *runner) runLoops(ctx context.Context, progress func(Progress)) (*Report
 	for i, l := range loops {
 		lives[i] = l.live
 	}
+	r.lives = lives
+	r.logStart()
 	r.connectDone = make(chan int, len(loops))
 	u0, s0 := cpuTimes()
 	started := time.Now()
@@ -226,6 +230,7 @@ func (r *runner) runLoops(ctx context.Context, progress func(Progress)) (*Report
 	setLateness(&rep.Lateness, hist)
 	rep.sortDevices()
 	rep.finish()
+	r.logDone(rep)
 	return rep, errors.Join(errs...)
 }
 
@@ -247,6 +252,7 @@ func (r *runner) coordinate(ctx context.Context, nloops int, done <-chan struct{
 		case <-r.connectDone:
 			if ready++; ready == nloops {
 				connectSec = float64(r.now()) / 1e9
+				r.logConnected(connectSec)
 				r.requestStart(start)
 			}
 		case t0 := <-start:
@@ -327,4 +333,27 @@ func (d *device) report() DeviceReport {
 
 func (r *Report) sortDevices() {
 	slices.SortFunc(r.PerDevice, func(a, b DeviceReport) int { return cmp.Compare(a.Device, b.Device) })
+}
+
+func (r *runner) log() *slog.Logger {
+	c := r.cfg
+	return c.logger().With("devices", fmt.Sprintf("%s..%s", c.deviceID(c.IDOffset), c.deviceID(c.IDOffset+c.Devices-1)))
+}
+
+func (r *runner) logStart() {
+	c := r.cfg
+	r.log().Info("load: connecting", "transport", c.Transport, "target", r.tgt.addr, "codec", c.Codec,
+		"loops", r.nloops, "connect_rate", c.ConnectRate)
+}
+
+func (r *runner) logConnected(sec float64) {
+	p := snapshot(r.lives, r.cfg.Devices, 0)
+	r.log().Info("load: connect phase over, sending", "connected", p.EverConn, "failed", int64(r.cfg.Devices)-p.EverConn,
+		"failed_attempts", p.ConnErrors, "seconds", fmt.Sprintf("%.2f", sec))
+}
+
+func (r *runner) logDone(rep *Report) {
+	r.log().Info("load: done", "frames", rep.FramesSent, "readings", rep.ReadingsSent, "bytes", rep.BytesSent,
+		"connect_failures", rep.ConnectFailuresTotal, "send_errors", rep.SendErrors, "dropped", rep.FramesDropped,
+		"late", rep.LateSends, "cpu_ns_per_frame", int64(rep.CPUNsPerFrame))
 }

@@ -102,6 +102,8 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 	go func() { t.ready.Wait(); close(connected) }()
 
 	lives := []*live{&t.live}
+	r.lives = lives
+	r.logStart()
 	tick := func() { progress(snapshot(lives, c.Devices, time.Since(started))) }
 	ticker := time.NewTicker(max(c.ProgressEvery, 10*time.Millisecond))
 	defer ticker.Stop()
@@ -114,6 +116,7 @@ wait:
 		case <-connected:
 			connected = nil
 			connectSec = float64(r.now()) / 1e9
+			r.logConnected(connectSec)
 			r.requestStart(start)
 		case t0 := <-start:
 			t.t0 = r.runClock(t0)
@@ -145,6 +148,7 @@ wait:
 	setLateness(&rep.Lateness, hist)
 	rep.sortDevices()
 	rep.finish()
+	r.logDone(rep)
 	return rep, nil
 }
 
@@ -366,6 +370,7 @@ type tlsWriter struct {
 	marks []mark
 	vals  []codec.Value
 	times []int64
+	frame codec.Frame
 }
 
 func (w *tlsWriter) up(conn *tls.Conn) {
@@ -442,10 +447,10 @@ func (w *tlsWriter) appendFrame(n int, due int64) {
 	for j := range w.times {
 		w.times[j] = last - int64(n-1-j)*s.stepMs
 	}
-	f := codec.Frame{Device: d.id, Seq: d.seq, Flags: codec.HasSeq | codec.HasTime, Format: w.t.r.cfg.Codec.Format,
+	w.frame = codec.Frame{Device: d.id, Seq: d.seq, Flags: codec.HasSeq | codec.HasTime, Format: w.t.r.cfg.Codec.Format,
 		Channels: s.channels, Times: w.times, Values: w.vals}
 	start := len(w.out)
-	w.out = w.enc.Append(w.out, &f)
+	w.out = w.enc.Append(w.out, &w.frame)
 	w.marks = append(w.marks, mark{end: len(w.out), size: int32(len(w.out) - start), due: due, samples: int32(n), kind: markData})
 	d.k++
 	d.seq += uint64(n)

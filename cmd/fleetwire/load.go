@@ -78,7 +78,9 @@ stdout at the end, and --json writes the full report with per-device counts.`,
 			if columns != "" {
 				cfg.Replay.Columns = strings.Split(columns, ",")
 			}
-			cfg.Progress = cmd.ErrOrStderr()
+			if cfg.ProgressEvery > 0 {
+				cfg.Progress = cmd.ErrOrStderr()
+			}
 			cfg.Logger = slog.Default()
 			if cfg.Procs > 1 {
 				exe, err := os.Executable()
@@ -149,7 +151,7 @@ stdout at the end, and --json writes the full report with per-device counts.`,
 	f.StringVar(&cfg.TLSServerName, "tls-server-name", "", "name to verify in the server's certificate (default: the --tls host)")
 	f.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target outside loopback (127.0.0.0/8, ::1)")
 	f.StringVar(&jsonPath, "json", "", `write the report as JSON to this file ("-": stdout)`)
-	f.DurationVar(&cfg.ProgressEvery, "progress", cfg.ProgressEvery, "progress line interval on stderr")
+	f.DurationVar(&cfg.ProgressEvery, "progress", cfg.ProgressEvery, "progress line interval on stderr (0: none)")
 	f.BoolVar(&worker, "worker", false, "internal: run as a --procs worker (config on stdin)")
 	f.MarkHidden("worker")
 	return cmd

@@ -1,0 +1,102 @@
+package loadgen
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/codec"
+)
+
+func TestConfigValidate_Success(t *testing.T) {
+	f := func(mod func(c *Config)) {
+		t.Helper()
+		c := DefaultConfig()
+		c.Samples = 10
+		mod(&c)
+		if err := c.validate(); err != nil {
+			t.Fatalf("valid config refused: %v", err)
+		}
+	}
+	f(func(c *Config) {})
+	f(func(c *Config) { c.Samples, c.Duration = 0, time.Minute })
+	f(func(c *Config) { c.Rate = 0 })
+	f(func(c *Config) { c.Transport, c.UDPSockets = UDP, 4 })
+	f(func(c *Config) { c.Transport, c.TLSCA = TLS, "ca.pem" })
+	f(func(c *Config) {
+		c.Codec = codec.Codec{Format: codec.FormatCompact, Compression: codec.CompressZstdDict}
+	})
+	f(func(c *Config) { c.Devices, c.Procs = 100000, 6 })
+}
+
+func TestConfigValidate_Failure(t *testing.T) {
+	f := func(want string, mod func(c *Config)) {
+		t.Helper()
+		c := DefaultConfig()
+		c.Samples = 10
+		mod(&c)
+		err := c.validate()
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err %v, want it to mention %q", err, want)
+		}
+	}
+	f("unbounded", func(c *Config) { c.Samples = 0 })
+	f("--devices", func(c *Config) { c.Devices = 0 })
+	f("--rate", func(c *Config) { c.Rate = -1 })
+	f("--jitter", func(c *Config) { c.Jitter = 1 })
+	f("--batch", func(c *Config) { c.Batch = 0 })
+	f("--batch", func(c *Config) { c.Batch = codec.DefaultMaxSamples + 1 })
+	f("--channels", func(c *Config) { c.Channels = 65 })
+	f("--signal", func(c *Config) { c.Signal = "sine" })
+	f("transport", func(c *Config) { c.Transport = "sctp" })
+	f("--udp-sockets needs --udp", func(c *Config) { c.UDPSockets = 2 })
+	f("--tls needs --tls-ca", func(c *Config) { c.Transport = TLS })
+	f("go together", func(c *Config) { c.TLSCert = "c.pem" })
+	f("--id-prefix", func(c *Config) { c.IDPrefix = "dev/" })
+	f("--id-prefix", func(c *Config) { c.IDPrefix = strings.Repeat("x", 60) })
+	f("--procs", func(c *Config) { c.Devices, c.Procs = 2, 3 })
+	f("--tick", func(c *Config) { c.Tick = time.Microsecond })
+	f("END byte", func(c *Config) { c.End = ';' })
+}
+
+func TestDeviceID(t *testing.T) {
+	f := func(prefix string, n, width int, want string) {
+		t.Helper()
+		if got := string(appendID(nil, prefix, n, width)); got != want {
+			t.Fatalf("appendID(%q, %d, %d) = %q, want %q", prefix, n, width, got, want)
+		}
+	}
+	f("dev-", 1, 6, "dev-000001")
+	f("dev-", 123456, 6, "dev-123456")
+	f("dev-", 1234567, 6, "dev-1234567")
+	f("m", 0, 1, "m0")
+	f("", 42, 3, "042")
+}
+
+func TestSourceAddresses(t *testing.T) {
+	c := DefaultConfig()
+	c.Devices, c.PerSource, c.Samples = 25000, 10000, 1
+	tgt, err := resolveTarget(t.Context(), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := func(n int, want string) {
+		t.Helper()
+		if a, ok := tgt.source(n); !ok || a.String() != want {
+			t.Fatalf("device %d binds to %v (%v), want %s", n, a, ok, want)
+		}
+	}
+	f(0, "127.0.0.2")
+	f(9999, "127.0.0.2")
+	f(10000, "127.0.0.3")
+	f(24999, "127.0.0.4")
+	f(256*10000, "127.0.1.2")
+	c.Addr = "[::1]:7070" // IPv6 loopback has one address: no spreading
+	tgt, err = resolveTarget(t.Context(), &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := tgt.source(0); ok {
+		t.Fatal("binds a source address for an IPv6 target")
+	}
+}
