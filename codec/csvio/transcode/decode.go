@@ -38,6 +38,14 @@ func Decode(dst io.Writer, src io.Reader, dec FrameDecoder, o DecodeOptions) (St
 	var st Stats
 	w := csvio.NewWriter(dst, o.Columns)
 	w.SetFallbackDevice(o.FallbackDevice)
+	if err := decodeStream(w, src, dec, &o, &st); err != nil {
+		w.Flush() // the rows of the frames before the bad one are good
+		return st, err
+	}
+	return st, w.Flush()
+}
+
+func decodeStream(w *csvio.Writer, src io.Reader, dec FrameDecoder, o *DecodeOptions, st *Stats) error {
 	split := dec.NewSplitter()
 	// Room for two whole frames, so a frame never has to wait for a buffer
 	// that cannot grow.
@@ -53,21 +61,21 @@ func Decode(dst io.Writer, src io.Reader, dec FrameDecoder, o DecodeOptions) (St
 			case errors.Is(err, io.EOF):
 				eof = true
 			case err != nil:
-				return st, fmt.Errorf("read frames: %w", err)
+				return fmt.Errorf("read frames: %w", err)
 			}
 		}
 		off := 0
 		for off < len(buf) {
 			adv, frame, err := split.Split(buf[off:], eof)
 			if err != nil {
-				return st, fmt.Errorf("frame at byte %d: %w", pos+int64(off), err)
+				return fmt.Errorf("frame at byte %d: %w", pos+int64(off), err)
 			}
 			if adv == 0 {
 				break // need more
 			}
 			if frame != nil {
-				if err := decodeFrame(w, &batch, dec, frame, o.Expect, &st); err != nil {
-					return st, fmt.Errorf("frame at byte %d: %w", pos+int64(off), err)
+				if err := decodeFrame(w, &batch, dec, frame, o.Expect, st); err != nil {
+					return fmt.Errorf("frame at byte %d: %w", pos+int64(off), err)
 				}
 			}
 			off += adv
@@ -77,12 +85,11 @@ func Decode(dst io.Writer, src io.Reader, dec FrameDecoder, o DecodeOptions) (St
 		buf = buf[:copy(buf, buf[off:])]
 		if eof {
 			if len(buf) > 0 { // the splitter consumes everything at EOF; defensive
-				return st, fmt.Errorf("frame at byte %d: %w", pos, codec.ErrTruncated)
+				return fmt.Errorf("frame at byte %d: %w", pos, codec.ErrTruncated)
 			}
-			break
+			return nil
 		}
 	}
-	return st, w.Flush()
 }
 
 func decodeFrame(w *csvio.Writer, batch *codec.Batch, dec FrameDecoder, frame []byte, expect *codec.Codec, st *Stats) error {

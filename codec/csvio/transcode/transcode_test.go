@@ -153,16 +153,20 @@ func TestDecode_Streaming(t *testing.T) {
 
 func TestDecode_Failure(t *testing.T) {
 	dec := wire.NewDecoder(codec.Limits{}, 0, nil)
-	f := func(stream []byte, o transcode.DecodeOptions, want string) {
+	f := func(stream []byte, o transcode.DecodeOptions, want string) string {
 		t.Helper()
 		var out bytes.Buffer
 		_, err := transcode.Decode(&out, bytes.NewReader(stream), dec, o)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("decode %q: got %v, want %q", stream, err, want)
 		}
+		return out.String()
 	}
 	good := []byte("m1;1;21.5\n")
-	f(append(good, "m1;2;x\n"...), transcode.DecodeOptions{}, "frame at byte 10: fleetwire/codec: text frame: bad_number")
+	out := f(append(good, "m1;2;x\n"...), transcode.DecodeOptions{}, "frame at byte 10: fleetwire/codec: text frame: bad_number at byte 5")
+	if out != "device,seq,unix_ms,ch1\nm1,1,,21.5\n" {
+		t.Fatalf("the rows before a bad frame must be written, got %q", out)
+	}
 	f(append(good, 0xff, '\n'), transcode.DecodeOptions{}, "frame at byte 10: fleetwire/codec: unknown frame: unknown_format")
 	f(append(good, 0xB1, 0x20, 0x00), transcode.DecodeOptions{}, "frame at byte 10: fleetwire/codec: binary frame: truncated")
 	binary := codec.Codec{Format: codec.FormatBinary}
