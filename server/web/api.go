@@ -143,7 +143,7 @@ func (s *Server) apiDevices(w http.ResponseWriter, r *http.Request) {
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	devs, total := s.srv.Devices(q)
+	devs, total := s.devs.get(s.srv, q)
 	if devs == nil {
 		devs = []server.Device{}
 	}

@@ -40,7 +40,7 @@ type env struct {
 	ts  *httptest.Server
 }
 
-func newEnv(t *testing.T, wcfg Config, scfg server.Config) *env {
+func newEnv(t testing.TB, wcfg Config, scfg server.Config) *env {
 	t.Helper()
 	scfg.TCPAddr, scfg.UDPAddr, scfg.Sink = "127.0.0.1:0", "127.0.0.1:0", "none"
 	scfg.DataDir = t.TempDir()

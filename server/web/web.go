@@ -55,6 +55,7 @@ type Server struct {
 	srv     *server.Server
 	cfg     Config
 	rec     *recorder
+	devs    *deviceCache
 	handler http.Handler
 	ready   atomic.Bool
 	streams atomic.Int64
@@ -70,6 +71,7 @@ type Server struct {
 func New(srv *server.Server, cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{srv: srv, cfg: cfg, quit: make(chan struct{})}
+	s.devs = newDeviceCache(cfg.Interval)
 	s.rec = newRecorder(srv.Stats, cfg.Interval, int(cfg.History/cfg.Interval))
 	go s.rec.run()
 	s.handler = s.routes()
