@@ -209,3 +209,49 @@ func (v Value) Rescale(s uint8) (int64, bool) {
 	}
 	return m * p, true
 }
+
+// ScanValue parses the plain decimal at the front of b ([-+]digits[.digits]
+// with at most 18 significant digits) and returns it with the number of
+// bytes it spans, stopping at the first byte that cannot continue it. It
+// is the fast path of a delimited decoder, which checks that a separator
+// follows; n == 0 means "not a plain decimal here": the caller then cuts
+// the token at its separator and calls ParseValue, which knows the rest.
+func ScanValue(b []byte) (v Value, n int) {
+	i := 0
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		i = 1
+	}
+	start := i
+	var mant uint64
+	for i < len(b) && b[i]-'0' <= 9 {
+		mant = mant*10 + uint64(b[i]-'0')
+		i++
+	}
+	intDigits := i - start
+	scale := 0
+	if i < len(b) && b[i] == '.' {
+		i++
+		fs := i
+		for i < len(b) && b[i]-'0' <= 9 {
+			mant = mant*10 + uint64(b[i]-'0')
+			i++
+		}
+		scale = i - fs
+		if scale == 0 {
+			return Value{}, 0 // "5." is not a number a device prints
+		}
+	}
+	if intDigits+scale == 0 || intDigits+scale > 18 || scale > MaxScale {
+		return Value{}, 0 // empty, or long enough that the careful parser must look
+	}
+	v = Value{Mant: int64(mant), Scale: uint8(scale)}
+	if neg {
+		v.Mant = -v.Mant
+		if mant == 0 {
+			v.Flags = FlagNegZero
+		}
+	}
+	return v, i
+}

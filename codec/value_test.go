@@ -160,3 +160,49 @@ func BenchmarkAppendValue(b *testing.B) {
 		buf = AppendValue(buf[:0], v)
 	}
 }
+
+// TestScanValue checks the fast path agrees with ParseValue wherever it
+// accepts, and declines what it must leave to it.
+func TestScanValue(t *testing.T) {
+	f := func(in string, wantN int) {
+		t.Helper()
+		v, n := ScanValue([]byte(in))
+		if n != wantN {
+			t.Fatalf("ScanValue(%q) n = %d, want %d", in, n, wantN)
+		}
+		if n > 0 {
+			want, r := ParseValue([]byte(in[:n]))
+			if r != ReasonNone || want != v {
+				t.Fatalf("ScanValue(%q) = %+v, ParseValue = %+v (%s)", in, v, want, r)
+			}
+		}
+	}
+	f("21.5,", 4)
+	f("-0.00:", 5)
+	f("+7@", 2)
+	f(".5", 2)
+	f("30", 2)
+	f("123456789012345678", 18)
+	f("1234567890123456789", 0) // 19 digits: the careful parser decides
+	f("5.", 0)
+	f("", 0)
+	f("-", 0)
+	f("1e5", 1) // stops at 'e'; the decoder sees no separator and goes slow
+	f("NaN", 0)
+}
+
+func FuzzScanValue(f *testing.F) {
+	for _, s := range []string{"21.5", "-0.00", "1e5", "123456789012345678", ".5", "007"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, n := ScanValue(b)
+		if n == 0 {
+			return
+		}
+		want, r := ParseValue(b[:n])
+		if r != ReasonNone || want != v {
+			t.Fatalf("ScanValue(%q) = %+v over %d bytes, ParseValue = %+v (%s)", b, v, n, want, r)
+		}
+	})
+}

@@ -89,17 +89,17 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 	t, step := start, int64(0)
 	maxCh, maxSamples := lim.MaxChannels, lim.MaxSamples
 	for p < len(line) {
-		q := p
-		for q < len(line) {
-			c := line[q]
-			if c == ',' || c == ':' || c == '@' {
-				break
+		// Fast path: a plain decimal followed by a separator or the end.
+		v, n := codec.ScanValue(line[p:])
+		q := p + n
+		if n == 0 || (q < len(line) && !isSep(line[q])) {
+			// Slow path: cut the token and let the careful parser judge it.
+			for q = p; q < len(line) && !isSep(line[q]); q++ {
 			}
-			q++
-		}
-		v, r := codec.ParseValue(line[p:q])
-		if r != codec.ReasonNone {
-			return fail(p, r, "")
+			var r codec.Reason
+			if v, r = codec.ParseValue(line[p:q]); r != codec.ReasonNone {
+				return fail(p, r, "")
+			}
 		}
 		dst.AddValue(v)
 		ch++
@@ -153,6 +153,8 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 	dst.EndFrame()
 	return nil
 }
+
+func isSep(c byte) bool { return c == ',' || c == ':' || c == '@' }
 
 // parseUint parses a decimal uint64 without allocating.
 func parseUint(b []byte) (uint64, bool) {

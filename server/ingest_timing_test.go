@@ -1,0 +1,91 @@
+package server
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/wire"
+)
+
+// streamOf encodes frames of devs devices round robin, 4 one-channel
+// readings per frame as in the bulk scenario, until size bytes.
+func streamOf(c codec.Codec, devs, size int) (data []byte, readings int) {
+	enc := wire.NewEncoder(c, '\n', nil)
+	seq := make([]uint64, devs)
+	for i := 0; len(data) < size; i++ {
+		d := i % devs
+		f := codec.Frame{Device: fmt.Appendf(nil, "dev-%05d", d), Seq: seq[d], Flags: codec.HasSeq, Channels: 1,
+			Times: make([]int64, 4), Values: []codec.Value{codec.Decimal(215, 1), codec.Decimal(217, 1), codec.Decimal(219, 1), codec.Decimal(2204, 2)}}
+		seq[d] += 4
+		data = enc.Append(data, &f)
+		readings += 4
+	}
+	return data, readings
+}
+
+// BenchmarkIngestStream measures the shared path alone (framing,
+// decoding, sessions, counters; no sink, no sockets) on one connection's
+// worth of frames of one device, in 64 KiB reads as gnet delivers them.
+func BenchmarkIngestStream(b *testing.B) {
+	for _, name := range []string{"text", "binary", "compact"} {
+		c, _ := codec.ParseCodec(name)
+		b.Run(name, func(b *testing.B) {
+			srv, err := New(Config{TCPAddr: "127.0.0.1:0", Sink: "none"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			data, _ := streamOf(c, 1, 64<<10)
+			g := newIngester(srv, newShard())
+			st := &stream{transport: TCP}
+			st.split.End, st.split.MaxFrame = '\n', codec.DefaultMaxFrame
+			// Cut at a frame boundary so every iteration sees whole frames.
+			consumed, _ := g.feedStream(st, data, false, 1)
+			data = data[:consumed]
+			readings := 0
+			var bt codec.Batch
+			for off := 0; off < len(data); {
+				adv, fr, _ := st.split.Split(data[off:], false)
+				_ = srv.dec.Decode(&bt, fr)
+				off += adv
+			}
+			readings = bt.Readings()
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				g.feedStream(st, data, false, int64(i))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(readings), "ns/reading")
+			b.ReportMetric(float64(len(data))/float64(readings), "B/reading")
+		})
+	}
+}
+
+// BenchmarkIngestDatagrams measures the UDP path per datagram: one
+// frame of 4 readings each, 1000 devices.
+func BenchmarkIngestDatagrams(b *testing.B) {
+	srv, err := New(Config{UDPAddr: "127.0.0.1:0", Sink: "none"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	enc := wire.NewEncoder(codec.Codec{Format: codec.FormatText}, '\n', nil)
+	var dgrams [][]byte
+	for d := range 1000 {
+		f := codec.Frame{Device: fmt.Appendf(nil, "dev-%05d", d), Flags: codec.HasSeq, Channels: 1,
+			Times: make([]int64, 4), Values: []codec.Value{codec.Decimal(215, 1), codec.Decimal(217, 1), codec.Decimal(219, 1), codec.Decimal(2204, 2)}}
+		dgrams = append(dgrams, enc.Append(nil, &f))
+	}
+	g := newIngester(srv, newShard())
+	src := netip.MustParseAddrPort("127.0.0.1:4000")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		g.feedDatagram(dgrams[i%len(dgrams)], src, int64(i))
+		if i%64 == 63 {
+			g.finish(UDP, int64(i))
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/4, "ns/reading")
+}
