@@ -95,8 +95,10 @@ func (r *recorder) record(now time.Time) {
 	}
 	b, err := json.Marshal(&smp.Snapshot)
 	if err != nil {
+		// Not expected (no NaN reaches Stats), but never leave clients
+		// without a sample.
 		slog.Error("web: marshal stats", "err", err)
-		return
+		b, _ = json.Marshal(map[string]string{"error": "marshal stats: " + err.Error()})
 	}
 	smp.json = b
 	r.mu.Lock()
