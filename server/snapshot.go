@@ -244,47 +244,74 @@ type DeviceQuery struct {
 	Transport     string // tcp, udp, tls or ""
 }
 
+// deviceKey is what Devices sorts and filters on: copied under the
+// session lock without allocating, so ordering 100k devices copies 100k
+// small structs, and only the page asked for is snapshotted in full.
+type deviceKey struct {
+	s                         *Session
+	readings, lost, dups, reo uint64
+	lastSeen                  int64
+	transport                 Transport
+}
+
 // Devices returns one page of devices and how many matched in all.
 func (s *Server) Devices(q DeviceQuery) ([]Device, int) {
-	var all []Device
+	keys := make([]deviceKey, 0, s.reg.count.Load())
+	wantTr := NumTransports
+	for t := range NumTransports {
+		if q.Transport == t.String() {
+			wantTr = t
+		}
+	}
+	if q.Transport != "" && wantTr == NumTransports {
+		return nil, 0
+	}
 	s.reg.each(func(x *Session) {
 		if q.Filter != "" && !strings.Contains(x.ID, q.Filter) {
 			return
 		}
-		d := x.snapshot(false)
-		if q.Transport != "" && d.Transport != q.Transport {
+		x.mu.Lock()
+		k := deviceKey{s: x, readings: x.readings, lost: x.lost, dups: x.dups, reo: x.reordered, lastSeen: x.lastSeen, transport: x.transport}
+		x.mu.Unlock()
+		if wantTr != NumTransports && k.transport != wantTr {
 			return
 		}
-		all = append(all, d)
+		keys = append(keys, k)
 	})
 	key, desc := strings.CutPrefix(q.Sort, "-")
-	cmpFn := func(a, b Device) int { return cmp.Compare(a.ID, b.ID) }
-	switch key {
-	case "readings":
-		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Readings, b.Readings), cmp.Compare(a.ID, b.ID)) }
-	case "lost":
-		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Lost, b.Lost), cmp.Compare(a.ID, b.ID)) }
-	case "duplicates":
-		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Duplicates, b.Duplicates), cmp.Compare(a.ID, b.ID)) }
-	case "reordered":
-		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Reordered, b.Reordered), cmp.Compare(a.ID, b.ID)) }
-	case "last_seen":
-		cmpFn = func(a, b Device) int { return cmp.Or(a.LastSeen.Compare(b.LastSeen), cmp.Compare(a.ID, b.ID)) }
-	case "transport":
-		cmpFn = func(a, b Device) int { return cmp.Or(cmp.Compare(a.Transport, b.Transport), cmp.Compare(a.ID, b.ID)) }
-	}
+	sign := 1
 	if desc {
-		slices.SortFunc(all, func(a, b Device) int { return cmpFn(b, a) })
-	} else {
-		slices.SortFunc(all, cmpFn)
+		sign = -1
 	}
-	total := len(all)
+	slices.SortFunc(keys, func(a, b deviceKey) int {
+		var c int
+		switch key {
+		case "readings":
+			c = cmp.Compare(a.readings, b.readings)
+		case "lost":
+			c = cmp.Compare(a.lost, b.lost)
+		case "duplicates":
+			c = cmp.Compare(a.dups, b.dups)
+		case "reordered":
+			c = cmp.Compare(a.reo, b.reo)
+		case "last_seen":
+			c = cmp.Compare(a.lastSeen, b.lastSeen)
+		case "transport":
+			c = cmp.Compare(a.transport, b.transport)
+		}
+		return sign * cmp.Or(c, cmp.Compare(a.s.ID, b.s.ID))
+	})
+	total := len(keys)
 	lo := min(max(q.Offset, 0), total)
 	hi := total
 	if q.Limit > 0 {
 		hi = min(lo+q.Limit, total)
 	}
-	return all[lo:hi], total
+	page := make([]Device, 0, hi-lo)
+	for _, k := range keys[lo:hi] {
+		page = append(page, k.s.snapshot(false))
+	}
+	return page, total
 }
 
 // SubmitCommand sends payload to device id now if it is reachable, else
