@@ -261,3 +261,32 @@ func checkSink(t *testing.T, dataDir string, devs []*simDevice) {
 		t.Fatalf("sink holds rows of %d unknown devices", len(got))
 	}
 }
+
+// TestTCPInfo: closed connections' kernel counters reach the stats, so a
+// benchmark can count on-wire bytes from counters.
+func TestTCPInfo(t *testing.T) {
+	for _, engine := range []string{"gnet", "std"} {
+		t.Run(engine, func(t *testing.T) {
+			srv := startServer(t, func(c *Config) { c.Engine = engine })
+			line := []byte("dev-ti;0;1.5,2.5,3.5\n")
+			c, err := net.Dial("tcp", srv.Addr(TCP).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.Write(line); err != nil {
+				t.Fatal(err)
+			}
+			c.Close()
+			waitFor(t, 5*time.Second, "TCP_INFO of the closed connection", func() bool {
+				ti := srv.Stats().Transports["tcp"].TCPInfo
+				return ti != nil && ti.Conns == 1
+			})
+			ti := srv.Stats().Transports["tcp"].TCPInfo
+			// tcpi_bytes_received counts the peer's FIN as one byte of
+			// sequence space once the FIN was read before the close.
+			if got := ti.BytesReceived; (got != uint64(len(line)) && got != uint64(len(line))+1) || ti.SegsIn < 2 || ti.DataSegsIn != 1 {
+				t.Fatalf("tcp_info %+v: want %d bytes received in 1 data segment", ti, len(line))
+			}
+		})
+	}
+}

@@ -172,6 +172,7 @@ func (e *gnetEngine) OnClose(c gnet.Conn, err error) gnet.Action {
 	}
 	st, ls := &gc.stream, gc.ls
 	delete(ls.streams, c)
+	e.srv.hub.tcp[TCP].add(c.Fd())
 	e.conns.Add(-1)
 	e.srv.hub.conns[TCP].Add(-1)
 	if buf, _ := c.Peek(-1); len(buf) > 0 {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -111,6 +112,7 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 	w := &connWriter{c: c}
 	st.link = &downlink{transport: tr, send: w.write}
 	defer func() {
+		e.srv.hub.tcp[tr].add(connFd(c))
 		unlinkStream(st)
 		g.finish(tr, time.Now().UnixNano())
 		g.flushChunk(tr)
@@ -175,6 +177,24 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 			return
 		}
 	}
+}
+
+// connFd returns the socket of a TCP or TLS connection, -1 if none.
+func connFd(c net.Conn) int {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	_ = rc.Control(func(f uintptr) { fd = int(f) })
+	return fd
 }
 
 // readDeadline is when the connection must next have sent something: the

@@ -53,6 +53,9 @@ type TransportStats struct {
 	Reordered    uint64            `json:"reordered"`
 	Errors       map[string]uint64 `json:"errors"`
 	Dropped      map[string]uint64 `json:"dropped"`
+	// TCPInfo sums the kernel's TCP_INFO of the connections that closed
+	// (tcp and tls only).
+	TCPInfo *TCPInfo `json:"tcp_info,omitempty"`
 }
 
 // CodecStats count what arrived in one codec.
@@ -102,6 +105,10 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		ts.RxBytes = c.rxBytes[t].Load()
+		if t != UDP {
+			ti := s.hub.tcp[t].snapshot()
+			ts.TCPInfo = &ti
+		}
 		for r := range NumErrReasons {
 			if n := c.errors[t][r].Load(); n > 0 {
 				ts.Errors[r.String()] = n

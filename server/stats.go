@@ -120,6 +120,7 @@ type statsHub struct {
 
 	conns    [NumTransports]atomic.Int64 // open connections
 	accepted [NumTransports]atomic.Uint64
+	tcp      [NumTransports]tcpTotals // TCP_INFO of closed TCP and TLS connections
 }
 
 func newStatsHub() *statsHub {
