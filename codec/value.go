@@ -110,12 +110,15 @@ func ParseValue(b []byte) (Value, Reason) {
 	if scale < 0 {
 		scale = 0
 	}
-	if sig > 19 || scale > MaxScale || mant > math.MaxInt64 {
+	// int64 holds one more negative value than positive: -2^63 is exact
+	// too, so every mantissa a binary decoder can produce reads back as a
+	// decimal.
+	if sig > 19 || scale > MaxScale || mant > math.MaxInt64 && !(neg && mant == 1<<63) {
 		return parseSlow(b)
 	}
 	v := Value{Mant: int64(mant), Scale: uint8(scale)}
 	if neg {
-		v.Mant = -v.Mant
+		v.Mant = -v.Mant // for 1<<63 this wraps to -2^63, as wanted
 		if mant == 0 {
 			v.Flags = FlagNegZero
 		}

@@ -31,6 +31,8 @@ func TestParseValue_Success(t *testing.T) {
 	f("23.456789012345678", Decimal(23456789012345678, 15), "23.456789012345678") // 17 digits, exact
 	f("9223372036854775807", Decimal(math.MaxInt64, 0), "9223372036854775807")
 	f("-9223372036854775807", Decimal(-math.MaxInt64, 0), "-9223372036854775807")
+	f("-9223372036854775808", Decimal(math.MinInt64, 0), "-9223372036854775808")
+	f("-922337203685477580.8", Decimal(math.MinInt64, 1), "-922337203685477580.8")
 	f("0.123456789012345678", Decimal(123456789012345678, 18), "0.123456789012345678")
 	f("007", Decimal(7, 0), "7") // leading zeros are not kept
 	// Beyond int64 or MaxScale: float64, printed shortest.

@@ -34,6 +34,11 @@ func decodeBody(dst *codec.Batch, f *codec.Frame, frame []byte, p int, flags byt
 	if channels > uint64(lim.MaxChannels) {
 		return fail(p+d.at(), codec.ReasonTooManyChannels, "")
 	}
+	// As in text and binary: a frame carries at least one sample of at
+	// least one channel, so every decoded frame has readings to account.
+	if samples == 0 || channels == 0 {
+		return fail(p+d.at(), codec.ReasonBadSyntax, "a frame holds at least one sample of at least one channel")
+	}
 	if per := channels*valueBytes + timeBytes; samples > uint64(lim.MaxDecoded)/per {
 		return fail(p+d.at(), codec.ReasonTooLarge, "frame decodes to more than the decoded-size limit")
 	}

@@ -174,6 +174,9 @@ func FuzzRoundTrip(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := fuzzReader{b: data}
 		want := r.frame()
+		if want.Samples() == 0 || want.Channels == 0 {
+			return // not a frame: every format refuses frames without readings
+		}
 		buf = Append(buf[:0], &want)
 		b.Reset()
 		if err := Decode(&b, buf, &lim); err != nil {
