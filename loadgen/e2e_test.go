@@ -26,15 +26,7 @@ func TestUDPCountsMatchSink(t *testing.T) {
 	s := newSink(t)
 	c := testConfig(UDP, s.listenUDP())
 	rep := runOK(t, c)
-	s.waitFor(5*time.Second, "every end-of-stream", func() bool {
-		n := 0
-		for _, d := range s.devs {
-			if d.eos {
-				n++
-			}
-		}
-		return n == c.Devices
-	})
+	s.waitEOS(c.Devices)
 	s.check(rep)
 	if rep.SendErrors != 0 || rep.FramesSent != uint64(c.Devices*c.Samples/c.Batch) {
 		t.Fatalf("send errors %v, frames %d", rep.SendErrorsByReason, rep.FramesSent)
@@ -83,6 +75,7 @@ func TestCommands(t *testing.T) {
 				}
 				rep := <-done
 				s.conns.Wait()
+				s.waitEOS(c.Devices)
 				s.waitFor(5*time.Second, "every ack", func() bool {
 					n := 0
 					for _, d := range s.devs {
@@ -131,15 +124,7 @@ func TestEveryCodec(t *testing.T) {
 				c.Codec = cd
 				rep := runOK(t, c)
 				s.conns.Wait()
-				s.waitFor(5*time.Second, "every end-of-stream", func() bool {
-					n := 0
-					for _, d := range s.devs {
-						if d.eos {
-							n++
-						}
-					}
-					return n == c.Devices
-				})
+				s.waitEOS(c.Devices)
 				s.check(rep)
 			})
 		}

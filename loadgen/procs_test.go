@@ -1,9 +1,6 @@
 package loadgen
 
-import (
-	"testing"
-	"time"
-)
+import "testing"
 
 // TestProcsMerge runs the fleet as two worker processes: disjoint device
 // ranges, one merged report whose per-device counts match the sink.
@@ -22,15 +19,7 @@ func TestProcsMerge(t *testing.T) {
 			c.WorkerCommand = testWorkerCommand
 			rep := runOK(t, c)
 			s.conns.Wait()
-			s.waitFor(5*time.Second, "every end-of-stream", func() bool {
-				n := 0
-				for _, d := range s.devs {
-					if d.eos {
-						n++
-					}
-				}
-				return n == c.Devices
-			})
+			s.waitEOS(c.Devices)
 			s.check(rep)
 			if rep.Procs != 2 || rep.Devices != 301 || rep.PerDevice[0].Device != "dev-001001" || rep.PerDevice[300].Device != "dev-001301" {
 				t.Fatalf("procs %d devices %d first %s last %s", rep.Procs, rep.Devices, rep.PerDevice[0].Device, rep.PerDevice[len(rep.PerDevice)-1].Device)

@@ -261,6 +261,21 @@ func (s *sink) waitFor(timeout time.Duration, what string, cond func() bool) {
 	}
 }
 
+// waitEOS waits for the end-of-stream of n devices: datagrams may still
+// be queued at the sink when the generator returns.
+func (s *sink) waitEOS(n int) {
+	s.t.Helper()
+	s.waitFor(10*time.Second, "every end-of-stream", func() bool {
+		k := 0
+		for _, d := range s.devs {
+			if d.eos {
+				k++
+			}
+		}
+		return k == n
+	})
+}
+
 // check compares the sink's counts with the generator's report: exact
 // equality per device, no gaps, an end-of-stream with the right seq.
 func (s *sink) check(rep *Report) {
