@@ -111,33 +111,23 @@ type counters struct {
 	stored       atomic.Uint64 // readings handed to the sink
 }
 
-// statsHub knows every live worker's counters and keeps the totals of
-// workers that are gone, so totals never go backwards.
+// statsHub knows every worker's counters. Workers live as long as the
+// server (gnet loops, UDP readers, the std engine's shared shards), so the
+// totals never go backwards.
 type statsHub struct {
-	mu      sync.Mutex
-	live    map[*counters]struct{}
-	retired *counters
+	mu   sync.Mutex
+	live []*counters
 
 	conns    [NumTransports]atomic.Int64 // open connections
 	accepted [NumTransports]atomic.Uint64
 	tcp      [NumTransports]tcpTotals // TCP_INFO of closed TCP and TLS connections
 }
 
-func newStatsHub() *statsHub {
-	return &statsHub{live: make(map[*counters]struct{}), retired: new(counters)}
-}
+func newStatsHub() *statsHub { return &statsHub{} }
 
 func (h *statsHub) register(c *counters) {
 	h.mu.Lock()
-	h.live[c] = struct{}{}
-	h.mu.Unlock()
-}
-
-// retire folds c into the retired totals; c must not be written again.
-func (h *statsHub) retire(c *counters) {
-	h.mu.Lock()
-	delete(h.live, c)
-	addCounters(h.retired, c)
+	h.live = append(h.live, c)
 	h.mu.Unlock()
 }
 
@@ -161,12 +151,11 @@ func addCounters(dst, src *counters) {
 	dst.stored.Add(src.stored.Load())
 }
 
-// total returns the sum over all workers, live and retired.
+// total returns the sum over all workers.
 func (h *statsHub) total() *counters {
 	sum := new(counters)
 	h.mu.Lock()
-	addCounters(sum, h.retired)
-	for c := range h.live {
+	for _, c := range h.live {
 		addCounters(sum, c)
 	}
 	h.mu.Unlock()

@@ -336,9 +336,7 @@ func TestTruncation(t *testing.T) {
 		frame("", 0, 0, 1, nil, append(vals(t, "1 2.5 -0"), codec.Float(1e300))),
 		frame(strings.Repeat("z", 40), math.MaxUint64, codec.HasSeq, 3, nil, vals(t, "999999999999999999 0.000000000000000001 -5 1 2 3")),
 	}
-	for _, mf := range multihopFrames(t, 60)[:3] {
-		frames = append(frames, mf)
-	}
+	frames = append(frames, multihopFrames(t, 60)[:3]...)
 	var b codec.Batch
 	for i := range frames {
 		enc := Append(nil, &frames[i])

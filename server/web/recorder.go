@@ -52,7 +52,6 @@ type recorder struct {
 	latest *sample
 	ring   []Point // oldest first once full: ring[head:] then ring[:head]
 	head   int
-	full   bool
 	tick   chan struct{} // closed and replaced at every sample
 }
 
