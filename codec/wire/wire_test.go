@@ -1,0 +1,176 @@
+package wire
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/compress"
+	"github.com/fleetwire/fleetwire/codec/framing"
+)
+
+func sampleFrame(dev string, seq uint64) *codec.Frame {
+	return &codec.Frame{Device: []byte(dev), Seq: seq, Flags: codec.HasSeq | codec.HasTime, Channels: 2,
+		Times:  []int64{1_700_000_000_000, 1_700_000_005_000, 1_700_000_010_000},
+		Values: []codec.Value{codec.Decimal(4382, 2), codec.Decimal(302, 1), codec.Decimal(-5, 0), codec.Decimal(3020, 2), codec.Decimal(0, 2), codec.Float(1e300)}}
+}
+
+func sameFrame(t *testing.T, got, want *codec.Frame) {
+	t.Helper()
+	if !bytes.Equal(got.Device, want.Device) || got.Seq != want.Seq || got.Flags != want.Flags || got.Channels != want.Channels {
+		t.Fatalf("header: got %s/%d/%d/%d, want %s/%d/%d/%d", got.Device, got.Seq, got.Flags, got.Channels, want.Device, want.Seq, want.Flags, want.Channels)
+	}
+	for i := range want.Times {
+		if got.Times[i] != want.Times[i] {
+			t.Fatalf("time %d: %d, want %d", i, got.Times[i], want.Times[i])
+		}
+	}
+	for i := range want.Values {
+		if got.Values[i] != want.Values[i] {
+			t.Fatalf("value %d: %+v, want %+v", i, got.Values[i], want.Values[i])
+		}
+	}
+}
+
+// TestRoundTrip: every codec, as a stream of several frames with control
+// frames between them, splits and decodes back exactly, with the format,
+// compression and wire bytes of each frame known.
+func TestRoundTrip(t *testing.T) {
+	dec := NewDecoder(codec.Limits{}, 0, nil)
+	for _, c := range codec.Codecs() {
+		t.Run(c.String(), func(t *testing.T) {
+			enc := NewEncoder(c, 0, nil)
+			var stream []byte
+			stream = enc.AppendControl(stream, &codec.Control{Kind: codec.ControlHello, Device: []byte("dev-1")})
+			want := []*codec.Frame{sampleFrame("dev-1", 0), sampleFrame("dev-1", 3), sampleFrame("dev-2", 7)}
+			for _, f := range want {
+				stream = enc.Append(stream, f)
+			}
+			stream = enc.AppendControl(stream, &codec.Control{Kind: codec.ControlEOS, Device: []byte("dev-1"), Seq: 6})
+			var b codec.Batch
+			split := dec.NewSplitter()
+			wire := 0
+			for off := 0; off < len(stream); {
+				adv, fr, err := split.Split(stream[off:], true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if fr != nil {
+					if err := dec.Decode(&b, fr); err != nil {
+						t.Fatalf("decode %x: %v", fr, err)
+					}
+				}
+				off += adv
+				wire += adv
+			}
+			if len(b.Frames) != 3 || len(b.Controls) != 2 {
+				t.Fatalf("%d frames, %d controls", len(b.Frames), len(b.Controls))
+			}
+			sum := 0
+			for i, f := range want {
+				got := &b.Frames[i]
+				sameFrame(t, got, f)
+				if got.Format != c.Format || !compressionOK(c, got.Compression) {
+					t.Fatalf("frame %d arrived as %s/%d, want %s", i, got.Format, got.Compression, c)
+				}
+				sum += got.WireBytes
+			}
+			if c.Format != codec.FormatText && sum+controlBytes(enc) != wire {
+				t.Fatalf("frames account for %d wire bytes (+%d control), stream has %d", sum, controlBytes(enc), wire)
+			}
+		})
+	}
+}
+
+// compressionOK: zstd-dict falls back to plain zstd when the dictionary
+// does not help (codec/compress documents when), so both are right there.
+func compressionOK(c codec.Codec, got codec.Compression) bool {
+	return got == c.Compression || c.Compression == codec.CompressZstdDict && got == codec.CompressZstd
+}
+
+func controlBytes(enc *Encoder) int {
+	n := len(enc.AppendControl(nil, &codec.Control{Kind: codec.ControlHello, Device: []byte("dev-1")}))
+	return n + len(enc.AppendControl(nil, &codec.Control{Kind: codec.ControlEOS, Device: []byte("dev-1"), Seq: 6}))
+}
+
+func TestDecode_Failure(t *testing.T) {
+	dec := NewDecoder(codec.Limits{MaxDecoded: 1 << 16}, 0, nil)
+	inner := NewEncoder(codec.Codec{Format: codec.FormatBinary}, 0, nil).Append(nil, sampleFrame("d", 1))
+	z := compress.Default()
+	nested := z.Append(nil, codec.CompressS2, z.Append(nil, codec.CompressZstd, inner))
+	f := func(name string, frame []byte, want codec.Reason) {
+		t.Helper()
+		var b codec.Batch
+		for range 2 {
+			err := dec.Decode(&b, frame)
+			if got := codec.ReasonOf(err); got != want {
+				t.Fatalf("%s: %v, want %s", name, err, want)
+			}
+			if len(b.Frames) != 0 || len(b.Controls) != 0 {
+				t.Fatalf("%s: error left frames in the batch", name)
+			}
+		}
+	}
+	f("empty", nil, codec.ReasonTruncated)
+	f("unknown first byte", []byte{0xff, 1, 2}, codec.ReasonUnknownFormat)
+	f("nested compression", nested, codec.ReasonNested)
+	f("compressed garbage inside", z.Append(nil, codec.CompressS2, append(append([]byte{}, inner...), 0xff, '\n')), codec.ReasonUnknownFormat)
+	f("bad frame inside rolls back the good one", z.Append(nil, codec.CompressZstd, append(append([]byte{}, inner...), []byte("d;1;NaN\n")...)), codec.ReasonNonFinite)
+	f("bomb above MaxDecoded", z.Append(nil, codec.CompressZstd, bytes.Repeat([]byte("1,"), 1<<16)), codec.ReasonTooLarge)
+}
+
+// TestDecode_ZeroAllocs: decoding every codec into a warm batch allocates
+// nothing, compressed ones included.
+func TestDecode_ZeroAllocs(t *testing.T) {
+	dec := NewDecoder(codec.Limits{}, 0, nil)
+	for _, c := range codec.Codecs() {
+		enc := NewEncoder(c, 0, nil)
+		frame := enc.Append(nil, sampleFrame("dev-1", 0))
+		if c.Format == codec.FormatText && c.Compression == codec.CompressNone {
+			frame = frame[:len(frame)-1] // the splitter drops the END byte
+		}
+		var b codec.Batch
+		for range 3 { // warm
+			b.Reset()
+			if err := dec.Decode(&b, frame); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := testing.AllocsPerRun(100, func() {
+			b.Reset()
+			_ = dec.Decode(&b, frame)
+		}); n != 0 {
+			t.Errorf("%s: %.1f allocs per decode", c, n)
+		}
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	for _, c := range codec.Codecs() {
+		f.Add(NewEncoder(c, 0, nil).Append(nil, sampleFrame("d", 1)))
+	}
+	dec := NewDecoder(codec.Limits{MaxFrame: 4096, MaxDecoded: 1 << 16}, 0, nil)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var b codec.Batch
+		split := framing.NewSplitter('\n', 4096)
+		for off := 0; off < len(data); {
+			adv, fr, _ := split.Split(data[off:], true)
+			if adv == 0 {
+				break
+			}
+			if fr != nil {
+				m := b.Mark()
+				if err := dec.Decode(&b, fr); err != nil && b.Mark() != m {
+					t.Fatal("a failed decode left frames behind")
+				}
+			}
+			off += adv
+		}
+		for i := range b.Frames {
+			fr := &b.Frames[i]
+			if fr.Samples() == 0 || fr.Channels == 0 || len(fr.Values) != fr.Samples()*fr.Channels {
+				t.Fatalf("frame %d: %d samples x %d channels, %d values", i, fr.Samples(), fr.Channels, len(fr.Values))
+			}
+		}
+	})
+}
