@@ -210,9 +210,10 @@ func (e *gnetEngine) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.None
 }
 
-// sweep runs on each loop (through Execute) every second: it closes idle
-// connections and slow clients, and sends aged chunks on to the sink.
-func (e *gnetEngine) sweep() {
+// sweep runs on each loop (through Execute, so it touches loop state on
+// the loop's own goroutine): it sends an aged chunk on to the sink and,
+// when timeouts is set, closes idle connections and slow clients.
+func (e *gnetEngine) sweep(timeouts bool) {
 	e.mu.Lock()
 	loops := make([]*loopState, 0, len(e.loops))
 	for _, ls := range e.loops {
@@ -220,15 +221,17 @@ func (e *gnetEngine) sweep() {
 	}
 	e.mu.Unlock()
 	for _, ls := range loops {
-		ls := ls
 		_ = ls.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			e.sweepLoop(ls)
+			if timeouts {
+				e.closeStale(ls)
+			}
+			ls.g.finish(TCP, time.Now().UnixNano())
 			return nil
 		}))
 	}
 }
 
-func (e *gnetEngine) sweepLoop(ls *loopState) {
+func (e *gnetEngine) closeStale(ls *loopState) {
 	now := time.Now().UnixNano()
 	idle, slow := e.srv.cfg.IdleTimeout, e.srv.cfg.FrameTimeout
 	for c, st := range ls.streams {
@@ -241,7 +244,6 @@ func (e *gnetEngine) sweepLoop(ls *loopState) {
 			_ = ls.loop.Close(c)
 		}
 	}
-	ls.g.finish(TCP, now)
 }
 
 // stop closes every connection and waits for the loops to end. After it

@@ -136,10 +136,8 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 	n := 0 // bytes of a partial frame at the front of buf
 	maxFrame := e.srv.dec.Limits().MaxFrame
 	for {
-		if dl := e.readDeadline(st); !dl.IsZero() {
-			_ = c.SetReadDeadline(dl)
-		}
-		if n == len(buf) { // a frame longer than the buffer: grow, up to the limit
+		_ = c.SetReadDeadline(e.readDeadline(st, g)) // zero: none
+		if n == len(buf) {                           // a frame longer than the buffer: grow, up to the limit
 			if len(buf) >= maxFrame+1 {
 				n = 0 // the splitter has already counted it too long
 			} else {
@@ -160,14 +158,19 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
+				cfg := &e.srv.cfg
+				switch {
+				case cfg.FrameTimeout > 0 && st.partial != 0 && now-st.partial >= int64(cfg.FrameTimeout):
+					sh.ctr.errors[tr][ErrFrameTimeout].Add(1)
+				case cfg.IdleTimeout > 0 && now-st.lastRx >= int64(cfg.IdleTimeout):
+					sh.ctr.errors[tr][ErrIdleTimeout].Add(1)
+				case !e.srv.closing.Load():
+					// Only the chunk's age: send it on, keep reading.
+					g.flushChunk(tr)
+					continue
+				}
 				if n > 0 {
 					g.closeStream(st, buf[:n], false, now)
-				}
-				switch {
-				case st.partial != 0 && now-st.partial >= int64(e.srv.cfg.FrameTimeout):
-					sh.ctr.errors[tr][ErrFrameTimeout].Add(1)
-				default:
-					sh.ctr.errors[tr][ErrIdleTimeout].Add(1)
 				}
 				return
 			}
@@ -198,12 +201,18 @@ func connFd(c net.Conn) int {
 }
 
 // readDeadline is when the connection must next have sent something: the
-// idle timeout, or sooner when a partial frame is waiting.
-func (e *stdEngine) readDeadline(st *stream) time.Time {
+// idle timeout, or sooner when a partial frame is waiting; and when decoded
+// readings wait in the ingester's chunk, when they are due at the sink.
+func (e *stdEngine) readDeadline(st *stream, g *ingester) time.Time {
 	cfg := &e.srv.cfg
 	var dl int64
+	if g.chunk != nil {
+		dl = g.chunkBorn + int64(chunkAge)
+	}
 	if cfg.IdleTimeout > 0 {
-		dl = st.lastRx + int64(cfg.IdleTimeout)
+		if i := st.lastRx + int64(cfg.IdleTimeout); dl == 0 || i < dl {
+			dl = i
+		}
 	}
 	if cfg.FrameTimeout > 0 && st.partial != 0 {
 		if p := st.partial + int64(cfg.FrameTimeout); dl == 0 || p < dl {
@@ -220,13 +229,22 @@ func (e *stdEngine) readDeadline(st *stream) time.Time {
 // goroutines, which flush what they decoded.
 func (e *stdEngine) stop() {
 	_ = e.ln.Close()
-	e.mu.Lock()
-	for c := range e.conns {
-		// Unblock the reader; what is already buffered is processed.
-		_ = c.SetReadDeadline(time.Now())
+	done := make(chan struct{})
+	go func() { e.wg.Wait(); close(done) }()
+	// Unblock every reader; what is already buffered is processed. Repeat:
+	// a reader may set its own deadline just after this one.
+	for {
+		e.mu.Lock()
+		for c := range e.conns {
+			_ = c.SetReadDeadline(time.Now())
+		}
+		e.mu.Unlock()
+		select {
+		case <-done:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
-	e.mu.Unlock()
-	e.wg.Wait()
 }
 
 func (e *stdEngine) addr() net.Addr { return e.ln.Addr() }

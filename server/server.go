@@ -177,21 +177,27 @@ func (s *Server) addrString(t Transport) string {
 	return "off"
 }
 
-// sweep runs once a second: idle and slow-client timeouts on the event
-// loops, aged chunks to the sink, command expiry.
+// sweep sends aged chunks on to the sink every chunkAge (so a reading
+// waits at most about twice that in an ingester of a quiet loop), and once
+// a second closes idle and slow connections and expires commands.
 func (s *Server) sweep() {
 	defer close(s.sweepDone)
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(chunkAge)
 	defer t.Stop()
+	last := time.Now()
 	for {
 		select {
 		case <-s.stopSweep:
 			return
 		case now := <-t.C:
-			if s.gnetTCP != nil {
-				s.gnetTCP.sweep()
+			full := now.Sub(last) >= time.Second
+			if full {
+				last = now
+				s.cmds.expire(now)
 			}
-			s.cmds.expire(now)
+			if s.gnetTCP != nil {
+				s.gnetTCP.sweep(full)
+			}
 		}
 	}
 }
