@@ -1,0 +1,220 @@
+package natssink
+
+import (
+	"strconv"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/compact"
+	"github.com/fleetwire/fleetwire/codec/compress"
+)
+
+// Batch bounds. A message must decode with codec.DefaultLimits, so that
+// `fleetwire decode` and any consumer with default limits read it: every
+// compact frame inside stays under MaxFrame and MaxSamples, the whole
+// under MaxDecoded, and the message far under NATS's 1 MB max_payload.
+const (
+	maxRunSamples    = codec.DefaultMaxSamples
+	maxRunValues     = 16 << 10
+	maxCompactFrame  = codec.DefaultMaxFrame
+	maxInner         = 256 << 10
+	maxBatchReadings = 32 << 10
+)
+
+// builder collects one device's frames until its batch is closed. Frames
+// that continue each other (same channels and flags, consecutive seq) are
+// merged into one run and coded as one compact frame, which is where the
+// compact format's deltas pay off.
+type builder struct {
+	device   []byte // valid id (idBytes)
+	inner    []byte // compact frames coded so far
+	run      codec.Frame
+	runV     []codec.Value
+	runT     []int64
+	open     bool // run holds samples
+	readings int
+	frames   int
+	firstSeq uint64
+	hasSeq   bool
+	enc      compact.Encoder
+}
+
+func (b *builder) reset(device []byte) {
+	b.device = idBytes(b.device[:0], device)
+	b.inner = b.inner[:0]
+	b.open = false
+	b.readings, b.frames = 0, 0
+	b.hasSeq = false
+}
+
+// add appends f (a frame of b's device) and reports whether the batch is
+// full and should be closed now.
+func (b *builder) add(f *codec.Frame) bool {
+	if b.frames == 0 {
+		b.hasSeq, b.firstSeq = f.Flags&codec.HasSeq != 0, f.Seq
+	}
+	if b.open && !b.continues(f) {
+		b.closeRun()
+	}
+	if !b.open {
+		b.run = codec.Frame{Device: b.device, Seq: f.Seq, Flags: f.Flags, Format: codec.FormatCompact, Channels: f.Channels}
+		b.runV, b.runT = b.runV[:0], b.runT[:0]
+		b.open = true
+	}
+	b.runV = append(b.runV, f.Values...)
+	b.runT = append(b.runT, f.Times...)
+	b.readings += len(f.Values)
+	b.frames++
+	if len(b.runT) >= maxRunSamples || len(b.runV) >= maxRunValues {
+		b.closeRun()
+	}
+	// The next run may add up to maxRunValues values at a few bytes each
+	// in the worst case; stop well before the inner limit.
+	return b.readings >= maxBatchReadings || len(b.inner) >= maxInner/2
+}
+
+func (b *builder) continues(f *codec.Frame) bool {
+	if f.Channels != b.run.Channels || f.Flags != b.run.Flags {
+		return false
+	}
+	n := len(b.runT)
+	if n+f.Samples() > maxRunSamples || len(b.runV)+len(f.Values) > maxRunValues {
+		return false
+	}
+	return f.Flags&codec.HasSeq == 0 || f.Seq == b.run.Seq+uint64(n)
+}
+
+// closeRun codes the open run as compact frames into inner.
+func (b *builder) closeRun() {
+	if !b.open {
+		return
+	}
+	b.open = false
+	b.run.Values, b.run.Times = b.runV, b.runT
+	b.inner = b.appendRun(b.inner, &b.run)
+}
+
+// appendRun codes f, halving it until each compact frame fits the
+// consumers' limits: a frame of more samples than they take (a server
+// with larger limits), or values that vary so wildly that they cost more
+// bytes than the bounds above assume.
+func (b *builder) appendRun(dst []byte, f *codec.Frame) []byte {
+	n := f.Samples()
+	if n <= maxRunSamples && len(f.Values) <= maxRunValues || n < 2 {
+		start := len(dst)
+		dst = b.enc.Append(dst, f)
+		if len(dst)-start <= maxCompactFrame || n < 2 {
+			return dst
+		}
+		dst = dst[:start]
+	}
+	h := n / 2
+	ch := f.Channels
+	first, second := *f, *f
+	first.Times, first.Values = f.Times[:h], f.Values[:h*ch]
+	second.Times, second.Values = f.Times[h:], f.Values[h*ch:]
+	second.Seq = f.Seq + uint64(h)
+	dst = b.appendRun(dst, &first)
+	return b.appendRun(dst, &second)
+}
+
+// record is a closed batch, as the spool stores it and JetStream gets it.
+type record struct {
+	id       []byte // Nats-Msg-Id
+	subject  []byte
+	readings uint64
+	frames   uint64
+	payload  []byte // compact+zstd envelope
+}
+
+// batcher turns chunks into records: one builder per device with frames
+// waiting, closed when full or at the next linger tick.
+type batcher struct {
+	node     string
+	subject  string // prefix
+	runID    string // this run's unique part of the message ids
+	batchNo  uint64
+	comp     *compress.Compressor
+	open     map[string]*builder
+	free     []*builder
+	rec      record
+	emit     func(*record) // spool append; rec's slices are reused after it returns
+	idBuf    []byte
+	subjBuf  []byte
+	zbuf     []byte
+	devBuf   []byte
+	openRead uint64 // readings in open builders
+}
+
+func newBatcher(node, subject string, runID string, comp *compress.Compressor, emit func(*record)) *batcher {
+	return &batcher{node: node, subject: subject, runID: runID, comp: comp, emit: emit, open: map[string]*builder{}}
+}
+
+// add files the frames of a chunk under their devices.
+func (bt *batcher) add(frames []codec.Frame) {
+	for i := range frames {
+		f := &frames[i]
+		if f.Channels <= 0 || len(f.Values) == 0 {
+			continue
+		}
+		b := bt.open[string(f.Device)]
+		if b == nil {
+			if n := len(bt.free); n > 0 {
+				b, bt.free = bt.free[n-1], bt.free[:n-1]
+			} else {
+				b = new(builder)
+			}
+			b.reset(f.Device)
+			bt.open[string(f.Device)] = b
+		}
+		bt.openRead += uint64(len(f.Values))
+		if b.add(f) {
+			bt.close(string(f.Device), b)
+		}
+	}
+}
+
+// flush closes every open batch.
+func (bt *batcher) flush() {
+	for dev, b := range bt.open {
+		bt.close(dev, b)
+	}
+}
+
+func (bt *batcher) close(key string, b *builder) {
+	delete(bt.open, key)
+	bt.free = append(bt.free, b)
+	b.closeRun()
+	if b.readings == 0 {
+		return
+	}
+	bt.openRead -= uint64(b.readings)
+	bt.batchNo++
+	// node/device/first-seq names the batch; the run id and batch number
+	// make it unique when a device restarts its count or sends no seq,
+	// so JetStream never discards a new batch as a duplicate of an old
+	// one. The id is stored with the batch, so a republished batch keeps
+	// it and JetStream drops the copy.
+	id := append(bt.idBuf[:0], bt.node...)
+	id = append(id, '/')
+	id = append(id, b.device...)
+	id = append(id, '/')
+	if b.hasSeq {
+		id = strconv.AppendUint(id, b.firstSeq, 10)
+	} else {
+		id = append(id, '-')
+	}
+	id = append(id, '/')
+	id = append(id, bt.runID...)
+	id = append(id, '.')
+	id = strconv.AppendUint(id, bt.batchNo, 36)
+	bt.idBuf = id
+
+	subj := append(bt.subjBuf[:0], bt.subject...)
+	subj = append(subj, '.')
+	subj = SubjectToken(subj, b.device)
+	bt.subjBuf = subj
+
+	bt.zbuf = bt.comp.Append(bt.zbuf[:0], codec.CompressZstd, b.inner)
+	bt.rec = record{id: id, subject: subj, readings: uint64(b.readings), frames: uint64(b.frames), payload: bt.zbuf}
+	bt.emit(&bt.rec)
+}

@@ -1,0 +1,199 @@
+// Package natstest runs real NATS servers with JetStream inside a test
+// process: one server, or a cluster whose nodes route to each other on
+// loopback. Nodes can be stopped and restarted on the same ports and
+// store directories, to test what a client does when NATS goes away.
+//
+// It is for tests only; importing it links the NATS server.
+package natstest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Node is one NATS server of a Cluster.
+type Node struct {
+	Name        string
+	Port        int // client port
+	ClusterPort int // route port; 0 for a lone server
+	StoreDir    string
+	srv         *server.Server
+}
+
+// Cluster is a set of NATS servers with JetStream.
+type Cluster struct {
+	t     testing.TB
+	Nodes []*Node
+}
+
+// Start runs n servers (n > 1: a cluster named "fleetwire" with routes
+// between all of them) and waits until JetStream answers. They are shut
+// down when the test ends.
+func Start(t testing.TB, n int) *Cluster {
+	t.Helper()
+	c := &Cluster{t: t}
+	for i := range n {
+		nd := &Node{Name: fmt.Sprintf("n%d", i+1), Port: freePort(t), StoreDir: t.TempDir()}
+		if n > 1 {
+			nd.ClusterPort = freePort(t)
+		}
+		c.Nodes = append(c.Nodes, nd)
+	}
+	for i := range c.Nodes {
+		c.Restart(i)
+	}
+	t.Cleanup(c.StopAll)
+	c.WaitReady(30 * time.Second)
+	return c
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func (c *Cluster) options(nd *Node) *server.Options {
+	o := &server.Options{
+		ServerName:         nd.Name,
+		Host:               "127.0.0.1",
+		Port:               nd.Port,
+		NoLog:              true,
+		NoSigs:             true,
+		JetStream:          true,
+		StoreDir:           nd.StoreDir,
+		JetStreamMaxMemory: 64 << 20,
+		JetStreamMaxStore:  2 << 30,
+	}
+	if nd.ClusterPort != 0 {
+		o.Cluster = server.ClusterOpts{Name: "fleetwire", Host: "127.0.0.1", Port: nd.ClusterPort}
+		var routes []string
+		for _, other := range c.Nodes {
+			if other != nd {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", other.ClusterPort))
+			}
+		}
+		o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+	}
+	return o
+}
+
+// URL lists every node's client URL, the way --sink takes them.
+func (c *Cluster) URL() string {
+	var b strings.Builder
+	for i, nd := range c.Nodes {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "nats://127.0.0.1:%d", nd.Port)
+	}
+	return b.String()
+}
+
+// Running reports whether node i is up.
+func (c *Cluster) Running(i int) bool { return c.Nodes[i].srv != nil }
+
+// Stop shuts node i down (its clients see the connection close).
+func (c *Cluster) Stop(i int) {
+	nd := c.Nodes[i]
+	if nd.srv == nil {
+		return
+	}
+	nd.srv.Shutdown()
+	nd.srv.WaitForShutdown()
+	nd.srv = nil
+}
+
+// StopAll shuts every node down.
+func (c *Cluster) StopAll() {
+	for i := range c.Nodes {
+		c.Stop(i)
+	}
+}
+
+// Restart starts node i again on its ports and store directory.
+func (c *Cluster) Restart(i int) {
+	c.t.Helper()
+	nd := c.Nodes[i]
+	if nd.srv != nil {
+		return
+	}
+	s, err := server.NewServer(c.options(nd))
+	if err != nil {
+		c.t.Fatalf("nats node %s: %v", nd.Name, err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(20 * time.Second) {
+		s.Shutdown()
+		c.t.Fatalf("nats node %s: not ready", nd.Name)
+	}
+	nd.srv = s
+}
+
+// RestartAll starts every stopped node and waits for JetStream.
+func (c *Cluster) RestartAll() {
+	for i := range c.Nodes {
+		c.Restart(i)
+	}
+	c.WaitReady(30 * time.Second)
+}
+
+// Connect returns a client connection to the cluster, closed when the
+// test ends.
+func (c *Cluster) Connect() *nats.Conn {
+	c.t.Helper()
+	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(nc.Close)
+	return nc
+}
+
+// WaitReady waits until JetStream answers API requests (a cluster has
+// elected its meta leader).
+func (c *Cluster) WaitReady(timeout time.Duration) {
+	c.t.Helper()
+	nc := c.Connect()
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := js.AccountInfo(ctx)
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("JetStream not ready after %v: %v", timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// StreamLeader returns the index of the node leading stream name, or -1.
+func (c *Cluster) StreamLeader(name string) int {
+	for i, nd := range c.Nodes {
+		if nd.srv != nil && nd.srv.JetStreamIsStreamLeader("$G", name) {
+			return i
+		}
+	}
+	return -1
+}
