@@ -183,7 +183,9 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // IsURL reports whether a --sink value names NATS servers.
-func IsURL(sink string) bool { return strings.HasPrefix(sink, "nats://") || strings.HasPrefix(sink, "tls://") }
+func IsURL(sink string) bool {
+	return strings.HasPrefix(sink, "nats://") || strings.HasPrefix(sink, "tls://")
+}
 
 // ServerURLs splits "nats://a:4222,b:4222" (or "nats://a:4222,nats://b:4222")
 // into the URLs the NATS client takes; a host without a scheme gets the
