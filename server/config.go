@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/server/natssink"
 )
 
 // Config is everything `fleetwire serve` can be told. The zero value of a
@@ -27,7 +28,10 @@ type Config struct {
 	ReusePort  bool   // share the ports with other server processes
 
 	DataDir string // where the file sink writes
-	Sink    string // "files" (default) or "none"
+	Sink    string // "files" (default), "none" or "nats://host:port[,host:port...]"
+	// NATS configures the sink of --sink nats://...; its URL, Dir and
+	// Node are taken from Sink, DataDir and Node.
+	NATS natssink.Config
 
 	MaxConns     int           // open TCP+TLS connections; beyond: closed at once, counted
 	MaxDevices   int           // sessions; beyond: readings dropped, counted

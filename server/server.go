@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec/wire"
+	"github.com/fleetwire/fleetwire/server/natssink"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -67,7 +68,17 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.sink, s.storing = fs, true
 	default:
-		return nil, fmt.Errorf("sink %q: want files or none", cfg.Sink)
+		if !natssink.IsURL(cfg.Sink) {
+			return nil, fmt.Errorf("sink %q: want files, none or nats://host:port[,host:port...]", cfg.Sink)
+		}
+		nc := cfg.NATS
+		nc.URL, nc.Dir, nc.Node = cfg.Sink, cfg.DataDir, cfg.Node
+		ns, err := natssink.Open(nc)
+		if err != nil {
+			return nil, fmt.Errorf("open NATS sink: %w", err)
+		}
+		ns.SetStatsSource(func() any { return s.Stats() })
+		s.sink, s.storing = ns, true
 	}
 	return s, nil
 }
