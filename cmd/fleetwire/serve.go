@@ -12,6 +12,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/server"
+	"github.com/fleetwire/fleetwire/server/natssink"
 	"github.com/fleetwire/fleetwire/server/web"
 )
 
@@ -36,6 +37,7 @@ SIGINT/SIGTERM: stop accepting, finish what was received, flush and fsync
 the sink, log a summary.`,
 		Example: `  fleetwire serve
   fleetwire serve --engine std --sink none
+  fleetwire serve --node ingest-1 --sink nats://n1:4222,n2:4222,n3:4222 --nats-create-stream --nats-replicas 3
   fleetwire serve --tls 127.0.0.1:7443 --tls-cert cert.pem --tls-key key.pem
   printf 'mote-3;42;21.5:40,21.6:41\n' | nc -q1 127.0.0.1 7070`,
 		Args: cobra.NoArgs,
@@ -86,8 +88,13 @@ the sink, log a summary.`,
 	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP address for the dashboard, JSON API and /metrics; empty turns it off")
 	f.StringVar(&wcfg.Token, "http-token", wcfg.Token, "bearer token required by /api/* and /metrics (default $FLEETWIRE_TOKEN; prefer the variable: arguments show in ps)")
 	f.BoolVar(&wcfg.MetricsPerDevice, "metrics-per-device", false, "add per-device series to /metrics (one label value per device: mind the cardinality)")
-	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the file sink's segments")
-	f.StringVar(&cfg.Sink, "sink", cfg.Sink, "where readings go: files or none (for benchmarks)")
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the file sink's segments (and of the NATS sink's spool)")
+	f.StringVar(&cfg.Sink, "sink", cfg.Sink, "where readings go: files, none (for benchmarks) or nats://host:4222[,host2:4222...] (a JetStream stream, through a spool under --data)")
+	f.StringVar(&cfg.NATS.Stream, "nats-stream", natssink.DefaultStream, "JetStream stream of --sink nats://...")
+	f.IntVar(&cfg.NATS.Replicas, "nats-replicas", 1, "replicas of the stream --nats-create-stream creates")
+	f.BoolVar(&cfg.NATS.CreateStream, "nats-create-stream", false, "create the stream if it does not exist (subjects fleetwire.readings.>, file storage)")
+	f.IntVar(&cfg.NATS.MaxInflight, "nats-max-inflight", natssink.DefaultMaxInflight, "batches published and not yet acknowledged, at most")
+	f.Int64Var(&cfg.NATS.SpoolMaxBytes, "spool-max-bytes", natssink.DefaultSpoolMax, "unacknowledged batches kept on disk at most; beyond, readings are refused (dropped, sink_full)")
 	f.StringVar(&cfg.Engine, "engine", cfg.Engine, "I/O engine: gnet (event loops) or std (goroutine per connection, ReadFrom for UDP)")
 	f.IntVar(&cfg.Loops, "loops", 0, "gnet event loops (0: one per core)")
 	f.IntVar(&cfg.UDPReaders, "udp-readers", 0, "UDP sockets with a reader each, sharing the port with SO_REUSEPORT (0: one per core)")
