@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -66,6 +67,7 @@ func BenchmarkGenerator(b *testing.B) {
 					perDev := (b.N + c.Devices - 1) / c.Devices
 					c.Samples = perDev * c.Batch
 					c.ConnectRate = 1e5
+					c.Logger = slog.New(slog.DiscardHandler)
 					b.ResetTimer()
 					rep, err := Run(context.Background(), c)
 					if err != nil {

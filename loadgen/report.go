@@ -230,7 +230,11 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	if r.RatePerDevice > 0 {
 		rate = fmt.Sprintf("%g samples/s per device", r.RatePerDevice)
 	}
-	row("fleet", "%d devices (%d connected), %s, %d process(es) x %d loop(s)", r.Devices, r.DevicesConnected, rate, r.Procs, r.Loops)
+	engine := fmt.Sprintf("%d loop(s)", r.Loops)
+	if r.Transport == string(TLS) {
+		engine = "a goroutine pair per device"
+	}
+	row("fleet", "%d devices (%d connected), %s, %d process(es) x %s", r.Devices, r.DevicesConnected, rate, r.Procs, engine)
 	row("time", "connect %.2fs, sending %.2fs, wall %.2fs", r.ConnectSeconds, r.DurationSeconds, r.WallSeconds)
 	row("sent", "%d frames, %d readings, %d bytes (%d control frames, %d end-of-stream)", r.FramesSent, r.ReadingsSent, r.BytesSent, r.ControlFramesSent, r.EOSSent)
 	row("rate", "%.0f frames/s, %.0f readings/s", r.FramesPerSecond, r.ReadingsPerSecond)
