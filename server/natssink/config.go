@@ -70,6 +70,8 @@ type Config struct {
 	// unacknowledged batches; it bounds what a power loss (not a process
 	// crash) can cost. Default 1 s.
 	SyncInterval time.Duration
+	// StatsInterval is how often the stats are published. Default 1 s.
+	StatsInterval time.Duration
 	// DrainTimeout is how long Close keeps publishing the spool before it
 	// leaves the rest on disk for the next start. Default 10 s.
 	DrainTimeout time.Duration
@@ -166,6 +168,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.SyncInterval <= 0 {
 		c.SyncInterval = DefaultSyncInterval
+	}
+	if c.StatsInterval <= 0 {
+		c.StatsInterval = time.Second
 	}
 	if c.DrainTimeout <= 0 {
 		c.DrainTimeout = DefaultDrainTimeout

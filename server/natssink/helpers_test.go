@@ -108,6 +108,19 @@ func rows(frames []codec.Frame) []string {
 // sorted.
 func readStream(t testing.TB, url string, o natssink.ReadOptions) []string {
 	t.Helper()
+	return sorted(readStreamRaw(t, url, o))
+}
+
+func sorted(rows []string) []string {
+	out := slices.Clone(rows)
+	slices.Sort(out)
+	return out
+}
+
+// readStreamRaw reads the whole stream back as CSV rows (header
+// dropped), in stream order.
+func readStreamRaw(t testing.TB, url string, o natssink.ReadOptions) []string {
+	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -128,7 +141,6 @@ func readStream(t testing.TB, url string, o natssink.ReadOptions) []string {
 	if uint64(len(lines)) != st.Rows {
 		t.Fatalf("%d lines, Read counted %d rows", len(lines), st.Rows)
 	}
-	slices.Sort(lines)
 	return lines
 }
 

@@ -254,7 +254,8 @@ func (s *Sink) Close() error {
 }
 
 // SetStatsSource makes the sink publish src()'s JSON, with the sink's own
-// NATSStats added as "nats_sink", to StatsSubject.<node> every second.
+// NATSStats added as "nats_sink", to StatsSubject.<node> every
+// StatsInterval (1 s).
 // The server passes its Stats method.
 func (s *Sink) SetStatsSource(src func() any) { s.statsSrc.Store(&src) }
 

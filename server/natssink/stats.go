@@ -22,6 +22,7 @@ type counters struct {
 	inflight                         atomic.Int64
 	spooled, refusedSpoolFull        atomic.Uint64
 	published, ackedMsgs, dupAcks    atomic.Uint64
+	dupReadings                      atomic.Uint64
 	pubErrors, corrupt               atomic.Uint64
 	recovered, recoveredReadings     atomic.Uint64
 	recoveredAcked, recoveredTrunc   atomic.Uint64
@@ -81,6 +82,7 @@ type NATSStats struct {
 	Published     uint64 `json:"published"`      // publish calls, republishing included
 	Acked         uint64 `json:"acked"`          // acknowledgements received
 	DuplicateAcks uint64 `json:"duplicate_acks"` // of batches JetStream had already: republished after a lost ack
+	DuplicateRead uint64 `json:"duplicate_readings"` // in those batches (stored once, by the first publish)
 	PublishErrors uint64 `json:"publish_errors"` // failed publishes and acks (each rewinds the spool)
 	InFlight      int64  `json:"in_flight"`
 
@@ -109,6 +111,7 @@ func (s *Sink) NATSStats() NATSStats {
 		Published:     c.published.Load(),
 		Acked:         c.ackedMsgs.Load(),
 		DuplicateAcks: c.dupAcks.Load(),
+		DuplicateRead: c.dupReadings.Load(),
 		PublishErrors: c.pubErrors.Load(),
 		InFlight:      c.inflight.Load(),
 
@@ -130,11 +133,11 @@ func (s *Sink) NATSStats() NATSStats {
 // StatsSubject returns the subject node's stats are published to.
 func (s *Sink) StatsSubject() string { return s.cfg.StatsSubject + "." + s.cfg.Node }
 
-// publishStats publishes the stats source's JSON every second (core
+// publishStats publishes the stats source's JSON every StatsInterval (core
 // NATS, not JetStream: a lost stats message is replaced a second later).
 func (s *Sink) publishStats() {
 	defer s.helpers.Done()
-	t := time.NewTicker(time.Second)
+	t := time.NewTicker(s.cfg.StatsInterval)
 	defer t.Stop()
 	subj := s.StatsSubject()
 	for {

@@ -142,19 +142,22 @@ func (w *writer) noteSpool() {
 	w.s.c.inflight.Store(int64(w.inflight))
 }
 
+// tick saves the acknowledged position every Linger, so that a restart
+// republishes little that JetStream has (it drops those as duplicates
+// within its duplicate window), and fsyncs every SyncInterval.
 func (w *writer) tick(now time.Time) {
-	if now.Sub(w.lastSync) < w.s.cfg.SyncInterval {
-		return
-	}
-	w.lastSync = now
-	w.commit()
-	if w.sp.unacked() > 0 {
-		// Only unacknowledged batches need to survive a power loss.
-		if err := w.sp.sync(); err != nil {
-			w.fail("spool fsync", err)
+	sync := now.Sub(w.lastSync) >= w.s.cfg.SyncInterval
+	if sync {
+		w.lastSync = now
+		w.commit()
+		if w.sp.unacked() > 0 {
+			// Only unacknowledged batches need to survive a power loss.
+			if err := w.sp.sync(); err != nil {
+				w.fail("spool fsync", err)
+			}
 		}
 	}
-	if err := w.sp.saveCursor(false); err != nil {
+	if err := w.sp.saveCursor(sync); err != nil {
 		w.fail("spool cursor", err)
 	}
 }
@@ -207,6 +210,7 @@ func (w *writer) handle(r result) {
 		c.ackedMsgs.Add(1)
 		if r.dup {
 			c.dupAcks.Add(1)
+			c.dupReadings.Add(r.readings)
 		}
 	}
 	if r.gen != w.gen {

@@ -1,0 +1,178 @@
+package natssink_test
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/server"
+	"github.com/fleetwire/fleetwire/server/natssink"
+	"github.com/fleetwire/fleetwire/server/natssink/natstest"
+)
+
+// The node-kill test runs the fleetwire node to kill in a child process
+// (this test binary again), so that SIGKILL stops it the way a crash
+// does: no Close, no flush, goroutines gone mid-write.
+const childEnv = "NATSSINK_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childNode())
+	}
+	os.Exit(m.Run())
+}
+
+// childNode runs a fleetwire server on the NATS URL and data directory
+// of its environment, prints "tcp udp" addresses and serves until killed.
+func childNode() int {
+	srv, err := server.New(server.Config{
+		TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Sink: os.Getenv(childEnv + "_URL"),
+		DataDir: os.Getenv(childEnv + "_DIR"), Node: os.Getenv(childEnv + "_NODE"),
+		Loops: 1, UDPReaders: 1, UDPRcvBuf: 4 << 20,
+		NATS: natssink.Config{CreateStream: true, Replicas: 3, Linger: 300 * time.Millisecond,
+			AckTimeout: 2 * time.Second, StatsInterval: 100 * time.Millisecond},
+	})
+	if err == nil {
+		err = srv.Start()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Printf("%s %s\n", srv.Addr(server.TCP), srv.Addr(server.UDP))
+	select {}
+}
+
+type childProc struct {
+	cmd      *exec.Cmd
+	tcp, udp string
+}
+
+func startChild(t *testing.T, url, dir, node string) *childProc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_URL="+url, childEnv+"_DIR="+dir, childEnv+"_NODE="+node)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		t.Fatalf("child node: %v", err)
+	}
+	f := strings.Fields(line)
+	if len(f) != 2 {
+		t.Fatalf("child node said %q", line)
+	}
+	return &childProc{cmd: cmd, tcp: f[0], udp: f[1]}
+}
+
+// TestFleetwireNodeKill: a fleetwire node is SIGKILLed mid-run and a new
+// one started on the same --data and --node. What the dead node had
+// acknowledged is in the stream; what it had written to its spool is
+// published by the new one from the spool; what it held only in memory
+// (the sink's queue and open batches, the ingesters' chunks, socket
+// buffers) is lost, and the test reports how much that was.
+func TestFleetwireNodeKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills a fleetwire node mid-run: skipped with -short")
+	}
+	nc := natstest.Start(t, 3)
+	dir := t.TempDir()
+	view, err := natssink.NewClusterView(nc.Connect(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := startChild(t, nc.URL(), dir, "node-k")
+	fd := newFeeder(t, "dev", 1000, 4, feedSamples, feedChannels)
+	defer fd.close()
+	for _, d := range fd.devices {
+		if err := d.dial(child.tcp, child.udp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var phase atomic.Int64
+	stop := make(chan struct{})
+	wg := fd.run(fd.devices, feedInterval, 4, func() int { return int(phase.Load()) }, stop)
+	time.Sleep(3 * time.Second)
+
+	// Phase 1: rows written from now on go to a node being killed.
+	phase.Store(1)
+	last := view.Nodes()
+	if err := child.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	child.cmd.Wait()
+	killedAt := time.Now()
+	if len(last) != 1 {
+		t.Fatalf("no stats from the child node: %+v", last)
+	}
+	before := last[0].Summary
+
+	// The devices reconnect to a new node on the same data and name.
+	b := startFleetwire(t, nc.URL(), dir, "node-k")
+	phase.Store(2)
+	dialAll(t, fd.devices, b)
+	t.Logf("new node up %v after the kill", time.Since(killedAt).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	settle(t, len(fd.rows(2))*feedChannels, b)
+	deadline := time.Now().Add(5 * time.Second)
+	var after natssink.NodeSummary
+	for time.Now().Before(deadline) {
+		if n := view.Nodes(); len(n) == 1 && n[0].Summary.Sink.Pending == 0 && n[0].Summary.Readings >= uint64(len(fd.rows(2))*feedChannels) {
+			after = n[0].Summary
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	shutdown(t, b)
+
+	got := sorted(readStreamRaw(t, nc.URL(), natssink.ReadOptions{}))
+	all := fd.rows()
+	// Nothing twice, nothing that was not sent.
+	if _, extra, dups, ex := diff(got, all); extra+dups > 0 {
+		t.Fatalf("%d extra, %d duplicated rows (%s)", extra, dups, ex)
+	}
+	// Everything sent to the new node.
+	in := func(want []string) int {
+		m, _, _, _ := diff(got, want)
+		return len(want) - m
+	}
+	sent0, sent1, sent2 := fd.rows(0), fd.rows(1), fd.rows(2)
+	if n := in(sent2); n != len(sent2) {
+		t.Fatalf("%d of %d rows sent to the new node are in the stream", n, len(sent2))
+	}
+	ch := uint64(feedChannels)
+	have0 := uint64(in(sent0)) * ch
+	// What the killed node had acknowledged, or written to its spool, by
+	// its last stats message is in the stream.
+	if have0 < before.Sink.Stored || have0 < before.NATS.Spooled {
+		t.Fatalf("stream holds %d readings sent before the kill; the killed node had %d acknowledged and %d spooled",
+			have0, before.Sink.Stored, before.NATS.Spooled)
+	}
+	if after.NATS.RecoveredReadings == 0 || after.NATS.RecoveredAcked != after.NATS.RecoveredReadings {
+		t.Fatalf("new node's spool replay: %+v", after.NATS)
+	}
+	lost0 := uint64(len(sent0))*ch - have0
+	t.Logf("before the kill: %d readings written to the node; its last stats (%v before the kill): %d received, %d acknowledged, %d spooled",
+		uint64(len(sent0))*ch, killedAt.Sub(last[0].Received).Round(time.Millisecond), before.Readings, before.Sink.Stored, before.NATS.Spooled)
+	t.Logf("new node replayed %d readings from the spool (%d of them JetStream already had: dropped as duplicates)",
+		after.NATS.RecoveredReadings, after.NATS.DuplicateRead)
+	t.Logf("lost: %d readings written before the kill are not in the stream (held in memory or socket buffers when it died: at most %d received after the last stats)",
+		lost0, uint64(len(sent0))*ch-before.NATS.Spooled)
+	t.Logf("during the kill: %d readings written to the dead node (UDP into a closed port; TCP writes fail), %d of them in the stream",
+		uint64(len(sent1))*ch, uint64(in(sent1))*ch)
+	t.Logf("after: %d readings sent to the new node, all in the stream exactly once", uint64(len(sent2))*ch)
+}
