@@ -70,6 +70,7 @@ type Config struct {
 	UDPSockets int
 
 	SendBuffer   int           // bytes a TCP device may queue while its socket is full; beyond it frames are dropped
+	SocketBuffer int           // SO_SNDBUF of device sockets (a small device has little); 0 = kernel default
 	DrainTimeout time.Duration // how long to wait for the receiver to close after end-of-stream
 	LateAfter    time.Duration // a frame that leaves later than this after its due time is a late send
 
@@ -190,6 +191,9 @@ func (c *Config) validate() error {
 	}
 	if c.UDPSockets < 0 || c.UDPSockets > 0 && c.Transport != UDP {
 		bad("--udp-sockets needs --udp")
+	}
+	if c.SocketBuffer < 0 {
+		bad("--so-sndbuf %d: negative", c.SocketBuffer)
 	}
 	if c.SendBuffer < 1<<10 {
 		bad("--send-buffer %d: at least 1 KiB", c.SendBuffer)

@@ -78,6 +78,11 @@ func (l *loop) connect(id int32, now int64) {
 // prepareSocket sets the options of a new socket and binds it to device
 // num's source address.
 func (r *runner) prepareSocket(fd, num, typ int) error {
+	if n := r.cfg.SocketBuffer; n > 0 {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n); err != nil {
+			return err
+		}
+	}
 	if typ == unix.SOCK_STREAM && r.cfg.NoDelay {
 		if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
 			return err

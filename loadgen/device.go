@@ -25,11 +25,12 @@ type device struct {
 	fd    int
 	state devState
 
-	finishing bool // no more frames: end-of-stream once the queue drains
-	eosSent   bool
-	everUp    bool
-	attempts  uint8
-	lastErr   string
+	finishing  bool // no more frames: end-of-stream once the queue drains
+	drainArmed bool // the drain deadline runs while the queue drains
+	eosSent    bool
+	everUp     bool
+	attempts   uint8
+	lastErr    string
 
 	// Schedule: frame k is due at t0 + phase + k*period + jitter(k).
 	k     uint64

@@ -3,7 +3,9 @@ package loadgen
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -217,4 +219,83 @@ func ExampleRun() {
 		return
 	}
 	fmt.Println(rep.ReadingsSent) // 1000 devices x 100 samples x 2 channels, if nothing failed
+}
+
+// TestBackpressureIsOpenLoop: a receiver that never reads does not slow
+// the schedule down. Frames that do not fit the device's buffer are
+// dropped (their sequence numbers consumed), the run ends on time, and
+// end-of-stream gives up after the drain timeout.
+func TestBackpressureIsOpenLoop(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var conns []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetReadBuffer(4096)
+			mu.Lock()
+			conns = append(conns, c) // held open, never read
+			mu.Unlock()
+		}
+	}()
+	defer func() {
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	c := testConfig(TCP, ln.Addr().String())
+	c.Devices, c.Rate, c.Batch, c.Samples = 5, 10000, 10, 10000 // 1000 frames/s each for 1 s
+	c.SendBuffer, c.SocketBuffer, c.DrainTimeout = 4<<10, 4<<10, 300*time.Millisecond
+	start := time.Now()
+	rep := runOK(t, c)
+	if el := time.Since(start); el > 4*time.Second {
+		t.Fatalf("took %v: the schedule waited for the receiver", el)
+	}
+	if rep.FramesSent+rep.FramesDropped != 5000 || rep.DroppedByReason[dropBackpressure] == 0 {
+		t.Fatalf("sent %d + dropped %v, want 5000 with backpressure drops", rep.FramesSent, rep.DroppedByReason)
+	}
+	if rep.Disconnects["drain_timeout"] != 5 || rep.LateSends == 0 {
+		t.Fatalf("disconnects %v, late %d", rep.Disconnects, rep.LateSends)
+	}
+	for _, d := range rep.PerDevice {
+		if d.NextSeq != 10000 {
+			t.Fatalf("%s: next_seq %d, want 10000: skipped frames consume their sequence numbers", d.Device, d.NextSeq)
+		}
+	}
+}
+
+// TestReconnect: the receiver drops one device's connection mid-run; the
+// device reconnects, says hello again, skips the frames due while it was
+// away and ends its stream with the right sequence number.
+func TestReconnect(t *testing.T) {
+	s := newSink(t)
+	s.kick = "dev-000003"
+	c := testConfig(TCP, s.listenTCP(nil))
+	c.Devices, c.Rate, c.Samples = 10, 50, 100 // 2 s
+	rep := runOK(t, c)
+	s.conns.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := rep.PerDevice[2]
+	d := s.devs[g.Device]
+	if rep.Disconnects["eof"]+rep.Disconnects["reset"] != 1 || g.Dropped == 0 || d.gaps == 0 {
+		t.Fatalf("disconnects %v, %s dropped %d, sink gaps %d", rep.Disconnects, g.Device, g.Dropped, d.gaps)
+	}
+	// A frame the kernel took just before the receiver closed is lost
+	// with the connection: the sink may have a few less, never more.
+	if d.frames > g.Frames || g.Frames-d.frames > 3 || !d.eos || d.eosSeq != g.NextSeq || g.NextSeq != 100 {
+		t.Fatalf("%s: sink %d frames eos %v@%d, generator %d frames next_seq %d", g.Device, d.frames, d.eos, d.eosSeq, g.Frames, g.NextSeq)
+	}
+	if g.Frames+g.Dropped != 50 {
+		t.Fatalf("%s: %d sent + %d dropped, want 50 frames", g.Device, g.Frames, g.Dropped)
+	}
 }

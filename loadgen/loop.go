@@ -325,6 +325,13 @@ func (l *loop) onTimer(id int32) {
 	case stConnecting:
 		l.connectFailed(id, unix.ETIMEDOUT, l.r.now())
 	case stUp:
+		if d.finishing {
+			// End-of-stream is still queued behind frames the receiver
+			// does not read: give up on them.
+			l.tally.disconnects["drain_timeout"]++
+			l.closeDevice(d, stDone)
+			return
+		}
 		l.sendDue(id)
 	case stDraining:
 		l.tally.disconnects["drain_timeout"]++
@@ -468,7 +475,14 @@ func (l *loop) finish(d *device) {
 // that nothing it sent is cut off by a reset.
 func (l *loop) afterFinish(id int32, now int64) {
 	d := &l.devs[id]
-	if d.state != stUp || !d.pend.empty() {
+	if d.state != stUp {
+		return
+	}
+	if !d.pend.empty() {
+		if !d.drainArmed {
+			d.drainArmed = true
+			l.arm(id, now+int64(l.r.cfg.DrainTimeout))
+		}
 		return
 	}
 	switch {

@@ -25,6 +25,8 @@ type sink struct {
 
 	mu       sync.Mutex
 	devs     map[string]*sinkDev
+	kick     string // close this device's first connection after 5 frames
+	kicked   bool
 	errs     []string
 	conns    sync.WaitGroup
 	datagram int
@@ -156,11 +158,11 @@ func (s *sink) serveConn(c net.Conn) {
 		s.mu.Unlock()
 		buf = buf[:copy(buf, buf[off:])]
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				s.mu.Lock()
+			s.mu.Lock()
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				s.fail("read: %v", err)
-				s.mu.Unlock()
 			}
+			s.mu.Unlock()
 			return
 		}
 	}
@@ -211,6 +213,10 @@ func (s *sink) frame(b *codec.Batch, fr []byte, c net.Conn, addr *net.UDPAddr) {
 		}
 		d.nextSeq = f.Seq + uint64(f.Samples())
 		d.frames++
+		if c != nil && string(f.Device) == s.kick && !s.kicked && d.frames == 5 {
+			s.kicked = true
+			c.Close() // serveConn's next read fails and ends it
+		}
 		d.samples += uint64(f.Samples())
 		d.readings += uint64(f.Readings())
 		if f.Samples() > 0 {

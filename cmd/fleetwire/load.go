@@ -143,6 +143,7 @@ stdout at the end, and --json writes the full report with per-device counts.`,
 	f.IntVar(&cfg.PerSource, "per-source", cfg.PerSource, "devices per source address (one address has ~28k ephemeral ports per destination)")
 	f.IntVar(&cfg.UDPSockets, "udp-sockets", 0, "multiplex all UDP devices over this many sockets with sendmmsg (max-rate runs; commands cannot reach devices then)")
 	f.IntVar(&cfg.SendBuffer, "send-buffer", cfg.SendBuffer, "bytes a TCP device queues while its socket is full; frames beyond are dropped (and counted)")
+	f.IntVar(&cfg.SocketBuffer, "so-sndbuf", 0, "SO_SNDBUF of device sockets in bytes, as small as a device's (0: kernel default, autotuned)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "after end-of-stream, wait this long for the server to close")
 	f.DurationVar(&cfg.LateAfter, "late-after", cfg.LateAfter, "a frame written later than this after its due time counts as a late send")
 	f.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate(s), PEM, that signed the server's certificate")
