@@ -79,11 +79,11 @@ type NATSStats struct {
 	Server    string `json:"server,omitempty"` // the NATS server connected to
 	Reconnect uint64 `json:"reconnects"`
 
-	Published     uint64 `json:"published"`      // publish calls, republishing included
-	Acked         uint64 `json:"acked"`          // acknowledgements received
-	DuplicateAcks uint64 `json:"duplicate_acks"` // of batches JetStream had already: republished after a lost ack
+	Published     uint64 `json:"published"`          // publish calls, republishing included
+	Acked         uint64 `json:"acked"`              // acknowledgements received
+	DuplicateAcks uint64 `json:"duplicate_acks"`     // of batches JetStream had already: republished after a lost ack
 	DuplicateRead uint64 `json:"duplicate_readings"` // in those batches (stored once, by the first publish)
-	PublishErrors uint64 `json:"publish_errors"` // failed publishes and acks (each rewinds the spool)
+	PublishErrors uint64 `json:"publish_errors"`     // failed publishes and acks (each rewinds the spool)
 	InFlight      int64  `json:"in_flight"`
 
 	SpoolBytes       int64  `json:"spool_bytes"`            // unacknowledged batches on disk
