@@ -1,0 +1,168 @@
+package bench
+
+import (
+	"github.com/fleetwire/fleetwire/bench/cost"
+	"github.com/fleetwire/fleetwire/loadgen"
+	"github.com/fleetwire/fleetwire/server"
+)
+
+// Counters are the raw readings of one run (one scenario on one engine),
+// each straight from the counter named in its comment. Figures are
+// computed from these and nothing else, so a report can be recomputed
+// from results.json.
+type Counters struct {
+	// Generator: its --json report (loadgen.Report), per-device list
+	// dropped.
+	Gen loadgen.Report `json:"generator"`
+	// Server: GET /api/stats after the run, for the scenario's transport
+	// (transports.<t>), plus the server-wide fields that have no
+	// per-transport form.
+	Srv       server.TransportStats `json:"server_transport"`
+	Datagrams uint64                `json:"server_datagrams"` // /api/stats datagrams (UDP only)
+	EOS       int                   `json:"server_eos_devices"`
+	Latency   server.LatencyStats   `json:"server_latency_ms"`
+	// Server process: CPU over the load window (generator start until the
+	// server counted every end-of-stream), memory before the load and at
+	// the peak of open connections.
+	ServerCPU CPUSample `json:"server_cpu"`
+	MemBefore Memory    `json:"server_mem_before"`
+	MemPeak   Memory    `json:"server_mem_at_peak_conns"`
+	PeakConns int64     `json:"server_peak_conns"` // /api/stats connections, sampled while the load ran
+	WindowNs  int64     `json:"window_ns"`
+	// Generator process as the parent saw it (wait4 rusage), beside the
+	// generator's own getrusage in Gen.
+	GenWaitCPUNs int64 `json:"generator_wait4_cpu_ns"`
+	// Kernel: /proc/net/snmp deltas over the window in the server's
+	// network namespace (Udp.RcvbufErrors, Udp.InErrors, Tcp.RetransSegs, ...).
+	SNMP SNMP `json:"snmp_delta"`
+	// SNMPHostWide: the namespace was the host's, shared with every other
+	// process on the machine, so the deltas include their traffic.
+	SNMPHostWide bool `json:"snmp_host_wide"`
+	// Link: /proc/net/dev deltas of the veth ends (netns profiles only).
+	ClientIf *IfCounters `json:"client_if,omitempty"`
+	ServerIf *IfCounters `json:"server_if,omitempty"`
+	// DrainTimedOut: the server had not counted every end-of-stream by
+	// the scenario's drain timeout (lost EOS datagrams on a lossy link).
+	DrainTimedOut bool `json:"drain_timed_out"`
+}
+
+// Header sizes as they are on the wire: IPv4 (20) + UDP (8); IPv4 (20) +
+// TCP (20) + timestamps option (12). The SYN's longer options are not
+// counted extra. Ethernet adds 14 per frame on a veth.
+const (
+	udpHeaders = cost.IPv4Header + cost.UDPHeader
+	tcpHeaders = cost.TCPSegHeader
+	ethHeader  = 14
+)
+
+// SecondsPerMonth is the month of the per-month cost: 30 days.
+const SecondsPerMonth = 30 * 24 * 3600
+
+// Figures are what a report shows for one run. Each comment names the
+// counters (of Counters) it is computed from.
+type Figures struct {
+	Sent      uint64 `json:"readings_sent"`      // Gen.ReadingsSent
+	Delivered uint64 `json:"readings_delivered"` // Srv.Readings - Srv.Duplicates
+	// Lost is the ground truth: Sent - Delivered (negative would mean
+	// the server counted readings nobody sent).
+	Lost        int64   `json:"readings_lost"`
+	LossPct     float64 `json:"loss_pct"`           // 100 * Lost / Sent
+	DeliveredFr float64 `json:"delivered_fraction"` // Delivered / Sent
+	SeqLost     uint64  `json:"server_seq_lost"`    // Srv.Lost: the server's sequence-gap estimate
+	Duplicates  uint64  `json:"duplicates"`         // Srv.Duplicates
+	Reordered   uint64  `json:"reordered"`          // Srv.Reordered
+	FramesDrop  uint64  `json:"generator_frames_dropped"`
+
+	UDPRcvbufErrors int64 `json:"udp_rcvbuf_errors"` // SNMP Udp.RcvbufErrors
+	UDPInErrors     int64 `json:"udp_in_errors"`     // SNMP Udp.InErrors
+	TCPRetransSegs  int64 `json:"tcp_retrans_segs"`  // SNMP Tcp.RetransSegs of both ends' namespaces
+
+	PayloadPerReading float64 `json:"payload_bytes_per_reading"` // Srv.PayloadBytes / Delivered
+	// Wire bytes per delivered reading seen at the server's socket:
+	// TCP: up = TCPInfo.SegsIn*52 + TCPInfo.BytesReceived,
+	// down = TCPInfo.SegsOut*52 + TCPInfo.BytesSent;
+	// UDP: up = Datagrams*28 + Srv.RxBytes, down = 0 (no downlink sent).
+	WireUpPerReading   float64 `json:"wire_up_bytes_per_reading"`
+	WireDownPerReading float64 `json:"wire_down_bytes_per_reading"`
+	WirePerReading     float64 `json:"wire_bytes_per_reading"` // up + down
+	// Veth cross-check (netns only): IP bytes that crossed the link,
+	// (bytes - 14*packets) of /proc/net/dev, per delivered reading. Up is
+	// what the client end transmitted, down what the server end did.
+	VethUpPerReading   *float64 `json:"veth_up_bytes_per_reading,omitempty"`
+	VethDownPerReading *float64 `json:"veth_down_bytes_per_reading,omitempty"`
+
+	LatencyP50  int64 `json:"latency_p50_ms"` // Latency (server HDR histogram, device clock to receive)
+	LatencyP99  int64 `json:"latency_p99_ms"`
+	LatencyP999 int64 `json:"latency_p999_ms"`
+	LatencyMax  int64 `json:"latency_max_ms"`
+
+	ServerCPUNsPerReading     float64 `json:"server_cpu_ns_per_reading"`      // ServerCPU.SchedNs / Delivered
+	ServerStatCPUNsPerReading float64 `json:"server_stat_cpu_ns_per_reading"` // ServerCPU.StatNs() / Delivered (10 ms ticks)
+	ServerCores               float64 `json:"server_cores"`                   // ServerCPU.SchedNs / WindowNs
+	RSSPerConn                float64 `json:"server_rss_bytes_per_conn"`      // (MemPeak.RSS - MemBefore.RSS) / PeakConns
+	GenCPUNsPerFrame          float64 `json:"generator_cpu_ns_per_frame"`     // Gen.CPUNsPerFrame (its getrusage)
+	ReadingsPerSecond         float64 `json:"readings_per_s"`                 // Delivered / Gen.DurationSeconds
+
+	// CostMBPerDeviceMonth is WirePerReading x readings a device sends a
+	// month at the scenario's rate (rate x channels x 30 days), in MB
+	// (1e6 bytes); 0 for as-fast-as-possible runs.
+	CostMBPerDeviceMonth float64 `json:"cost_mb_per_device_month"`
+}
+
+func div(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+// Compute derives the figures of one run of s from its counters.
+func Compute(s *Scenario, c *Counters) Figures {
+	f := Figures{
+		Sent:       c.Gen.ReadingsSent,
+		SeqLost:    c.Srv.Lost,
+		Duplicates: c.Srv.Duplicates,
+		Reordered:  c.Srv.Reordered,
+		FramesDrop: c.Gen.FramesDropped,
+
+		UDPRcvbufErrors: c.SNMP["Udp.RcvbufErrors"],
+		UDPInErrors:     c.SNMP["Udp.InErrors"],
+		TCPRetransSegs:  c.SNMP["Tcp.RetransSegs"] + c.SNMP["client.Tcp.RetransSegs"],
+
+		LatencyP50: c.Latency.P50, LatencyP99: c.Latency.P99, LatencyP999: c.Latency.P999, LatencyMax: c.Latency.Max,
+		GenCPUNsPerFrame: c.Gen.CPUNsPerFrame,
+	}
+	if c.Srv.Readings >= c.Srv.Duplicates {
+		f.Delivered = c.Srv.Readings - c.Srv.Duplicates
+	}
+	f.Lost = int64(f.Sent) - int64(f.Delivered)
+	f.LossPct = 100 * div(float64(f.Lost), float64(f.Sent))
+	f.DeliveredFr = div(float64(f.Delivered), float64(f.Sent))
+	d := float64(f.Delivered)
+	f.PayloadPerReading = div(float64(c.Srv.PayloadBytes), d)
+	var up, down float64
+	if s.Transport == "udp" {
+		up = float64(c.Datagrams*udpHeaders + c.Srv.RxBytes)
+	} else if ti := c.Srv.TCPInfo; ti != nil {
+		up = float64(ti.SegsIn*tcpHeaders + ti.BytesReceived)
+		down = float64(ti.SegsOut*tcpHeaders + ti.BytesSent)
+	}
+	f.WireUpPerReading, f.WireDownPerReading = div(up, d), div(down, d)
+	f.WirePerReading = f.WireUpPerReading + f.WireDownPerReading
+	if c.ClientIf != nil && c.ServerIf != nil {
+		vu := div(float64(c.ClientIf.TxBytes-ethHeader*c.ClientIf.TxPackets), d)
+		vd := div(float64(c.ServerIf.TxBytes-ethHeader*c.ServerIf.TxPackets), d)
+		f.VethUpPerReading, f.VethDownPerReading = &vu, &vd
+	}
+	f.ServerCPUNsPerReading = div(float64(c.ServerCPU.SchedNs), d)
+	f.ServerStatCPUNsPerReading = div(float64(c.ServerCPU.StatNs()), d)
+	f.ServerCores = div(float64(c.ServerCPU.SchedNs), float64(c.WindowNs))
+	if c.PeakConns > 0 {
+		f.RSSPerConn = float64(c.MemPeak.RSS-c.MemBefore.RSS) / float64(c.PeakConns)
+	}
+	f.ReadingsPerSecond = div(d, c.Gen.DurationSeconds)
+	if s.Rate > 0 {
+		f.CostMBPerDeviceMonth = f.WirePerReading * s.Rate * float64(s.Channels) * SecondsPerMonth / 1e6
+	}
+	return f
+}

@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"math"
+	"testing"
+
+	"github.com/fleetwire/fleetwire/loadgen"
+	"github.com/fleetwire/fleetwire/server"
+)
+
+func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestCompute_TCP(t *testing.T) {
+	s := &Scenario{Transport: "tcp", Rate: 10, Channels: 2}
+	c := &Counters{
+		Gen: loadgen.Report{ReadingsSent: 1000, FramesSent: 100, CPUNsPerFrame: 5000, DurationSeconds: 2},
+		Srv: server.TransportStats{Readings: 1002, Duplicates: 2, Lost: 0, PayloadBytes: 8000,
+			TCPInfo: &server.TCPInfo{SegsIn: 150, BytesReceived: 8200, SegsOut: 60, BytesSent: 0}},
+		ServerCPU: CPUSample{SchedNs: 2_000_000, UserTicks: 1, SysTicks: 2},
+		MemBefore: Memory{RSS: 10 << 20}, MemPeak: Memory{RSS: 10<<20 + 10*4096}, PeakConns: 10,
+		WindowNs: 4_000_000_000,
+		SNMP:     SNMP{"Tcp.RetransSegs": 3, "client.Tcp.RetransSegs": 4},
+	}
+	f := Compute(s, c)
+	// delivered = 1002 - 2 = 1000; lost = 1000 - 1000 = 0.
+	if f.Delivered != 1000 || f.Lost != 0 || f.LossPct != 0 || f.DeliveredFr != 1 {
+		t.Fatalf("delivered %d lost %d (%g %%) fraction %g", f.Delivered, f.Lost, f.LossPct, f.DeliveredFr)
+	}
+	// up = 150*52 + 8200 = 16000 -> 16 B/reading; down = 60*52 = 3120 -> 3.12.
+	for _, x := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"payload", f.PayloadPerReading, 8},
+		{"up", f.WireUpPerReading, 16},
+		{"down", f.WireDownPerReading, 3.12},
+		{"wire", f.WirePerReading, 19.12},
+		{"cpu", f.ServerCPUNsPerReading, 2000},
+		{"stat cpu", f.ServerStatCPUNsPerReading, 30000}, // 3 ticks of 10 ms / 1000
+		{"cores", f.ServerCores, 0.0005},
+		{"rss/conn", f.RSSPerConn, 4096},
+		{"gen", f.GenCPUNsPerFrame, 5000},
+		{"rate", f.ReadingsPerSecond, 500},
+		// 19.12 B x 10 samples/s x 2 readings x 2,592,000 s / 1e6 = 19.12 x 51.84 = 991.1808 MB.
+		{"month", f.CostMBPerDeviceMonth, 991.1808},
+	} {
+		if !near(x.got, x.want) {
+			t.Errorf("%s: got %v, want %v", x.name, x.got, x.want)
+		}
+	}
+	if f.TCPRetransSegs != 7 {
+		t.Errorf("retrans %d, want 7", f.TCPRetransSegs)
+	}
+	if f.VethUpPerReading != nil {
+		t.Errorf("veth figure without a veth")
+	}
+}
+
+func TestCompute_UDPLossAndVeth(t *testing.T) {
+	s := &Scenario{Transport: "udp", Rate: 0, Channels: 2}
+	c := &Counters{
+		Gen:       loadgen.Report{ReadingsSent: 2000},
+		Srv:       server.TransportStats{Readings: 1900, Lost: 60, PayloadBytes: 9500, RxBytes: 9600},
+		Datagrams: 100,
+		SNMP:      SNMP{"Udp.RcvbufErrors": 5, "Udp.InErrors": 5},
+		ClientIf:  &IfCounters{TxBytes: 14*110 + 11000, TxPackets: 110},
+		ServerIf:  &IfCounters{},
+	}
+	f := Compute(s, c)
+	if f.Delivered != 1900 || f.Lost != 100 || !near(f.LossPct, 5) || f.SeqLost != 60 || !near(f.DeliveredFr, 0.95) {
+		t.Fatalf("delivered %d lost %d (%g %%) seq-lost %d", f.Delivered, f.Lost, f.LossPct, f.SeqLost)
+	}
+	// up = 100*28 + 9600 = 12400 / 1900.
+	if !near(f.WireUpPerReading, 12400.0/1900) || f.WireDownPerReading != 0 {
+		t.Errorf("wire up %v down %v", f.WireUpPerReading, f.WireDownPerReading)
+	}
+	if f.VethUpPerReading == nil || !near(*f.VethUpPerReading, 11000.0/1900) || *f.VethDownPerReading != 0 {
+		t.Errorf("veth up %v", f.VethUpPerReading)
+	}
+	if f.UDPRcvbufErrors != 5 || f.UDPInErrors != 5 {
+		t.Errorf("snmp %d %d", f.UDPRcvbufErrors, f.UDPInErrors)
+	}
+	if f.CostMBPerDeviceMonth != 0 {
+		t.Errorf("as-fast-as-possible run has a monthly cost %v", f.CostMBPerDeviceMonth)
+	}
+}
+
+func TestCompute_NothingDelivered(t *testing.T) {
+	f := Compute(&Scenario{Transport: "tcp", Rate: 1, Channels: 1}, &Counters{Gen: loadgen.Report{ReadingsSent: 10}})
+	if f.Delivered != 0 || f.Lost != 10 || f.LossPct != 100 || f.PayloadPerReading != 0 || f.ServerCPUNsPerReading != 0 {
+		t.Fatalf("%+v", f)
+	}
+}

@@ -1,0 +1,94 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseMatrix_Success(t *testing.T) {
+	m, err := ParseMatrix([]byte(`
+name: t
+defaults: {devices: 7, rate: 2.5, duration: 1s}
+groups:
+  - name: a
+    transport: [tcp, udp]
+    codec: [text, compact+zstd]
+    batch: 10
+  - transport: udp
+    codec: text
+    profile: [loopback, loss-1]
+    udp_sockets: 2
+    samples: 50
+    channels: 3
+    drain: 2s
+  - transport: tcp   # a duplicate of group a's first scenario
+    codec: text
+    batch: 10
+    name: a
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := m.Scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range ss {
+		ids = append(ids, s.ID())
+	}
+	want := []string{
+		"a:tcp/text/b10/7d@2.5/s/loopback", "a:tcp/compact+zstd/b10/7d@2.5/s/loopback",
+		"a:udp/text/b10/7d@2.5/s/loopback", "a:udp/compact+zstd/b10/7d@2.5/s/loopback",
+		"udp/text/b1/7d@2.5/s/loopback", "udp/text/b1/7d@2.5/s/loss-1",
+	}
+	if strings.Join(ids, " ") != strings.Join(want, " ") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(ids, "\n"), strings.Join(want, "\n"))
+	}
+	s := ss[5]
+	if s.UDPSockets != 2 || s.Samples != 50 || s.Channels != 3 || s.Drain != 2*time.Second || s.Duration != time.Second {
+		t.Fatalf("%+v", s)
+	}
+	if ss[0].Channels != 2 || ss[0].Drain != 10*time.Second {
+		t.Fatalf("built-in defaults not applied: %+v", ss[0])
+	}
+}
+
+func TestParseMatrix_Failure(t *testing.T) {
+	f := func(y, want string) {
+		t.Helper()
+		m, err := ParseMatrix([]byte(y))
+		if err == nil {
+			_, err = m.Scenarios()
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q: got %v, want an error with %q", y, err, want)
+		}
+	}
+	f("name: x\n", "no groups")
+	f("groups:\n  - transprot: tcp\n", "transprot")
+	f("groups:\n  - transport: sctp\n", "transport \"sctp\"")
+	f("groups:\n  - codec: gzip\n", "codec \"gzip\"")
+	f("groups:\n  - batch: 0\n", "batch 0")
+	f("groups:\n  - batch: []\n", "empty list")
+	f("groups:\n  - duration: soon\n", "soon")
+	f("groups:\n  - transport: tcp\n    udp_sockets: 2\n", "udp_sockets needs transport udp")
+	f("groups:\n  - rate: -1\n", "rate -1")
+}
+
+func TestSuites(t *testing.T) {
+	for _, name := range []string{"default", "quick"} {
+		m, err := Suite(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss, err := m.Scenarios()
+		if err != nil || len(ss) == 0 {
+			t.Fatalf("%s: %d scenarios, %v", name, len(ss), err)
+		}
+	}
+	if _, err := Suite("nope"); err == nil {
+		t.Fatal("unknown suite accepted")
+	}
+}

@@ -1,0 +1,366 @@
+package bench
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/fleetwire/fleetwire/bench/netns"
+)
+
+// Report is everything one `fleetwire bench` invocation measured.
+type Report struct {
+	Name              string    `json:"name"`
+	Started           time.Time `json:"started"`
+	Seconds           float64   `json:"seconds"`
+	Command           string    `json:"command"`
+	Machine           Machine   `json:"machine"`
+	Pinning           string    `json:"pinning"`
+	Links             []string  `json:"links"`
+	Profiles          []string  `json:"profiles"` // parameters of the netns profiles used
+	Results           []Result  `json:"results"`
+	CodecBench        string    `json:"codec_bench,omitempty"` // raw `go test -bench` output (benchstat input)
+	CodecBenchCommand string    `json:"codec_bench_command,omitempty"`
+}
+
+// WriteFiles writes report.md, results.csv, results.json and the charts
+// into dir.
+func (r *Report) WriteFiles(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "results.json"), append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	for name, write := range map[string]func(io.Writer) error{
+		"results.csv": r.writeCSV,
+		"report.md":   r.writeMarkdown,
+	} {
+		if err := writeFile(filepath.Join(dir, name), write); err != nil {
+			return err
+		}
+	}
+	if r.CodecBench != "" {
+		if err := os.WriteFile(filepath.Join(dir, "codec-bench.txt"), []byte(r.CodecBench), 0o644); err != nil {
+			return err
+		}
+	}
+	return r.writeCharts(dir)
+}
+
+func writeFile(path string, write func(io.Writer) error) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return f.Close()
+}
+
+var csvHeader = []string{"scenario", "group", "transport", "codec", "batch", "devices", "rate", "channels", "profile", "engine",
+	"sent", "delivered", "lost", "loss_pct", "server_seq_lost", "duplicates", "reordered", "udp_rcvbuf_errors", "udp_in_errors", "tcp_retrans_segs",
+	"payload_b_per_reading", "wire_up_b_per_reading", "wire_down_b_per_reading", "wire_b_per_reading", "veth_up_b_per_reading", "veth_down_b_per_reading",
+	"latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms",
+	"server_cpu_ns_per_reading", "server_stat_cpu_ns_per_reading", "server_cores", "server_rss_b_per_conn", "generator_cpu_ns_per_frame", "readings_per_s",
+	"cost_mb_per_device_month", "skipped", "error"}
+
+func ff(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+
+func fp(v *float64) string {
+	if v == nil {
+		return ""
+	}
+	return ff(*v)
+}
+
+func (r *Report) writeCSV(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	_ = cw.Write(csvHeader)
+	for _, x := range r.Results {
+		s, f := &x.Scenario, &x.Figures
+		_ = cw.Write([]string{s.ID(), s.Name, s.Transport, s.Codec, strconv.Itoa(s.Batch), strconv.Itoa(s.Devices), ff(s.Rate), strconv.Itoa(s.Channels), s.Profile, x.Engine,
+			strconv.FormatUint(f.Sent, 10), strconv.FormatUint(f.Delivered, 10), strconv.FormatInt(f.Lost, 10), ff(f.LossPct),
+			strconv.FormatUint(f.SeqLost, 10), strconv.FormatUint(f.Duplicates, 10), strconv.FormatUint(f.Reordered, 10),
+			strconv.FormatInt(f.UDPRcvbufErrors, 10), strconv.FormatInt(f.UDPInErrors, 10), strconv.FormatInt(f.TCPRetransSegs, 10),
+			ff(f.PayloadPerReading), ff(f.WireUpPerReading), ff(f.WireDownPerReading), ff(f.WirePerReading), fp(f.VethUpPerReading), fp(f.VethDownPerReading),
+			strconv.FormatInt(f.LatencyP50, 10), strconv.FormatInt(f.LatencyP99, 10), strconv.FormatInt(f.LatencyP999, 10), strconv.FormatInt(f.LatencyMax, 10),
+			ff(f.ServerCPUNsPerReading), ff(f.ServerStatCPUNsPerReading), ff(f.ServerCores), ff(f.RSSPerConn), ff(f.GenCPUNsPerFrame), ff(f.ReadingsPerSecond),
+			ff(f.CostMBPerDeviceMonth), x.Skipped, x.Err})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// ok reports whether a result has figures.
+func (x *Result) ok() bool { return x.Skipped == "" && x.Err == "" }
+
+// find returns the result of scenario id on engine, or nil.
+func (r *Report) find(id, engine string) *Result {
+	for i := range r.Results {
+		if x := &r.Results[i]; x.Engine == engine && x.Scenario.ID() == id {
+			return x
+		}
+	}
+	return nil
+}
+
+// scenarios returns the distinct scenarios in run order.
+func (r *Report) scenarios() []Scenario {
+	var out []Scenario
+	seen := map[string]bool{}
+	for _, x := range r.Results {
+		if id := x.Scenario.ID(); !seen[id] {
+			seen[id] = true
+			out = append(out, x.Scenario)
+		}
+	}
+	return out
+}
+
+func f1(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) }
+func f2(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+func pct(v float64) string {
+	if v == 0 {
+		return "0"
+	}
+	if v < 0.01 && v > -0.01 {
+		return strconv.FormatFloat(v, 'g', 2, 64) + " %"
+	}
+	return f2(v) + " %"
+}
+
+func ns(v float64) string {
+	switch {
+	case v >= 10_000:
+		return strconv.FormatFloat(v/1000, 'f', 1, 64) + " µs"
+	default:
+		return strconv.FormatFloat(v, 'f', 0, 64) + " ns"
+	}
+}
+
+func table(w io.Writer, head []string, rows [][]string) {
+	fmt.Fprintf(w, "| %s |\n|%s\n", strings.Join(head, " | "), strings.Repeat(" --- |", len(head)))
+	for _, row := range rows {
+		fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
+	}
+	fmt.Fprintln(w)
+}
+
+func (r *Report) writeMarkdown(w io.Writer) error {
+	fmt.Fprintf(w, "# fleetwire bench: %s\n\n", r.Name)
+	fmt.Fprintf(w, "Measured %s, %.0f s in all.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), r.Seconds)
+	m := r.Machine
+	table(w, []string{"", ""}, [][]string{
+		{"command", "`" + r.Command + "`"},
+		{"CPU", fmt.Sprintf("%s, %d cores", m.CPU, m.Cores)},
+		{"kernel", m.Kernel}, {"Go", m.GoVersion}, {"commit", m.Commit},
+		{"pinning", r.Pinning},
+	})
+	fmt.Fprintln(w, "Each scenario ran `fleetwire serve --sink none` and `fleetwire load --json` as two processes of the same binary, once with `--engine gnet` and once with `--engine std`, back to back (the order alternating from one scenario to the next), each measured alone. The machine is shared and noisy: CPU figures move by tens of percent between runs; bytes and loss do not.")
+	fmt.Fprintln(w)
+	r.writeHeadline(w)
+	r.writeCPU(w)
+	r.writeAll(w)
+	r.writeProvenance(w)
+	fmt.Fprintln(w, "## Links")
+	fmt.Fprintln(w)
+	for _, l := range r.Links {
+		fmt.Fprintf(w, "- %s\n", l)
+	}
+	for _, p := range r.Profiles {
+		fmt.Fprintf(w, "- profile %s\n", p)
+	}
+	fmt.Fprintln(w)
+	var failed []string
+	for _, x := range r.Results {
+		if x.Skipped != "" {
+			failed = append(failed, fmt.Sprintf("- %s on %s skipped: %s", x.Scenario.ID(), x.Engine, x.Skipped))
+		} else if x.Err != "" {
+			failed = append(failed, fmt.Sprintf("- %s on %s failed: %s", x.Scenario.ID(), x.Engine, x.Err))
+		}
+	}
+	if len(failed) > 0 {
+		fmt.Fprintf(w, "## Skipped and failed runs\n\n%s\n\n", strings.Join(failed, "\n"))
+	}
+	if r.CodecBench != "" {
+		fmt.Fprintf(w, "## Codec micro-benchmarks\n\n`%s` (benchstat-compatible; also in codec-bench.txt):\n\n```\n%s```\n", r.CodecBenchCommand, r.CodecBench)
+	}
+	return nil
+}
+
+// writeHeadline: bytes per reading and loss per transport x codec on the
+// lossy profiles, gnet engine.
+func (r *Report) writeHeadline(w io.Writer) {
+	for _, prof := range []string{"loss-1", "loss-5"} {
+		var rows [][]string
+		for _, s := range r.scenarios() {
+			x := r.find(s.ID(), "gnet")
+			if s.Profile != prof || x == nil || !x.ok() {
+				continue
+			}
+			f := &x.Figures
+			std := r.find(s.ID(), "std")
+			stdLoss := "-"
+			if std != nil && std.ok() {
+				stdLoss = pct(std.Figures.LossPct)
+			}
+			rows = append(rows, []string{s.Transport, s.Codec, strconv.Itoa(s.Batch), f2(f.PayloadPerReading), f2(f.WireUpPerReading), f2(f.WireDownPerReading),
+				f2(f.WirePerReading), fp2(f.VethUpPerReading), strconv.FormatUint(f.Sent, 10), strconv.FormatInt(f.Lost, 10), pct(f.LossPct), stdLoss,
+				strconv.FormatUint(f.SeqLost, 10), strconv.FormatInt(f.TCPRetransSegs, 10), f2(f.CostMBPerDeviceMonth)})
+		}
+		if len(rows) == 0 {
+			continue
+		}
+		fmt.Fprintf(w, "## Headline: TCP vs UDP on %s\n\n", prof)
+		fmt.Fprintf(w, "Bytes per delivered reading and readings lost, %d devices at %g samples/s of %d readings each, gnet engine (loss on std beside it).\n\n",
+			r.firstOn(prof).Devices, r.firstOn(prof).Rate, r.firstOn(prof).Channels)
+		table(w, []string{"transport", "codec", "batch", "payload B", "wire up B", "wire down B", "wire B", "veth up B", "sent", "lost", "loss", "loss (std)", "server seq-lost", "TCP retrans segs", "MB/device/month"}, rows)
+	}
+}
+
+func (r *Report) firstOn(profile string) Scenario {
+	for _, s := range r.scenarios() {
+		if s.Profile == profile {
+			return s
+		}
+	}
+	return Scenario{}
+}
+
+func fp2(v *float64) string {
+	if v == nil {
+		return "-"
+	}
+	return f2(*v)
+}
+
+// writeCPU: gnet beside std, from the same run.
+func (r *Report) writeCPU(w io.Writer) {
+	fmt.Fprintln(w, "## Server CPU per reading: gnet engine vs standard library, same run")
+	fmt.Fprintln(w)
+	var rows [][]string
+	var lines []string
+	for _, s := range r.scenarios() {
+		g, st := r.find(s.ID(), "gnet"), r.find(s.ID(), "std")
+		if g == nil || st == nil || !g.ok() || !st.ok() || s.Profile != Loopback && s.Name != "cpu" {
+			continue
+		}
+		x, y := g.Figures.ServerCPUNsPerReading, st.Figures.ServerCPUNsPerReading
+		ratio := y / x
+		if s.Name == "cpu" {
+			lines = append(lines, fmt.Sprintf("- %s: gnet engine: %s/reading, standard library: %s/reading, ratio Y/X %.2f (at %.0f and %.0f readings/s delivered, loss %s and %s)",
+				s.ID(), ns(x), ns(y), ratio, g.Figures.ReadingsPerSecond, st.Figures.ReadingsPerSecond, pct(g.Figures.LossPct), pct(st.Figures.LossPct)))
+		}
+		rows = append(rows, []string{s.ID(), ns(x), ns(y), f2(ratio), f2(g.Figures.ServerCores), f2(st.Figures.ServerCores),
+			f1(g.Figures.ReadingsPerSecond), f1(st.Figures.ReadingsPerSecond), ns(g.Figures.GenCPUNsPerFrame)})
+	}
+	if len(lines) > 0 {
+		fmt.Fprintln(w, strings.Join(lines, "\n"))
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "At 10 samples/s per device most of the server's CPU is its fixed cost per second (stats sampling, timers), spread over few readings: compare engines there, not absolute figures.")
+	fmt.Fprintln(w)
+	table(w, []string{"scenario", "gnet CPU/reading", "std CPU/reading", "std/gnet", "gnet cores", "std cores", "gnet readings/s", "std readings/s", "generator CPU/frame (gnet run)"}, rows)
+}
+
+func (r *Report) writeAll(w io.Writer) {
+	fmt.Fprintln(w, "## All figures")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Per delivered reading unless said otherwise. Wire bytes are counted at the server's sockets (see below); veth bytes at the link's interfaces.")
+	fmt.Fprintln(w)
+	var rows [][]string
+	for _, x := range r.Results {
+		if !x.ok() {
+			continue
+		}
+		f := &x.Figures
+		rows = append(rows, []string{x.Scenario.ID(), x.Engine, strconv.FormatUint(f.Sent, 10), strconv.FormatUint(f.Delivered, 10), strconv.FormatInt(f.Lost, 10),
+			strconv.FormatUint(f.SeqLost, 10), strconv.FormatUint(f.Duplicates, 10), strconv.FormatUint(f.Reordered, 10),
+			strconv.FormatInt(f.UDPRcvbufErrors, 10) + "/" + strconv.FormatInt(f.UDPInErrors, 10), strconv.FormatInt(f.TCPRetransSegs, 10),
+			f2(f.PayloadPerReading), f2(f.WireUpPerReading), f2(f.WireDownPerReading), fp2(f.VethUpPerReading), fp2(f.VethDownPerReading),
+			fmt.Sprintf("%d/%d/%d/%d", f.LatencyP50, f.LatencyP99, f.LatencyP999, f.LatencyMax),
+			ns(f.ServerCPUNsPerReading), rss(f.RSSPerConn), ns(f.GenCPUNsPerFrame), f2(f.CostMBPerDeviceMonth)})
+	}
+	table(w, []string{"scenario", "engine", "sent", "delivered", "lost", "seq-lost", "dup", "reord", "rcvbuf/in errs", "retrans", "payload B", "wire up B", "wire down B", "veth up B", "veth down B", "latency ms p50/p99/p99.9/max", "server CPU", "RSS/conn", "gen CPU/frame", "MB/dev/month"}, rows)
+}
+
+func rss(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(v/1024, 'f', 2, 64) + " KiB"
+}
+
+// provenance names the counter behind each figure.
+var provenance = [][]string{
+	{"sent", "generator `--json` report: `readings_sent` (a frame counts once write()/sendmmsg() accepted all its bytes)"},
+	{"delivered", "server `GET /api/stats`: `transports.<t>.readings - transports.<t>.duplicates`"},
+	{"lost", "sent - delivered (ground truth); `seq-lost` beside it is the server's own `transports.<t>.lost` (sequence gaps + end-of-stream)"},
+	{"dup, reord", "`transports.<t>.duplicates`, `transports.<t>.reordered`"},
+	{"rcvbuf/in errs", "`/proc/net/snmp` `Udp: RcvbufErrors` / `InErrors`, delta over the run, in the server's network namespace"},
+	{"retrans", "`/proc/net/snmp` `Tcp: RetransSegs` delta, both ends' namespaces (the uplink's retransmissions are the client's)"},
+	{"payload B", "`transports.<t>.payload_bytes` / delivered"},
+	{"wire up B (TCP, TLS)", "server's `TCP_INFO` summed at each close (`transports.<t>.tcp_info`): (`segs_in` x 52 + `bytes_received`) / delivered. The generator does not report TCP_INFO, so this is the server's side only: retransmissions lost on the way are not in it (they are in veth up B)"},
+	{"wire down B (TCP, TLS)", "(`tcp_info.segs_out` x 52 + `tcp_info.bytes_sent`) / delivered: ACKs (and any downlink)"},
+	{"wire up B (UDP)", "(`datagrams` x 28 + `transports.udp.rx_bytes`) / delivered; down is 0 (no downlink was sent)"},
+	{"veth up/down B", "`/proc/net/dev` of the client (up) / server (down) veth end: (tx_bytes - 14 x tx_packets) / delivered, IP bytes including retransmissions and packets the loss rule then dropped"},
+	{"latency", "`latency_ms` p50/p99/p999/max: server HDR histogram of receive time minus the device timestamp of each frame's last sample (ms; both clocks are this machine's)"},
+	{"server CPU", "sum over the server's threads of `/proc/<pid>/task/*/schedstat` on-CPU ns (user+sys), delta from generator start to the server counting every end-of-stream, / delivered. `/proc/<pid>/stat` utime+stime (10 ms ticks) is in results.csv as server_stat_cpu_ns_per_reading"},
+	{"RSS/conn", "(`/proc/<pid>/status` VmRSS at the highest sampled `connections` - VmRSS before the load) / that connection count"},
+	{"gen CPU/frame", "generator `--json` `cpu_ns_per_frame` (its getrusage user+sys / frames sent)"},
+	{"MB/device/month", "wire B (up+down) x rate x channels x 2,592,000 s (30 days) / 1e6"},
+}
+
+func (r *Report) writeProvenance(w io.Writer) {
+	fmt.Fprintln(w, "## Which counter produced each figure")
+	fmt.Fprintln(w)
+	table(w, []string{"figure", "counter"}, provenance)
+}
+
+// byEngine returns results of engine e that ran, in order.
+func (r *Report) byEngine(e string) []Result {
+	return slices.DeleteFunc(slices.Clone(r.Results), func(x Result) bool { return x.Engine != e || !x.ok() })
+}
+
+// LinksAndProfiles lists the links results ran on and the parameters of
+// the netns profiles among them.
+func LinksAndProfiles(results []Result) (links, profiles []string) {
+	for _, x := range results {
+		if x.Link != "" && !slices.Contains(links, x.Link) {
+			links = append(links, x.Link)
+		}
+		if p, err := netns.ProfileByName(x.Scenario.Profile); err == nil {
+			d := p.String() + ": " + p.Description + " (" + p.Source + ")"
+			if !slices.Contains(profiles, d) {
+				profiles = append(profiles, d)
+			}
+		}
+	}
+	return links, profiles
+}
+
+// Failed counts the runs that ran and failed (skips are not failures).
+func Failed(results []Result) int {
+	n := 0
+	for _, x := range results {
+		if x.Err != "" {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetwire/fleetwire/bench"
+	"github.com/fleetwire/fleetwire/bench/netns"
+)
+
+func init() { subcommands = append(subcommands, newBenchCmd) }
+
+func newBenchCmd() *cobra.Command {
+	var (
+		matrixPath, out, name, codecBenchDir, codecBenchTime string
+		quick, noPin, hostLoopback                           bool
+		engines                                              []string
+		g                                                    benchFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure bytes, loss and server CPU per reading of each wire choice; write a report",
+		Long: `Run benchmark scenarios and write a report. A scenario is transport x codec
+x batch x devices x per-device rate x network profile x duration; each runs
+'fleetwire serve --sink none' and 'fleetwire load --json' as two processes of
+this binary, once per engine (gnet, then the standard-library baseline,
+alternately), server and generator pinned to different cores when there are
+two. Figures come from counters: the generator's report, the server's
+/api/stats (TCP_INFO at each close), /proc (CPU, RSS, net/snmp, net/dev).
+
+Without --matrix or scenario flags it runs the default suite (--quick: a
+smoke suite of under a minute). Network profiles other than "loopback" are
+network-namespace links (bench/netns; root, ip, tc, nft/iptables): they are
+skipped with a message where unavailable. Profiles: ` + profileNames() + `.
+
+The report goes to --out (default bench/results/<date>-<name>): report.md,
+results.csv, results.json, SVG charts, and with --codec-bench the codecs'
+go test -bench output.`,
+		Example: `  fleetwire bench --quick
+  fleetwire bench --out bench/results/2026-11-25-default --codec-bench .
+  fleetwire bench --matrix my.yaml
+  fleetwire bench --transport tcp,udp --codec text,compact --batch 1,10 --profile loopback,loss-1 --duration 5s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			started := time.Now()
+			var m *bench.Matrix
+			var err error
+			switch {
+			case matrixPath != "" && (quick || g.set(cmd)):
+				return errors.New("--matrix goes alone: not with --quick or scenario flags")
+			case matrixPath != "":
+				m, err = bench.ReadMatrix(matrixPath)
+			case g.set(cmd):
+				m, err = g.matrix()
+			case quick:
+				m, err = bench.Suite("quick")
+			default:
+				m, err = bench.Suite("default")
+			}
+			if err != nil {
+				return err
+			}
+			if name == "" {
+				name = m.Name
+			}
+			if name == "" {
+				name = "custom"
+			}
+			scenarios, err := m.Scenarios()
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				out = filepath.Join("bench", "results", started.Format("2006-01-02")+"-"+name)
+			}
+			work, err := os.MkdirTemp("", "fleetwire-bench-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(work)
+			o := bench.Options{Engines: engines, WorkDir: work, PrivateLoopback: !hostLoopback}
+			if err := o.Defaults(); err != nil {
+				return err
+			}
+			pin := "none (fewer than 2 usable cores, or --no-pin)"
+			if noPin {
+				o.Pin = false
+			}
+			if o.Pin {
+				pin = fmt.Sprintf("server on CPU %d, generator on CPU %d (taskset -c, i.e. sched_setaffinity)", o.ServerCPU, o.GenCPU)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench %s: %d scenarios x %d engines -> %s\n", name, len(scenarios), len(o.Engines), out)
+			rep := &bench.Report{Name: name, Started: started, Command: "fleetwire " + strings.Join(os.Args[1:], " "),
+				Machine: bench.ThisMachine("."), Pinning: pin}
+			results, runErr := bench.Run(cmd.Context(), o, scenarios)
+			rep.Results = results
+			rep.Links, rep.Profiles = bench.LinksAndProfiles(results)
+			if codecBenchDir != "" && runErr == nil {
+				fmt.Fprintln(cmd.ErrOrStderr(), "bench: codec micro-benchmarks")
+				rep.CodecBench, rep.CodecBenchCommand, err = bench.CodecBench(cmd.Context(), codecBenchDir, codecBenchTime)
+				if err != nil {
+					return err
+				}
+			}
+			rep.Seconds = time.Since(started).Seconds()
+			if err := rep.WriteFiles(out); err != nil {
+				return errors.Join(runErr, err)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(out, "report.md"))
+			if runErr != nil {
+				return runErr
+			}
+			if n := bench.Failed(results); n > 0 {
+				return fmt.Errorf("%d runs failed (see the report)", n)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.SortFlags = false
+	f.StringVar(&matrixPath, "matrix", "", "YAML file of scenario groups (see bench/suites/default.yaml)")
+	f.BoolVar(&quick, "quick", false, "the quick suite: a smoke run of under a minute")
+	f.StringVar(&out, "out", "", "report directory (default bench/results/<date>-<name>)")
+	f.StringVar(&name, "name", "", "report name (default: the matrix's)")
+	f.StringSliceVar(&engines, "engines", nil, "engines to run each scenario on (default gnet,std)")
+	f.BoolVar(&noPin, "no-pin", false, "do not pin the server and the generator to different cores")
+	f.BoolVar(&hostLoopback, "host-loopback", false, `run "loopback" scenarios on the host's loopback instead of a private namespace`)
+	f.StringVar(&codecBenchDir, "codec-bench", "", "module directory: also run go test -bench on ./codec/... there and add it to the report")
+	f.StringVar(&codecBenchTime, "codec-benchtime", "200ms", "-benchtime of the codec micro-benchmarks")
+	g.register(f)
+	return cmd
+}
+
+func profileNames() string {
+	names := []string{bench.Loopback}
+	for _, p := range netns.Profiles() {
+		names = append(names, p.Name)
+	}
+	return strings.Join(names, ", ")
+}
