@@ -16,7 +16,7 @@ func TestTCPCountsMatchSink(t *testing.T) {
 	s := newSink(t)
 	c := testConfig(TCP, s.listenTCP(nil))
 	rep := runOK(t, c)
-	s.conns.Wait()
+	s.waitClosed()
 	s.check(rep)
 	want := uint64(c.Devices * c.Samples * c.Channels)
 	if rep.ReadingsSent != want || rep.EOSSent != uint64(c.Devices) || rep.ConnectFailuresTotal != 0 {
@@ -76,7 +76,7 @@ func TestCommands(t *testing.T) {
 					}
 				}
 				rep := <-done
-				s.conns.Wait()
+				s.waitClosed()
 				s.waitEOS(c.Devices)
 				s.waitFor(5*time.Second, "every ack", func() bool {
 					n := 0
@@ -125,7 +125,7 @@ func TestEveryCodec(t *testing.T) {
 				c.Devices, c.Batch, c.Samples, c.Rate = 30, 10, 50, 500
 				c.Codec = cd
 				rep := runOK(t, c)
-				s.conns.Wait()
+				s.waitClosed()
 				s.waitEOS(c.Devices)
 				s.check(rep)
 			})
@@ -180,7 +180,7 @@ func TestDurationStopsTheRun(t *testing.T) {
 	c.Samples, c.Duration, c.Rate, c.Devices = 0, 500*time.Millisecond, 100, 50
 	start := time.Now()
 	rep := runOK(t, c)
-	s.conns.Wait()
+	s.waitClosed()
 	s.check(rep)
 	if el := time.Since(start); el > 5*time.Second {
 		t.Fatalf("a 0.5 s run took %v", el)
@@ -202,7 +202,7 @@ func TestCancelEndsStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.conns.Wait()
+	s.waitClosed()
 	s.check(rep)
 	if rep.FramesSent == 0 {
 		t.Fatal("nothing sent")
@@ -282,7 +282,7 @@ func TestReconnect(t *testing.T) {
 	c := testConfig(TCP, s.listenTCP(nil))
 	c.Devices, c.Rate, c.Samples = 10, 50, 100 // 2 s
 	rep := runOK(t, c)
-	s.conns.Wait()
+	s.waitClosed()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g := rep.PerDevice[2]

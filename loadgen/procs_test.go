@@ -18,7 +18,7 @@ func TestProcsMerge(t *testing.T) {
 			c.Devices, c.Procs, c.IDOffset = 301, 2, 1000
 			c.WorkerCommand = testWorkerCommand
 			rep := runOK(t, c)
-			s.conns.Wait()
+			s.waitClosed()
 			s.waitEOS(c.Devices)
 			s.check(rep)
 			if rep.Procs != 2 || rep.Devices != 301 || rep.PerDevice[0].Device != "dev-001001" || rep.PerDevice[300].Device != "dev-001301" {

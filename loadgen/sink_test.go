@@ -25,10 +25,10 @@ type sink struct {
 
 	mu       sync.Mutex
 	devs     map[string]*sinkDev
+	open     int // streams being served
 	kick     string // close this device's first connection after 5 frames
 	kicked   bool
 	errs     []string
-	conns    sync.WaitGroup
 	datagram int
 }
 
@@ -80,7 +80,9 @@ func (s *sink) listenTCP(conf *tls.Config) string {
 			if err != nil {
 				return
 			}
-			s.conns.Add(1)
+			s.mu.Lock()
+			s.open++
+			s.mu.Unlock()
 			go s.serveConn(c)
 		}
 	}()
@@ -128,8 +130,12 @@ func (s *sink) listenUDP() string {
 // serveConn reads one stream to its end, then closes it: the generator
 // waits for that close after its end-of-stream.
 func (s *sink) serveConn(c net.Conn) {
-	defer s.conns.Done()
-	defer c.Close()
+	defer func() {
+		c.Close()
+		s.mu.Lock()
+		s.open--
+		s.mu.Unlock()
+	}()
 	buf := make([]byte, 0, 128<<10)
 	var b codec.Batch
 	split := framing.NewSplitter('\n', codec.DefaultMaxFrame)
@@ -265,6 +271,13 @@ func (s *sink) waitFor(timeout time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// waitClosed waits until every stream has ended. The generator returns
+// once the sink has closed its streams, a moment before serveConn is done.
+func (s *sink) waitClosed() {
+	s.t.Helper()
+	s.waitFor(10*time.Second, "every stream closed", func() bool { return s.open == 0 })
 }
 
 // waitEOS waits for the end-of-stream of n devices: datagrams may still

@@ -96,7 +96,7 @@ func TestTLSCountsMatchSink(t *testing.T) {
 			}
 		}
 		rep := <-done
-		s.conns.Wait()
+		s.waitClosed()
 		s.check(rep)
 		if rep.ConnectFailuresTotal != 0 || rep.FramesSent != uint64(c.Devices*c.Samples/c.Batch) {
 			t.Fatalf("mutual %v: connect failures %v, frames %d", mutual, rep.ConnectFailures, rep.FramesSent)
