@@ -25,7 +25,7 @@ type sink struct {
 
 	mu       sync.Mutex
 	devs     map[string]*sinkDev
-	open     int // streams being served
+	open     int    // streams being served
 	kick     string // close this device's first connection after 5 frames
 	kicked   bool
 	errs     []string
