@@ -1,0 +1,56 @@
+package netns
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Packages names the Debian packages that provide the tools this package
+// runs.
+const Packages = "iproute2 iptables nftables ethtool"
+
+var availableOnce = sync.OnceValue(probe)
+
+// Available returns nil if links can be built here, else an error that
+// says what is missing, fit to pass to testing.T.Skip. It builds and
+// removes one rate-limited, lossy probe link the first time it is called,
+// so a kernel without tbf or the statistic/numgen matches is caught too.
+func Available() error { return availableOnce() }
+
+func probe() error {
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, fmt.Sprintf("root (running as uid %d; network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN)", os.Geteuid()))
+	}
+	for _, tool := range []string{"ip", "tc", "ethtool"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if _, err := resolveFilter(FilterAuto); err != nil {
+		missing = append(missing, "nft or iptables")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("netns: emulated links unavailable: missing %s (apt-get install -y %s)",
+			strings.Join(missing, ", "), Packages)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l, err := Setup(ctx, Profile{Name: "probe", UpKbit: 1000, DownKbit: 1000, LossPct: 1})
+	if err != nil {
+		return fmt.Errorf("netns: emulated links unavailable: %w", err)
+	}
+	if _, err := l.Counters(Server); err != nil {
+		return errors.Join(fmt.Errorf("netns: emulated links unavailable: %w", err), l.Close())
+	}
+	if err := l.Close(); err != nil {
+		return fmt.Errorf("netns: emulated links unavailable: probe link not removed: %w", err)
+	}
+	return nil
+}

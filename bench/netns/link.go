@@ -1,0 +1,436 @@
+// Package netns builds emulated network links for benchmark runs: two
+// network namespaces joined by a veth pair, with tbf rate limits and a
+// random-loss rule in each direction, so a fleetwire server and a load
+// generator can run on either side of a lossy, narrow link like a cellular
+// modem.
+//
+// Every Link creates and removes its own namespaces. The veth is created
+// directly inside them (it never exists in the caller's namespace), the
+// namespaces have no route but their /30, IPv6 is disabled and neighbours
+// are static, so the only packets on the link are the ones the run sends.
+//
+// It needs root, ip and tc (iproute2), nft or iptables, and ethtool;
+// Available says what is missing.
+package netns
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Side picks one end of the link.
+type Side int
+
+const (
+	// Server is where the server runs; its egress is the downlink.
+	Server Side = iota
+	// Client is where the devices (load generator) run; its egress is the uplink.
+	Client
+)
+
+func (s Side) String() string {
+	if s == Server {
+		return "server"
+	}
+	return "client"
+}
+
+// Prefix starts the name of every namespace this package creates, so
+// CleanupStale can find the ones a crashed run left behind.
+const Prefix = "fwnet-"
+
+// Interface names; each lives in its own namespace, so they need not be
+// unique across links.
+const (
+	ServerIface = "veth-srv"
+	ClientIface = "veth-cli"
+)
+
+// Link is one emulated link. Its methods are safe for concurrent use.
+type Link struct {
+	Profile            Profile
+	ServerNS, ClientNS string
+	ServerAddr         netip.Addr
+	ClientAddr         netip.Addr
+	ServerIface        string
+	ClientIface        string
+	Filter             Filter // the tool that installed the loss rules ("" if the profile has no loss)
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Option changes how Setup builds a link.
+type Option func(*options)
+
+type options struct{ filter Filter }
+
+// WithFilter picks the loss rule's tool instead of preferring nft.
+func WithFilter(f Filter) Option { return func(o *options) { o.filter = f } }
+
+var seq atomic.Uint32
+
+// Setup creates the namespaces, the veth pair, the rate limits and the loss
+// rules of p. On error nothing is left behind. The caller must Close the
+// link.
+func Setup(ctx context.Context, p Profile, opts ...Option) (l *Link, err error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	n := seq.Add(1)
+	// pid + counter: unique among the links of this process and of any
+	// other process alive now; CleanupStale relies on the pid.
+	base := fmt.Sprintf("%s%d-%d", Prefix, os.Getpid(), n)
+	// A distinct /30 per link, although namespaces would allow reuse, so a
+	// capture or a log line says which link it came from.
+	k := (n - 1) % (1 << 14)
+	net4 := [4]byte{10, 213, byte(k >> 6), byte(k&63) << 2}
+	l = &Link{
+		Profile:     p,
+		ServerNS:    base + "-s",
+		ClientNS:    base + "-c",
+		ServerAddr:  netip.AddrFrom4([4]byte{net4[0], net4[1], net4[2], net4[3] + 1}),
+		ClientAddr:  netip.AddrFrom4([4]byte{net4[0], net4[1], net4[2], net4[3] + 2}),
+		ServerIface: ServerIface,
+		ClientIface: ClientIface,
+	}
+	if p.LossPct > 0 {
+		if l.Filter, err = resolveFilter(o.filter); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(fmt.Errorf("netns: setup %s: %w", p.Name, err), l.Close())
+			l = nil
+		}
+	}()
+	return l, l.build(ctx, n)
+}
+
+func (l *Link) build(ctx context.Context, n uint32) error {
+	p := l.Profile
+	for _, ns := range []string{l.ServerNS, l.ClientNS} {
+		if _, err := run(ctx, "", "ip", "netns", "add", ns); err != nil {
+			return err
+		}
+		// Before the veth exists, so it is born without IPv6: no router
+		// solicitations or MLD reports on a link whose counters we read.
+		for _, k := range []string{"default", "all"} {
+			if err := writeSysctlInNS(ns, "net/ipv6/conf/"+k+"/disable_ipv6", "1"); err != nil {
+				return err
+			}
+		}
+	}
+	srvMAC, cliMAC := mac(n, 1), mac(n, 2)
+	// Created directly in the two namespaces: the caller's namespace never
+	// sees the veth, so nothing can route through it.
+	if _, err := run(ctx, "", "ip", "link", "add", l.ServerIface, "address", srvMAC, "netns", l.ServerNS,
+		"type", "veth", "peer", "name", l.ClientIface, "address", cliMAC, "netns", l.ClientNS); err != nil {
+		return err
+	}
+	type end struct {
+		ns, iface      string
+		addr, peer     netip.Addr
+		peerMAC        string
+		egressKbit     float64
+		lossIngressPct float64
+	}
+	ends := []end{
+		{l.ServerNS, l.ServerIface, l.ServerAddr, l.ClientAddr, cliMAC, p.DownKbit, p.LossPct},
+		{l.ClientNS, l.ClientIface, l.ClientAddr, l.ServerAddr, srvMAC, p.UpKbit, p.LossPct},
+	}
+	for _, e := range ends {
+		// Offloads off so TCP hands the device MSS-sized segments and
+		// every wire packet meets the loss rule and tbf on its own.
+		if _, err := run(ctx, "", "ip", "netns", "exec", e.ns, "ethtool", "-K", e.iface,
+			"tso", "off", "gso", "off", "gro", "off"); err != nil {
+			return err
+		}
+		if e.egressKbit > 0 {
+			if _, err := run(ctx, "", "tc", "-n", e.ns, "qdisc", "replace", "dev", e.iface, "root", "tbf",
+				"rate", tcRate(e.egressKbit),
+				"burst", strconv.Itoa(p.burst()), "limit", strconv.Itoa(p.queue())); err != nil {
+				return err
+			}
+		}
+		if e.lossIngressPct > 0 {
+			if err := installLoss(ctx, l.Filter, e.ns, e.iface, e.lossIngressPct); err != nil {
+				return err
+			}
+		}
+		// A permanent neighbour entry: no ARP frames ever cross the link.
+		batch := fmt.Sprintf("link set lo up\naddr add %s/30 dev %s\nneigh replace %s lladdr %s dev %s nud permanent\nlink set %s mtu %d up\n",
+			e.addr, e.iface, e.peer, e.peerMAC, e.iface, e.iface, p.mtu())
+		if _, err := run(ctx, batch, "ip", "-n", e.ns, "-batch", "-"); err != nil {
+			return err
+		}
+	}
+	for _, e := range ends {
+		if err := waitUp(ctx, e.ns, e.iface); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitUp waits until iface reports operstate UP: the kernel attaches the
+// qdisc (tbf) only then, from a work queue, and until it has, packets are
+// dropped by the placeholder qdisc.
+func waitUp(ctx context.Context, ns, iface string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	for {
+		out, err := run(ctx, "", "ip", "-n", ns, "-j", "link", "show", "dev", iface)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(out, []byte(`"operstate":"UP"`)) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s in %s is not up: %s", iface, ns, out)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// tcRate spells kbit/s for tc in whole bit/s: tc reads "kbit" as 1000
+// bit/s, and 62.5kbit is clearer to it as 62500bit.
+func tcRate(kbit float64) string { return strconv.FormatInt(int64(math.Round(kbit*1000)), 10) + "bit" }
+
+// mac is a locally administered unicast address unique per link and end.
+func mac(n uint32, end byte) string {
+	return fmt.Sprintf("02:fe:%02x:%02x:%02x:%02x", byte(n>>16), byte(n>>8), byte(n), end)
+}
+
+func (l *Link) ns(side Side) (ns, iface string) {
+	if side == Server {
+		return l.ServerNS, l.ServerIface
+	}
+	return l.ClientNS, l.ClientIface
+}
+
+// Command returns a command that runs name inside side's namespace
+// (`ip netns exec NS name args...`). The environment is passed through.
+func (l *Link) Command(side Side, name string, args ...string) *exec.Cmd {
+	ns, _ := l.ns(side)
+	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// CommandContext is Command with a context that kills the process.
+func (l *Link) CommandContext(ctx context.Context, side Side, name string, args ...string) *exec.Cmd {
+	ns, _ := l.ns(side)
+	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns, name}, args...)...)
+}
+
+// Counters reads side's interface, qdisc and loss-rule counters.
+func (l *Link) Counters(side Side) (DevCounters, error) {
+	ns, iface := l.ns(side)
+	var c DevCounters
+	b, err := readInNS(ns, "net/dev")
+	if err != nil {
+		return c, fmt.Errorf("netns: counters %s: %w", side, err)
+	}
+	if err := parseProcNetDev(b, iface, &c); err != nil {
+		return c, fmt.Errorf("netns: counters %s: %w", side, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := run(ctx, "", "tc", "-n", ns, "-s", "-j", "qdisc", "show", "dev", iface)
+	if err != nil {
+		return c, fmt.Errorf("netns: counters %s: %w", side, err)
+	}
+	if c.Qdisc, err = parseTcQdisc(out); err != nil {
+		return c, fmt.Errorf("netns: counters %s: %w", side, err)
+	}
+	if l.Filter != "" {
+		if c.LossDropped, c.LossDroppedBytes, err = lossCounter(ctx, l.Filter, ns); err != nil {
+			return c, fmt.Errorf("netns: counters %s: %w", side, err)
+		}
+	}
+	return c, nil
+}
+
+// DevStats reads only side's /proc/net/dev line: no process is started, so
+// it is cheap enough to sample a rate.
+func (l *Link) DevStats(side Side) (DevCounters, error) {
+	ns, iface := l.ns(side)
+	var c DevCounters
+	b, err := readInNS(ns, "net/dev")
+	if err == nil {
+		err = parseProcNetDev(b, iface, &c)
+	}
+	if err != nil {
+		return c, fmt.Errorf("netns: dev stats %s: %w", side, err)
+	}
+	return c, nil
+}
+
+// SNMP reads /proc/net/snmp inside side's namespace.
+func (l *Link) SNMP(side Side) (SNMP, error) {
+	ns, _ := l.ns(side)
+	b, err := readInNS(ns, "net/snmp")
+	if err != nil {
+		return SNMP{}, fmt.Errorf("netns: snmp %s: %w", side, err)
+	}
+	s, err := parseSNMP(b)
+	if err != nil {
+		return SNMP{}, fmt.Errorf("netns: snmp %s: %w", side, err)
+	}
+	return s, nil
+}
+
+// Close kills whatever still runs inside the link's namespaces and deletes
+// them, which destroys the veth pair, its qdiscs and the loss rules with
+// them. It is idempotent; later calls return the first call's error.
+// A command started but not yet inside its namespace when Close runs can
+// slip in after the check: wait for your commands, or Close after they
+// have started.
+func (l *Link) Close() error {
+	l.closeOnce.Do(func() {
+		var errs []error
+		for _, ns := range []string{l.ServerNS, l.ClientNS} {
+			if err := removeNS(ns); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		l.closeErr = errors.Join(errs...)
+	})
+	return l.closeErr
+}
+
+// removeNS kills the processes left in ns, waits for them to go (a
+// namespace lives on while a process is in it) and deletes its name.
+func removeNS(ns string) error {
+	if _, err := os.Stat(nsDir + "/" + ns); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		pids, err := nsPids(ctx, ns)
+		if err != nil {
+			return err
+		}
+		if len(pids) == 0 {
+			break
+		}
+		for _, pid := range pids {
+			// Only processes inside our own namespace: started by this
+			// link's user or by a crashed run of this package. Never this
+			// process, should its main thread ever be listed.
+			if pid == os.Getpid() {
+				return fmt.Errorf("netns: %s: this process (pid %d) is inside it", ns, pid)
+			}
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("netns: %s: processes %v did not exit", ns, pids)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	_, err := run(ctx, "", "ip", "netns", "del", ns)
+	return err
+}
+
+func nsPids(ctx context.Context, ns string) ([]int, error) {
+	out, err := run(ctx, "", "ip", "netns", "pids", ns)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, f := range strings.Fields(string(out)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			return nil, fmt.Errorf("ip netns pids %s: %q: %w", ns, f, err)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+// Namespaces lists the namespaces whose names start with Prefix.
+func Namespaces() ([]string, error) {
+	ents, err := os.ReadDir(nsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("netns: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), Prefix) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
+// CleanupStale removes the namespaces that runs of this package left
+// behind when their process died before Close: those whose creator pid no
+// longer exists. Links of live processes, this one included, are kept.
+// It returns the names it removed.
+func CleanupStale() ([]string, error) {
+	names, err := Namespaces()
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	for _, ns := range names {
+		pid, ok := creatorPid(ns)
+		if !ok || processAlive(pid) {
+			continue
+		}
+		if err := removeNS(ns); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		removed = append(removed, ns)
+	}
+	return removed, errors.Join(errs...)
+}
+
+// creatorPid parses the pid out of Prefix + "<pid>-<n>-<s|c>".
+func creatorPid(ns string) (int, bool) {
+	rest, ok := strings.CutPrefix(ns, Prefix)
+	if !ok {
+		return 0, false
+	}
+	pidStr, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(pidStr)
+	return pid, err == nil && pid > 0
+}
+
+// processAlive reports whether pid exists. A recycled pid makes a stale
+// namespace look alive; it is then kept until that process exits too.
+func processAlive(pid int) bool {
+	if pid == os.Getpid() {
+		return true
+	}
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}

@@ -1,0 +1,527 @@
+package netns
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func needLinks(t *testing.T) {
+	t.Helper()
+	if err := Available(); err != nil {
+		t.Skip(err)
+	}
+}
+
+func setup(t *testing.T, p Profile, opts ...Option) *Link {
+	t.Helper()
+	l, err := Setup(context.Background(), p, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return l
+}
+
+func mustProfile(t *testing.T, name string) Profile {
+	t.Helper()
+	p, err := ProfileByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func other(s Side) Side { return 1 - s }
+
+func (l *Link) addr(s Side) netip.Addr {
+	if s == Server {
+		return l.ServerAddr
+	}
+	return l.ClientAddr
+}
+
+// egressKbit is the rate of the direction whose sender is s.
+func egressKbit(p Profile, s Side) float64 {
+	if s == Client {
+		return p.UpKbit
+	}
+	return p.DownKbit
+}
+
+// udpRun is one UDP exchange with the counters of both ends around it.
+type udpRun struct {
+	send      udpSendResult
+	recv      udpRecvResult
+	snd, rcv  DevCounters // deltas over the run
+	rcvSNMP   SNMP        // delta over the run
+	frameSize uint64      // bytes per datagram on the wire, Ethernet header included
+}
+
+// udpExchange sends count datagrams of size bytes from `from` to the
+// other side at pps, waits for the sender's queue to drain, and accounts
+// for every datagram.
+func udpExchange(t *testing.T, l *Link, from Side, count, size, pps int) udpRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	to := other(from)
+	snd0, rcv0 := counters(t, l, from), counters(t, l, to)
+	rcvSNMP0 := snmp(t, l, to)
+	dst := netip.AddrPortFrom(l.addr(to), 9000).String()
+	recv := startHelper(t, ctx, l, to, "udp-recv", dst)
+	send := startHelper(t, ctx, l, from, "udp-send", dst,
+		strconv.Itoa(count), strconv.Itoa(size), strconv.Itoa(pps), "0s")
+	var r udpRun
+	send.result(t, &r.send)
+	// Datagrams still in tbf are neither delivered nor lost yet.
+	for {
+		c := counters(t, l, from)
+		if c.Qdisc.BacklogPackets == 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("%s queue never drained: %+v", from, c.Qdisc)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recv.result(t, &r.recv)
+	r.snd = counters(t, l, from).Sub(snd0)
+	r.rcv = counters(t, l, to).Sub(rcv0)
+	r.rcvSNMP = snmp(t, l, to).Sub(rcvSNMP0)
+	r.frameSize = uint64(size + 28 + ethHeader)
+	r.check(t)
+	return r
+}
+
+// check accounts for every datagram: each one sent was dropped by tbf,
+// dropped by the veth, dropped by the loss rule, refused by the receiving
+// stack, or delivered. Nothing else is on the link, so the identities are
+// exact.
+func (r udpRun) check(t *testing.T) {
+	t.Helper()
+	s, d := r.snd, r.rcv
+	if r.send.Errors != 0 {
+		t.Errorf("sender saw %d write errors", r.send.Errors)
+	}
+	if got := s.Qdisc.Drops + s.TxPackets + s.TxDropped; got != r.send.Sent {
+		t.Errorf("sent %d datagrams, but qdisc drops %d + tx %d + tx dropped %d = %d",
+			r.send.Sent, s.Qdisc.Drops, s.TxPackets, s.TxDropped, got)
+	}
+	if s.TxBytes != s.TxPackets*r.frameSize {
+		t.Errorf("tx bytes %d != %d packets x %d B", s.TxBytes, s.TxPackets, r.frameSize)
+	}
+	if d.RxPackets != s.TxPackets || d.RxBytes != s.TxBytes {
+		t.Errorf("the veth lost packets: tx %d pkts %d B, rx %d pkts %d B", s.TxPackets, s.TxBytes, d.RxPackets, d.RxBytes)
+	}
+	u := r.rcvSNMP.Udp
+	if got := d.LossDropped + u.InDatagrams + u.InErrors + u.NoPorts; got != d.RxPackets {
+		t.Errorf("received %d packets, but loss rule %d + InDatagrams %d + InErrors %d + NoPorts %d = %d",
+			d.RxPackets, d.LossDropped, u.InDatagrams, u.InErrors, u.NoPorts, got)
+	}
+	if r.recv.Datagrams != u.InDatagrams || r.recv.Dups != 0 || r.recv.Unique != r.recv.Datagrams {
+		t.Errorf("receiver read %+v, kernel delivered %d", r.recv, u.InDatagrams)
+	}
+	// The loss rule counts IP packets (no Ethernet header).
+	if d.LossDroppedBytes != d.LossDropped*(r.frameSize-ethHeader) {
+		t.Errorf("loss rule: %d B for %d packets of %d B", d.LossDroppedBytes, d.LossDropped, r.frameSize-ethHeader)
+	}
+}
+
+func counters(t *testing.T, l *Link, s Side) DevCounters {
+	t.Helper()
+	c, err := l.Counters(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func snmp(t *testing.T, l *Link, s Side) SNMP {
+	t.Helper()
+	c, err := l.SNMP(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// tcpEchoRun sends n bytes from the client and reads them back.
+func tcpEchoRun(t *testing.T, l *Link, n int) (tcpResult, SNMP, SNMP) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	s0, c0 := snmp(t, l, Server), snmp(t, l, Client)
+	srv := startHelper(t, ctx, l, Server, "tcp-echo", netip.AddrPortFrom(l.ServerAddr, 9001).String())
+	cli := startHelper(t, ctx, l, Client, "tcp-client", netip.AddrPortFrom(l.ServerAddr, 9001).String(), strconv.Itoa(n))
+	var cr, sr tcpResult
+	cli.result(t, &cr)
+	srv.result(t, &sr)
+	if !cr.Match || cr.Received != uint64(n) || sr.Received != uint64(n) {
+		t.Errorf("tcp echo of %d B: client %+v, server %+v", n, cr, sr)
+	}
+	return cr, snmp(t, l, Server).Sub(s0), snmp(t, l, Client).Sub(c0)
+}
+
+// TestProfiles builds every named profile and runs a UDP exchange in each
+// direction and a TCP echo across it.
+func TestProfiles(t *testing.T) {
+	needLinks(t)
+	for _, p := range Profiles() {
+		t.Run(p.Name, func(t *testing.T) {
+			t.Parallel()
+			l := setup(t, p)
+			for _, from := range []Side{Client, Server} {
+				count, size, pps := 2000, 64, 20000
+				if k := egressKbit(p, from); k > 0 {
+					// Half the rate for 1 s: the queue never overflows.
+					frame := float64(size + 28 + ethHeader)
+					pps = int(k * 1000 / 2 / (frame * 8))
+					count = min(2000, pps)
+				}
+				r := udpExchange(t, l, from, count, size, pps)
+				t.Logf("udp %s->%s: sent %d, delivered %d, loss rule %d, qdisc drops %d",
+					from, other(from), r.send.Sent, r.recv.Datagrams, r.rcv.LossDropped, r.snd.Qdisc.Drops)
+				if r.snd.Qdisc.Drops != 0 {
+					t.Errorf("paced at half the rate, tbf still dropped %d", r.snd.Qdisc.Drops)
+				}
+				if p.LossPct == 0 && r.recv.Datagrams != r.send.Sent {
+					t.Errorf("lossless link delivered %d of %d", r.recv.Datagrams, r.send.Sent)
+				}
+			}
+			n := 1 << 20
+			if p.Limited() {
+				// 1 s of the slower direction.
+				n = int(min(p.UpKbit, p.DownKbit) * 1000 / 8)
+			}
+			srvDev0, cliDev0 := counters(t, l, Server), counters(t, l, Client)
+			cr, ss, cs := tcpEchoRun(t, l, n)
+			lost := counters(t, l, Server).Sub(srvDev0).LossDropped + counters(t, l, Client).Sub(cliDev0).LossDropped
+			retrans := ss.Tcp.RetransSegs + cs.Tcp.RetransSegs
+			t.Logf("tcp echo %d B in %.2fs: segments out %d+%d, retransmitted %d, loss rule dropped %d",
+				n, cr.Seconds, cs.Tcp.OutSegs, ss.Tcp.OutSegs, retrans, lost)
+			// Retransmissions are not checked on lossless links: a tail
+			// loss probe fires when a slow (e.g. -race) reader delays the
+			// ACKs, and counts in RetransSegs although nothing was lost.
+			if p.LossPct == 0 && lost != 0 {
+				t.Errorf("lossless link: %d dropped", lost)
+			}
+			// 1 MiB each way is ~1450 segments: at 1% the chance of no
+			// drop is below 1e-6.
+			if p.LossPct >= 1 && !p.Limited() && (lost == 0 || retrans == 0) {
+				t.Errorf("%g%% loss: %d dropped, %d retransmitted", p.LossPct, lost, retrans)
+			}
+		})
+	}
+}
+
+// TestLoss5 sends 20k datagrams across loss-5 with each filter tool and
+// checks that the loss is binomial around 5% and that the rule's own
+// counter is exactly what went missing.
+func TestLoss5(t *testing.T) {
+	needLinks(t)
+	for _, f := range []Filter{FilterNft, FilterIptables} {
+		t.Run(string(f), func(t *testing.T) {
+			if _, err := exec.LookPath(string(f)); err != nil {
+				t.Skip(err)
+			}
+			l := setup(t, mustProfile(t, "loss-5"), WithFilter(f))
+			if l.Filter != f {
+				t.Fatalf("filter %q, want %q", l.Filter, f)
+			}
+			const n, p = 20000, 0.05
+			r := udpExchange(t, l, Client, n, 64, 40000)
+			missing := r.send.Sent - r.recv.Datagrams
+			drops := r.rcv.LossDropped
+			if r.send.Sent != n || missing != drops {
+				t.Fatalf("sent %d, delivered %d: %d missing, the %s rule dropped %d", r.send.Sent, r.recv.Datagrams, missing, f, drops)
+			}
+			mean, sd := n*p, math.Sqrt(n*p*(1-p))
+			if z := (float64(drops) - mean) / sd; math.Abs(z) > 5 {
+				t.Errorf("%d of %d dropped (%.2f%%): %.1f standard deviations from %g", drops, n, 100*float64(drops)/n, z, mean)
+			}
+			t.Logf("%s: %d of %d dropped (%.3f%%), all accounted by the rule", f, drops, n, 100*float64(drops)/n)
+		})
+	}
+}
+
+// TestRate offers 1.3x each limited direction's rate and checks the wire
+// rate over a 3 s window during which tbf's queue is never empty. The
+// measurements mostly wait, so they all run at once, in goroutines rather
+// than parallel subtests, which -parallel would cap at GOMAXPROCS.
+func TestRate(t *testing.T) {
+	needLinks(t)
+	type job struct {
+		l    *Link
+		from Side
+		kbit float64
+		res  rateResult
+		err  error
+	}
+	var jobs []*job
+	for _, p := range Profiles() {
+		if !p.Limited() {
+			continue
+		}
+		l := setup(t, p)
+		for _, from := range []Side{Client, Server} {
+			if k := egressKbit(p, from); k > 0 {
+				jobs = append(jobs, &job{l: l, from: from, kbit: k})
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Go(func() { j.res, j.err = measureRate(j.l, j.from, j.kbit) })
+	}
+	wg.Wait()
+	for _, j := range jobs {
+		name := fmt.Sprintf("%s %s->%s", j.l.Profile.Name, j.from, other(j.from))
+		if j.err != nil {
+			t.Errorf("%s: %v", name, j.err)
+			continue
+		}
+		r := j.res
+		t.Logf("%s: %.2f kbit/s on the wire over %v (profile %g), %d B frames, tbf dropped %d of %d offered",
+			name, r.kbit, r.window.Round(time.Millisecond), j.kbit, r.frame, r.drops, r.offered)
+		if math.Abs(r.kbit/j.kbit-1) > 0.10 {
+			t.Errorf("%s: %.2f kbit/s, want %g within 10%%", name, r.kbit, j.kbit)
+		}
+	}
+}
+
+type rateResult struct {
+	kbit           float64
+	window         time.Duration
+	frame          int
+	drops, offered uint64
+}
+
+func measureRate(l *Link, from Side, kbit float64) (rateResult, error) {
+	var r rateResult
+	to := other(from)
+	const window = 3 * time.Second
+	// ~150 frames per window, so one frame is <1% of it.
+	r.frame = min(max(int(kbit*1000*window.Seconds()/8/150), 60), 1242)
+	size := r.frame - 28 - ethHeader
+	pps := int(1.3 * kbit * 1000 / 8 / float64(r.frame))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dst := netip.AddrPortFrom(l.addr(to), 9000).String()
+	recv, err := spawnHelper(ctx, l, to, "udp-recv", dst)
+	if recv != nil {
+		defer recv.kill()
+	}
+	if err != nil {
+		return r, err
+	}
+	send, err := spawnHelper(ctx, l, from, "udp-send", dst, "0", strconv.Itoa(size), strconv.Itoa(pps), "6s")
+	if send != nil {
+		defer send.kill()
+	}
+	if err != nil {
+		return r, err
+	}
+	backlog := func() (uint64, error) {
+		c, err := l.Counters(from)
+		return c.Qdisc.BacklogPackets, err
+	}
+	// tbf queues only once its bucket is empty: from then on the wire
+	// runs at exactly the rate, with no burst in it.
+	for {
+		b, err := backlog()
+		if err != nil {
+			return r, err
+		}
+		if b > 0 {
+			break
+		}
+		if ctx.Err() != nil {
+			return r, fmt.Errorf("the tbf queue never filled")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c0, err := l.DevStats(to)
+	t0 := time.Now()
+	if err != nil {
+		return r, err
+	}
+	time.Sleep(window)
+	c1, err := l.DevStats(to)
+	t1 := time.Now()
+	if err != nil {
+		return r, err
+	}
+	if b, err := backlog(); err != nil || b == 0 {
+		return r, fmt.Errorf("the tbf queue emptied during the window (%v): the link idled", err)
+	}
+	r.window = t1.Sub(t0)
+	r.kbit = float64(c1.RxBytes-c0.RxBytes) * 8 / r.window.Seconds() / 1000
+	var sr udpSendResult
+	if err := send.resultErr(&sr); err != nil {
+		return r, err
+	}
+	c, err := l.Counters(from)
+	r.drops, r.offered = c.Qdisc.Drops, sr.Sent
+	return r, err
+}
+
+// TestParallelSetup builds links concurrently and checks that each one
+// carries only its own traffic.
+func TestParallelSetup(t *testing.T) {
+	needLinks(t)
+	const n = 6
+	links := make([]*Link, n)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	p := mustProfile(t, "loss-1")
+	for i := range n {
+		wg.Go(func() { links[i], errs[i] = Setup(context.Background(), p) })
+	}
+	wg.Wait()
+	seen := map[string]bool{}
+	for i, l := range links {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		t.Cleanup(func() { l.Close() })
+		for _, name := range []string{l.ServerNS, l.ClientNS} {
+			if seen[name] {
+				t.Fatalf("namespace %s used twice", name)
+			}
+			seen[name] = true
+		}
+	}
+	// Each link gets a different count, so traffic that crossed into
+	// another link would break that link's accounting.
+	t.Run("exchange", func(t *testing.T) {
+		for i, l := range links {
+			t.Run(strconv.Itoa(i), func(t *testing.T) {
+				t.Parallel()
+				r := udpExchange(t, l, Client, 500+100*i, 64, 10000)
+				if r.send.Sent != uint64(500+100*i) || r.recv.Datagrams+r.rcv.LossDropped != r.send.Sent {
+					t.Errorf("link %d: %+v %+v dropped %d", i, r.send, r.recv, r.rcv.LossDropped)
+				}
+			})
+		}
+	})
+	for _, l := range links {
+		wg.Go(func() {
+			if err := l.Close(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	left, err := Namespaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range left {
+		if seen[ns] {
+			t.Errorf("namespace %s left behind", ns)
+		}
+	}
+}
+
+// TestClose checks that Close removes everything, kills what still runs
+// inside, and can be called twice.
+func TestClose(t *testing.T) {
+	needLinks(t)
+	l, err := Setup(context.Background(), mustProfile(t, "lte-m"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sleeper := l.Command(Server, "sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- sleeper.Wait() }()
+	// `ip netns exec` joins the namespace after it starts: wait until it
+	// has, or the sleeper could join after Close looked.
+	for {
+		pids, err := nsPids(context.Background(), l.ServerNS)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(pids, sleeper.Process.Pid) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a process inside the namespace survived Close")
+	}
+	out, err := exec.Command("ip", "netns", "list").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{l.ServerNS, l.ClientNS} {
+		if strings.Contains(string(out), ns) {
+			t.Errorf("ip netns list still shows %s:\n%s", ns, out)
+		}
+	}
+	// The veths and rules lived only in the namespaces; none may have
+	// leaked into this one.
+	out, err = exec.Command("ip", "-o", "link", "show").CombinedOutput()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), ServerIface) || strings.Contains(string(out), ClientIface) {
+		t.Errorf("a veth of ours is in the root namespace:\n%s", out)
+	}
+	if _, err := l.Counters(Server); err == nil {
+		t.Error("Counters works on a closed link")
+	}
+}
+
+// TestCleanupStale leaves a namespace named after a dead process and
+// checks that CleanupStale removes it and keeps a live link.
+func TestCleanupStale(t *testing.T) {
+	needLinks(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("%s%d-1-s", Prefix, dead.Process.Pid)
+	if out, err := exec.Command("ip", "netns", "add", stale).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	t.Cleanup(func() { removeNS(stale) })
+	live := setup(t, mustProfile(t, "clean"))
+	removed, err := CleanupStale()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(removed, stale) || slices.Contains(removed, live.ServerNS) || slices.Contains(removed, live.ClientNS) {
+		t.Fatalf("removed %v; want %s and not %s", removed, stale, live.ServerNS)
+	}
+	left, _ := Namespaces()
+	if slices.Contains(left, stale) || !slices.Contains(left, live.ServerNS) {
+		t.Fatalf("left %v", left)
+	}
+	if _, err := live.Counters(Client); err != nil {
+		t.Fatalf("live link broken by CleanupStale: %v", err)
+	}
+}

@@ -1,0 +1,101 @@
+package netns
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// run executes one setup or inspection command and returns its stdout.
+// The error carries the command line and stderr, which is where ip, tc and
+// nft say what they did not like.
+func run(ctx context.Context, stdin string, name string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	var out, errb bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &errb
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(errb.String())
+		if stdin != "" {
+			return nil, fmt.Errorf("%s %s <<%q: %w: %s", name, strings.Join(args, " "), stdin, err, msg)
+		}
+		return nil, fmt.Errorf("%s %s: %w: %s", name, strings.Join(args, " "), err, msg)
+	}
+	return out.Bytes(), nil
+}
+
+// nsPath is where `ip netns` keeps the bind mount that names a namespace.
+const nsDir = "/run/netns"
+
+// inNS runs fn on an OS thread that has joined the named network namespace.
+// Files under /proc/thread-self/net and /proc/sys/net opened by fn resolve
+// in that namespace.
+//
+// The thread is never handed back to the scheduler: the goroutine exits
+// while still locked, so the runtime discards the thread instead of
+// letting another goroutine run in a foreign namespace. The main thread is
+// never used: the runtime cannot discard it (it would stay wedged in the
+// namespace) and /proc/PID/ns/net, which `ip netns pids` reads, is the main
+// thread's, so the whole process would look like it lives in ns.
+func inNS(ns string, fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			errc <- setnsAndRun(ns, fn)
+			return // still locked: the thread exits with the goroutine
+		}
+		// On the main thread: holding it locked, a new goroutine must get
+		// another thread.
+		inner := make(chan error, 1)
+		go func() {
+			runtime.LockOSThread()
+			inner <- setnsAndRun(ns, fn)
+		}()
+		errc <- <-inner
+		runtime.UnlockOSThread()
+	}()
+	return <-errc
+}
+
+func setnsAndRun(ns string, fn func() error) error {
+	f, err := os.Open(nsDir + "/" + ns)
+	if err != nil {
+		return fmt.Errorf("netns %s: %w", ns, err)
+	}
+	err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("setns %s: %w", ns, err)
+	}
+	return fn()
+}
+
+// readInNS reads a /proc file as seen from inside ns; path is relative to
+// /proc/thread-self (e.g. "net/dev").
+func readInNS(ns, path string) ([]byte, error) {
+	var b []byte
+	err := inNS(ns, func() error {
+		var err error
+		b, err = os.ReadFile("/proc/thread-self/" + path)
+		return err
+	})
+	return b, err
+}
+
+// writeSysctlInNS writes a /proc/sys value inside ns; /proc/sys/net
+// resolves to the writer's namespace at open time.
+func writeSysctlInNS(ns, path, value string) error {
+	return inNS(ns, func() error {
+		return os.WriteFile("/proc/sys/"+path, []byte(value), 0)
+	})
+}
