@@ -299,3 +299,27 @@ func TestReconnect(t *testing.T) {
 		t.Fatalf("%s: %d sent + %d dropped, want 50 frames", g.Device, g.Frames, g.Dropped)
 	}
 }
+
+// TestRefusesMoreSocketsThanFiles: a fleet that does not fit the
+// open-file limit is refused before any connect, with the way out.
+func TestRefusesMoreSocketsThanFiles(t *testing.T) {
+	room, err := raiseFileLimit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if room > 1<<20 {
+		t.Skip("open-file limit too large to exceed in a test")
+	}
+	c := testConfig(TCP, "127.0.0.1:1")
+	c.Devices = room + 1
+	_, err = Run(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "use --procs 2") {
+		t.Fatalf("err %v", err)
+	}
+	c.Procs, c.Devices = 2, 2*room+2
+	c.WorkerCommand = testWorkerCommand
+	_, err = Run(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "use --procs 3") {
+		t.Fatalf("err %v", err)
+	}
+}

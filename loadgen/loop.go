@@ -240,10 +240,13 @@ func (l *loop) start(t0 int64) {
 }
 
 // stopAll ends the run for every device: the connected ones send their
-// end-of-stream, the others give up.
+// end-of-stream, the others give up. At the end of --duration a device
+// first sends the frames that fell due before it (a loop running behind
+// still owes them); when the run is cancelled it stops at once.
 func (l *loop) stopAll(now int64) {
 	l.stopping = true
 	l.ready = l.ready[:0]
+	cancelled := l.r.stop.Load()
 	for i := range l.devs {
 		d := &l.devs[i]
 		switch d.state {
@@ -253,7 +256,10 @@ func (l *loop) stopAll(now int64) {
 			}
 			l.closeDevice(d, stDone)
 		case stUp:
-			if !d.finishing {
+			for !cancelled && l.s.periodNs > 0 && !d.finishing && d.state == stUp {
+				l.sendDue(int32(i)) // due < end <= now: it ends with finish
+			}
+			if !d.finishing && d.state == stUp {
 				l.out, l.marks = l.out[:0], l.marks[:0]
 				l.finish(d)
 				l.emit(int32(i), now)

@@ -104,6 +104,14 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 		return nil, errors.New("loadgen: --procs needs Config.WorkerCommand")
 	}
 	n := cfg.Procs
+	// Workers inherit the raised limit; refuse here rather than in each.
+	need := cfg.Devices
+	if cfg.UDPSockets > 0 {
+		need = cfg.UDPSockets
+	}
+	if err := checkSockets(need, n); err != nil {
+		return nil, fmt.Errorf("loadgen: %w", err)
+	}
 	workers := make([]*worker, n)
 	readyc := make(chan struct{}, n)
 	var mu sync.Mutex // guards workers' last and rep

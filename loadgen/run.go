@@ -100,7 +100,7 @@ func runLocal(ctx context.Context, cfg *Config, progress func(Progress), awaitSt
 	if cfg.UDPSockets > 0 {
 		need = cfg.UDPSockets
 	}
-	if err := raiseFileLimit(need); err != nil {
+	if err := checkSockets(need, 1); err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	if cfg.Transport == TLS {

@@ -13,25 +13,35 @@ import (
 // eventfds, stdio, the runtime's own, a replay file, a JSON report.
 const fdReserve = 64
 
-// raiseFileLimit raises RLIMIT_NOFILE to its hard limit and checks that
-// need descriptors fit. The hard limit itself cannot be raised without
-// privileges, so a fleet that does not fit is refused here, with the way
-// out, rather than failing half-way with EMFILE.
-func raiseFileLimit(need int) error {
+// raiseFileLimit raises RLIMIT_NOFILE to its hard limit and returns how
+// many device sockets a process can then hold. The hard limit itself
+// cannot be raised without privileges, so a fleet that does not fit is
+// refused up front, with the way out, rather than failing half-way with
+// EMFILE.
+func raiseFileLimit() (int, error) {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-		return fmt.Errorf("getrlimit: %w", err)
+		return 0, fmt.Errorf("getrlimit: %w", err)
 	}
 	if lim.Cur < lim.Max {
 		lim.Cur = lim.Max
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
-			return fmt.Errorf("setrlimit NOFILE %d: %w", lim.Max, err)
+			return 0, fmt.Errorf("setrlimit NOFILE %d: %w", lim.Max, err)
 		}
 	}
-	if uint64(need+fdReserve) > lim.Cur {
-		per := max(int(lim.Cur)-fdReserve, 1)
-		return fmt.Errorf("%d sockets need %d open files but this process may have at most %d (hard RLIMIT_NOFILE): use --procs %d or more (or --udp-sockets for UDP)",
-			need, need+fdReserve, lim.Cur, (need+per-1)/per)
+	return max(int(min(lim.Cur, 1<<30))-fdReserve, 1), nil
+}
+
+// checkSockets refuses total sockets spread over procs processes when one
+// process's share does not fit its open-file limit.
+func checkSockets(total, procs int) error {
+	room, err := raiseFileLimit()
+	if err != nil {
+		return err
+	}
+	if per := (total + procs - 1) / procs; per > room {
+		return fmt.Errorf("%d sockets in %d process(es) is %d per process, but a process may hold %d (hard RLIMIT_NOFILE %d less %d in reserve): use --procs %d or more (or --udp-sockets for UDP)",
+			total, procs, per, room, room+fdReserve, fdReserve, (total+room-1)/room)
 	}
 	return nil
 }
