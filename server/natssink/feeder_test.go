@@ -29,6 +29,7 @@ type feeder struct {
 }
 
 type device struct {
+	mu     sync.Mutex // a test redials devices while the feeder runs
 	id     string
 	udp    bool
 	enc    *wire.Encoder
@@ -49,8 +50,10 @@ type span struct {
 
 var codecs = []string{"text", "binary", "compact", "compact+zstd", "binary+s2"}
 
-// newFeeder makes n devices, every udpEvery-th of them on UDP.
+// newFeeder makes n devices (n/raceScale under the race detector),
+// every udpEvery-th of them on UDP.
 func newFeeder(t testing.TB, prefix string, n, udpEvery, samples, channels int) *feeder {
+	n /= raceScale
 	fd := &feeder{t: t, samples: samples, channels: channels}
 	for i := range n {
 		c, err := codec.ParseCodec(codecs[i%len(codecs)])
@@ -69,6 +72,8 @@ func value(idx int, seq uint64, ch int) codec.Value {
 }
 
 func (d *device) dial(tcp, udp string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.conn != nil {
 		d.conn.Close()
 	}
@@ -91,40 +96,46 @@ func (d *device) dial(tcp, udp string) error {
 // after it.
 func (fd *feeder) round(devs []*device, phase int) {
 	for _, d := range devs {
-		if d.broken || d.conn == nil {
-			continue
-		}
-		f := &d.frame
-		*f = codec.Frame{Device: []byte(d.id), Seq: d.next, Flags: codec.HasSeq | codec.HasTime, Channels: fd.channels,
-			Times: f.Times[:0], Values: f.Values[:0]}
-		for i := range fd.samples {
-			s := d.next + uint64(i)
-			f.Times = append(f.Times, baseMs+int64(s)*100)
-			for c := range fd.channels {
-				f.Values = append(f.Values, value(d.idx, s, c))
-			}
-		}
-		d.buf = d.enc.Append(d.buf[:0], f)
-		d.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
-		if _, err := d.conn.Write(d.buf); err != nil {
-			// Not written (or not wholly): the device counts it as
-			// unsent and stops until redialled; its seq moves on, as a
-			// real device's would.
-			d.broken = true
-			d.next += uint64(fd.samples)
-			continue
-		}
-		from := d.next
-		d.next += uint64(fd.samples)
-		if n := len(d.sentTo); n > 0 && d.sentTo[n-1].to == from && d.sentTo[n-1].phase == phase {
-			d.sentTo[n-1].to = d.next
-		} else {
-			d.sentTo = append(d.sentTo, span{from, d.next, phase})
-		}
-		fd.mu.Lock()
-		fd.sent += fd.samples * fd.channels
-		fd.mu.Unlock()
+		fd.send(d, phase)
 	}
+}
+
+func (fd *feeder) send(d *device, phase int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.broken || d.conn == nil {
+		return
+	}
+	f := &d.frame
+	*f = codec.Frame{Device: []byte(d.id), Seq: d.next, Flags: codec.HasSeq | codec.HasTime, Channels: fd.channels,
+		Times: f.Times[:0], Values: f.Values[:0]}
+	for i := range fd.samples {
+		s := d.next + uint64(i)
+		f.Times = append(f.Times, baseMs+int64(s)*100)
+		for c := range fd.channels {
+			f.Values = append(f.Values, value(d.idx, s, c))
+		}
+	}
+	d.buf = d.enc.Append(d.buf[:0], f)
+	d.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	if _, err := d.conn.Write(d.buf); err != nil {
+		// Not written (or not wholly): the device counts it as
+		// unsent and stops until redialled; its seq moves on, as a
+		// real device's would.
+		d.broken = true
+		d.next += uint64(fd.samples)
+		return
+	}
+	from := d.next
+	d.next += uint64(fd.samples)
+	if n := len(d.sentTo); n > 0 && d.sentTo[n-1].to == from && d.sentTo[n-1].phase == phase {
+		d.sentTo[n-1].to = d.next
+	} else {
+		d.sentTo = append(d.sentTo, span{from, d.next, phase})
+	}
+	fd.mu.Lock()
+	fd.sent += fd.samples * fd.channels
+	fd.mu.Unlock()
 }
 
 // run sends rounds from devs every interval until stop is closed, in
@@ -154,9 +165,11 @@ func (fd *feeder) run(devs []*device, interval time.Duration, workers int, phase
 
 func (fd *feeder) close() {
 	for _, d := range fd.devices {
+		d.mu.Lock()
 		if d.conn != nil {
 			d.conn.Close()
 		}
+		d.mu.Unlock()
 	}
 }
 

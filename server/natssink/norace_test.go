@@ -1,0 +1,5 @@
+//go:build !race
+
+package natssink_test
+
+const raceScale = 1
