@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 
-.PHONY: all build run test race vet lint bench bench-go fuzz clean
+.PHONY: all build run test race vet lint bench bench-quick bench-server bench-go fuzz clean
 
 all: build
 
@@ -32,11 +32,28 @@ lint: vet
 vet:
 	$(GO) vet $(PKGS)
 
-# Micro-benchmarks of every package (benchstat-compatible output).
+# Micro-benchmarks of every package (benchstat-compatible output), except
+# package bench, whose benchmarks start processes (bench-server).
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list $(PKGS) | grep -v '/bench$$')
 
-bench: bench-go
+# The default suite of `fleetwire bench` (under 10 minutes on 2 cores):
+# TCP vs UDP vs TLS, every codec, batch sizes, lossy and cellular netns
+# links, gnet beside the std baseline, plus the codecs' micro-benchmarks.
+# Report: $(BENCH_OUT)/report.md.
+BENCH_OUT ?= bench/results/$(shell date -u +%F)-default
+bench: build
+	$(BIN) bench --out $(BENCH_OUT) --codec-bench .
+
+# A smoke run of the runner, under a minute.
+bench-quick: build
+	$(BIN) bench --quick --out $(shell mktemp -d)
+
+# Issue 3's server speed targets as Go benchmarks driving the real binary
+# (tcp-bulk, tcp-sensor, udp, idle-rss; gnet and std each): a few minutes.
+# FLEETWIRE_BENCH_PERF=dir adds a perf profile of the server per case.
+bench-server:
+	$(GO) test -run '^$$' -bench ServerCPU -benchtime 1x -timeout 30m ./bench
 
 # Run every fuzz target for FUZZTIME each (go test -fuzz takes one target
 # per run, so they run one after another).

@@ -96,12 +96,13 @@ type Figures struct {
 	LatencyP999 int64 `json:"latency_p999_ms"`
 	LatencyMax  int64 `json:"latency_max_ms"`
 
-	ServerCPUNsPerReading     float64 `json:"server_cpu_ns_per_reading"`      // ServerCPU.SchedNs / Delivered
-	ServerStatCPUNsPerReading float64 `json:"server_stat_cpu_ns_per_reading"` // ServerCPU.StatNs() / Delivered (10 ms ticks)
-	ServerCores               float64 `json:"server_cores"`                   // ServerCPU.SchedNs / WindowNs
-	RSSPerConn                float64 `json:"server_rss_bytes_per_conn"`      // (MemPeak.RSS - MemBefore.RSS) / PeakConns
-	GenCPUNsPerFrame          float64 `json:"generator_cpu_ns_per_frame"`     // Gen.CPUNsPerFrame (its getrusage)
-	ReadingsPerSecond         float64 `json:"readings_per_s"`                 // Delivered / Gen.DurationSeconds
+	ServerCPUNsPerReading     float64 `json:"server_cpu_ns_per_reading"`         // ServerCPU.SchedNs / Delivered
+	ServerStatCPUNsPerReading float64 `json:"server_stat_cpu_ns_per_reading"`    // ServerCPU.StatNs() / Delivered (10 ms ticks)
+	ServerCores               float64 `json:"server_cores"`                      // ServerCPU.SchedNs / WindowNs
+	ServerSlicesPer1k         float64 `json:"server_timeslices_per_1k_readings"` // 1000 * ServerCPU.Slices / Delivered
+	RSSPerConn                float64 `json:"server_rss_bytes_per_conn"`         // (MemPeak.RSS - MemBefore.RSS) / PeakConns
+	GenCPUNsPerFrame          float64 `json:"generator_cpu_ns_per_frame"`        // Gen.CPUNsPerFrame (its getrusage)
+	ReadingsPerSecond         float64 `json:"readings_per_s"`                    // Delivered / Gen.DurationSeconds
 
 	// CostMBPerDeviceMonth is WirePerReading x readings a device sends a
 	// month at the scenario's rate (rate x channels x 30 days), in MB
@@ -157,6 +158,7 @@ func Compute(s *Scenario, c *Counters) Figures {
 	f.ServerCPUNsPerReading = div(float64(c.ServerCPU.SchedNs), d)
 	f.ServerStatCPUNsPerReading = div(float64(c.ServerCPU.StatNs()), d)
 	f.ServerCores = div(float64(c.ServerCPU.SchedNs), float64(c.WindowNs))
+	f.ServerSlicesPer1k = 1000 * div(float64(c.ServerCPU.Slices), d)
 	if c.PeakConns > 0 {
 		f.RSSPerConn = float64(c.MemPeak.RSS-c.MemBefore.RSS) / float64(c.PeakConns)
 	}

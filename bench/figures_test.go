@@ -16,7 +16,7 @@ func TestCompute_TCP(t *testing.T) {
 		Gen: loadgen.Report{ReadingsSent: 1000, FramesSent: 100, CPUNsPerFrame: 5000, DurationSeconds: 2},
 		Srv: server.TransportStats{Readings: 1002, Duplicates: 2, Lost: 0, PayloadBytes: 8000,
 			TCPInfo: &server.TCPInfo{SegsIn: 150, BytesReceived: 8200, SegsOut: 60, BytesSent: 0}},
-		ServerCPU: CPUSample{SchedNs: 2_000_000, UserTicks: 1, SysTicks: 2},
+		ServerCPU: CPUSample{SchedNs: 2_000_000, Slices: 50, UserTicks: 1, SysTicks: 2},
 		MemBefore: Memory{RSS: 10 << 20}, MemPeak: Memory{RSS: 10<<20 + 10*4096}, PeakConns: 10,
 		WindowNs: 4_000_000_000,
 		SNMP:     SNMP{"Tcp.RetransSegs": 3, "client.Tcp.RetransSegs": 4},
@@ -38,6 +38,7 @@ func TestCompute_TCP(t *testing.T) {
 		{"cpu", f.ServerCPUNsPerReading, 2000},
 		{"stat cpu", f.ServerStatCPUNsPerReading, 30000}, // 3 ticks of 10 ms / 1000
 		{"cores", f.ServerCores, 0.0005},
+		{"slices", f.ServerSlicesPer1k, 50},
 		{"rss/conn", f.RSSPerConn, 4096},
 		{"gen", f.GenCPUNsPerFrame, 5000},
 		{"rate", f.ReadingsPerSecond, 500},

@@ -14,9 +14,13 @@ import (
 // SchedNs sums the on-CPU time of every thread (field 1 of
 // /proc/<pid>/task/<tid>/schedstat, ns, the sum_exec_runtime that the
 // kernel scales utime and stime from) and UserTicks/SysTicks are
-// /proc/<pid>/stat fields 14 and 15 (clock ticks of 10 ms here).
+// /proc/<pid>/stat fields 14 and 15 (clock ticks of 10 ms here). Slices
+// is field 3 of the same schedstat files: how many times the threads were
+// switched onto a CPU (wake-ups and preemptions), what an event loop pays
+// per epoll round.
 type CPUSample struct {
 	SchedNs   int64 `json:"sched_ns"`
+	Slices    int64 `json:"timeslices"`
 	UserTicks int64 `json:"user_ticks"`
 	SysTicks  int64 `json:"sys_ticks"`
 }
@@ -27,7 +31,7 @@ const clockTick = 100
 
 // Sub returns the CPU used between o and s.
 func (s CPUSample) Sub(o CPUSample) CPUSample {
-	return CPUSample{SchedNs: s.SchedNs - o.SchedNs, UserTicks: s.UserTicks - o.UserTicks, SysTicks: s.SysTicks - o.SysTicks}
+	return CPUSample{SchedNs: s.SchedNs - o.SchedNs, Slices: s.Slices - o.Slices, UserTicks: s.UserTicks - o.UserTicks, SysTicks: s.SysTicks - o.SysTicks}
 }
 
 // StatNs is user+sys from /proc/<pid>/stat in ns (10 ms resolution).
@@ -52,14 +56,16 @@ func readCPU(pid int) (CPUSample, error) {
 			continue // the thread exited between the glob and the read
 		}
 		f := strings.Fields(string(b))
-		if len(f) < 1 {
+		if len(f) < 3 {
 			continue
 		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return c, fmt.Errorf("%s: %w", t, err)
+		n, err1 := strconv.ParseInt(f[0], 10, 64)
+		k, err2 := strconv.ParseInt(f[2], 10, 64)
+		if err1 != nil || err2 != nil {
+			return c, fmt.Errorf("%s: %q", t, b)
 		}
 		c.SchedNs += n
+		c.Slices += k
 	}
 	return c, nil
 }

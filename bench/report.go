@@ -75,7 +75,7 @@ var csvHeader = []string{"scenario", "group", "transport", "codec", "batch", "de
 	"sent", "delivered", "lost", "loss_pct", "server_seq_lost", "duplicates", "reordered", "udp_rcvbuf_errors", "udp_in_errors", "tcp_retrans_segs",
 	"payload_b_per_reading", "wire_up_b_per_reading", "wire_down_b_per_reading", "wire_b_per_reading", "veth_up_b_per_reading", "veth_down_b_per_reading",
 	"latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms",
-	"server_cpu_ns_per_reading", "server_stat_cpu_ns_per_reading", "server_cores", "server_rss_b_per_conn", "generator_cpu_ns_per_frame", "readings_per_s",
+	"server_cpu_ns_per_reading", "server_stat_cpu_ns_per_reading", "server_cores", "server_timeslices_per_1k_readings", "server_rss_b_per_conn", "generator_cpu_ns_per_frame", "readings_per_s",
 	"cost_mb_per_device_month", "skipped", "error"}
 
 func ff(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
@@ -98,7 +98,7 @@ func (r *Report) writeCSV(w io.Writer) error {
 			strconv.FormatInt(f.UDPRcvbufErrors, 10), strconv.FormatInt(f.UDPInErrors, 10), strconv.FormatInt(f.TCPRetransSegs, 10),
 			ff(f.PayloadPerReading), ff(f.WireUpPerReading), ff(f.WireDownPerReading), ff(f.WirePerReading), fp(f.VethUpPerReading), fp(f.VethDownPerReading),
 			strconv.FormatInt(f.LatencyP50, 10), strconv.FormatInt(f.LatencyP99, 10), strconv.FormatInt(f.LatencyP999, 10), strconv.FormatInt(f.LatencyMax, 10),
-			ff(f.ServerCPUNsPerReading), ff(f.ServerStatCPUNsPerReading), ff(f.ServerCores), ff(f.RSSPerConn), ff(f.GenCPUNsPerFrame), ff(f.ReadingsPerSecond),
+			ff(f.ServerCPUNsPerReading), ff(f.ServerStatCPUNsPerReading), ff(f.ServerCores), ff(f.ServerSlicesPer1k), ff(f.RSSPerConn), ff(f.GenCPUNsPerFrame), ff(f.ReadingsPerSecond),
 			ff(f.CostMBPerDeviceMonth), x.Skipped, x.Err})
 	}
 	cw.Flush()
@@ -321,6 +321,7 @@ var provenance = [][]string{
 	{"veth up/down B", "`/proc/net/dev` of the client (up) / server (down) veth end: (tx_bytes - 14 x tx_packets) / delivered, IP bytes including retransmissions and packets the loss rule then dropped"},
 	{"latency", "`latency_ms` p50/p99/p999/max: server HDR histogram of receive time minus the device timestamp of each frame's last sample (ms; both clocks are this machine's)"},
 	{"server CPU", "sum over the server's threads of `/proc/<pid>/task/*/schedstat` on-CPU ns (user+sys), delta from generator start to the server counting every end-of-stream, / delivered. `/proc/<pid>/stat` utime+stime (10 ms ticks) is in results.csv as server_stat_cpu_ns_per_reading"},
+	{"wake-ups", "`/proc/<pid>/task/*/schedstat` field 3 (timeslices: times a thread was switched onto a CPU), delta, per 1,000 delivered readings (results.csv)"},
 	{"RSS/conn", "(`/proc/<pid>/status` VmRSS at the highest sampled `connections` - VmRSS before the load) / that connection count"},
 	{"gen CPU/frame", "generator `--json` `cpu_ns_per_frame` (its getrusage user+sys / frames sent)"},
 	{"MB/device/month", "wire B (up+down) x rate x channels x 2,592,000 s (30 days) / 1e6"},

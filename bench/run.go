@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -32,6 +33,9 @@ type Options struct {
 	ServerCPU, GenCPU int
 	WorkDir           string // logs, generator reports, TLS files
 	Logger            *slog.Logger
+	// PerfDir, when set, gets a perf profile of the server over each
+	// load window (<scenario>-<engine>.perf.data and .perf.txt).
+	PerfDir string
 	// PrivateLoopback runs "loopback" scenarios in a namespace of their
 	// own when `ip netns` works (counters then hold only the run's
 	// traffic); false, or when it fails, uses the host's loopback.
@@ -336,6 +340,20 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		return c, err
 	}
 	defer gen.stop(5 * time.Second)
+	if o.PerfDir != "" {
+		name := strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(s.ID()) + "-" + engine
+		if rec, err := startPerf(o.PerfDir, name, pid); err != nil {
+			o.Logger.Warn("bench: no profile", "err", err)
+		} else {
+			defer func() {
+				if path, err := rec.stop(ctx); err != nil {
+					o.Logger.Warn("bench: profile", "err", err)
+				} else {
+					o.Logger.Info("bench: profile", "scenario", s.ID(), "engine", engine, "path", path)
+				}
+			}()
+		}
+	}
 
 	// While the generator runs: the peak of open connections and of RSS.
 	limit := s.Duration + s.Drain + time.Duration(s.Devices/1000+30)*time.Second
