@@ -24,10 +24,11 @@ var availableOnce = sync.OnceValue(probe)
 func Available() error { return availableOnce() }
 
 func probe() error {
-	var missing []string
-	if os.Geteuid() != 0 {
-		missing = append(missing, fmt.Sprintf("root (running as uid %d; network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN)", os.Geteuid()))
+	var problems []string
+	if uid := os.Geteuid(); uid != 0 {
+		problems = append(problems, fmt.Sprintf("not root (uid %d): network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN", uid))
 	}
+	var missing []string
 	for _, tool := range []string{"ip", "tc", "ethtool"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			missing = append(missing, tool)
@@ -37,8 +38,10 @@ func probe() error {
 		missing = append(missing, "nft or iptables")
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("netns: emulated links unavailable: missing %s (apt-get install -y %s)",
-			strings.Join(missing, ", "), Packages)
+		problems = append(problems, fmt.Sprintf("missing %s (apt-get install -y %s)", strings.Join(missing, ", "), Packages))
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("netns: emulated links unavailable: %s", strings.Join(problems, "; "))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

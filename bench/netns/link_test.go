@@ -188,8 +188,8 @@ func TestProfiles(t *testing.T) {
 					count = min(2000, pps)
 				}
 				r := udpExchange(t, l, from, count, size, pps)
-				t.Logf("udp %s->%s: sent %d, delivered %d, loss rule %d, qdisc drops %d",
-					from, other(from), r.send.Sent, r.recv.Datagrams, r.rcv.LossDropped, r.snd.Qdisc.Drops)
+				t.Logf("%s udp %s->%s: sent %d, delivered %d, loss rule %d, qdisc drops %d",
+					p.Name, from, other(from), r.send.Sent, r.recv.Datagrams, r.rcv.LossDropped, r.snd.Qdisc.Drops)
 				if r.snd.Qdisc.Drops != 0 {
 					t.Errorf("paced at half the rate, tbf still dropped %d", r.snd.Qdisc.Drops)
 				}
@@ -206,8 +206,8 @@ func TestProfiles(t *testing.T) {
 			cr, ss, cs := tcpEchoRun(t, l, n)
 			lost := counters(t, l, Server).Sub(srvDev0).LossDropped + counters(t, l, Client).Sub(cliDev0).LossDropped
 			retrans := ss.Tcp.RetransSegs + cs.Tcp.RetransSegs
-			t.Logf("tcp echo %d B in %.2fs: segments out %d+%d, retransmitted %d, loss rule dropped %d",
-				n, cr.Seconds, cs.Tcp.OutSegs, ss.Tcp.OutSegs, retrans, lost)
+			t.Logf("%s tcp echo %d B in %.2fs: segments out %d+%d, retransmitted %d, loss rule dropped %d",
+				p.Name, n, cr.Seconds, cs.Tcp.OutSegs, ss.Tcp.OutSegs, retrans, lost)
 			// Retransmissions are not checked on lossless links: a tail
 			// loss probe fires when a slow (e.g. -race) reader delays the
 			// ACKs, and counts in RetransSegs although nothing was lost.

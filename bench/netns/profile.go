@@ -152,11 +152,13 @@ func Profiles() []Profile {
 			Name: "lte-m",
 			Description: "LTE-M (Cat-M1, 3GPP Rel-13) half-duplex FDD modem: 375 kbit/s up, " +
 				"300 kbit/s down, 1% residual loss",
-			// Cat-M1: max TBS 1000 bits per 1 ms TTI in both directions
-			// (3GPP TS 36.306), 1 Mbit/s instantaneous; with HD-FDD
-			// scheduling gaps the commonly cited sustained peaks are
-			// 375 kbit/s UL and 300 kbit/s DL (e.g. GSMA LTE-M deployment
-			// guide; rfwireless-world "LTE-M device categories").
+			// Cat-M1: max TBS 1000 bits per 1 ms TTI in both directions,
+			// 1 Mbit/s instantaneous; with the HD-FDD scheduling gaps
+			// (control and data in different subframes, guard subframes
+			// for switching) the commonly cited sustained peaks are
+			// 375 kbit/s UL and 300 kbit/s DL (as tabulated e.g. by
+			// rfwireless-world, "LTE-M device categories Cat-0, Cat-M1,
+			// Cat-M2"). FD-FDD devices reach 1 Mbit/s UL / 800 kbit/s DL.
 			Source:     "3GPP Rel-13 Cat-M1 HD-FDD peak 375 kbit/s UL / 300 kbit/s DL; 1% loss assumed",
 			UpKbit:     375,
 			DownKbit:   300,
@@ -167,12 +169,14 @@ func Profiles() []Profile {
 			Name: "nbiot",
 			Description: "NB-IoT (Cat-NB1, 3GPP Rel-13) modem, multi-tone uplink: 62.5 kbit/s up, " +
 				"26 kbit/s down, 1% residual loss",
-			// Cat-NB1: max TBS 680 bits DL, 1000 bits UL (3GPP TS 36.306),
-			// one HARQ process; with the mandatory NPDCCH/NPDSCH/ACK gaps
-			// the sustained peaks are ~26 kbit/s DL and ~62.5 kbit/s UL
-			// multi-tone (16.9 kbit/s single-tone): Wang et al., "A Primer
-			// on 3GPP Narrowband Internet of Things", IEEE Commun. Mag. 2017.
-			// The 170/250 kbit/s often quoted are instantaneous, per TTI.
+			// Cat-NB1: max TBS 680 bits DL, 1000 bits UL, one HARQ
+			// process, so one transport block per scheduling cycle
+			// (NPDCCH, the mandatory gaps, data, HARQ-ACK): ~26 ms per
+			// 680 bits DL (~26 kbit/s) and ~16 ms per 1000 bits UL
+			// multi-tone (62.5 kbit/s; single-tone ~17 kbit/s), the
+			// figures of Wang et al., "A Primer on 3GPP Narrowband
+			// Internet of Things", IEEE Commun. Mag. 2017. The 170-250
+			// kbit/s often quoted are per-TTI instantaneous rates.
 			Source:     "3GPP Rel-13 Cat-NB1 peak ~62.5 kbit/s UL (multi-tone) / ~26 kbit/s DL; 1% loss assumed",
 			UpKbit:     62.5,
 			DownKbit:   26,
