@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -129,6 +130,11 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 		wc.IDOffset = offset
 		offset += wc.Devices
 		wc.ConnectRate = cfg.ConnectRate / float64(n)
+		if wc.Loops == 0 {
+			// The workers share the machine's cores: more loop threads
+			// than cores only add context switches.
+			wc.Loops = max(1, runtime.NumCPU()/n)
+		}
 		if cfg.UDPSockets > 0 {
 			wc.UDPSockets = max(1, (cfg.UDPSockets+n-1)/n)
 		}
