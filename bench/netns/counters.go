@@ -10,24 +10,31 @@ import (
 )
 
 // DevCounters is what one side of the link counted, all cumulative since
-// Setup. Use Sub for the figures of one run.
+// Setup. Use Sub for the figures of one run. Everything about a direction
+// is counted at the side it arrives at, in this order:
+//
+//	RxPackets (the wire) = Shaper.Drops + Shaper.Packets + Shaper.BacklogPackets   (rate-limited direction)
+//	Shaper.Packets, or RxPackets when unlimited = LossDropped + what the IP stack received
 //
 // Rx and Tx come from /proc/net/dev inside the side's namespace and count
-// whole frames including the 14-byte Ethernet header. Packets the loss rule
-// drops have already been counted in Rx (they crossed the wire and were lost
-// on arrival); packets tbf drops never reach Tx.
+// whole frames including the 14-byte Ethernet header; this side's Tx is
+// the other side's Rx. Packets the shaper or the loss rule drop have
+// already crossed the wire and are counted in Rx, as a lost radio frame
+// still cost the device its airtime.
 type DevCounters struct {
 	Iface string
 
 	RxBytes, RxPackets, RxErrors, RxDropped uint64
 	TxBytes, TxPackets, TxErrors, TxDropped uint64
 
-	// Qdisc is the egress root qdisc of Iface: tbf on a rate-limited
-	// direction, the veth's default noqueue (all zero) otherwise.
-	Qdisc QdiscStats
+	// Shaper is the tbf that limits the direction arriving at this side
+	// (on ShaperIface); zero, with Kind "", when that direction is not
+	// rate limited.
+	Shaper QdiscStats
 
 	// LossDropped and LossDroppedBytes are the loss rule's own counter for
-	// packets arriving on this side (0 when the profile has no loss).
+	// packets arriving at this side, in IP bytes (no Ethernet header); 0
+	// when the profile has no loss.
 	LossDropped, LossDroppedBytes uint64
 }
 
@@ -50,11 +57,11 @@ func (c DevCounters) Sub(prev DevCounters) DevCounters {
 	d.TxPackets -= prev.TxPackets
 	d.TxErrors -= prev.TxErrors
 	d.TxDropped -= prev.TxDropped
-	d.Qdisc.Bytes -= prev.Qdisc.Bytes
-	d.Qdisc.Packets -= prev.Qdisc.Packets
-	d.Qdisc.Drops -= prev.Qdisc.Drops
-	d.Qdisc.Overlimits -= prev.Qdisc.Overlimits
-	d.Qdisc.Requeues -= prev.Qdisc.Requeues
+	d.Shaper.Bytes -= prev.Shaper.Bytes
+	d.Shaper.Packets -= prev.Shaper.Packets
+	d.Shaper.Drops -= prev.Shaper.Drops
+	d.Shaper.Overlimits -= prev.Shaper.Overlimits
+	d.Shaper.Requeues -= prev.Shaper.Requeues
 	d.LossDropped -= prev.LossDropped
 	d.LossDroppedBytes -= prev.LossDroppedBytes
 	return d

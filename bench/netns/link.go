@@ -144,32 +144,29 @@ func (l *Link) build(ctx context.Context, n uint32) error {
 		return err
 	}
 	type end struct {
-		ns, iface      string
-		addr, peer     netip.Addr
-		peerMAC        string
-		egressKbit     float64
-		lossIngressPct float64
+		ns, iface   string
+		addr, peer  netip.Addr
+		peerMAC     string
+		ingressKbit float64 // rate of the direction arriving here
 	}
 	ends := []end{
-		{l.ServerNS, l.ServerIface, l.ServerAddr, l.ClientAddr, cliMAC, p.DownKbit, p.LossPct},
-		{l.ClientNS, l.ClientIface, l.ClientAddr, l.ServerAddr, srvMAC, p.UpKbit, p.LossPct},
+		{l.ServerNS, l.ServerIface, l.ServerAddr, l.ClientAddr, cliMAC, p.UpKbit},
+		{l.ClientNS, l.ClientIface, l.ClientAddr, l.ServerAddr, srvMAC, p.DownKbit},
 	}
 	for _, e := range ends {
 		// Offloads off so TCP hands the device MSS-sized segments and
-		// every wire packet meets the loss rule and tbf on its own.
+		// every wire packet meets the shaper and the loss rule on its own.
 		if _, err := run(ctx, "", "ip", "netns", "exec", e.ns, "ethtool", "-K", e.iface,
 			"tso", "off", "gso", "off", "gro", "off"); err != nil {
 			return err
 		}
-		if e.egressKbit > 0 {
-			if _, err := run(ctx, "", "tc", "-n", e.ns, "qdisc", "replace", "dev", e.iface, "root", "tbf",
-				"rate", tcRate(e.egressKbit),
-				"burst", strconv.Itoa(p.burst()), "limit", strconv.Itoa(p.queue())); err != nil {
+		if e.ingressKbit > 0 {
+			if err := shapeIngress(ctx, e.ns, e.iface, e.ingressKbit, p); err != nil {
 				return err
 			}
 		}
-		if e.lossIngressPct > 0 {
-			if err := installLoss(ctx, l.Filter, e.ns, e.iface, e.lossIngressPct); err != nil {
+		if p.LossPct > 0 {
+			if err := installLoss(ctx, l.Filter, e.ns, e.iface, p.LossPct); err != nil {
 				return err
 			}
 		}
@@ -188,8 +185,38 @@ func (l *Link) build(ctx context.Context, n uint32) error {
 	return nil
 }
 
+// ShaperIface is the IFB device that holds a direction's tbf, in the
+// namespace that direction arrives at.
+const ShaperIface = "ifb0"
+
+// shapeIngress rate-limits what arrives on iface: an ingress filter
+// redirects every packet to an IFB device whose root qdisc is tbf, and IFB
+// hands each packet back to the stack as if it had arrived on iface.
+//
+// The shaper sits at the receiving end, not on the sender's egress, like
+// the bottleneck buffer of a router or a base station: had it been the
+// sender's own qdisc, the sending kernel would see every overflow drop at
+// once, and TCP counts a retransmission that its own qdisc refused in
+// RetransSegs and TCP_INFO although it never reached the wire (measured:
+// hundreds of TCPRetransFail per MiB on lossy-wifi). Here the sender's
+// qdisc is the veth's noqueue, which never drops, so the sender's TCP and
+// UDP counters count exactly what went on the wire.
+func shapeIngress(ctx context.Context, ns, iface string, kbit float64, p Profile) error {
+	link := fmt.Sprintf("link add %[1]s type ifb\nlink set %[1]s mtu %[2]d up\n", ShaperIface, p.mtu())
+	if _, err := run(ctx, link, "ip", "-n", ns, "-batch", "-"); err != nil {
+		return err
+	}
+	// u32 with an empty match: this kernel has neither matchall nor basic.
+	tc := fmt.Sprintf("qdisc replace dev %[1]s root tbf rate %[2]s burst %[3]d limit %[4]d\n"+
+		"qdisc add dev %[5]s ingress\n"+
+		"filter add dev %[5]s parent ffff: protocol all u32 match u32 0 0 action mirred egress redirect dev %[1]s\n",
+		ShaperIface, tcRate(kbit), p.burst(), p.queue(), iface)
+	_, err := run(ctx, tc, "tc", "-n", ns, "-batch", "-")
+	return err
+}
+
 // waitUp waits until iface reports operstate UP: the kernel attaches the
-// qdisc (tbf) only then, from a work queue, and until it has, packets are
+// veth's qdisc only then, from a work queue, and until it has, packets are
 // dropped by the placeholder qdisc.
 func waitUp(ctx context.Context, ns, iface string) error {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -252,11 +279,7 @@ func (l *Link) Counters(side Side) (DevCounters, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	out, err := run(ctx, "", "tc", "-n", ns, "-s", "-j", "qdisc", "show", "dev", iface)
-	if err != nil {
-		return c, fmt.Errorf("netns: counters %s: %w", side, err)
-	}
-	if c.Qdisc, err = parseTcQdisc(out); err != nil {
+	if c.Shaper, err = l.shaper(ctx, side); err != nil {
 		return c, fmt.Errorf("netns: counters %s: %w", side, err)
 	}
 	if l.Filter != "" {
@@ -267,19 +290,25 @@ func (l *Link) Counters(side Side) (DevCounters, error) {
 	return c, nil
 }
 
-// DevStats reads only side's /proc/net/dev line: no process is started, so
-// it is cheap enough to sample a rate.
-func (l *Link) DevStats(side Side) (DevCounters, error) {
-	ns, iface := l.ns(side)
-	var c DevCounters
-	b, err := readInNS(ns, "net/dev")
-	if err == nil {
-		err = parseProcNetDev(b, iface, &c)
+// shaper reads the tbf of the direction arriving at side, if it has one.
+func (l *Link) shaper(ctx context.Context, side Side) (QdiscStats, error) {
+	if l.ingressKbit(side) == 0 {
+		return QdiscStats{}, nil
 	}
+	ns, _ := l.ns(side)
+	out, err := run(ctx, "", "tc", "-n", ns, "-s", "-j", "qdisc", "show", "dev", ShaperIface)
 	if err != nil {
-		return c, fmt.Errorf("netns: dev stats %s: %w", side, err)
+		return QdiscStats{}, err
 	}
-	return c, nil
+	return parseTcQdisc(out)
+}
+
+// ingressKbit is the rate of the direction that arrives at side.
+func (l *Link) ingressKbit(side Side) float64 {
+	if side == Server {
+		return l.Profile.UpKbit
+	}
+	return l.Profile.DownKbit
 }
 
 // SNMP reads /proc/net/snmp inside side's namespace.

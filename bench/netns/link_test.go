@@ -82,14 +82,14 @@ func udpExchange(t *testing.T, l *Link, from Side, count, size, pps int) udpRun 
 		strconv.Itoa(count), strconv.Itoa(size), strconv.Itoa(pps), "0s")
 	var r udpRun
 	send.result(t, &r.send)
-	// Datagrams still in tbf are neither delivered nor lost yet.
+	// Datagrams still in the shaper are neither delivered nor lost yet.
 	for {
-		c := counters(t, l, from)
-		if c.Qdisc.BacklogPackets == 0 {
+		c := counters(t, l, to)
+		if c.Shaper.BacklogPackets == 0 {
 			break
 		}
 		if ctx.Err() != nil {
-			t.Fatalf("%s queue never drained: %+v", from, c.Qdisc)
+			t.Fatalf("%s shaper never drained: %+v", to, c.Shaper)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -102,19 +102,18 @@ func udpExchange(t *testing.T, l *Link, from Side, count, size, pps int) udpRun 
 	return r
 }
 
-// check accounts for every datagram: each one sent was dropped by tbf,
-// dropped by the veth, dropped by the loss rule, refused by the receiving
-// stack, or delivered. Nothing else is on the link, so the identities are
-// exact.
+// check accounts for every datagram: each one sent crossed the wire and
+// was then dropped by the shaper, dropped by the loss rule, refused by the
+// receiving stack, or delivered. Nothing else is on the link, so the
+// identities are exact.
 func (r udpRun) check(t *testing.T) {
 	t.Helper()
 	s, d := r.snd, r.rcv
 	if r.send.Errors != 0 {
 		t.Errorf("sender saw %d write errors", r.send.Errors)
 	}
-	if got := s.Qdisc.Drops + s.TxPackets + s.TxDropped; got != r.send.Sent {
-		t.Errorf("sent %d datagrams, but qdisc drops %d + tx %d + tx dropped %d = %d",
-			r.send.Sent, s.Qdisc.Drops, s.TxPackets, s.TxDropped, got)
+	if s.TxPackets != r.send.Sent || s.TxDropped != 0 {
+		t.Errorf("sent %d datagrams, the veth sent %d and dropped %d", r.send.Sent, s.TxPackets, s.TxDropped)
 	}
 	if s.TxBytes != s.TxPackets*r.frameSize {
 		t.Errorf("tx bytes %d != %d packets x %d B", s.TxBytes, s.TxPackets, r.frameSize)
@@ -122,10 +121,21 @@ func (r udpRun) check(t *testing.T) {
 	if d.RxPackets != s.TxPackets || d.RxBytes != s.TxBytes {
 		t.Errorf("the veth lost packets: tx %d pkts %d B, rx %d pkts %d B", s.TxPackets, s.TxBytes, d.RxPackets, d.RxBytes)
 	}
+	passed := d.RxPackets
+	if d.Shaper.Kind != "" {
+		if got := d.Shaper.Drops + d.Shaper.Packets + d.Shaper.BacklogPackets; got != d.RxPackets {
+			t.Errorf("received %d packets, but shaper drops %d + passed %d + queued %d = %d",
+				d.RxPackets, d.Shaper.Drops, d.Shaper.Packets, d.Shaper.BacklogPackets, got)
+		}
+		if d.Shaper.Bytes != d.Shaper.Packets*r.frameSize {
+			t.Errorf("shaper passed %d B for %d packets of %d B", d.Shaper.Bytes, d.Shaper.Packets, r.frameSize)
+		}
+		passed = d.Shaper.Packets
+	}
 	u := r.rcvSNMP.Udp
-	if got := d.LossDropped + u.InDatagrams + u.InErrors + u.NoPorts; got != d.RxPackets {
-		t.Errorf("received %d packets, but loss rule %d + InDatagrams %d + InErrors %d + NoPorts %d = %d",
-			d.RxPackets, d.LossDropped, u.InDatagrams, u.InErrors, u.NoPorts, got)
+	if got := d.LossDropped + u.InDatagrams + u.InErrors + u.NoPorts; got != passed {
+		t.Errorf("%d packets reached the loss rule, but rule %d + InDatagrams %d + InErrors %d + NoPorts %d = %d",
+			passed, d.LossDropped, u.InDatagrams, u.InErrors, u.NoPorts, got)
 	}
 	if r.recv.Datagrams != u.InDatagrams || r.recv.Dups != 0 || r.recv.Unique != r.recv.Datagrams {
 		t.Errorf("receiver read %+v, kernel delivered %d", r.recv, u.InDatagrams)
@@ -188,10 +198,10 @@ func TestProfiles(t *testing.T) {
 					count = min(2000, pps)
 				}
 				r := udpExchange(t, l, from, count, size, pps)
-				t.Logf("%s udp %s->%s: sent %d, delivered %d, loss rule %d, qdisc drops %d",
-					p.Name, from, other(from), r.send.Sent, r.recv.Datagrams, r.rcv.LossDropped, r.snd.Qdisc.Drops)
-				if r.snd.Qdisc.Drops != 0 {
-					t.Errorf("paced at half the rate, tbf still dropped %d", r.snd.Qdisc.Drops)
+				t.Logf("%s udp %s->%s: sent %d, delivered %d, loss rule %d, shaper drops %d",
+					p.Name, from, other(from), r.send.Sent, r.recv.Datagrams, r.rcv.LossDropped, r.rcv.Shaper.Drops)
+				if r.rcv.Shaper.Drops != 0 {
+					t.Errorf("paced at half the rate, the shaper still dropped %d", r.rcv.Shaper.Drops)
 				}
 				if p.LossPct == 0 && r.recv.Datagrams != r.send.Sent {
 					t.Errorf("lossless link delivered %d of %d", r.recv.Datagrams, r.send.Sent)
@@ -204,10 +214,24 @@ func TestProfiles(t *testing.T) {
 			}
 			srvDev0, cliDev0 := counters(t, l, Server), counters(t, l, Client)
 			cr, ss, cs := tcpEchoRun(t, l, n)
-			lost := counters(t, l, Server).Sub(srvDev0).LossDropped + counters(t, l, Client).Sub(cliDev0).LossDropped
+			srvDev, cliDev := counters(t, l, Server).Sub(srvDev0), counters(t, l, Client).Sub(cliDev0)
+			lost := srvDev.LossDropped + cliDev.LossDropped
 			retrans := ss.Tcp.RetransSegs + cs.Tcp.RetransSegs
-			t.Logf("%s tcp echo %d B in %.2fs: segments out %d+%d, retransmitted %d, loss rule dropped %d",
-				p.Name, n, cr.Seconds, cs.Tcp.OutSegs, ss.Tcp.OutSegs, retrans, lost)
+			// With the shaper at the receiving end, no segment TCP counts
+			// is refused by the sender's own qdisc: each side's TCP
+			// counters are its wire packets, exactly.
+			for _, w := range []struct {
+				side Side
+				dev  DevCounters
+				s    SNMP
+			}{{Server, srvDev, ss}, {Client, cliDev, cs}} {
+				if got := w.s.Tcp.OutSegs + w.s.Tcp.RetransSegs; got != w.dev.TxPackets+w.dev.TxDropped {
+					t.Errorf("%s: OutSegs %d + RetransSegs %d = %d, but the veth sent %d and dropped %d",
+						w.side, w.s.Tcp.OutSegs, w.s.Tcp.RetransSegs, got, w.dev.TxPackets, w.dev.TxDropped)
+				}
+			}
+			t.Logf("%s tcp echo %d B in %.2fs: segments out %d+%d, retransmitted %d, loss rule dropped %d, shaper dropped %d",
+				p.Name, n, cr.Seconds, cs.Tcp.OutSegs, ss.Tcp.OutSegs, retrans, lost, srvDev.Shaper.Drops+cliDev.Shaper.Drops)
 			// Retransmissions are not checked on lossless links: a tail
 			// loss probe fires when a slow (e.g. -race) reader delays the
 			// ACKs, and counts in RetransSegs although nothing was lost.

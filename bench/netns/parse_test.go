@@ -137,11 +137,11 @@ func TestParseLossCounters(t *testing.T) {
 
 func TestDevCountersSub(t *testing.T) {
 	a := DevCounters{Iface: "x", RxBytes: 10, TxPackets: 5, LossDropped: 3,
-		Qdisc: QdiscStats{Kind: "tbf", Drops: 4, BacklogBytes: 100, BacklogPackets: 2}}
+		Shaper: QdiscStats{Kind: "tbf", Drops: 4, BacklogBytes: 100, BacklogPackets: 2}}
 	b := DevCounters{Iface: "x", RxBytes: 4, TxPackets: 1, LossDropped: 1,
-		Qdisc: QdiscStats{Kind: "tbf", Drops: 1, BacklogBytes: 999, BacklogPackets: 9}}
+		Shaper: QdiscStats{Kind: "tbf", Drops: 1, BacklogBytes: 999, BacklogPackets: 9}}
 	want := DevCounters{Iface: "x", RxBytes: 6, TxPackets: 4, LossDropped: 2,
-		Qdisc: QdiscStats{Kind: "tbf", Drops: 3, BacklogBytes: 100, BacklogPackets: 2}}
+		Shaper: QdiscStats{Kind: "tbf", Drops: 3, BacklogBytes: 100, BacklogPackets: 2}}
 	if got := a.Sub(b); got != want {
 		t.Fatalf("got %+v\nwant %+v", got, want)
 	}

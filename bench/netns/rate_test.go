@@ -12,7 +12,8 @@ import (
 )
 
 // TestRate offers 1.3x each limited direction's rate and checks the wire
-// rate over a 3 s window during which tbf's queue is never empty. The
+// rate, counted by the shaper, over a 3 s window during which its queue
+// is never empty. The
 // measurements mostly wait, so they all run at once, in goroutines rather
 // than parallel subtests, which -parallel would cap at GOMAXPROCS.
 func TestRate(t *testing.T) {
@@ -48,7 +49,7 @@ func TestRate(t *testing.T) {
 			continue
 		}
 		r := j.res
-		t.Logf("%s: %.2f kbit/s on the wire over %v (profile %g), %d B frames, tbf dropped %d of %d offered",
+		t.Logf("%s: %.2f kbit/s through the shaper over %v (profile %g), %d B frames, tbf dropped %d of %d offered",
 			name, r.kbit, r.window.Round(time.Millisecond), j.kbit, r.frame, r.drops, r.offered)
 		if math.Abs(r.kbit/j.kbit-1) > 0.10 {
 			t.Errorf("%s: %.2f kbit/s, want %g within 10%%", name, r.kbit, j.kbit)
@@ -88,18 +89,20 @@ func measureRate(l *Link, from Side, kbit float64) (rateResult, error) {
 	if err != nil {
 		return r, err
 	}
-	backlog := func() (uint64, error) {
-		c, err := l.Counters(from)
-		return c.Qdisc.BacklogPackets, err
+	// The shaper's own byte counter, timed at the middle of the tc call.
+	sample := func() (QdiscStats, time.Time, error) {
+		t0 := time.Now()
+		q, err := l.shaper(ctx, to)
+		return q, t0.Add(time.Since(t0) / 2), err
 	}
-	// tbf queues only once its bucket is empty: from then on the wire
-	// runs at exactly the rate, with no burst in it.
+	// tbf queues only once its bucket is empty: from then on it passes
+	// exactly the rate, with no burst in it.
 	for {
-		b, err := backlog()
+		q, _, err := sample()
 		if err != nil {
 			return r, err
 		}
-		if b > 0 {
+		if q.BacklogPackets > 0 {
 			break
 		}
 		if ctx.Err() != nil {
@@ -107,27 +110,25 @@ func measureRate(l *Link, from Side, kbit float64) (rateResult, error) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	c0, err := l.DevStats(to)
-	t0 := time.Now()
+	q0, t0, err := sample()
 	if err != nil {
 		return r, err
 	}
 	time.Sleep(window)
-	c1, err := l.DevStats(to)
-	t1 := time.Now()
+	q1, t1, err := sample()
 	if err != nil {
 		return r, err
 	}
-	if b, err := backlog(); err != nil || b == 0 {
-		return r, fmt.Errorf("the tbf queue emptied during the window (%v): the link idled", err)
+	if q0.BacklogPackets == 0 || q1.BacklogPackets == 0 {
+		return r, fmt.Errorf("the tbf queue emptied during the window: the link idled")
 	}
 	r.window = t1.Sub(t0)
-	r.kbit = float64(c1.RxBytes-c0.RxBytes) * 8 / r.window.Seconds() / 1000
+	r.kbit = float64(q1.Bytes-q0.Bytes) * 8 / r.window.Seconds() / 1000
 	var sr udpSendResult
 	if err := send.resultErr(&sr); err != nil {
 		return r, err
 	}
-	c, err := l.Counters(from)
-	r.drops, r.offered = c.Qdisc.Drops, sr.Sent
+	c, err := l.Counters(to)
+	r.drops, r.offered = c.Shaper.Drops, sr.Sent
 	return r, err
 }
