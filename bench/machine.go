@@ -40,7 +40,13 @@ func ThisMachine(dir string) Machine {
 	if out, err := exec.Command("git", "-C", dir, "rev-parse", "--short=12", "HEAD").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
 		if st, err := exec.Command("git", "-C", dir, "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			m.Commit += " (work tree has uncommitted changes)"
+			var paths []string
+			for _, l := range strings.Split(strings.TrimRight(string(st), "\n"), "\n") {
+				if len(l) > 3 {
+					paths = append(paths, l[3:])
+				}
+			}
+			m.Commit += " + uncommitted changes to " + strings.Join(paths, ", ")
 		}
 	}
 	return m

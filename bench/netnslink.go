@@ -80,7 +80,7 @@ func (v *vethLink) ifs() (*IfCounters, *IfCounters, error) {
 		out[i] = &IfCounters{
 			RxBytes: int64(c.RxBytes), RxPackets: int64(c.RxPackets), RxDropped: int64(c.RxDropped),
 			TxBytes: int64(c.TxBytes), TxPackets: int64(c.TxPackets), TxDropped: int64(c.TxDropped),
-			LossDropped: int64(c.LossDropped), QdiscDrops: int64(c.Qdisc.Drops),
+			LossDropped: int64(c.LossDropped), QdiscDrops: int64(c.Shaper.Drops),
 		}
 	}
 	return out[0], out[1], nil

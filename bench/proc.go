@@ -179,8 +179,9 @@ type IfCounters struct {
 	TxBytes   int64 `json:"tx_bytes"`
 	TxPackets int64 `json:"tx_packets"`
 	TxDropped int64 `json:"tx_dropped"`
-	// Netns links only: packets the loss rule dropped as they arrived on
-	// this end, and packets its egress tbf dropped.
+	// Netns links only: packets the loss rule dropped as they arrived at
+	// this end, and packets the tbf shaping the direction that arrives
+	// here dropped.
 	LossDropped int64 `json:"loss_rule_dropped"`
 	QdiscDrops  int64 `json:"qdisc_dropped"`
 }

@@ -56,7 +56,7 @@ func (g *benchFlags) matrix() (*bench.Matrix, error) {
 		}
 	}
 	l := func(v []string) string { return "[" + strings.Join(v, ", ") + "]" }
-	y := fmt.Sprintf("name: flags\ngroups:\n  - transport: %s\n    codec: %s\n    batch: %s\n    devices: %s\n    rate: %s\n    profile: %s\n    channels: %d\n    duration: %s\n    samples: %d\n    udp_sockets: %d\n    drain: %s\n",
+	y := fmt.Sprintf("name: flags\ngroups:\n  - name: flags\n    transport: %s\n    codec: %s\n    batch: %s\n    devices: %s\n    rate: %s\n    profile: %s\n    channels: %d\n    duration: %s\n    samples: %d\n    udp_sockets: %d\n    drain: %s\n",
 		l(g.transport), l(g.codec), l(g.batch), l(g.devices), l(g.rate), l(g.profile), g.channels, g.duration, g.samples, g.udpSockets, g.drain)
 	return bench.ParseMatrix([]byte(y))
 }
