@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -27,14 +28,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// childNode runs a fleetwire server on the NATS URL and data directory
-// of its environment, prints "tcp udp" addresses and serves until killed.
+// childNode runs a fleetwire server on the sink (NATS URL, files or
+// none) and data directory of its environment, prints "tcp udp"
+// addresses and serves until killed; with _REPORT it also prints
+// "readings stored pending dropped bytes" every 50 ms.
 func childNode() int {
+	replicas := 3
+	if r, err := strconv.Atoi(os.Getenv(childEnv + "_REPLICAS")); err == nil {
+		replicas = r
+	}
 	srv, err := server.New(server.Config{
 		TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Sink: os.Getenv(childEnv + "_URL"),
 		DataDir: os.Getenv(childEnv + "_DIR"), Node: os.Getenv(childEnv + "_NODE"),
 		Loops: 1, UDPReaders: 1, UDPRcvBuf: 4 << 20,
-		NATS: natssink.Config{CreateStream: true, Replicas: 3, Linger: 300 * time.Millisecond,
+		NATS: natssink.Config{CreateStream: true, Replicas: replicas, Linger: 300 * time.Millisecond,
 			AckTimeout: 2 * time.Second, StatsInterval: 100 * time.Millisecond},
 	})
 	if err == nil {
@@ -45,18 +52,31 @@ func childNode() int {
 		return 1
 	}
 	fmt.Printf("%s %s\n", srv.Addr(server.TCP), srv.Addr(server.UDP))
-	select {}
+	if os.Getenv(childEnv+"_REPORT") == "" {
+		select {}
+	}
+	for range time.Tick(50 * time.Millisecond) {
+		st := srv.Stats()
+		var dropped uint64
+		for _, n := range st.Dropped {
+			dropped += n
+		}
+		fmt.Printf("%d %d %d %d %d\n", st.Readings, st.Sink.Stored, st.Sink.Pending, dropped, st.Sink.Bytes)
+	}
+	return 0
 }
 
 type childProc struct {
 	cmd      *exec.Cmd
 	tcp, udp string
+	out      *bufio.Reader
 }
 
-func startChild(t *testing.T, url, dir, node string) *childProc {
+func startChild(t testing.TB, url, dir, node string, env ...string) *childProc {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childEnv+"_URL="+url, childEnv+"_DIR="+dir, childEnv+"_NODE="+node)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -66,7 +86,8 @@ func startChild(t *testing.T, url, dir, node string) *childProc {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
+	br := bufio.NewReader(out)
+	line, err := br.ReadString('\n')
 	if err != nil {
 		t.Fatalf("child node: %v", err)
 	}
@@ -74,7 +95,7 @@ func startChild(t *testing.T, url, dir, node string) *childProc {
 	if len(f) != 2 {
 		t.Fatalf("child node said %q", line)
 	}
-	return &childProc{cmd: cmd, tcp: f[0], udp: f[1]}
+	return &childProc{cmd: cmd, tcp: f[0], udp: f[1], out: br}
 }
 
 // TestFleetwireNodeKill: a fleetwire node is SIGKILLed mid-run and a new

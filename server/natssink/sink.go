@@ -150,6 +150,14 @@ func (s *Sink) ensureStream() {
 	defer s.helpers.Done()
 	cfg := &s.cfg
 	for attempt := 0; ; attempt++ {
+		for s.nc.Status() != nats.CONNECTED {
+			// The client is (re)connecting: asking now only fails.
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := s.js.Stream(ctx, cfg.Stream)
 		if errors.Is(err, jetstream.ErrStreamNotFound) && cfg.CreateStream {
