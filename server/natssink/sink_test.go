@@ -3,6 +3,7 @@ package natssink_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -258,4 +259,76 @@ func TestSameAsExport(t *testing.T) {
 	if !slices.Equal(got, lines) {
 		t.Fatalf("consume and export differ:\n%s\n---\n%s", strings.Join(got[:5], "\n"), strings.Join(lines[:5], "\n"))
 	}
+}
+
+// TestSpoolFull: with NATS away and the spool at its bound, Submit
+// refuses (the server counts sink_full); nothing accepted is dropped, and
+// all of it is published once NATS is back.
+func TestSpoolFull(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	dir := t.TempDir()
+	s := openSink(t, nc.URL(), dir, "node-a", nil) // creates the stream
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	nc.StopAll()
+	s = openSink(t, nc.URL(), dir, "node-a", func(c *natssink.Config) {
+		c.SpoolMaxBytes, c.DrainTimeout = 16<<10, 100*time.Millisecond
+	})
+	g := newGen()
+	var accepted []codec.Frame
+	refused := 0
+	for i := 0; refused < 3 && i < 10000; i++ {
+		f := g.frame(fmt.Sprintf("dev-%d", i%50), 4, 2, codec.HasSeq|codec.HasTime)
+		c := sink.GetChunk()
+		c.Add(&f, nil)
+		if s.Submit(c) {
+			accepted = append(accepted, f)
+		} else {
+			c.Release()
+			refused++
+			time.Sleep(30 * time.Millisecond) // let the writer spool what it has
+		}
+		if i%20 == 19 {
+			time.Sleep(30 * time.Millisecond) // a linger tick: batches close and go to the spool
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, ns := s.Stats(), s.NATSStats()
+	if refused == 0 || ns.RefusedSpoolFull == 0 || st.Refused[sink.DropQueueFull] != uint64(refused) ||
+		!ns.SpoolFull || ns.SpoolHighWater < 16<<10 || st.Dropped != (sink.ByReason{}) || st.Pending != st.Accepted {
+		t.Fatalf("spool full: refused %d\n%+v\n%+v", refused, st, ns)
+	}
+	nc.RestartAll()
+	s = openSink(t, nc.URL(), dir, "node-a", nil)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := readStream(t, nc.URL(), natssink.ReadOptions{})
+	checkExactlyOnce(t, got, rows(accepted))
+}
+
+func TestServerURLs(t *testing.T) {
+	f := func(in string, want ...string) {
+		t.Helper()
+		got, err := natssink.ServerURLs(in)
+		if want == nil {
+			if err == nil {
+				t.Fatalf("%q: no error, got %v", in, got)
+			}
+			return
+		}
+		if err != nil || !slices.Equal(got, want) {
+			t.Fatalf("%q: %v %v, want %v", in, got, err, want)
+		}
+	}
+	f("nats://a:4222", "nats://a:4222")
+	f("nats://a:4222,b:4223", "nats://a:4222", "nats://b:4223")
+	f("nats://a:4222, nats://b:4223,", "nats://a:4222", "nats://b:4223")
+	f("tls://a:4222,b:1", "tls://a:4222", "tls://b:1")
+	f("files")
+	f("a:4222")
+	f("nats://")
 }
