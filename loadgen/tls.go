@@ -171,15 +171,19 @@ func (l *limiter) wait(stop <-chan struct{}) bool {
 	return sleepUntil(at, stop)
 }
 
+func closed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
 func sleepUntil(at time.Time, stop <-chan struct{}) bool {
 	d := time.Until(at)
 	if d <= 0 {
-		select {
-		case <-stop:
-			return false
-		default:
-			return true
-		}
+		return !closed(stop)
 	}
 	tm := time.NewTimer(d)
 	defer tm.Stop()
@@ -300,27 +304,16 @@ func (t *tlsRun) device(ctx context.Context, d *device) {
 		<-t.started
 	}
 	for w.c != nil {
-		n := s.frameSamples(d.k)
-		if n == 0 {
+		if s.frameSamples(d.k) == 0 {
 			break
 		}
-		due := t.t0 + s.due(d, d.k)
-		if t.end > 0 && due >= t.end {
-			break
-		}
-		if s.periodNs > 0 && !sleepUntil(t.r.base.Add(time.Duration(due)), t.stopped) {
-			break
-		}
-		if s.periodNs == 0 {
-			due = t.r.now()
-			select {
-			case <-t.stopped:
-				w.c = nil
-			default:
-			}
-			if w.c == nil {
+		if s.periodNs > 0 {
+			due := t.t0 + s.due(d, d.k)
+			if t.end > 0 && due >= t.end || !sleepUntil(t.r.base.Add(time.Duration(due)), t.stopped) {
 				break
 			}
+		} else if closed(t.stopped) || t.end > 0 && t.r.now() >= t.end {
+			break
 		}
 		w.out, w.marks = w.out[:0], w.marks[:0]
 		now := t.r.now()

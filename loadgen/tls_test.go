@@ -133,3 +133,19 @@ func TestTLSWithoutClientCertFails(t *testing.T) {
 		t.Fatalf("sink got %d frames; disconnects %v connect failures %v", got, rep.Disconnects, rep.ConnectFailures)
 	}
 }
+
+// TestTLSBulkDuration: as fast as possible over TLS, bounded by --duration.
+func TestTLSBulkDuration(t *testing.T) {
+	pki := newTestPKI(t)
+	s := newSink(t)
+	c := testConfig(TLS, s.listenTCP(&tls.Config{Certificates: []tls.Certificate{pki.serverCert}}))
+	c.TLSCA = pki.caFile
+	c.Devices, c.Rate, c.Samples, c.Duration = 4, 0, 0, 300*time.Millisecond
+	start := time.Now()
+	rep := runOK(t, c)
+	s.waitClosed()
+	s.check(rep)
+	if el := time.Since(start); rep.FramesSent == 0 || el > 5*time.Second {
+		t.Fatalf("%d frames in %v", rep.FramesSent, el)
+	}
+}
