@@ -194,7 +194,11 @@ func (w *writer) pump(now time.Time) {
 		fut, err := s.js.PublishMsgAsync(msg)
 		s.c.published.Add(1)
 		if err != nil {
-			w.rewind(start, err)
+			// Not sent: try it again later. The batches in flight before
+			// it keep their generation, so a failure among them still
+			// rewinds to the oldest.
+			w.sp.seek(start)
+			w.backOff(err)
 			return
 		}
 		w.inflight++
@@ -233,11 +237,17 @@ func (w *writer) handle(r result) {
 	}
 }
 
-// rewind makes the batch at start, and everything after it, go out
-// again after a backoff.
+// rewind makes the batch at start, whose publish failed, and everything
+// published after it go out again after a backoff. The results still to
+// come for those are stale: a batch among them that JetStream stored is
+// dropped as a duplicate when it goes out again.
 func (w *writer) rewind(start pos, err error) {
 	w.gen++
 	w.sp.seek(start)
+	w.backOff(err)
+}
+
+func (w *writer) backOff(err error) {
 	w.backoff = min(max(2*w.backoff, minBackoff), maxBackoff)
 	w.retryAt = time.Now().Add(w.backoff)
 	w.s.c.pubErrors.Add(1)
