@@ -117,6 +117,12 @@ func Run(ctx context.Context, o Options, scenarios []Scenario) ([]Result, error)
 			r.Link = l.describe()
 			t0 := time.Now()
 			c, err := runOne(ctx, &o, l, s, e)
+			if errors.Is(err, errNotReady) {
+				// Nothing was measured yet: a server that did not come up
+				// (a stall of this shared machine) gets one more try.
+				o.Logger.Warn("bench: server not ready, retrying once", "scenario", s.ID(), "engine", e, "err", err)
+				c, err = runOne(ctx, &o, l, s, e)
+			}
 			r.Counters = c
 			if err != nil {
 				r.Err = err.Error()
@@ -297,7 +303,8 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		}
 		return sc.ready(ctx), nil
 	}); err != nil {
-		return c, fmt.Errorf("server not ready: %w", err)
+		b, _ := os.ReadFile(filepath.Join(dir, "server.log"))
+		return c, fmt.Errorf("%w: %v; server log: %s", errNotReady, err, lastLines(b, 5))
 	}
 
 	if c.MemBefore, err = readMemory(pid); err != nil {
@@ -456,7 +463,10 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	return c, nil
 }
 
-var errTimeout = errors.New("timed out")
+var (
+	errTimeout  = errors.New("timed out")
+	errNotReady = errors.New("server not ready")
+)
 
 // waitFor calls cond every interval until it returns true or an error,
 // for at most limit.

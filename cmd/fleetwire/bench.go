@@ -132,7 +132,7 @@ go test -bench output.`,
 	f.BoolVar(&noPin, "no-pin", false, "do not pin the server and the generator to different cores")
 	f.BoolVar(&hostLoopback, "host-loopback", false, `run "loopback" scenarios on the host's loopback instead of a private namespace`)
 	f.StringVar(&codecBenchDir, "codec-bench", "", "module directory: also run go test -bench on ./codec/... there and add it to the report")
-	f.StringVar(&codecBenchTime, "codec-benchtime", "200ms", "-benchtime of the codec micro-benchmarks")
+	f.StringVar(&codecBenchTime, "codec-benchtime", "100ms", "-benchtime of the codec micro-benchmarks")
 	g.register(f)
 	return cmd
 }
