@@ -303,6 +303,23 @@ func (l *Link) shaper(ctx context.Context, side Side) (QdiscStats, error) {
 	return parseTcQdisc(out)
 }
 
+// shaperPassed reads how many bytes the shaper of the direction arriving
+// at side has passed on, from the IFB device's /proc/net/dev line (IFB
+// counts a packet as received when tbf hands it over). It starts no
+// process, so it can be timed to the millisecond.
+func (l *Link) shaperPassed(side Side) (uint64, error) {
+	ns, _ := l.ns(side)
+	b, err := readInNS(ns, "net/dev")
+	if err != nil {
+		return 0, err
+	}
+	var c DevCounters
+	if err := parseProcNetDev(b, ShaperIface, &c); err != nil {
+		return 0, err
+	}
+	return c.RxBytes, nil
+}
+
 // ingressKbit is the rate of the direction that arrives at side.
 func (l *Link) ingressKbit(side Side) float64 {
 	if side == Server {

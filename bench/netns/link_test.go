@@ -112,8 +112,11 @@ func (r udpRun) check(t *testing.T) {
 	if r.send.Errors != 0 {
 		t.Errorf("sender saw %d write errors", r.send.Errors)
 	}
-	if s.TxPackets != r.send.Sent || s.TxDropped != 0 {
-		t.Errorf("sent %d datagrams, the veth sent %d and dropped %d", r.send.Sent, s.TxPackets, s.TxDropped)
+	// A veth drops only when the receiving CPU's backlog is full
+	// (netdev_max_backlog), counted as the sender's TxDropped or the
+	// receiver's RxDropped; it happens when softirqs starve.
+	if got := s.TxPackets + s.TxDropped + d.RxDropped; got != r.send.Sent {
+		t.Errorf("sent %d datagrams, the veth sent %d and dropped %d+%d", r.send.Sent, s.TxPackets, s.TxDropped, d.RxDropped)
 	}
 	if s.TxBytes != s.TxPackets*r.frameSize {
 		t.Errorf("tx bytes %d != %d packets x %d B", s.TxBytes, s.TxPackets, r.frameSize)
@@ -164,21 +167,73 @@ func snmp(t *testing.T, l *Link, s Side) SNMP {
 	return c
 }
 
-// tcpEchoRun sends n bytes from the client and reads them back.
-func tcpEchoRun(t *testing.T, l *Link, n int) (tcpResult, SNMP, SNMP) {
+// tcpEchoRun sends n bytes from the client and reads them back. It
+// returns the counters of both sides over the run, read once the link has
+// gone quiet: a FIN retransmitted after both programs exited is still
+// answered from TIME_WAIT, and must land on the same side of both
+// snapshots.
+func tcpEchoRun(t *testing.T, l *Link, n int) (cr tcpResult, srv, cli sideRun) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
-	s0, c0 := snmp(t, l, Server), snmp(t, l, Client)
-	srv := startHelper(t, ctx, l, Server, "tcp-echo", netip.AddrPortFrom(l.ServerAddr, 9001).String())
-	cli := startHelper(t, ctx, l, Client, "tcp-client", netip.AddrPortFrom(l.ServerAddr, 9001).String(), strconv.Itoa(n))
-	var cr, sr tcpResult
-	cli.result(t, &cr)
-	srv.result(t, &sr)
+	srv0, cli0 := snapshot(t, l, Server), snapshot(t, l, Client)
+	sp := startHelper(t, ctx, l, Server, "tcp-echo", netip.AddrPortFrom(l.ServerAddr, 9001).String())
+	cp := startHelper(t, ctx, l, Client, "tcp-client", netip.AddrPortFrom(l.ServerAddr, 9001).String(), strconv.Itoa(n))
+	var sr tcpResult
+	cp.result(t, &cr)
+	sp.result(t, &sr)
 	if !cr.Match || cr.Received != uint64(n) || sr.Received != uint64(n) {
 		t.Errorf("tcp echo of %d B: client %+v, server %+v", n, cr, sr)
 	}
-	return cr, snmp(t, l, Server).Sub(s0), snmp(t, l, Client).Sub(c0)
+	quiesce(t, l)
+	return cr, snapshot(t, l, Server).sub(srv0), snapshot(t, l, Client).sub(cli0)
+}
+
+// sideRun is one side's counters.
+type sideRun struct {
+	dev  DevCounters
+	snmp SNMP
+}
+
+func snapshot(t *testing.T, l *Link, s Side) sideRun {
+	t.Helper()
+	return sideRun{counters(t, l, s), snmp(t, l, s)}
+}
+
+func (r sideRun) sub(prev sideRun) sideRun {
+	return sideRun{r.dev.Sub(prev.dev), r.snmp.Sub(prev.snmp)}
+}
+
+// quiesce waits until neither veth has sent a packet for 500 ms.
+func quiesce(t *testing.T, l *Link) {
+	t.Helper()
+	sent := func() uint64 {
+		var n uint64
+		for _, s := range []Side{Server, Client} {
+			ns, iface := l.ns(s)
+			b, err := readInNS(ns, "net/dev")
+			var c DevCounters
+			if err == nil {
+				err = parseProcNetDev(b, iface, &c)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += c.TxPackets
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	last, since := sent(), time.Now()
+	for time.Since(since) < 500*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatal("the link never went quiet")
+		}
+		time.Sleep(50 * time.Millisecond)
+		if n := sent(); n != last {
+			last, since = n, time.Now()
+		}
+	}
 }
 
 // TestProfiles builds every named profile and runs a UDP exchange in each
@@ -212,26 +267,27 @@ func TestProfiles(t *testing.T) {
 				// 1 s of the slower direction.
 				n = int(min(p.UpKbit, p.DownKbit) * 1000 / 8)
 			}
-			srvDev0, cliDev0 := counters(t, l, Server), counters(t, l, Client)
-			cr, ss, cs := tcpEchoRun(t, l, n)
-			srvDev, cliDev := counters(t, l, Server).Sub(srvDev0), counters(t, l, Client).Sub(cliDev0)
+			cr, srv, cli := tcpEchoRun(t, l, n)
+			srvDev, cliDev, ss, cs := srv.dev, cli.dev, srv.snmp, cli.snmp
 			lost := srvDev.LossDropped + cliDev.LossDropped
 			retrans := ss.Tcp.RetransSegs + cs.Tcp.RetransSegs
 			// With the shaper at the receiving end, no segment TCP counts
 			// is refused by the sender's own qdisc: each side's TCP
 			// counters are its wire packets, exactly.
 			for _, w := range []struct {
-				side Side
-				dev  DevCounters
-				s    SNMP
-			}{{Server, srvDev, ss}, {Client, cliDev, cs}} {
-				if got := w.s.Tcp.OutSegs + w.s.Tcp.RetransSegs; got != w.dev.TxPackets+w.dev.TxDropped {
-					t.Errorf("%s: OutSegs %d + RetransSegs %d = %d, but the veth sent %d and dropped %d",
-						w.side, w.s.Tcp.OutSegs, w.s.Tcp.RetransSegs, got, w.dev.TxPackets, w.dev.TxDropped)
+				side      Side
+				dev, peer DevCounters
+				s         SNMP
+			}{{Server, srvDev, cliDev, ss}, {Client, cliDev, srvDev, cs}} {
+				wire := w.dev.TxPackets + w.dev.TxDropped + w.peer.RxDropped
+				if got := w.s.Tcp.OutSegs + w.s.Tcp.RetransSegs; got != wire {
+					t.Errorf("%s: OutSegs %d + RetransSegs %d = %d, but the veth sent %d and dropped %d+%d",
+						w.side, w.s.Tcp.OutSegs, w.s.Tcp.RetransSegs, got, w.dev.TxPackets, w.dev.TxDropped, w.peer.RxDropped)
 				}
 			}
-			t.Logf("%s tcp echo %d B in %.2fs: segments out %d+%d, retransmitted %d, loss rule dropped %d, shaper dropped %d",
-				p.Name, n, cr.Seconds, cs.Tcp.OutSegs, ss.Tcp.OutSegs, retrans, lost, srvDev.Shaper.Drops+cliDev.Shaper.Drops)
+			t.Logf("%s tcp echo %d B in %.2fs: segments out %d+%d, retransmitted %d, loss rule dropped %d, shaper dropped %d, veth dropped %d",
+				p.Name, n, cr.Seconds, cs.Tcp.OutSegs, ss.Tcp.OutSegs, retrans, lost, srvDev.Shaper.Drops+cliDev.Shaper.Drops,
+				srvDev.TxDropped+srvDev.RxDropped+cliDev.TxDropped+cliDev.RxDropped)
 			// Retransmissions are not checked on lossless links: a tail
 			// loss probe fires when a slow (e.g. -race) reader delays the
 			// ACKs, and counts in RetransSegs although nothing was lost.
@@ -262,17 +318,23 @@ func TestLoss5(t *testing.T) {
 				t.Fatalf("filter %q, want %q", l.Filter, f)
 			}
 			const n, p = 20000, 0.05
-			r := udpExchange(t, l, Client, n, 64, 40000)
+			r := udpExchange(t, l, Client, n, 64, 20000)
 			missing := r.send.Sent - r.recv.Datagrams
 			drops := r.rcv.LossDropped
-			if r.send.Sent != n || missing != drops {
-				t.Fatalf("sent %d, delivered %d: %d missing, the %s rule dropped %d", r.send.Sent, r.recv.Datagrams, missing, f, drops)
+			// Datagrams the veth dropped (a starved softirq backlog) never
+			// met the rule; udpExchange has already accounted for them.
+			vethDrops := r.snd.TxDropped + r.rcv.RxDropped
+			if r.send.Sent != n || missing != drops+vethDrops {
+				t.Fatalf("sent %d, delivered %d: %d missing, the %s rule dropped %d, the veth %d",
+					r.send.Sent, r.recv.Datagrams, missing, f, drops, vethDrops)
 			}
-			mean, sd := n*p, math.Sqrt(n*p*(1-p))
+			trials := float64(r.rcv.RxPackets)
+			mean, sd := trials*p, math.Sqrt(trials*p*(1-p))
 			if z := (float64(drops) - mean) / sd; math.Abs(z) > 5 {
-				t.Errorf("%d of %d dropped (%.2f%%): %.1f standard deviations from %g", drops, n, 100*float64(drops)/n, z, mean)
+				t.Errorf("%d of %.0f dropped (%.2f%%): %.1f standard deviations from %g", drops, trials, 100*float64(drops)/trials, z, mean)
 			}
-			t.Logf("%s: %d of %d dropped (%.3f%%), all accounted by the rule", f, drops, n, 100*float64(drops)/n)
+			t.Logf("%s: %d of %.0f dropped (%.3f%%, z=%.2f); missing %d = rule %d + veth %d",
+				f, drops, trials, 100*float64(drops)/trials, (float64(drops)-mean)/sd, missing, drops, vethDrops)
 		})
 	}
 }
