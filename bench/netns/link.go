@@ -1,8 +1,9 @@
 // Package netns builds emulated network links for benchmark runs: two
-// network namespaces joined by a veth pair, with tbf rate limits and a
+// network namespaces joined by a veth pair, with a tbf rate limit and a
 // random-loss rule in each direction, so a fleetwire server and a load
 // generator can run on either side of a lossy, narrow link like a cellular
-// modem.
+// modem. Both impairments act where a direction arrives (see shapeIngress),
+// so neither sending kernel ever sees its own packets dropped.
 //
 // Every Link creates and removes its own namespaces. The veth is created
 // directly inside them (it never exists in the caller's namespace), the
@@ -32,9 +33,9 @@ import (
 type Side int
 
 const (
-	// Server is where the server runs; its egress is the downlink.
+	// Server is where the server runs; what it sends is the downlink.
 	Server Side = iota
-	// Client is where the devices (load generator) run; its egress is the uplink.
+	// Client is where the devices (load generator) run; what it sends is the uplink.
 	Client
 )
 

@@ -24,8 +24,9 @@ type Profile struct {
 	// BurstBytes is the tbf bucket. 0 means one full frame (MTU+14): a link
 	// that never sends faster than its rate, even after being idle.
 	BurstBytes int
-	// QueueBytes is the tbf limit: a bounded buffer, like a modem's, that
-	// drops what does not fit. 0 means 64 KiB.
+	// QueueBytes is the tbf limit, per direction: the bounded buffer in
+	// front of the bottleneck (a base station's or a modem's) that drops
+	// what does not fit. 0 means 64 KiB.
 	QueueBytes int
 
 	// LossPct is the random per-packet loss in each direction, 0 <= LossPct < 100.
