@@ -198,8 +198,9 @@ const ShaperIface = "ifb0"
 // the bottleneck buffer of a router or a base station: had it been the
 // sender's own qdisc, the sending kernel would see every overflow drop at
 // once, and TCP counts a retransmission that its own qdisc refused in
-// RetransSegs and TCP_INFO although it never reached the wire (measured:
-// hundreds of TCPRetransFail per MiB on lossy-wifi). Here the sender's
+// RetransSegs and TCP_INFO although it never reached the wire (measured on
+// lossy-wifi, 0.8 MB echoed: 30-76 TCPRetransFail per run, and once 2569
+// RetransSegs for 42 packets lost). Here the sender's
 // qdisc is the veth's noqueue, which never drops, so the sender's TCP and
 // UDP counters count exactly what went on the wire.
 func shapeIngress(ctx context.Context, ns, iface string, kbit float64, p Profile) error {
