@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -139,7 +141,7 @@ func (s *Server) Start() (err error) {
 	}
 	go s.sweep()
 	slog.Info("fleetwire serving", "node", cfg.Node, "engine", cfg.Engine, "tcp", s.addrString(TCP),
-		"udp", s.addrString(UDP), "tls", s.addrString(TLS), "sink", cfg.Sink, "data", cfg.DataDir)
+		"udp", s.addrString(UDP), "tls", s.addrString(TLS), "sink", redactURL(cfg.Sink), "data", cfg.DataDir)
 	return nil
 }
 
@@ -260,4 +262,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("close sink: %w", err)
 	}
 	return nil
+}
+
+// redactURL hides passwords and tokens in a (comma-separated) sink URL
+// before it is logged: nats://user:secret@host becomes nats://user:xxxxx@host.
+func redactURL(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			parts[i] = u.Redacted()
+			if _, has := u.User.Password(); !has { // a token alone is the secret
+				u.User = url.User("xxxxx")
+				parts[i] = u.String()
+			}
+		}
+	}
+	return strings.Join(parts, ",")
 }

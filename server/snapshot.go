@@ -9,6 +9,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/server/natssink"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -37,6 +38,9 @@ type Stats struct {
 	Codecs       map[string]CodecStats     `json:"codecs"`
 	Latency      LatencyStats              `json:"latency_ms"`
 	Sink         sink.Stats                `json:"sink"`
+	// NATSSink is the NATS sink's own state (spool, in flight, acks) when
+	// --sink is nats://.
+	NATSSink *natssink.NATSStats `json:"nats_sink,omitempty"`
 }
 
 // TransportStats are Stats for one transport.
@@ -148,6 +152,10 @@ func (s *Server) Stats() Stats {
 		st.Transports[t.String()] = per[t]
 	}
 	st.Latency = s.latency()
+	if ns, ok := s.sink.(*natssink.Sink); ok {
+		n := ns.NATSStats()
+		st.NATSSink = &n
+	}
 	return st
 }
 

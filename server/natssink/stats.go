@@ -1,6 +1,7 @@
 package natssink
 
 import (
+	"bytes"
 	"encoding/json"
 	"sync/atomic"
 	"time"
@@ -162,12 +163,16 @@ func (s *Sink) publishStats() {
 	}
 }
 
-// statsMessage is v's JSON object with "nats_sink": ns added, so that a
-// reader can decode the message straight into the server's Stats type.
+// statsMessage is v's JSON object with "nats_sink": ns added (unless v
+// carries it already, as the server's Stats does), so that a reader can
+// decode the message straight into the server's Stats type.
 func statsMessage(v any, ns NATSStats) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
+	}
+	if bytes.Contains(b, []byte(`"nats_sink":`)) {
+		return b, nil
 	}
 	n, err := json.Marshal(ns)
 	if err != nil {
