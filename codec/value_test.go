@@ -208,3 +208,32 @@ func FuzzScanValue(f *testing.F) {
 		}
 	})
 }
+
+func TestParseUintInt(t *testing.T) {
+	for _, c := range []struct {
+		in string
+		u  uint64
+		uo bool
+		i  int64
+		io bool
+	}{
+		{"0", 0, true, 0, true},
+		{"42", 42, true, 42, true},
+		{"18446744073709551615", math.MaxUint64, true, 0, false},
+		{"18446744073709551616", 0, false, 0, false},
+		{"9223372036854775807", math.MaxInt64, true, math.MaxInt64, true},
+		{"-9223372036854775808", 0, false, math.MinInt64, true},
+		{"-9223372036854775809", 0, false, 0, false},
+		{"+5", 0, false, 5, true},
+		{"", 0, false, 0, false},
+		{"-", 0, false, 0, false},
+		{"1a", 0, false, 0, false},
+	} {
+		if u, ok := ParseUint([]byte(c.in)); ok != c.uo || u != c.u {
+			t.Errorf("ParseUint(%q) = %d, %v", c.in, u, ok)
+		}
+		if i, ok := ParseInt([]byte(c.in)); ok != c.io || i != c.i {
+			t.Errorf("ParseInt(%q) = %d, %v", c.in, i, ok)
+		}
+	}
+}

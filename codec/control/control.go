@@ -69,23 +69,23 @@ func decodeText(dst *codec.Batch, line []byte) error {
 			c.Device, seqField = a, b
 			off += len(a) + 1
 		}
-		seq, err := strconv.ParseUint(string(seqField), 10, 64)
-		if err != nil {
+		seq, ok := codec.ParseUint(seqField)
+		if !ok {
 			return fail(off, "eos needs the next sequence number")
 		}
 		c.Seq = seq
 	case codec.ControlCommand:
-		id, payload, ok := bytes.Cut(rest, []byte{' '})
-		n, err := strconv.ParseUint(string(id), 10, 64)
-		if !ok || err != nil || len(payload) == 0 || len(payload) > MaxPayload {
+		id, payload, cut := bytes.Cut(rest, []byte{' '})
+		n, ok := codec.ParseUint(id)
+		if !cut || !ok || len(payload) == 0 || len(payload) > MaxPayload {
 			return fail(off, "cmd needs an id and a payload of 1-512 bytes")
 		}
 		c.ID, c.Payload = n, payload
 	case codec.ControlAck:
 		id, tail, _ := bytes.Cut(rest, []byte{' '})
 		status, detail, _ := bytes.Cut(tail, []byte{' '})
-		n, err := strconv.ParseUint(string(id), 10, 64)
-		if err != nil {
+		n, ok := codec.ParseUint(id)
+		if !ok {
 			return fail(off, "ack needs a command id")
 		}
 		st, ok := codec.ParseAckStatus(status)

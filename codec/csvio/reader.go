@@ -240,7 +240,7 @@ func (r *Reader) parse(line []byte) error {
 	row.HasSeq, row.Seq = false, 0
 	if r.seqCol >= 0 {
 		if s := r.fields[r.seqCol]; len(s) > 0 {
-			n, ok := parseUint(s)
+			n, ok := codec.ParseUint(s)
 			if !ok {
 				return parseErr(r.line, r.header[r.seqCol], s, codec.ReasonBadNumber, "seq must be an unsigned integer")
 			}
@@ -250,7 +250,7 @@ func (r *Reader) parse(line []byte) error {
 	row.HasTime, row.Time = false, 0
 	if r.tc >= 0 {
 		if s := r.fields[r.tc]; len(s) > 0 {
-			n, ok := parseInt(s)
+			n, ok := codec.ParseInt(s)
 			if !ok {
 				return parseErr(r.line, r.header[r.tc], s, codec.ReasonBadNumber, "unix_ms must be an integer number of milliseconds")
 			}
@@ -295,40 +295,4 @@ func trimField(f []byte) []byte {
 		f = f[1 : len(f)-1]
 	}
 	return f
-}
-
-// parseUint parses a decimal uint64 without allocating.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
-
-// parseInt parses a decimal int64 with an optional sign.
-func parseInt(b []byte) (int64, bool) {
-	neg := false
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		neg = b[0] == '-'
-		b = b[1:]
-	}
-	u, ok := parseUint(b)
-	if !ok || u > 1<<63 || (!neg && u == 1<<63) {
-		return 0, false
-	}
-	if neg {
-		return -int64(u), true
-	}
-	return int64(u), true
 }

@@ -55,7 +55,7 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 		p = i + 1
 		if j := bytes.IndexByte(line[p:], ';'); j >= 0 {
 			if j > 0 {
-				seq, ok := parseUint(line[p : p+j])
+				seq, ok := codec.ParseUint(line[p : p+j])
 				if !ok {
 					return fail(p, codec.ReasonBadNumber, "sequence number must be an unsigned integer")
 				}
@@ -65,7 +65,7 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 			p += j + 1
 			if k := bytes.IndexByte(line[p:], ';'); k >= 0 {
 				if k > 0 {
-					t, ok := parseInt(line[p : p+k])
+					t, ok := codec.ParseInt(line[p : p+k])
 					if !ok {
 						return fail(p, codec.ReasonBadNumber, "unix_ms must be an integer")
 					}
@@ -122,7 +122,7 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 			for e < len(line) && line[e] != ',' {
 				e++
 			}
-			s, ok := parseInt(line[q+1 : e])
+			s, ok := codec.ParseInt(line[q+1 : e])
 			if !ok {
 				return fail(q+1, codec.ReasonBadNumber, "step must be an integer number of ms")
 			}
@@ -155,42 +155,6 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 }
 
 func isSep(c byte) bool { return c == ',' || c == ':' || c == '@' }
-
-// parseUint parses a decimal uint64 without allocating.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (1<<64-1-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
-
-// parseInt parses a decimal int64 with an optional sign.
-func parseInt(b []byte) (int64, bool) {
-	neg := false
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		neg = b[0] == '-'
-		b = b[1:]
-	}
-	u, ok := parseUint(b)
-	if !ok || u > 1<<63 || (!neg && u == 1<<63) {
-		return 0, false
-	}
-	if neg {
-		return -int64(u), true
-	}
-	return int64(u), true
-}
 
 // Append appends f as one text frame followed by end. It writes the
 // shortest header that carries what f has: nothing for a bare frame of the

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -333,7 +332,7 @@ func (r *Reader) parse(line []byte, k int) error {
 		return fmt.Errorf("%w: no seq column", errBadRow)
 	}
 	if len(seq) > 0 {
-		v, ok := parseUint(seq)
+		v, ok := codec.ParseUint(seq)
 		if !ok {
 			return fmt.Errorf("%w: seq %q", errBadRow, seq)
 		}
@@ -344,7 +343,7 @@ func (r *Reader) parse(line []byte, k int) error {
 		return fmt.Errorf("%w: no unix_ms column", errBadRow)
 	}
 	if len(ts) > 0 {
-		v, ok := parseInt(ts)
+		v, ok := codec.ParseInt(ts)
 		if !ok {
 			return fmt.Errorf("%w: unix_ms %q", errBadRow, ts)
 		}
@@ -375,45 +374,4 @@ func (r *Reader) parse(line []byte, k int) error {
 	}
 	row.Values = r.vals
 	return nil
-}
-
-// parseUint parses a decimal uint64 without allocating.
-func parseUint(b []byte) (uint64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		d := uint64(c - '0')
-		if n > (math.MaxUint64-d)/10 {
-			return 0, false
-		}
-		n = n*10 + d
-	}
-	return n, true
-}
-
-// parseInt parses a decimal int64 without allocating.
-func parseInt(b []byte) (int64, bool) {
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	u, ok := parseUint(b)
-	if !ok {
-		return 0, false
-	}
-	if neg {
-		if u > 1<<63 {
-			return 0, false
-		}
-		return -int64(u), true
-	}
-	if u > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(u), true
 }
