@@ -14,6 +14,8 @@
 package sink
 
 import (
+	"encoding/json"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -113,6 +115,26 @@ func (b ByReason) MarshalJSON() ([]byte, error) {
 		out = strconv.AppendUint(out, n, 10)
 	}
 	return append(out, '}'), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler, so that a node's stats JSON
+// (a cluster view reads other nodes' Stats) decodes back into Stats.
+// Every count not in the object is zero; null leaves b as it is, as for
+// other types. Names this version does not know are skipped rather than
+// refused: a newer node may count a new reason.
+func (b *ByReason) UnmarshalJSON(data []byte) error {
+	if string(data) == "null" {
+		return nil
+	}
+	var m map[string]uint64
+	if err := json.Unmarshal(data, &m); err != nil {
+		return fmt.Errorf("sink: counts by reason: %w", err)
+	}
+	*b = ByReason{}
+	for r, name := range dropNames {
+		b[r] = m[name]
+	}
+	return nil
 }
 
 // counters are the atomics behind Stats, shared by the sinks.
