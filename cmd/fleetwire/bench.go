@@ -18,10 +18,10 @@ func init() { subcommands = append(subcommands, newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	var (
-		matrixPath, out, name, codecBenchDir, codecBenchTime string
-		quick, noPin, hostLoopback                           bool
-		engines                                              []string
-		g                                                    benchFlags
+		matrixPath, out, name, codecBenchDir, codecBenchTime, render string
+		quick, noPin, hostLoopback                                   bool
+		engines                                                      []string
+		g                                                            benchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -45,10 +45,18 @@ go test -bench output.`,
 		Example: `  fleetwire bench --quick
   fleetwire bench --out bench/results/2026-11-25-default --codec-bench .
   fleetwire bench --matrix my.yaml
+  fleetwire bench --render bench/results/2026-11-25-default
   fleetwire bench --transport tcp,udp --codec text,compact --batch 1,10 --profile loopback,loss-1 --duration 5s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			started := time.Now()
+			if render != "" {
+				if _, err := bench.Render(render); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(render, "report.md"))
+				return nil
+			}
 			var m *bench.Matrix
 			var err error
 			switch {
@@ -132,6 +140,7 @@ go test -bench output.`,
 	f.BoolVar(&noPin, "no-pin", false, "do not pin the server and the generator to different cores")
 	f.BoolVar(&hostLoopback, "host-loopback", false, `run "loopback" scenarios on the host's loopback instead of a private namespace`)
 	f.StringVar(&codecBenchDir, "codec-bench", "", "module directory: also run go test -bench on ./codec/... there and add it to the report")
+	f.StringVar(&render, "render", "", "recompute the figures of the report in this directory from its results.json and write its files again (runs nothing)")
 	f.StringVar(&codecBenchTime, "codec-benchtime", "100ms", "-benchtime of the codec micro-benchmarks")
 	g.register(f)
 	return cmd
