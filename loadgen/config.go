@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -28,7 +29,9 @@ const (
 // worker process its share.
 type Config struct {
 	Transport Transport
-	Addr      string // host:port of the receiver
+	// Addr is host:port of the receiver, or a comma-separated list of
+	// them: device number n sends to the (n mod len)-th (see targets).
+	Addr string
 
 	Devices int     // simulated devices in this process (or in all workers with Procs > 1)
 	Rate    float64 // samples per second per device; 0 = as fast as the socket takes them
@@ -65,8 +68,9 @@ type Config struct {
 	PerSource  int
 
 	// UDPSockets > 0 multiplexes all UDP devices of the process over that
-	// many sockets with sendmmsg. Downlink commands cannot reach such
-	// devices (the receiver only sees the shared sockets' addresses).
+	// many sockets per target with sendmmsg. Downlink commands cannot
+	// reach such devices (the receiver only sees the shared sockets'
+	// addresses).
 	UDPSockets int
 
 	SendBuffer   int           // bytes a TCP device may queue while its socket is full; beyond it frames are dropped
@@ -140,6 +144,10 @@ func (c *Config) validate() error {
 	}
 	if c.Addr == "" {
 		bad("no target address")
+	} else if addrs := addrList(c.Addr); slices.Contains(addrs, "") {
+		bad("target list %q has an empty address", c.Addr)
+	} else if len(slices.Compact(slices.Sorted(slices.Values(addrs)))) < len(addrs) {
+		bad("target list %q names an address twice", c.Addr)
 	}
 	if c.Devices < 1 {
 		bad("--devices %d: need at least 1", c.Devices)
@@ -211,6 +219,14 @@ func (c *Config) validate() error {
 		bad("--tls-cert and --tls-key go together")
 	}
 	return errors.Join(errs...)
+}
+
+// sockets returns how many sockets the run holds open at most.
+func (c *Config) sockets() int {
+	if c.UDPSockets > 0 {
+		return c.UDPSockets * len(addrList(c.Addr))
+	}
+	return c.Devices
 }
 
 func (c *Config) loops() int {

@@ -27,6 +27,8 @@ func TestConfigValidate_Success(t *testing.T) {
 		c.Codec = codec.Codec{Format: codec.FormatCompact, Compression: codec.CompressZstdDict}
 	})
 	f(func(c *Config) { c.Devices, c.Procs = 100000, 6 })
+	f(func(c *Config) { c.Addr = "127.0.0.1:7070,127.0.0.1:7170, 127.0.0.1:7270" })
+	f(func(c *Config) { c.Devices, c.Addr = 1, "127.0.0.1:7070,127.0.0.1:7170" }) // a target without devices
 }
 
 func TestConfigValidate_Failure(t *testing.T) {
@@ -57,6 +59,10 @@ func TestConfigValidate_Failure(t *testing.T) {
 	f("--procs", func(c *Config) { c.Devices, c.Procs = 2, 3 })
 	f("--tick", func(c *Config) { c.Tick = time.Microsecond })
 	f("END byte", func(c *Config) { c.End = ';' })
+	f("no target", func(c *Config) { c.Addr = "" })
+	f("empty address", func(c *Config) { c.Addr = "127.0.0.1:7070,,127.0.0.1:7170" })
+	f("empty address", func(c *Config) { c.Addr = "127.0.0.1:7070," })
+	f("twice", func(c *Config) { c.Addr = "127.0.0.1:7070,127.0.0.1:7170,127.0.0.1:7070" })
 }
 
 func TestDeviceID(t *testing.T) {
@@ -76,13 +82,13 @@ func TestDeviceID(t *testing.T) {
 func TestSourceAddresses(t *testing.T) {
 	c := DefaultConfig()
 	c.Devices, c.PerSource, c.Samples = 25000, 10000, 1
-	tgt, err := resolveTarget(t.Context(), &c)
+	tgts, err := resolveTargets(t.Context(), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := func(n int, want string) {
 		t.Helper()
-		if a, ok := tgt.source(n); !ok || a.String() != want {
+		if a, ok := tgts.source(n, 0); !ok || a.String() != want {
 			t.Fatalf("device %d binds to %v (%v), want %s", n, a, ok, want)
 		}
 	}
@@ -91,12 +97,19 @@ func TestSourceAddresses(t *testing.T) {
 	f(10000, "127.0.0.3")
 	f(24999, "127.0.0.4")
 	f(256*10000, "127.0.1.2")
-	c.Addr = "[::1]:7070" // IPv6 loopback has one address: no spreading
-	tgt, err = resolveTarget(t.Context(), &c)
+	c.Addr = "[::1]:7070,127.0.0.1:7070" // IPv6 loopback has one address: no spreading
+	tgts, err = resolveTargets(t.Context(), &c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := tgt.source(0); ok {
+	if _, ok := tgts.source(0, 0); ok {
 		t.Fatal("binds a source address for an IPv6 target")
+	}
+	if a, ok := tgts.source(10001, 1); !ok || a.String() != "127.0.0.3" {
+		t.Fatalf("device 10001 to the IPv4 target binds to %v (%v), want 127.0.0.3", a, ok)
+	}
+	c.Addr = "127.0.0.1:7070,127.0.0.1:0"
+	if _, err := resolveTargets(t.Context(), &c); err == nil || !strings.Contains(err.Error(), "bad port") {
+		t.Fatalf("port 0 in the second target: %v", err)
 	}
 }

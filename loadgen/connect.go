@@ -46,14 +46,15 @@ func (l *loop) connect(id int32, now int64) {
 	if l.r.cfg.Transport == UDP {
 		typ = unix.SOCK_DGRAM
 	}
-	fd, err := unix.Socket(l.r.family, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	ti := l.r.tgts.of(d.num)
+	fd, err := unix.Socket(l.r.tgts.list[ti].family(), typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		l.connectFailed(id, err, now)
 		return
 	}
 	d.fd = fd
-	if err = l.r.prepareSocket(fd, d.num, typ); err == nil {
-		err = unix.Connect(fd, l.sa)
+	if err = l.r.prepareSocket(fd, d.num, ti, typ); err == nil {
+		err = unix.Connect(fd, l.sas[ti])
 	}
 	switch {
 	case err == nil:
@@ -76,8 +77,8 @@ func (l *loop) connect(id int32, now int64) {
 }
 
 // prepareSocket sets the options of a new socket and binds it to device
-// num's source address.
-func (r *runner) prepareSocket(fd, num, typ int) error {
+// num's source address for target ti.
+func (r *runner) prepareSocket(fd, num, ti, typ int) error {
 	if n := r.cfg.SocketBuffer; n > 0 {
 		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n); err != nil {
 			return err
@@ -88,7 +89,7 @@ func (r *runner) prepareSocket(fd, num, typ int) error {
 			return err
 		}
 	}
-	src, ok := r.tgt.source(num)
+	src, ok := r.tgts.source(num, ti)
 	if !ok {
 		return nil
 	}

@@ -84,46 +84,68 @@ type mmsghdr struct {
 
 const muxBatch = 64 // datagrams per sendmmsg
 
-// openMux opens this loop's share of the shared UDP sockets and marks its
-// devices connected: they have no socket of their own.
+// openMux opens this loop's share of the shared UDP sockets, for each
+// target its devices send to, and marks its devices connected: they have
+// no socket of their own.
 func (l *loop) openMux() error {
 	c := l.r.cfg
 	n := c.UDPSockets / l.r.nloops
 	if l.idx < c.UDPSockets%l.r.nloops {
 		n++
 	}
-	for range n {
-		fd, err := unix.Socket(l.r.family, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return fmt.Errorf("udp socket: %w", err)
-		}
-		s := &muxSock{fd: fd, msgs: make([]mmsghdr, muxBatch), iovs: make([]unix.Iovec, muxBatch)}
-		l.socks = append(l.socks, s)
-		// A bigger send buffer absorbs a tick's burst; the kernel caps it
-		// at wmem_max, which is fine.
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
-		if err := l.r.prepareSocket(fd, c.IDOffset, unix.SOCK_DGRAM); err != nil {
-			return fmt.Errorf("udp socket bind: %w", err)
-		}
-		if err := unix.Connect(fd, l.sa); err != nil {
-			return fmt.Errorf("udp connect: %w", err)
-		}
-		if err := l.ctl(unix.EPOLL_CTL_ADD, fd, int32(evSockMin-len(l.socks)+1), unix.EPOLLIN); err != nil {
-			return err
-		}
-	}
-	if len(l.socks) == 0 {
+	if n == 0 {
 		return fmt.Errorf("loop %d has no shared socket", l.idx)
 	}
+	tgts := l.r.tgts
+	first := make([]int32, len(tgts.list)) // per target: index of its first socket, -1 for none
+	for ti := range first {
+		first[ti] = -1
+	}
+	for i := range l.devs {
+		first[tgts.of(l.devs[i].num)] = 0
+	}
+	for ti := range first {
+		if first[ti] < 0 {
+			continue
+		}
+		first[ti] = int32(len(l.socks))
+		for range n {
+			if err := l.openMuxSock(ti); err != nil {
+				return err
+			}
+		}
+	}
+	next := make([]int32, len(tgts.list))
 	for i := range l.devs {
 		d := &l.devs[i]
-		d.sock = int32(i % len(l.socks))
+		ti := tgts.of(d.num)
+		d.sock = first[ti] + next[ti]%int32(n)
+		next[ti]++
 		l.setState(d, stUp)
 		d.everUp = true
 		l.live.everConn.Add(1)
 	}
 	l.connQ = l.connQ[:0]
 	return nil
+}
+
+func (l *loop) openMuxSock(ti int) error {
+	fd, err := unix.Socket(l.r.tgts.list[ti].family(), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("udp socket: %w", err)
+	}
+	s := &muxSock{fd: fd, msgs: make([]mmsghdr, muxBatch), iovs: make([]unix.Iovec, muxBatch)}
+	l.socks = append(l.socks, s)
+	// A bigger send buffer absorbs a tick's burst; the kernel caps it
+	// at wmem_max, which is fine.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, 4<<20)
+	if err := l.r.prepareSocket(fd, l.r.cfg.IDOffset, ti, unix.SOCK_DGRAM); err != nil {
+		return fmt.Errorf("udp socket bind: %w", err)
+	}
+	if err := unix.Connect(fd, l.sas[ti]); err != nil {
+		return fmt.Errorf("udp connect: %w", err)
+	}
+	return l.ctl(unix.EPOLL_CTL_ADD, fd, int32(evSockMin-len(l.socks)+1), unix.EPOLLIN)
 }
 
 // emitMux queues l.out's frames on d's shared socket.

@@ -31,6 +31,13 @@
 // TLS is the exception: crypto/tls has no non-blocking engine, so each TLS
 // device runs two goroutines (sender and command reader).
 //
+// # Several receivers
+//
+// Config.Addr may list several servers ("A,B,C"): device number n sends to
+// the (n mod 3)-th, a function of the device alone, so a fleet meets the
+// same nodes however Procs and Loops split it, and Report.Targets adds up
+// each node's share of the ground truth from the per-device entries.
+//
 // # Ground truth
 //
 // A frame counts as sent only once all of its bytes were accepted by

@@ -94,8 +94,8 @@ func BenchmarkAppendFrame(b *testing.B) {
 			c := DefaultConfig()
 			c.Codec, _ = codec.ParseCodec(cname)
 			c.Batch, c.Samples = 5, 1
-			tgt := &target{perSource: c.PerSource}
-			r, err := newRunner(&c, tgt)
+			tgts := &targets{list: []target{{}}, perSource: c.PerSource}
+			r, err := newRunner(&c, tgts)
 			if err != nil {
 				b.Fatal(err)
 			}

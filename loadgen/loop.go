@@ -17,7 +17,7 @@ import (
 type loop struct {
 	r    *runner
 	s    *sched
-	sa   unix.Sockaddr // the target
+	sas  []unix.Sockaddr // the targets
 	idx  int
 	epfd int
 	wake int // eventfd the runner writes to when t0 is set or the run stops
@@ -84,7 +84,7 @@ func newLoop(r *runner, idx int, nums []int) (*loop, error) {
 	c := r.cfg
 	var err error
 	l := &loop{
-		r: r, s: &r.sched, sa: r.sockaddr(), idx: idx, epfd: -1, wake: -1,
+		r: r, s: &r.sched, idx: idx, epfd: -1, wake: -1,
 		devs:   make([]device, len(nums)),
 		due:    make([]int64, len(nums)),
 		gens:   make([]uint32, len(nums)),
@@ -96,6 +96,9 @@ func newLoop(r *runner, idx int, nums []int) (*loop, error) {
 		rbuf:  make([]byte, readBufSize),
 		live:  &live{},
 		tally: newTally(),
+	}
+	for i := range r.tgts.list {
+		l.sas = append(l.sas, r.sockaddr(i))
 	}
 	for i, n := range nums {
 		r.sched.initDevice(&l.devs[i], c, n)

@@ -106,11 +106,7 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 	}
 	n := cfg.Procs
 	// Workers inherit the raised limit; refuse here rather than in each.
-	need := cfg.Devices
-	if cfg.UDPSockets > 0 {
-		need = cfg.UDPSockets
-	}
-	if err := checkSockets(need, n); err != nil {
+	if err := checkSockets(cfg.sockets(), n); err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	workers := make([]*worker, n)

@@ -71,7 +71,27 @@ type Report struct {
 	LoopCPUNsPerFrame float64 `json:"loop_cpu_ns_per_frame"`
 	MaxRSSBytes       int64   `json:"max_rss_bytes"` // sum over processes of each one's peak
 
+	// Targets split the totals by receiver, in --tcp/--udp/--tls order:
+	// one entry for a run against one address.
+	Targets []TargetReport `json:"targets"`
+
 	PerDevice []DeviceReport `json:"per_device"`
+}
+
+// TargetReport is what went to one receiver of a multi-node run: the
+// PerDevice entries of its devices added up. Control frames and
+// connection failures are counted per run only.
+type TargetReport struct {
+	Target            string  `json:"target"`
+	Devices           int     `json:"devices"`
+	DevicesConnected  int     `json:"devices_connected"`
+	FramesSent        uint64  `json:"frames_sent"`
+	SamplesSent       uint64  `json:"samples_sent"`
+	ReadingsSent      uint64  `json:"readings_sent"`
+	DataBytesSent     uint64  `json:"data_bytes_sent"` // data frames only
+	FramesDropped     uint64  `json:"frames_dropped"`
+	EOSSent           int     `json:"eos_sent"`
+	ReadingsPerSecond float64 `json:"readings_per_second"` // over the run's duration_seconds
 }
 
 // Lateness summarises how long after their due time frames were written.
@@ -93,6 +113,7 @@ type Lateness struct {
 // frames it dropped, and an end-of-stream carrying NextSeq.
 type DeviceReport struct {
 	Device    string `json:"device"`
+	Target    string `json:"target,omitempty"` // its receiver, when the run had several
 	Frames    uint64 `json:"frames"`
 	Samples   uint64 `json:"samples"`
 	Readings  uint64 `json:"readings"`
@@ -158,6 +179,53 @@ func (r *Report) finish() {
 	for i := range r.PerDevice {
 		if r.PerDevice[i].LED == "on" {
 			r.LEDsOn++
+		}
+	}
+	r.sumTargets()
+}
+
+// sumTargets fills Targets from PerDevice. A device without a target
+// (a run against one address) belongs to the first.
+func (r *Report) sumTargets() {
+	r.Targets = r.Targets[:0]
+	at := map[string]int{}
+	add := func(name string) int {
+		i, ok := at[name]
+		if !ok {
+			i = len(r.Targets)
+			at[name] = i
+			r.Targets = append(r.Targets, TargetReport{Target: name})
+		}
+		return i
+	}
+	if r.Target != "" {
+		for _, a := range addrList(r.Target) {
+			add(a)
+		}
+	}
+	for i := range r.PerDevice {
+		d := &r.PerDevice[i]
+		name := d.Target
+		if name == "" && len(r.Targets) > 0 {
+			name = r.Targets[0].Target
+		}
+		t := &r.Targets[add(name)]
+		t.Devices++
+		if d.Connected {
+			t.DevicesConnected++
+		}
+		if d.EOS {
+			t.EOSSent++
+		}
+		t.FramesSent += d.Frames
+		t.SamplesSent += d.Samples
+		t.ReadingsSent += d.Readings
+		t.DataBytesSent += d.Bytes
+		t.FramesDropped += d.Dropped
+	}
+	for i := range r.Targets {
+		if t := &r.Targets[i]; r.DurationSeconds > 0 {
+			t.ReadingsPerSecond = float64(t.ReadingsSent) / r.DurationSeconds
 		}
 	}
 }
@@ -238,6 +306,12 @@ func (r *Report) WriteSummary(w io.Writer) error {
 	row("time", "connect %.2fs, sending %.2fs, wall %.2fs", r.ConnectSeconds, r.DurationSeconds, r.WallSeconds)
 	row("sent", "%d frames, %d readings, %d bytes (%d control frames, %d end-of-stream)", r.FramesSent, r.ReadingsSent, r.BytesSent, r.ControlFramesSent, r.EOSSent)
 	row("rate", "%.0f frames/s, %.0f readings/s", r.FramesPerSecond, r.ReadingsPerSecond)
+	if len(r.Targets) > 1 {
+		for _, t := range r.Targets {
+			row("  to "+t.Target, "%d devices (%d connected), %d frames, %d readings (%.0f/s), %d data bytes, %d frames dropped, %d end-of-stream",
+				t.Devices, t.DevicesConnected, t.FramesSent, t.ReadingsSent, t.ReadingsPerSecond, t.DataBytesSent, t.FramesDropped, t.EOSSent)
+		}
+	}
 	if r.ReadingsSent > 0 {
 		row("bytes/reading", "%.2f (data frames only: %.2f)", float64(r.BytesSent)/float64(r.ReadingsSent), float64(r.BytesSent-r.ControlBytesSent)/float64(r.ReadingsSent))
 	}

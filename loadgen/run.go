@@ -38,8 +38,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // for t0 and stop.
 type runner struct {
 	cfg        *Config
-	tgt        *target
-	family     int
+	tgts       *targets
 	endByte    byte
 	sched      sched
 	nloops     int
@@ -76,10 +75,10 @@ func (r *runner) now() int64 { return int64(time.Since(r.base)) }
 // wallMs converts a run-clock time to unix ms, the device time on the wire.
 func (r *runner) wallMs(ns int64) int64 { return (r.wallBaseNs + ns) / 1e6 }
 
-// sockaddr returns the target address for the syscalls. Each loop needs
+// sockaddr returns target ti's address for the syscalls. Each loop needs
 // its own: x/sys/unix encodes into the struct on every call.
-func (r *runner) sockaddr() unix.Sockaddr {
-	a := r.tgt.addr
+func (r *runner) sockaddr(ti int) unix.Sockaddr {
+	a := r.tgts.list[ti].addr
 	if a.Addr().Is4() {
 		return &unix.SockaddrInet4{Port: int(a.Port()), Addr: a.Addr().As4()}
 	}
@@ -87,20 +86,16 @@ func (r *runner) sockaddr() unix.Sockaddr {
 }
 
 func runLocal(ctx context.Context, cfg *Config, progress func(Progress), awaitStart func(chan<- int64)) (*Report, error) {
-	tgt, err := resolveTarget(ctx, cfg)
+	tgts, err := resolveTargets(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
-	r, err := newRunner(cfg, tgt)
+	r, err := newRunner(cfg, tgts)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	r.awaitStart = awaitStart
-	need := cfg.Devices
-	if cfg.UDPSockets > 0 {
-		need = cfg.UDPSockets
-	}
-	if err := checkSockets(need, 1); err != nil {
+	if err := checkSockets(cfg.sockets(), 1); err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	if cfg.Transport == TLS {
@@ -109,15 +104,11 @@ func runLocal(ctx context.Context, cfg *Config, progress func(Progress), awaitSt
 	return r.runLoops(ctx, progress)
 }
 
-func newRunner(cfg *Config, tgt *target) (*runner, error) {
-	r := &runner{cfg: cfg, tgt: tgt, base: time.Now(), endByte: cfg.End}
+func newRunner(cfg *Config, tgts *targets) (*runner, error) {
+	r := &runner{cfg: cfg, tgts: tgts, base: time.Now(), endByte: cfg.End}
 	r.wallBaseNs = r.base.UnixNano()
 	if r.endByte == 0 {
 		r.endByte = '\n'
-	}
-	r.family = unix.AF_INET
-	if !tgt.addr.Addr().Is4() {
-		r.family = unix.AF_INET6
 	}
 	frame, sample := cfg.period()
 	r.sched = sched{
@@ -309,7 +300,11 @@ func (r *runner) addLoop(rep *Report, l *loop, hist *hdrhistogram.Histogram) {
 	hist.Merge(t.lateness)
 	for i := range l.devs {
 		d := &l.devs[i]
-		rep.PerDevice = append(rep.PerDevice, d.report())
+		dr := d.report()
+		if len(r.tgts.list) > 1 {
+			dr.Target = r.tgts.list[r.tgts.of(d.num)].spec
+		}
+		rep.PerDevice = append(rep.PerDevice, dr)
 		if d.everUp {
 			rep.DevicesConnected++
 		}
@@ -342,7 +337,7 @@ func (r *runner) log() *slog.Logger {
 
 func (r *runner) logStart() {
 	c := r.cfg
-	r.log().Info("load: connecting", "transport", c.Transport, "target", r.tgt.addr, "codec", c.Codec,
+	r.log().Info("load: connecting", "transport", c.Transport, "target", c.Addr, "codec", c.Codec,
 		"loops", r.nloops, "connect_rate", c.ConnectRate)
 }
 

@@ -12,8 +12,7 @@ import (
 
 func testSched(t *testing.T, c *Config) *sched {
 	t.Helper()
-	tgt := &target{perSource: c.PerSource}
-	r, err := newRunner(c, tgt)
+	r, err := newRunner(c, &targets{list: []target{{}}, perSource: c.PerSource})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ const MaxTLSDevices = 10000
 
 type tlsRun struct {
 	r     *runner
-	conf  *tls.Config
+	confs []*tls.Config // per target: the server name differs
 	limit limiter
 	sem   chan struct{} // handshakes in flight
 
@@ -40,7 +40,9 @@ type tlsRun struct {
 	t0, end int64
 }
 
-func (r *runner) tlsConfig() (*tls.Config, error) {
+// tlsConfigs returns one client configuration per target: each verifies
+// its own host name unless --tls-server-name names one for all.
+func (r *runner) tlsConfigs() ([]*tls.Config, error) {
 	c := r.cfg
 	pem, err := os.ReadFile(c.TLSCA)
 	if err != nil {
@@ -51,9 +53,6 @@ func (r *runner) tlsConfig() (*tls.Config, error) {
 		return nil, fmt.Errorf("--tls-ca %s: no PEM certificate in it", c.TLSCA)
 	}
 	conf := &tls.Config{RootCAs: pool, ServerName: c.TLSServerName, MinVersion: tls.VersionTLS12}
-	if conf.ServerName == "" {
-		conf.ServerName = r.tgt.host
-	}
 	if c.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
@@ -61,7 +60,15 @@ func (r *runner) tlsConfig() (*tls.Config, error) {
 		}
 		conf.Certificates = []tls.Certificate{cert}
 	}
-	return conf, nil
+	confs := make([]*tls.Config, len(r.tgts.list))
+	for i, t := range r.tgts.list {
+		confs[i] = conf
+		if conf.ServerName == "" {
+			confs[i] = conf.Clone()
+			confs[i].ServerName = t.host
+		}
+	}
+	return confs, nil
 }
 
 func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, error) {
@@ -69,13 +76,13 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 	if c.Devices > MaxTLSDevices {
 		return nil, fmt.Errorf("loadgen: %d TLS devices: one process runs at most %d (a goroutine pair each); use --procs", c.Devices, MaxTLSDevices)
 	}
-	conf, err := r.tlsConfig()
+	confs, err := r.tlsConfigs()
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	r.nloops = 1
 	t := &tlsRun{
-		r: r, conf: conf, sem: make(chan struct{}, maxInflight),
+		r: r, confs: confs, sem: make(chan struct{}, maxInflight),
 		limit:   limiter{every: time.Duration(float64(time.Second) / c.ConnectRate)},
 		tally:   newTally(),
 		started: make(chan struct{}), stopped: make(chan struct{}),
@@ -226,7 +233,8 @@ func (t *tlsRun) dial(ctx context.Context, d *device) *tls.Conn {
 func (t *tlsRun) dialOnce(ctx context.Context, d *device) (*tls.Conn, error) {
 	c := t.r.cfg
 	nd := &net.Dialer{Timeout: c.ConnectTimeout}
-	if src, ok := t.r.tgt.source(d.num); ok {
+	ti := t.r.tgts.of(d.num)
+	if src, ok := t.r.tgts.source(d.num, ti); ok {
 		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
 		nd.Control = func(_, _ string, rc syscall.RawConn) error {
 			var serr error
@@ -238,8 +246,8 @@ func (t *tlsRun) dialOnce(ctx context.Context, d *device) (*tls.Conn, error) {
 			return serr
 		}
 	}
-	td := &tls.Dialer{NetDialer: nd, Config: t.conf}
-	conn, err := td.DialContext(ctx, "tcp", t.r.tgt.addr.String())
+	td := &tls.Dialer{NetDialer: nd, Config: t.confs[ti]}
+	conn, err := td.DialContext(ctx, "tcp", t.r.tgts.list[ti].addr.String())
 	if err != nil {
 		return nil, err
 	}

@@ -47,8 +47,11 @@ looping). A CSV in the interchange schema (device,seq,unix_ms,<channels>)
 needs no mapping; others need --device-col, --seq-col, --columns.
 
 The run is bounded by --duration (from the moment all devices connected)
-and/or --samples (per device). Only loopback targets are allowed without
---allow-remote. A progress line goes to stderr every second, a summary to
+and/or --samples (per device). A comma-separated list of addresses
+spreads the fleet over several servers: device n (dev-000001 is 0) sends
+to the (n mod len)-th, whatever --procs splits the fleet into, and the
+report's "targets" give each one's totals. Only loopback targets are
+allowed without --allow-remote. A progress line goes to stderr every second, a summary to
 stdout at the end, and --json writes the full report with per-device counts.`,
 		Example: `  fleetwire load --devices 1000 --rate 1 --duration 60s
   fleetwire load --udp 127.0.0.1:7071 --devices 10000 --rate 10 --batch 5 --codec compact --samples 600 --json run.json
@@ -56,7 +59,8 @@ stdout at the end, and --json writes the full report with per-device counts.`,
   fleetwire load --devices 100000 --procs 6 --rate 0.2 --duration 60s
   fleetwire load --signal replay:../shared/data/multihop.csv --device-col mote_id --seq-col reading --columns humidity,temperature
   fleetwire load --udp 127.0.0.1:7071 --udp-sockets 4 --devices 10000 --rate 0 --samples 1000
-  fleetwire load --tls 127.0.0.1:7443 --tls-ca ca.pem --devices 500 --duration 30s`,
+  fleetwire load --tls 127.0.0.1:7443 --tls-ca ca.pem --devices 500 --duration 30s
+  fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --devices 2000 --rate 4 --duration 60s --json run.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if worker {
@@ -111,9 +115,9 @@ stdout at the end, and --json writes the full report with per-device counts.`,
 	}
 	f := cmd.Flags()
 	f.SortFlags = false
-	f.StringVar(&tcp, "tcp", "", "send over TCP to this address (the default transport, at 127.0.0.1:7070)")
-	f.StringVar(&udp, "udp", "", "send over UDP to this address (one datagram per frame, from each device's own socket)")
-	f.StringVar(&tlsAddr, "tls", "", "send over TLS to this address (needs --tls-ca)")
+	f.StringVar(&tcp, "tcp", "", "send over TCP to this address (the default transport, at 127.0.0.1:7070); A,B,C spreads devices over several: device n to the (n mod 3)-th")
+	f.StringVar(&udp, "udp", "", "send over UDP to this address or list (one datagram per frame, from each device's own socket)")
+	f.StringVar(&tlsAddr, "tls", "", "send over TLS to this address or list (needs --tls-ca)")
 	f.IntVar(&cfg.Devices, "devices", cfg.Devices, "simulated devices")
 	f.Float64Var(&cfg.Rate, "rate", cfg.Rate, "samples per second per device; a frame leaves every --batch samples. 0: as fast as the sockets take them")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "samples per frame (the main lever on bytes per reading)")
@@ -141,7 +145,7 @@ stdout at the end, and --json writes the full report with per-device counts.`,
 	f.BoolVar(&cfg.NoDelay, "nodelay", cfg.NoDelay, "TCP_NODELAY on device connections")
 	f.StringVar(&cfg.SourceBase, "source-base", cfg.SourceBase, `first loopback source address; device n binds to base + n/--per-source ("" binds nothing)`)
 	f.IntVar(&cfg.PerSource, "per-source", cfg.PerSource, "devices per source address (one address has ~28k ephemeral ports per destination)")
-	f.IntVar(&cfg.UDPSockets, "udp-sockets", 0, "multiplex all UDP devices over this many sockets with sendmmsg (max-rate runs; commands cannot reach devices then)")
+	f.IntVar(&cfg.UDPSockets, "udp-sockets", 0, "multiplex all UDP devices over this many sockets per target with sendmmsg (max-rate runs; commands cannot reach devices then)")
 	f.IntVar(&cfg.SendBuffer, "send-buffer", cfg.SendBuffer, "bytes a TCP device queues while its socket is full; frames beyond are dropped (and counted)")
 	f.IntVar(&cfg.SocketBuffer, "so-sndbuf", 0, "SO_SNDBUF of device sockets in bytes, as small as a device's (0: kernel default, autotuned)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "after end-of-stream, wait this long for the server to close")
