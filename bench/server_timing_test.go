@@ -26,6 +26,8 @@ import (
 // udp <= 450 ns and 0 loss at the generator's maximum (> 500k
 // datagrams/s); idle-rss <= 1.5 KiB per connection.
 //
+// Sub-benchmarks are named .../engine=gnet and .../engine=std, so
+// `benchstat -col /engine` puts the two engines side by side.
 // FLEETWIRE_BENCH_PERF=dir adds a perf profile of the server per case.
 func BenchmarkServerCPU(b *testing.B) {
 	text4 := Scenario{Codec: "text", Batch: 2, Channels: 2, Profile: Loopback, Drain: 15 * time.Second}
@@ -56,7 +58,7 @@ func BenchmarkServerCPU(b *testing.B) {
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	for _, c := range cases {
 		for _, engine := range Engines {
-			b.Run(c.name+"/"+engine, func(b *testing.B) {
+			b.Run(c.name+"/engine="+engine, func(b *testing.B) {
 				o := o
 				o.WorkDir, o.Engines = b.TempDir(), []string{engine}
 				var sum Figures
