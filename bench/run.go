@@ -43,7 +43,7 @@ type Options struct {
 }
 
 // Defaults fills the zero fields: pinning when this process may use 2+
-// cores.
+// cores and taskset (util-linux) is installed.
 func (o *Options) Defaults() error {
 	if o.Exe == "" {
 		exe, err := os.Executable()
@@ -62,7 +62,8 @@ func (o *Options) Defaults() error {
 		return errors.New("bench: no work directory")
 	}
 	var set unix.CPUSet
-	if !o.Pin && unix.SchedGetaffinity(0, &set) == nil && set.Count() >= 2 {
+	_, noTaskset := exec.LookPath("taskset")
+	if !o.Pin && noTaskset == nil && unix.SchedGetaffinity(0, &set) == nil && set.Count() >= 2 {
 		cpus := []int{}
 		for i := 0; i < 1024 && len(cpus) < 2; i++ {
 			if set.IsSet(i) {
