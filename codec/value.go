@@ -265,16 +265,20 @@ func ParseUint(b []byte) (uint64, bool) {
 	if len(b) == 0 || len(b) > 20 {
 		return 0, false
 	}
+	// Fast path: 19 digits cannot overflow, so no check per digit.
 	var n uint64
-	for _, c := range b {
-		if c < '0' || c > '9' {
+	for _, c := range b[:min(len(b), 19)] {
+		if c-'0' > 9 {
 			return 0, false
 		}
-		d := uint64(c - '0')
-		if n > (1<<64-1-d)/10 {
+		n = n*10 + uint64(c-'0')
+	}
+	if len(b) == 20 { // slow path: the one digit that may overflow
+		c := b[19]
+		if c-'0' > 9 || n > (1<<64-1-uint64(c-'0'))/10 {
 			return 0, false
 		}
-		n = n*10 + d
+		n = n*10 + uint64(c-'0')
 	}
 	return n, true
 }

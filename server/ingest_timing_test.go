@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"strings"
 	"net/netip"
 	"testing"
 
@@ -25,18 +26,38 @@ func streamOf(c codec.Codec, devs, size int) (data []byte, readings int) {
 	return data, readings
 }
 
+// loadgenLike encodes frames shaped like the load generator's bulk
+// scenario: a 10-byte device id, seq and device time in every frame, 2
+// samples of 2 channels with 2 decimals.
+func loadgenLike(c codec.Codec, size int) []byte {
+	enc := wire.NewEncoder(c, '\n', nil)
+	var data []byte
+	t := int64(1_764_072_000_000)
+	for seq := uint64(0); len(data) < size; seq += 2 {
+		f := codec.Frame{Device: []byte("dev-000042"), Seq: seq, Flags: codec.HasSeq | codec.HasTime, Channels: 2,
+			Times:  []int64{t, t + 10},
+			Values: []codec.Value{codec.Decimal(2153, 2), codec.Decimal(4512, 2), codec.Decimal(2154, 2), codec.Decimal(4515, 2)}}
+		t += 20
+		data = enc.Append(data, &f)
+	}
+	return data
+}
+
 // BenchmarkIngestStream measures the shared path alone (framing,
 // decoding, sessions, counters; no sink, no sockets) on one connection's
 // worth of frames of one device, in 64 KiB reads as gnet delivers them.
 func BenchmarkIngestStream(b *testing.B) {
-	for _, name := range []string{"text", "binary", "compact"} {
-		c, _ := codec.ParseCodec(name)
+	for _, name := range []string{"text", "binary", "compact", "text/loadgen", "binary/loadgen"} {
+		c, _ := codec.ParseCodec(strings.TrimSuffix(name, "/loadgen"))
 		b.Run(name, func(b *testing.B) {
 			srv, err := New(Config{TCPAddr: "127.0.0.1:0", Sink: "none"})
 			if err != nil {
 				b.Fatal(err)
 			}
 			data, _ := streamOf(c, 1, 64<<10)
+			if strings.HasSuffix(name, "/loadgen") {
+				data = loadgenLike(c, 64<<10)
+			}
 			g := newIngester(srv, newShard())
 			st := &stream{transport: TCP}
 			st.split.End, st.split.MaxFrame = '\n', codec.DefaultMaxFrame

@@ -42,10 +42,15 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 	f.Format = codec.FormatText
 	f.WireBytes = len(line) + 1
 
-	// Header: up to three ';'-terminated fields. Samples never contain ';'.
+	// Header: up to three ';'-terminated fields; samples never contain
+	// ';'. The numeric fields are parsed in the pass that finds their end:
+	// a run of digits followed by ';' is a header field, anything else
+	// starts the samples.
 	p := 0
 	var start int64
+	fields := 0
 	if i := bytes.IndexByte(line, ';'); i >= 0 {
+		fields = 1
 		if i > 0 {
 			if !codec.ValidID(line[:i]) {
 				return fail(0, codec.ReasonBadID, "device id must be 1-64 bytes of [A-Za-z0-9._-]")
@@ -53,29 +58,28 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 			f.Device = line[:i:i]
 		}
 		p = i + 1
-		if j := bytes.IndexByte(line[p:], ';'); j >= 0 {
-			if j > 0 {
-				seq, ok := codec.ParseUint(line[p : p+j])
+		if q, ok := headerField(line, p); ok {
+			if q > p {
+				seq, ok := codec.ParseUint(line[p:q])
 				if !ok {
 					return fail(p, codec.ReasonBadNumber, "sequence number must be an unsigned integer")
 				}
 				f.Seq = seq
 				f.Flags |= codec.HasSeq
 			}
-			p += j + 1
-			if k := bytes.IndexByte(line[p:], ';'); k >= 0 {
-				if k > 0 {
-					t, ok := codec.ParseInt(line[p : p+k])
+			p = q + 1
+			fields = 2
+			if q, ok := headerField(line, p); ok {
+				if q > p {
+					t, ok := codec.ParseInt(line[p:q])
 					if !ok {
 						return fail(p, codec.ReasonBadNumber, "unix_ms must be an integer")
 					}
 					start = t
 					f.Flags |= codec.HasTime
 				}
-				p += k + 1
-				if bytes.IndexByte(line[p:], ';') >= 0 {
-					return fail(p+bytes.IndexByte(line[p:], ';'), codec.ReasonBadSyntax, "more than three header fields")
-				}
+				p = q + 1
+				fields = 3
 			}
 		}
 	}
@@ -98,6 +102,14 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 			}
 			var r codec.Reason
 			if v, r = codec.ParseValue(line[p:q]); r != codec.ReasonNone {
+				// A ';' among the samples is a header field that is not a
+				// number, or a fourth one: say so rather than "bad number".
+				if k := bytes.IndexByte(line[p:q], ';'); k >= 0 && samples == 0 && ch == 0 {
+					if fields < 3 {
+						return fail(p, codec.ReasonBadNumber, "sequence number and unix_ms must be integers")
+					}
+					return fail(p+k, codec.ReasonBadSyntax, "more than three header fields")
+				}
 				return fail(p, r, "")
 			}
 		}
@@ -155,6 +167,24 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 }
 
 func isSep(c byte) bool { return c == ',' || c == ':' || c == '@' }
+
+// headerField reports whether a numeric header field starts at p: an
+// optional '-', digits (up to 20), then ';' at the returned index. Fields
+// that are not numbers are left to the samples' parser, which rejects them
+// with the offending offset.
+func headerField(line []byte, p int) (semi int, ok bool) {
+	q := p
+	if q < len(line) && line[q] == '-' {
+		q++
+	}
+	for q < len(line) && line[q]-'0' <= 9 && q-p <= 21 {
+		q++
+	}
+	if q < len(line) && line[q] == ';' {
+		return q, true
+	}
+	return 0, false
+}
 
 // Append appends f as one text frame followed by end. It writes the
 // shortest header that carries what f has: nothing for a bare frame of the
