@@ -2,8 +2,8 @@ package server
 
 import (
 	"fmt"
-	"strings"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/fleetwire/fleetwire/codec"
