@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ func newServeCmd() *cobra.Command {
 	var end string
 	var maxFrame, maxDecoded, maxChannels, maxSamples int
 	var shutdownGrace time.Duration
+	var clusterNATS string
 	wcfg := web.Config{Token: os.Getenv("FLEETWIRE_TOKEN")}
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -53,6 +55,15 @@ the sink, log a summary.`,
 			}
 			if err := srv.Start(); err != nil {
 				return err
+			}
+			if url := clusterURL(cfg.Sink, clusterNATS); url != "" && cfg.HTTPAddr != "" {
+				view, stop, err := web.DialCluster(url, cfg.NATS.StatsSubject, strings.Join(strings.Fields("fleetwire "+cfg.Node+" cluster view"), " "))
+				if err != nil {
+					_ = srv.Shutdown(context.Background())
+					return fmt.Errorf("--cluster-nats: %w", err)
+				}
+				defer stop() // after the HTTP side, deferred below
+				wcfg.Cluster = view
 			}
 			ws, httpErr, err := startHTTP(srv, cfg.HTTPAddr, wcfg)
 			if err != nil {
@@ -112,8 +123,23 @@ the sink, log a summary.`,
 	f.DurationVar(&cfg.CommandTTL, "command-ttl", cfg.CommandTTL, "how long a downlink command waits for an unreachable device")
 	f.DurationVar(&cfg.AckTimeout, "ack-timeout", cfg.AckTimeout, "how long a sent command waits for its acknowledgement")
 	f.StringVar(&cfg.Node, "node", "", "name of this server in logs, stats and multi-node views")
+	f.StringVar(&clusterNATS, "cluster-nats", "", "NATS servers whose fleetwire.stats.* the dashboard shows as the cluster (default: those of --sink nats://...; none: no cluster view)")
 	f.DurationVar(&shutdownGrace, "shutdown-timeout", 30*time.Second, "how long shutdown may take to close connections")
 	return cmd
+}
+
+// clusterURL picks the NATS servers of the cluster view: --cluster-nats,
+// else the sink's when it is NATS; "" for none.
+func clusterURL(sink, flag string) string {
+	switch {
+	case flag == "none":
+		return ""
+	case flag != "":
+		return flag
+	case natssink.IsURL(sink):
+		return sink
+	}
+	return ""
 }
 
 // startHTTP serves the control plane on addr ("" = off). Binding happens

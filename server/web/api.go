@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"time"
 	"unicode/utf8"
 
 	"github.com/fleetwire/fleetwire/codec"
@@ -78,9 +79,37 @@ func jsonError(w http.ResponseWriter, code int, msg string) {
 	writeRaw(w, code, b)
 }
 
-func (s *Server) apiStats(w http.ResponseWriter, _ *http.Request) {
-	smp, _ := s.rec.current()
-	writeRaw(w, http.StatusOK, smp.json)
+// apiStats answers this node's snapshot, or with scope=cluster every
+// node's as they published them.
+func (s *Server) apiStats(w http.ResponseWriter, r *http.Request) {
+	switch r.URL.Query().Get("scope") {
+	case "", "node":
+		smp, _ := s.rec.current()
+		writeRaw(w, http.StatusOK, smp.json)
+	case "cluster":
+		if s.cluster == nil {
+			jsonError(w, http.StatusNotFound, errNoCluster)
+			return
+		}
+		_, b := s.cluster.current()
+		writeRaw(w, http.StatusOK, b)
+	default:
+		jsonError(w, http.StatusBadRequest, "scope must be node (the default) or cluster")
+	}
+}
+
+const errNoCluster = "no cluster view: this node has no NATS sink (--sink nats://...) and no --cluster-nats"
+
+// apiCluster answers the cluster view. Without one it still answers 200,
+// {"enabled": false, ...}: the dashboard asks every node, and a 404 would
+// be an error in every browser console.
+func (s *Server) apiCluster(w http.ResponseWriter, _ *http.Request) {
+	if s.cluster == nil {
+		writeJSON(w, http.StatusOK, Cluster{SampledAt: time.Now(), Self: s.nodeName(), Nodes: []ClusterNode{}, Reason: errNoCluster})
+		return
+	}
+	b, _ := s.cluster.current()
+	writeRaw(w, http.StatusOK, b)
 }
 
 func (s *Server) apiHistory(w http.ResponseWriter, _ *http.Request) {

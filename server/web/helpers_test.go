@@ -51,6 +51,13 @@ func newEnv(t testing.TB, wcfg Config, scfg server.Config) *env {
 	if err := srv.Start(); err != nil {
 		t.Fatalf("server.Start: %s", err)
 	}
+	return serveEnv(t, srv, wcfg)
+}
+
+// serveEnv puts the control plane in front of a started server; the
+// test's cleanup shuts both down.
+func serveEnv(t testing.TB, srv *server.Server, wcfg Config) *env {
+	t.Helper()
 	if wcfg.Interval == 0 {
 		wcfg.Interval = 100 * time.Millisecond
 	}

@@ -23,6 +23,7 @@ func (s *Server) routes() http.Handler {
 
 	api := func(pattern string, h http.HandlerFunc) { mux.Handle(pattern, s.auth(bounded(h))) }
 	api("GET /api/stats", s.apiStats)
+	api("GET /api/cluster", s.apiCluster)
 	api("GET /api/history", s.apiHistory)
 	api("GET /api/devices", s.apiDevices)
 	api("GET /api/devices/{id}", s.apiDevice)

@@ -35,6 +35,11 @@ type Config struct {
 	History  time.Duration
 	// MaxStreams bounds concurrent SSE streams (default 256).
 	MaxStreams int
+	// Cluster, when set, is the view of every node's published stats:
+	// it serves /api/cluster and /api/stats?scope=cluster and fills the
+	// dashboard's Cluster panel. `fleetwire serve` sets it from its NATS
+	// sink's servers (or --cluster-nats) with DialCluster.
+	Cluster ClusterSource
 }
 
 func (c Config) withDefaults() Config {
@@ -55,6 +60,7 @@ type Server struct {
 	srv     *server.Server
 	cfg     Config
 	rec     *recorder
+	cluster *clusterSampler // nil without Config.Cluster
 	devs    *deviceCache
 	handler http.Handler
 	ready   atomic.Bool
@@ -74,8 +80,22 @@ func New(srv *server.Server, cfg Config) *Server {
 	s.devs = newDeviceCache(cfg.Interval)
 	s.rec = newRecorder(srv.Stats, cfg.Interval, int(cfg.History/cfg.Interval))
 	go s.rec.run()
+	if cfg.Cluster != nil {
+		s.cluster = newClusterSampler(cfg.Cluster, s.nodeName, cfg.Interval)
+		go s.cluster.run()
+	}
 	s.handler = s.routes()
 	return s
+}
+
+// nodeName is this server's name as the cluster knows it: the NATS
+// sink's (which defaults to the host name) or --node.
+func (s *Server) nodeName() string {
+	smp, _ := s.rec.current()
+	if ns := smp.Stats.NATSSink; ns != nil && ns.Node != "" {
+		return ns.Node
+	}
+	return smp.Stats.Node
 }
 
 // Handler returns the control plane's routes.
@@ -137,6 +157,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.ready.Store(false)
 	close(s.quit)
 	s.rec.stop()
+	if s.cluster != nil {
+		s.cluster.stop()
+	}
 	if hs == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-import { api, subscribe, el, $, setText, fmtInt, fmtSI, fmtBytes, fmtPct, initNav, setLive } from './common.js';
+import { api, subscribe, el, $, setText, fmtInt, fmtSI, fmtBytes, fmtPct, initNav, setLive, AuthError } from './common.js';
 import { LineChart } from './chart.js';
 
 initNav();
@@ -73,6 +73,52 @@ function render(s) {
   ]);
 }
 
+// The Cluster panel: one row per node that publishes its stats to NATS,
+// and the totals. Only shown when this node has a cluster view.
+function renderCluster(c) {
+  const cell = (cls, text) => el('td', { class: 'num ' + cls, text });
+  $('#t-cluster tbody').replaceChildren(...c.nodes.map((n) => el('tr', { 'data-node': n.node, 'data-stale': n.stale ? 'true' : 'false' },
+    el('td', { class: 'node' }, n.node, n.self ? el('span', { class: 'badge', text: 'this node' }) : null),
+    cell('devices', fmtInt(n.devices)),
+    cell('connections', fmtInt(n.connections)),
+    cell('rate', n.stale ? '–' : fmtSI(n.rates.readings_per_s)),
+    cell('readings', fmtInt(n.readings)),
+    cell('lost', fmtInt(n.lost)),
+    cell('errors', fmtInt(n.errors)),
+    cell('dropped', fmtInt(n.dropped)),
+    cell('spool', fmtBytes(n.spool_bytes)),
+    el('td', { class: 'state ' + (n.stale ? 'stale' : 'live'), text: n.stale ? `stale, ${fmtSI(n.age_s, 's')} ago` : 'live' }),
+  )));
+  const t = c.total;
+  setText('#ct-devices', fmtInt(t.devices));
+  setText('#ct-connections', fmtInt(t.connections));
+  setText('#ct-rate', fmtSI(t.rates.readings_per_s));
+  setText('#ct-readings', fmtInt(t.readings));
+  setText('#ct-lost', fmtInt(t.lost));
+  setText('#ct-errors', fmtInt(t.errors));
+  setText('#ct-dropped', fmtInt(t.dropped));
+  setText('#ct-spool', fmtBytes(t.spool_bytes));
+  setText('#ct-live', `${t.live} of ${t.nodes} live`);
+  setText('#cluster-sum', c.nodes_omitted ? `(${fmtInt(c.nodes_omitted)} more nodes not shown)` : '');
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function pollCluster() {
+  for (;;) {
+    try {
+      const c = await api('/api/cluster');
+      $('#cluster').dataset.enabled = c.enabled;
+      if (!c.enabled) return; // this node has no cluster view: no panel
+      renderCluster(c);
+      $('#cluster').hidden = false;
+    } catch (e) {
+      if (e instanceof AuthError) return; // the token form is open; it reloads the page
+    }
+    await sleep(1000);
+  }
+}
+
 async function start() {
   try {
     const h = await api('/api/history');
@@ -94,3 +140,4 @@ async function start() {
 }
 
 start();
+pollCluster();
