@@ -36,9 +36,29 @@ type gnetEngine struct {
 
 // loopState is what one event loop owns.
 type loopState struct {
-	loop    gnet.EventLoop
-	g       *ingester
-	streams map[gnet.Conn]*stream // for the idle and slow-client sweep
+	loop  gnet.EventLoop
+	g     *ingester
+	conns *gnetConn // its connections, a list for the idle and slow-client sweep
+}
+
+func (ls *loopState) add(gc *gnetConn) {
+	gc.next = ls.conns
+	if ls.conns != nil {
+		ls.conns.prev = gc
+	}
+	ls.conns = gc
+}
+
+func (ls *loopState) remove(gc *gnetConn) {
+	if gc.prev != nil {
+		gc.prev.next = gc.next
+	} else if ls.conns == gc {
+		ls.conns = gc.next
+	}
+	if gc.next != nil {
+		gc.next.prev = gc.prev
+	}
+	gc.prev, gc.next = nil, nil
 }
 
 // maxOutbound is how many bytes of downlink may wait for a client that
@@ -116,17 +136,40 @@ func (e *gnetEngine) loopOf(c gnet.Conn) *loopState {
 		sh := newShard()
 		e.srv.hub.register(&sh.ctr)
 		e.srv.addShard(sh)
-		ls = &loopState{loop: l, g: newIngester(e.srv, sh), streams: make(map[gnet.Conn]*stream)}
+		ls = &loopState{loop: l, g: newIngester(e.srv, sh)}
 		e.loops[l] = ls
 	}
 	return ls
 }
 
-// gnetConn is a connection's context: its stream and its loop, so the
-// hot path never looks the loop up under a lock.
+// gnetConn is a connection's context: its stream, its loop (so the hot
+// path never looks the loop up under a lock), its downlink, and its place
+// in the loop's list of connections for the idle sweep. One allocation
+// per connection.
 type gnetConn struct {
 	stream
-	ls *loopState
+	ls         *loopState
+	c          gnet.Conn
+	link       downlink
+	prev, next *gnetConn
+}
+
+// write queues a downlink frame on the connection's loop, where it may
+// look at the outbound buffer: a client that does not read gets closed,
+// not an ever-growing buffer.
+func (gc *gnetConn) write(frame []byte) error {
+	ls, c := gc.ls, gc.c
+	return ls.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+		if c.Context() != gc {
+			return nil // closed meanwhile; the command stays "sent" and will time out
+		}
+		if c.OutboundBuffered() > maxOutbound {
+			ls.g.sh.ctr.errors[TCP][ErrWriteBlocked].Add(1)
+			return ls.loop.Close(c)
+		}
+		_, err := c.Write(frame)
+		return err
+	}))
 }
 
 func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
@@ -138,30 +181,16 @@ func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	e.conns.Add(1)
 	e.srv.hub.conns[TCP].Add(1)
 	e.srv.hub.accepted[TCP].Add(1)
-	gc := &gnetConn{stream: stream{transport: TCP, lastRx: time.Now().UnixNano()}, ls: ls}
+	gc := &gnetConn{stream: stream{transport: TCP, lastRx: time.Now().UnixNano()}, ls: ls, c: c}
 	st := &gc.stream
 	st.split.End, st.split.MaxFrame = e.srv.dec.End(), e.srv.dec.Limits().MaxFrame
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		st.peerID = appendAddrID(nil, a.AddrPort())
+		st.peer = a.AddrPort()
 	}
-	st.link = &downlink{transport: TCP, send: func(frame []byte) error {
-		// Runs the write on the connection's loop, where it may look at the
-		// outbound buffer: a client that does not read gets closed, not an
-		// ever-growing buffer.
-		return ls.loop.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
-			if c.Context() != gc {
-				return nil // closed meanwhile; the command stays "sent" and will time out
-			}
-			if c.OutboundBuffered() > maxOutbound {
-				ls.g.sh.ctr.errors[TCP][ErrWriteBlocked].Add(1)
-				return ls.loop.Close(c)
-			}
-			_, err := c.Write(frame)
-			return err
-		}))
-	}}
+	gc.link = downlink{transport: TCP, gc: gc}
+	st.link = &gc.link
 	c.SetContext(gc)
-	ls.streams[c] = st
+	ls.add(gc)
 	return nil, gnet.None
 }
 
@@ -171,7 +200,7 @@ func (e *gnetEngine) OnClose(c gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	st, ls := &gc.stream, gc.ls
-	delete(ls.streams, c)
+	ls.remove(gc)
 	e.srv.hub.tcp[TCP].add(c.Fd())
 	e.conns.Add(-1)
 	e.srv.hub.conns[TCP].Add(-1)
@@ -234,15 +263,17 @@ func (e *gnetEngine) sweep(timeouts bool) {
 func (e *gnetEngine) closeStale(ls *loopState) {
 	now := time.Now().UnixNano()
 	idle, slow := e.srv.cfg.IdleTimeout, e.srv.cfg.FrameTimeout
-	for c, st := range ls.streams {
-		switch {
+	for gc := ls.conns; gc != nil; {
+		next := gc.next // Close unlinks gc
+		switch st := &gc.stream; {
 		case idle > 0 && now-st.lastRx > int64(idle):
 			ls.g.sh.ctr.errors[TCP][ErrIdleTimeout].Add(1)
-			_ = ls.loop.Close(c)
+			_ = ls.loop.Close(gc.c)
 		case slow > 0 && st.partial != 0 && now-st.partial > int64(slow):
 			ls.g.sh.ctr.errors[TCP][ErrFrameTimeout].Add(1)
-			_ = ls.loop.Close(c)
+			_ = ls.loop.Close(gc.c)
 		}
+		gc = next
 	}
 }
 

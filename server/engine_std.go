@@ -107,10 +107,10 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 	st := &stream{transport: tr, lastRx: time.Now().UnixNano()}
 	st.split.End, st.split.MaxFrame = e.srv.dec.End(), e.srv.dec.Limits().MaxFrame
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		st.peerID = appendAddrID(nil, a.AddrPort())
+		st.peer = a.AddrPort()
 	}
 	w := &connWriter{c: c}
-	st.link = &downlink{transport: tr, send: w.write}
+	st.link = &downlink{transport: tr, w: w}
 	defer func() {
 		e.srv.hub.tcp[tr].add(connFd(c))
 		unlinkStream(st)
@@ -294,10 +294,7 @@ func startStdUDP(srv *Server, addr string, n int) (*stdUDP, error) {
 		srv.addShard(sh)
 		g := newIngester(srv, sh)
 		g.udpLink = func(src netip.AddrPort) *downlink {
-			return &downlink{transport: UDP, addr: src, send: func(frame []byte) error {
-				_, err := conn.WriteToUDPAddrPort(frame, src)
-				return err
-			}}
+			return &downlink{transport: UDP, addr: src, udp: conn}
 		}
 		e.wg.Add(1)
 		go e.read(conn, g)

@@ -28,7 +28,7 @@ func FuzzIngest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		sh := newShard()
 		g := newIngester(srv, sh)
-		st := &stream{transport: TCP, peerID: []byte("peer_1")}
+		st := &stream{transport: TCP, peer: netip.MustParseAddrPort("10.0.0.1:1")}
 		st.split.End, st.split.MaxFrame = '\n', 1024
 		var buf []byte
 		step := int(chunk)%17 + 1

@@ -46,9 +46,9 @@ func newShard() *shard {
 type stream struct {
 	transport Transport
 	split     framing.Splitter
-	peerID    []byte   // device id derived from the peer address
-	hello     []byte   // device named by #hello, owned copy
-	session   *Session // cache: the session of the last frame
+	peer      netip.AddrPort // the device is this address when nothing names it
+	hello     []byte         // device named by #hello, owned copy
+	session   *Session       // cache: the session of the last frame
 	link      *downlink
 	lastRx    int64 // unix ns of the last bytes received
 	partial   int64 // unix ns since a partial frame has been waiting, 0 if none
@@ -206,7 +206,8 @@ func (g *ingester) deviceOf(st *stream, f *codec.Frame, src netip.AddrPort) []by
 	case st != nil && st.hello != nil:
 		return st.hello
 	case st != nil:
-		return st.peerID
+		g.idBuf = appendAddrID(g.idBuf[:0], st.peer)
+		return g.idBuf
 	}
 	g.idBuf = appendAddrID(g.idBuf[:0], src)
 	return g.idBuf
@@ -397,6 +398,9 @@ func (g *ingester) flushLatencies() {
 func (g *ingester) countError(tr Transport, s *Session, r ErrReason, err error, now int64) {
 	g.sh.ctr.errors[tr][r].Add(1)
 	if s != nil && s == g.locked {
+		if s.errors == nil {
+			s.errors = new(errorRing)
+		}
 		s.errors.add(now, r, offsetOf(err))
 	}
 }

@@ -1,17 +1,38 @@
 package server
 
 import (
+	"errors"
+	"net"
 	"net/netip"
 )
 
-// downlink is how the server reaches a device now: its TCP or TLS
-// connection, or its last UDP address through the socket that heard it.
-// send must be safe to call from any goroutine and must not block on the
-// network: event-loop engines queue the write on the loop.
+// downlink is how the server reaches a device now: its gnet connection,
+// its standard-library (TCP or TLS) connection, or its last UDP address
+// through the socket that heard it. One of gc, w and udp is set. It is a
+// plain struct rather than a closure so that it can live inside the
+// connection's context: no allocation per connection.
 type downlink struct {
 	transport Transport
 	addr      netip.AddrPort
-	send      func(frame []byte) error
+	gc        *gnetConn
+	w         *connWriter
+	udp       *net.UDPConn
+}
+
+// send writes frame to the device. Safe from any goroutine; it never
+// waits on the network from an event loop (gnet writes are queued on the
+// connection's loop; UDP sends do not block).
+func (l *downlink) send(frame []byte) error {
+	switch {
+	case l.gc != nil:
+		return l.gc.write(frame)
+	case l.w != nil:
+		return l.w.write(frame)
+	case l.udp != nil:
+		_, err := l.udp.WriteToUDPAddrPort(frame, l.addr)
+		return err
+	}
+	return errors.New("server: downlink with no route")
 }
 
 // linkSession points the session's downlink at where its latest frame

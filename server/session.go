@@ -47,7 +47,7 @@ type Session struct {
 	lastTime  int64 // unix ms, device time of the last sample
 	lastVals  []codec.Value
 	addr      netip.AddrPort // last source address (UDP downlink goes there)
-	errors    errorRing
+	errors    *errorRing     // allocated at the device's first error: most never have one
 
 	// link is how to reach the device now (its TCP/TLS connection or its
 	// UDP address); nil when offline. Read by the command sender.

@@ -230,8 +230,7 @@ func (x *Session) snapshot(withErrors bool) Device {
 	if x.addr.IsValid() {
 		d.Address = x.addr.String()
 	}
-	if withErrors {
-		r := &x.errors
+	if r := x.errors; withErrors && r != nil {
 		for i := max(0, r.n-len(r.at)); i < r.n; i++ {
 			j := i % len(r.at)
 			d.Errors = append(d.Errors, DeviceError{At: time.Unix(0, r.at[j]), Reason: r.reason[j].String(), Offset: int(r.off[j])})

@@ -187,11 +187,7 @@ func (r *udpReader) link(src netip.AddrPort) *downlink {
 	if l, ok := r.links.Load(src); ok {
 		return l.(*downlink)
 	}
-	conn := r.conn
-	l := &downlink{transport: UDP, addr: src, send: func(frame []byte) error {
-		_, err := conn.WriteToUDPAddrPort(frame, src)
-		return err
-	}}
+	l := &downlink{transport: UDP, addr: src, udp: r.conn}
 	actual, _ := r.links.LoadOrStore(src, l)
 	return actual.(*downlink)
 }
