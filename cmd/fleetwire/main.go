@@ -28,7 +28,7 @@ func main() {
 }
 
 func newRootCmd() *cobra.Command {
-	var logLevel string
+	var logLevel, pprofAddr string
 	root := &cobra.Command{
 		Use:   "fleetwire",
 		Short: "Ingest sensor readings from device fleets and measure what each wire choice costs",
@@ -47,10 +47,14 @@ Wire formats (codec names): text, binary, compact, each optionally with
 				return fmt.Errorf("--log-level: %w", err)
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+			if pprofAddr != "" {
+				return startPprof(pprofAddr)
+			}
 			return nil
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060: CPU with /debug/pprof/profile, heap with /debug/pprof/heap")
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}
