@@ -1,0 +1,156 @@
+package plan
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/go-analyze/charts"
+)
+
+// Charts use github.com/go-analyze/charts, as bench's do.
+
+// writeCharts draws one curve chart per wire choice and the cores-vs-fleet
+// chart into dir, returning the file names written.
+func (r *Report) writeCharts(dir string) ([]string, error) {
+	var names []string
+	write := func(name string, b []byte, err error) error {
+		if err != nil {
+			return fmt.Errorf("chart %s: %w", name, err)
+		}
+		if b == nil {
+			return nil
+		}
+		names = append(names, name)
+		return os.WriteFile(filepath.Join(dir, name), b, 0o644)
+	}
+	for _, cfg := range r.Configs() {
+		b, err := r.chartCurve(cfg)
+		if err := write("curve-"+strings.ReplaceAll(cfg, "/", "-")+".svg", b, err); err != nil {
+			return nil, err
+		}
+	}
+	b, err := r.chartCores()
+	if err := write("cores-vs-fleet.svg", b, err); err != nil {
+		return nil, err
+	}
+	return names, nil
+}
+
+func render(width, height int, draw func(p *charts.Painter) error) ([]byte, error) {
+	p := charts.NewPainter(charts.PainterOptions{OutputFormat: charts.ChartOutputSVG, Width: width, Height: height})
+	if err := draw(p); err != nil {
+		return nil, err
+	}
+	return p.Bytes()
+}
+
+// loadLabel prints readings/s compactly: 250k, 4.2M.
+func loadLabel(v float64) string {
+	switch {
+	case v >= 1e6:
+		return strconv.FormatFloat(v/1e6, 'f', 2, 64) + "M"
+	case v >= 1e3:
+		return strconv.FormatFloat(v/1e3, 'f', 0, 64) + "k"
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// chartCurve: loss (left axis) and latency p99 (right axis) against
+// offered load, one line each per repeat, over the loads any repeat
+// measured; each repeat's knee is a diamond on its loss line and its
+// x label says "knee".
+func (r *Report) chartCurve(cfg string) ([]byte, error) {
+	rs := r.ResultsOf(cfg)
+	var loads []float64
+	for _, x := range rs {
+		for _, st := range x.Steps {
+			if st.Err == "" && !slices.Contains(loads, st.Load.Offered()) {
+				loads = append(loads, st.Load.Offered())
+			}
+		}
+	}
+	if len(loads) == 0 {
+		return nil, nil
+	}
+	slices.Sort(loads)
+	labels := make([]string, len(loads))
+	for i, v := range loads {
+		labels[i] = loadLabel(v)
+	}
+	null := func() []float64 {
+		v := make([]float64, len(loads))
+		for i := range v {
+			v[i] = charts.GetNullValue()
+		}
+		return v
+	}
+	var series charts.LineSeriesList
+	for _, x := range rs {
+		loss, p99, knee := null(), null(), null()
+		for k, st := range x.Steps {
+			if st.Err != "" {
+				continue
+			}
+			i := slices.Index(loads, st.Load.Offered())
+			// A confirmed step: show its better run, the one that decided.
+			if loss[i] != charts.GetNullValue() && st.Figures.LossPct > loss[i] {
+				continue
+			}
+			loss[i], p99[i] = st.Figures.LossPct, float64(st.Figures.P99Ms)
+			if k == x.Knee {
+				knee[i] = st.Figures.LossPct
+				labels[i] = loadLabel(loads[i]) + " knee"
+			}
+		}
+		run := " run " + strconv.Itoa(x.Run)
+		series = append(series,
+			charts.LineSeries{Name: "loss %" + run, Values: loss},
+			charts.LineSeries{Name: "p99 ms" + run, Values: p99, YAxisIndex: 1},
+			charts.LineSeries{Name: "knee" + run, Values: knee, Symbol: charts.Symbol{Shape: charts.SymbolDiamond, Size: 7}})
+	}
+	opt := charts.NewLineChartOptionWithSeries(series)
+	opt.Title.Text = fmt.Sprintf("%s: loss and latency p99 vs offered load (one server core)", cfg)
+	opt.XAxis.Labels = labels
+	opt.XAxis.Title = "offered readings/s"
+	opt.Legend.Offset = charts.OffsetRight
+	opt.YAxis = []charts.YAxisOption{{Title: "loss, % of offered readings", Min: charts.Ptr(0.0)}, {Title: "latency p99, ms", Min: charts.Ptr(0.0)}}
+	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })
+}
+
+// chartCores: cores needed (at the headroom) against fleet size, one
+// line per wire choice, at the fleet's rate.
+func (r *Report) chartCores() ([]byte, error) {
+	if len(r.Projections) == 0 || len(r.FleetSizes) == 0 {
+		return nil, nil
+	}
+	var series charts.LineSeriesList
+	for _, p := range r.Projections {
+		vals := make([]float64, len(r.FleetSizes))
+		for i, n := range r.FleetSizes {
+			f := p.Fleet
+			f.Devices = n
+			q, err := Project(f, p.Inputs)
+			if err != nil {
+				return nil, err
+			}
+			vals[i] = q.CoresNeeded
+		}
+		series = append(series, charts.LineSeries{Name: p.Inputs.Config, Values: vals})
+	}
+	labels := make([]string, len(r.FleetSizes))
+	for i, n := range r.FleetSizes {
+		labels[i] = loadLabel(n)
+	}
+	opt := charts.NewLineChartOptionWithSeries(series)
+	opt.Title.Text = fmt.Sprintf("Server cores needed vs fleet size (a sample of %d readings every %s s, at %g %% utilisation)",
+		r.Fleet.Channels, num(1/r.Fleet.Rate, 1), 100*r.Fleet.Headroom)
+	opt.XAxis.Labels = labels
+	opt.XAxis.Title = "devices"
+	opt.Legend.Offset = charts.OffsetRight
+	opt.YAxis = []charts.YAxisOption{{Title: "cores", Min: charts.Ptr(0.0)}}
+	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })
+}

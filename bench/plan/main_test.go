@@ -1,0 +1,51 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+func TestMain(m *testing.M) {
+	if err := stubMain(); !errors.Is(err, errNoStub) {
+		fmt.Fprintln(os.Stderr, "stub:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	binPath   string
+	binErr    error
+)
+
+// fleetwireBin builds the fleetwire binary once, for the tests that run
+// the real generator. Built without -race even under `go test -race`:
+// the generator is measured, not checked.
+func fleetwireBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, binErr = os.MkdirTemp("", "fleetwire-plan-test-"); binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "fleetwire")
+		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/fleetwire").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("build fleetwire: %w: %s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}

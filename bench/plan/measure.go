@@ -1,0 +1,409 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fleetwire/fleetwire/bench"
+)
+
+// Counters are the raw readings of one step, each from the counter its
+// comment names. Figures are computed from these alone.
+type Counters struct {
+	// bench's counters: the generator's --json report (per-device list
+	// dropped), GET /api/stats after the server counted everything, the
+	// server's CPU from generator start to that moment (WindowNs),
+	// memory before the load and at the peak of open connections, and
+	// /proc/<server pid>/net/snmp deltas.
+	bench.Counters
+	// Steady is the send phase without its first second: what the
+	// utilisation limits are judged on.
+	Steady Window `json:"steady"`
+	// GenCPU is the generator process over its whole life as sampled
+	// (schedstat of its threads; the report's getrusage is in Gen).
+	GenCPU bench.CPUSample `json:"generator_cpu"`
+	// UDPSocketDrops: the drops column of /proc/<server pid>/net/udp
+	// summed over the server's sockets on its port (receive buffer full;
+	// per socket, so no other process's traffic).
+	UDPSocketDrops int64 `json:"udp_socket_drops"`
+	UDPSockets     int   `json:"udp_sockets"`
+	// PeakFDs: the most entries /proc/<server pid>/fd held when sampled;
+	// FDLimit its soft RLIMIT_NOFILE (/proc/<pid>/limits).
+	PeakFDs int `json:"server_peak_fds"`
+	FDLimit int `json:"server_fd_limit"`
+	// ServerDevices: /api/stats transports.<t>.devices at the end
+	// (sessions the server holds).
+	ServerDevices int               `json:"server_devices"`
+	Dropped       map[string]uint64 `json:"server_dropped,omitempty"` // /api/stats dropped (by reason)
+	Errors        map[string]uint64 `json:"server_errors,omitempty"`  // /api/stats errors (by reason)
+	Stored        uint64            `json:"server_stored"`            // /api/stats stored: readings handed to the sink
+	// ServerCoresAllowed: the cores the server was given (Options).
+	ServerCoresAllowed int `json:"server_cores_allowed"`
+}
+
+// Window is CPU use over [From, To].
+type Window struct {
+	From        time.Time `json:"from"`
+	To          time.Time `json:"to"`
+	ServerCPUNs int64     `json:"server_cpu_ns"` // schedstat, server threads
+	GenCPUNs    int64     `json:"generator_cpu_ns"`
+	// CoreBusy: per pinned CPU, the busy fraction of /proc/stat (user,
+	// nice, system, irq, softirq; idle, iowait and steal excluded), and
+	// Steal the hypervisor's steal fraction.
+	CoreBusy  map[string]float64 `json:"core_busy,omitempty"`
+	CoreSteal map[string]float64 `json:"core_steal,omitempty"`
+	// ServerCoreBusy sums CoreBusy over the server's CPUs (in cores).
+	ServerCoreBusy float64 `json:"server_core_busy"`
+	GenCoreBusy    float64 `json:"generator_core_busy"`
+}
+
+// Seconds is the window's length.
+func (w *Window) Seconds() float64 { return w.To.Sub(w.From).Seconds() }
+
+type sample struct {
+	at       time.Time
+	srv, gen bench.CPUSample
+	genOK    bool
+	cores    map[int]coreTimes
+}
+
+// Measure offers l to a fresh server and measures what happened. Every
+// phase is bounded: the server must be ready in 10 s, the generator must
+// end within its connect allowance plus three times l.Duration, the
+// server must count everything within Options.Drain.
+func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
+	if err := l.validate(); err != nil {
+		return c, err
+	}
+	o := &r.o
+	tp, up, hp, err := freePorts()
+	if err != nil {
+		return c, fmt.Errorf("ports: %w", err)
+	}
+	dir, err := os.MkdirTemp(o.WorkDir, "step-")
+	if err != nil {
+		return c, err
+	}
+	defer os.RemoveAll(dir)
+	a := Addrs{HTTP: hostPort(hp), Data: filepath.Join(dir, "data"), Cores: o.ServerCores, Sink: o.Sink}
+	target, port := "", 0
+	if l.Transport == "tcp" {
+		a.TCP, target, port = hostPort(tp), hostPort(tp), tp
+	} else {
+		a.UDP, target, port = hostPort(up), hostPort(up), up
+	}
+	srv, err := start(r.serverCommand(a), filepath.Join(dir, "server.log"))
+	if err != nil {
+		return c, err
+	}
+	defer srv.stop(15 * time.Second)
+	pid := srv.cmd.Process.Pid
+	sc := newStatsClient(a.HTTP)
+	defer sc.c.CloseIdleConnections()
+	if err := waitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
+		if srv.exited() {
+			return false, fmt.Errorf("server exited: %v: %s", srv.err, srv.tail(5))
+		}
+		return sc.ready(ctx), nil
+	}); err != nil {
+		return c, fmt.Errorf("%w: %v", ErrNotReady, err)
+	}
+	c.ServerCoresAllowed = o.ServerCores
+	if c.MemBefore, err = readMemory(pid); err != nil {
+		return c, err
+	}
+	c.FDLimit, _ = fdLimit(pid)
+	snmp0, err := readSNMP(pid)
+	if err != nil {
+		return c, fmt.Errorf("snmp: %w", err)
+	}
+	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
+	srv0, err := readCPU(pid)
+	if err != nil {
+		return c, err
+	}
+	t0 := time.Now()
+	genJSON := filepath.Join(dir, "load.json")
+	gen, err := start(pinned(o.GenCPUs, r.genArgs(&l, target, genJSON)), filepath.Join(dir, "load.log"))
+	if err != nil {
+		return c, err
+	}
+	defer gen.stop(5 * time.Second)
+	gpid := gen.cmd.Process.Pid
+
+	// While the generator runs: CPU of both processes and the cores
+	// every 100 ms; /api/stats, memory and descriptors in a goroutine of
+	// their own, since a saturated server answers HTTP slowly.
+	peak := &peaks{}
+	pollCtx, stopPoll := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { r.poll(pollCtx, sc, pid, l.Transport, peak) })
+	limit := time.Duration(l.Devices)*time.Second/time.Duration(max(1, int(o.ConnectRate))) + 3*l.Duration + 20*time.Second
+	var samples []sample
+	deadline := time.Now().Add(limit)
+	for !gen.exited() {
+		s := sample{at: time.Now()}
+		s.srv, _ = readCPU(pid)
+		if g, err := readCPU(gpid); err == nil {
+			s.gen, s.genOK = g, true
+		}
+		s.cores, _ = readCores(cpus)
+		samples = append(samples, s)
+		if srv.exited() {
+			stopPoll()
+			wg.Wait()
+			return c, fmt.Errorf("server exited during the load: %v: %s", srv.err, srv.tail(5))
+		}
+		if time.Now().After(deadline) {
+			stopPoll()
+			wg.Wait()
+			return c, fmt.Errorf("%w: generator still running after %v", ErrOverrun, limit)
+		}
+		select {
+		case <-ctx.Done():
+			stopPoll()
+			wg.Wait()
+			return c, ctx.Err()
+		case <-gen.done:
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if gen.err != nil {
+		stopPoll()
+		wg.Wait()
+		return c, fmt.Errorf("generator: %v: %s", gen.err, gen.tail(5))
+	}
+	if ps := gen.cmd.ProcessState; ps != nil {
+		c.GenWaitCPUNs = int64(ps.UserTime() + ps.SystemTime())
+	}
+	if err := readReport(genJSON, &c.Gen); err != nil {
+		stopPoll()
+		wg.Wait()
+		return c, err
+	}
+	c.Gen.PerDevice = nil
+
+	st, drainErr := r.drain(ctx, sc, &l, c.Gen.DevicesConnected)
+	stopPoll()
+	wg.Wait()
+	srv1, err := readCPU(pid)
+	if err != nil {
+		return c, err
+	}
+	c.WindowNs = int64(time.Since(t0))
+	c.ServerCPU = srv1.Sub(srv0)
+	if errors.Is(drainErr, errTimeout) {
+		c.DrainTimedOut = true
+	} else if drainErr != nil {
+		return c, fmt.Errorf("drain: %w", drainErr)
+	}
+	if snmp1, err := readSNMP(pid); err == nil {
+		c.SNMP, c.SNMPHostWide = snmp1.Sub(snmp0), true
+	}
+	if l.Transport == "udp" {
+		c.UDPSocketDrops, c.UDPSockets, _ = udpSocketDrops(pid, port)
+	}
+	ts := st.Transports[l.Transport]
+	c.Srv, c.Datagrams, c.EOS, c.Latency = ts, st.Datagrams, st.EOS, st.Latency
+	c.ServerDevices, c.Dropped, c.Errors, c.Stored = ts.Devices, nonZero(st.Dropped), nonZero(st.Errors), st.Stored
+	c.PeakConns, c.MemPeak, c.PeakFDs = peak.get()
+	if c.PeakConns == 0 && l.Transport == "udp" {
+		// No connections on UDP: memory per device is per session.
+		c.PeakConns = int64(c.ServerDevices)
+	}
+	if len(samples) > 0 {
+		first, last := samples[0], samples[len(samples)-1]
+		if last.genOK && first.genOK {
+			c.GenCPU = last.gen.Sub(first.gen)
+		}
+	}
+	c.Steady = steadyWindow(samples, &c, o.ServerCPUs, o.GenCPUs)
+	if c.Gen.DevicesConnected < l.Devices {
+		return c, fmt.Errorf("%w: %d of %d devices connected (%v)", ErrConnect, c.Gen.DevicesConnected, l.Devices, c.Gen.ConnectFailures)
+	}
+	return c, nil
+}
+
+// Errors a step can end with; the search treats them differently.
+var (
+	ErrNotReady = errors.New("server not ready")
+	ErrOverrun  = errors.New("step overran its time bound")
+	ErrConnect  = errors.New("devices failed to connect")
+	errTimeout  = errors.New("timed out")
+)
+
+type peaks struct {
+	mu    sync.Mutex
+	conns int64
+	mem   bench.Memory
+	fds   int
+}
+
+func (p *peaks) get() (int64, bench.Memory, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns, p.mem, p.fds
+}
+
+// poll samples /api/stats (connections, or sessions on UDP), RSS and open
+// descriptors every 250 ms, keeping the RSS at the highest connection
+// count seen.
+func (r *Runner) poll(ctx context.Context, sc *statsClient, pid int, transport string, p *peaks) {
+	for {
+		n := int64(-1)
+		if st, err := sc.stats(ctx); err == nil {
+			n = st.Connections
+			if transport == "udp" {
+				n = int64(st.Transports["udp"].Devices)
+			}
+		}
+		m, merr := readMemory(pid)
+		fds, ferr := countFDs(pid)
+		p.mu.Lock()
+		if merr == nil && (n > p.conns || n == p.conns && m.RSS > p.mem.RSS) {
+			p.conns, p.mem = max(n, p.conns), m
+		}
+		if ferr == nil && fds > p.fds {
+			p.fds = fds
+		}
+		p.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// drain waits until the server counted every end-of-stream (TCP: and
+// closed every connection), or its counts stood still over two fresh
+// snapshots (lost UDP end-of-stream datagrams never arrive).
+func (r *Runner) drain(ctx context.Context, sc *statsClient, l *Load, connected int) (*apiStats, error) {
+	var st *apiStats
+	var last uint64
+	stable := 0
+	err := waitFor(ctx, r.o.Drain, 200*time.Millisecond, func() (bool, error) {
+		x, err := sc.stats(ctx)
+		if err != nil {
+			return false, err
+		}
+		if st != nil && x.SampledAt.Equal(st.SampledAt) {
+			return false, nil
+		}
+		st = x
+		ts := x.Transports[l.Transport]
+		if ts.Readings == last {
+			stable++
+		} else {
+			stable = 0
+		}
+		last = ts.Readings
+		done := x.EOS >= connected
+		if l.Transport == "tcp" {
+			done = done && x.Connections == 0 && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(connected)
+			done = done || x.Connections == 0 && stable >= 2
+		} else {
+			done = done || stable >= 2
+		}
+		return done, nil
+	})
+	if st == nil {
+		return nil, errors.Join(errors.New("no stats after the run"), err)
+	}
+	return st, err
+}
+
+// steadyWindow picks the samples inside the generator's send phase
+// (Started + ConnectSeconds, for DurationSeconds) less its first second
+// (or first fifth, if shorter) and its last 100 ms.
+func steadyWindow(samples []sample, c *Counters, serverCPUs, genCPUs []int) Window {
+	var w Window
+	if len(samples) < 2 {
+		return w
+	}
+	from := c.Gen.Started.Add(time.Duration(c.Gen.ConnectSeconds * float64(time.Second)))
+	dur := time.Duration(c.Gen.DurationSeconds * float64(time.Second))
+	warm := min(time.Second, dur/5)
+	a, b := from.Add(warm), from.Add(dur-100*time.Millisecond)
+	i, j := -1, -1
+	for k, s := range samples {
+		if i < 0 && !s.at.Before(a) {
+			i = k
+		}
+		if !s.at.After(b) {
+			j = k
+		}
+	}
+	if i < 0 || j <= i {
+		i, j = 0, len(samples)-1 // too short to trim: the whole run
+	}
+	s0, s1 := samples[i], samples[j]
+	w.From, w.To = s0.at, s1.at
+	w.ServerCPUNs = s1.srv.SchedNs - s0.srv.SchedNs
+	if s0.genOK && s1.genOK {
+		w.GenCPUNs = s1.gen.SchedNs - s0.gen.SchedNs
+	}
+	if len(s0.cores) > 0 && len(s1.cores) > 0 {
+		w.CoreBusy, w.CoreSteal = map[string]float64{}, map[string]float64{}
+		for cpu, t1 := range s1.cores {
+			t0, ok := s0.cores[cpu]
+			if !ok || t1.Total == t0.Total {
+				continue
+			}
+			tot := float64(t1.Total - t0.Total)
+			k := "cpu" + strconv.Itoa(cpu)
+			w.CoreBusy[k] = float64(t1.Busy-t0.Busy) / tot
+			w.CoreSteal[k] = float64(t1.Steal-t0.Steal) / tot
+			if slices.Contains(serverCPUs, cpu) {
+				w.ServerCoreBusy += w.CoreBusy[k]
+			}
+			if slices.Contains(genCPUs, cpu) {
+				w.GenCoreBusy += w.CoreBusy[k]
+			}
+		}
+	}
+	return w
+}
+
+func nonZero(m map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
+
+// waitFor calls cond every interval until it returns true or an error,
+// for at most limit.
+func waitFor(ctx context.Context, limit, interval time.Duration, cond func() (bool, error)) error {
+	deadline := time.Now().Add(limit)
+	for {
+		ok, err := cond()
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%w after %v", errTimeout, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}

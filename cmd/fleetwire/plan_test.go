@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/fleetwire/fleetwire/bench/plan"
+)
+
+func TestPlanFlags_Configs(t *testing.T) {
+	var p planFlags
+	fs := pflag.NewFlagSet("plan", pflag.ContinueOnError)
+	p.register(fs)
+	if err := fs.Parse([]string{"--transport", "UDP,tcp", "--codec", "text,compact+zstd", "--batch", "1,50", "--devices", "200", "--step-duration", "2s"}); err != nil {
+		t.Fatal(err)
+	}
+	ls, err := p.configs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range ls {
+		got = append(got, l.Config())
+		if l.Devices != 200 || l.Channels != 2 || l.Duration.Seconds() != 2 {
+			t.Fatalf("%+v", l)
+		}
+	}
+	want := "udp/text/b1 udp/text/b50 udp/compact+zstd/b1 udp/compact+zstd/b50 tcp/text/b1 tcp/text/b50 tcp/compact+zstd/b1 tcp/compact+zstd/b50"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("got %s", strings.Join(got, " "))
+	}
+	if p.fleet.Devices != 1e6 || p.fleet.Rate != 0.1 || p.fleet.Headroom != 0.7 || p.limits.MaxLossPct != 0.1 {
+		t.Fatalf("defaults: %+v %+v", p.fleet, p.limits)
+	}
+}
+
+// TestPlanCmd_Run runs `fleetwire plan` for one step against the real
+// server; the processes it starts are this test binary acting as
+// fleetwire.
+func TestPlanCmd_Run(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	t.Setenv(envAsMain, "1")
+	out := t.TempDir()
+	root := newRootCmd()
+	var stdout, stderr bytes.Buffer
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	root.SetArgs([]string{"plan", "--log-level", "warn", "--transport", "udp", "--codec", "compact", "--devices", "5", "--start", "2000",
+		"--max-steps", "1", "--repeat", "1", "--step-duration", "1s", "--mem-devices", "0", "--no-pin", "--fleet", "1000", "--rate", "1",
+		"--price-per-mb", "0.5", "--out", out})
+	if err := root.Execute(); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	for _, f := range []string{"plan.md", "plan.csv", "plan.json", "curve-udp-compact-b10.svg", "cores-vs-fleet.svg"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, "plan.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep plan.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || len(rep.Results[0].Steps) != 1 || len(rep.Projections) != 1 {
+		t.Fatalf("%d results, %d projections\n%s", len(rep.Results), len(rep.Projections), stdout.String())
+	}
+	st := rep.Results[0].Steps[0]
+	if st.Err != "" || st.Figures.Delivered == 0 || st.Figures.OfferedReadings != st.Counters.Gen.ReadingsSent {
+		t.Fatalf("step: %+v", st.Figures)
+	}
+	// 1,000 devices x 1 sample/s x 2 readings, cost at 0.5 per MB.
+	p := rep.Projections[0]
+	if p.ReadingsPerSec != 2000 || p.Inputs.WireUp <= 0 || p.CostPerDeviceMonth != p.MBPerDeviceMonth*0.5 {
+		t.Fatalf("projection %+v", p)
+	}
+}
