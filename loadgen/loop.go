@@ -183,7 +183,11 @@ func (l *loop) run() {
 			yielded = now
 		}
 		if !l.started {
-			if t0 := l.r.t0.Load(); t0 != 0 {
+			// Scheduled frames wait for their due times, which start at
+			// t0; as-fast-as-possible devices have none, so the loop
+			// waits for t0 itself (else the first frames leave before
+			// the clock of the report's duration starts).
+			if t0 := l.r.t0.Load(); t0 != 0 && (l.s.periodNs > 0 || now >= t0) {
 				l.start(t0)
 			}
 		}
@@ -236,6 +240,9 @@ func (l *loop) timeout(now int64) int64 {
 	}
 	if l.end > 0 && !l.stopping {
 		wait = min(wait, l.end-now)
+	}
+	if t0 := l.r.t0.Load(); !l.started && t0 != 0 {
+		wait = min(wait, t0-now)
 	}
 	return max(wait, 0)
 }

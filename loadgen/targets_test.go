@@ -131,3 +131,24 @@ func (s *sink) checkShare(rep *Report, c Config, ti int, addrs []string) {
 			ti, devices, len(s.devs), frames, readings, tgt.Target, tgt.Devices, tgt.FramesSent, tgt.ReadingsSent)
 	}
 }
+
+// TestBulkStartsAtT0: as-fast-as-possible devices wait for the send
+// phase's start like scheduled ones, so a run shorter than the start's
+// lead still has a duration and a rate.
+func TestBulkStartsAtT0(t *testing.T) {
+	for _, tr := range []Transport{TCP, UDP} {
+		s := newSink(t)
+		addr := ""
+		if tr == TCP {
+			addr = s.listenTCP(nil)
+		} else {
+			addr = s.listenUDP()
+		}
+		c := testConfig(tr, addr)
+		c.Devices, c.Rate, c.Samples = 20, 0, 10
+		rep := runOK(t, c)
+		if rep.DurationSeconds <= 0 || rep.ReadingsPerSecond <= 0 || rep.ReadingsSent != 20*10*2 {
+			t.Errorf("%s: %d readings in %gs (%g/s)", tr, rep.ReadingsSent, rep.DurationSeconds, rep.ReadingsPerSecond)
+		}
+	}
+}

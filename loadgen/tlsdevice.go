@@ -37,6 +37,11 @@ func (t *tlsRun) device(ctx context.Context, d *device) {
 	case <-t.stopped:
 		<-t.started
 	}
+	if s.periodNs == 0 {
+		// No due times to wait for: start at t0, where the report's
+		// duration starts, not when t0 became known.
+		sleepUntil(t.r.base.Add(time.Duration(t.t0)), t.stopped)
+	}
 	for w.c != nil {
 		if s.frameSamples(d.k) == 0 {
 			break
