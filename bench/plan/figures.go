@@ -45,7 +45,8 @@ type Figures struct {
 	// RSSPerDevice: (MemPeak.RSS - MemBefore.RSS) / PeakConns (TCP: open
 	// connections; UDP: sessions).
 	RSSPerDevice float64 `json:"server_rss_bytes_per_device"`
-	KernelDrops  int64   `json:"kernel_drops"` // UDP: UDPSocketDrops; TCP: 0 (see back-pressure)
+	// KernelDrops: UDPSocketDrops (UDP) + BacklogDrops (any transport).
+	KernelDrops int64 `json:"kernel_drops"`
 	// BackPressure: readings devices dropped because the server did not
 	// read (TCP send queue full): Gen.DroppedByReason["backpressure"] x
 	// batch x channels.
@@ -89,9 +90,7 @@ func Compute(l *Load, c *Counters) Figures {
 	if c.PeakConns > 0 {
 		f.RSSPerDevice = float64(c.MemPeak.RSS-c.MemBefore.RSS) / float64(c.PeakConns)
 	}
-	if l.Transport == "udp" {
-		f.KernelDrops = c.UDPSocketDrops
-	}
+	f.KernelDrops = c.UDPSocketDrops + c.BacklogDrops
 	f.BackPressure = c.Gen.DroppedByReason["backpressure"] * per
 	f.FDFraction = fdiv(float64(c.PeakFDs), float64(c.FDLimit))
 	return f

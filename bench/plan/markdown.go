@@ -196,10 +196,16 @@ func (r *Report) writeProjection(w io.Writer) {
 	rows = nil
 	for _, p := range r.Projections {
 		in := &p.Inputs
-		rows = append(rows, []string{"`" + in.Config + "`", in.CPUSource, in.KneeLoads, in.MemSource})
+		segs := "-"
+		if in.SegsInPerFrame > 0 {
+			segs = num(in.SegsInPerFrame, 2) + " / " + num(in.SegsOutPerFrame, 2)
+		}
+		rows = append(rows, []string{"`" + in.Config + "`", in.CPUSource, in.KneeLoads, in.MemSource, segs})
 	}
-	table(w, []string{"wire choice", "CPU and wire bytes from", "knees (readings/s)", "memory from"}, rows)
-	fmt.Fprintln(w, "What the projection assumes: CPU per reading stays what it was at the knee when the same readings/s come from many more, sparser devices. It does not quite: the sweep's devices send many frames each per second, so near saturation a TCP connection's frames can share a read; a million devices sending one frame every few seconds each cost one wake-up and read per frame. Kernel memory of sockets (not in RSS) and the NIC are not in the figures; TCP's downstream bytes are the ACKs at the sweep's rate (a sparse device gets one ACK per frame, and keep-alives not counted).")
+	table(w, []string{"wire choice", "CPU and wire bytes from", "knees (readings/s)", "memory from", "TCP segments in / out per frame there"}, rows)
+	fmt.Fprintln(w, "On loopback the kernel's receive path below the socket (IP and UDP/TCP input, queueing to the socket, the wake-up) runs in the sender's context, so it is charged to the generator, not to the server: the server CPU per reading here is the server process's own (its user time and its system calls). On a real host with a NIC that receive path runs in softirq on the server host's cores, so a real deployment needs more cores than projected here by that kernel share; this report does not measure it.")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "What the projection assumes: CPU per reading stays what it was at the knee when the same readings/s come from many more, sparser devices. It does not quite: the sweep's devices send many frames each per second, so near saturation a TCP connection's frames can share a read; a million devices sending one frame every few seconds each cost one wake-up and read per frame. Kernel memory of sockets (not in RSS) and the NIC are not in the figures; TCP bytes are what the server's sockets counted at the knee step: where segments per frame are about 1 in and 1 out (last table), each frame travelled in its own segment and got its own ACK there, as a device that sends rarely does; connection set-up, keep-alives and reconnects are not in them.")
 	fmt.Fprintln(w)
 }
 
@@ -277,7 +283,7 @@ var provenance = [][]string{
 	{"server CPU/reading", "that delta / readings delivered in the window (sent readings/s x delivered fraction x window)"},
 	{"foreign", "`/proc/stat` busy jiffies of the server's CPU over the window / window, minus server cores"},
 	{"generator cores", "the same schedstat sum for the generator process; `gen late p99` its report's `lateness.p99_us`"},
-	{"kernel drops", "UDP: the drops column of `/proc/<server pid>/net/udp` for the server's port (per socket: receive buffer full)"},
+	{"kernel drops", "UDP: the drops column of `/proc/<server pid>/net/udp` for the server's port (per socket: receive buffer full); plus, any transport, the delta of `/proc/net/softnet_stat` column 2 (a CPU's input backlog full; host-wide). `Udp: RcvbufErrors` of `/proc/<server pid>/net/snmp` (host-wide) is in plan.csv"},
 	{"back-pressure readings", "generator `frames_dropped_by_reason.backpressure` x batch x channels: frames a TCP device dropped because its socket and 256 KiB queue were full"},
 	{"RSS per device", "`/proc/<pid>/status` VmRSS at the highest `/api/stats` connection (TCP) or session (UDP) count sampled every 250 ms, minus VmRSS before the load, / that count"},
 	{"descriptors", "`/proc/<pid>/fd` entries (peak) against `/proc/<pid>/limits` Max open files; generator `connect_failures.emfile`"},

@@ -35,6 +35,9 @@ type Counters struct {
 	// per socket, so no other process's traffic).
 	UDPSocketDrops int64 `json:"udp_socket_drops"`
 	UDPSockets     int   `json:"udp_sockets"`
+	// BacklogDrops: /proc/net/softnet_stat dropped (input backlog full),
+	// delta over the step, summed over CPUs; host-wide.
+	BacklogDrops int64 `json:"softnet_backlog_drops"`
 	// PeakFDs: the most entries /proc/<server pid>/fd held when sampled;
 	// FDLimit its soft RLIMIT_NOFILE (/proc/<pid>/limits).
 	PeakFDs int `json:"server_peak_fds"`
@@ -125,6 +128,7 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	if err != nil {
 		return c, fmt.Errorf("snmp: %w", err)
 	}
+	backlog0, _ := softnetDrops()
 	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
 	srv0, err := readCPU(pid)
 	if err != nil {
@@ -204,6 +208,9 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 		c.DrainTimedOut = true
 	} else if drainErr != nil {
 		return c, fmt.Errorf("drain: %w", drainErr)
+	}
+	if backlog1, err := softnetDrops(); err == nil {
+		c.BacklogDrops = backlog1 - backlog0
 	}
 	if snmp1, err := readSNMP(pid); err == nil {
 		c.SNMP, c.SNMPHostWide = snmp1.Sub(snmp0), true

@@ -256,3 +256,31 @@ func parseCores(b []byte, cpus []int) (map[int]coreTimes, error) {
 	}
 	return out, nil
 }
+
+// softnetDrops sums the second column of /proc/net/softnet_stat over the
+// CPUs: packets dropped because a CPU's input backlog
+// (net.core.netdev_max_backlog) was full. Host-wide; on loopback the
+// backlog is the sender's CPU's.
+func softnetDrops() (int64, error) {
+	b, err := os.ReadFile("/proc/net/softnet_stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseSoftnet(b)
+}
+
+func parseSoftnet(b []byte) (int64, error) {
+	var n int64
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		v, err := strconv.ParseInt(f[1], 16, 64)
+		if err != nil {
+			return 0, fmt.Errorf("softnet_stat %q: %w", f[1], err)
+		}
+		n += v
+	}
+	return n, nil
+}

@@ -58,3 +58,10 @@ func TestReadProc_Self(t *testing.T) {
 		t.Fatalf("snmp %v", err)
 	}
 }
+
+func TestParseSoftnet(t *testing.T) {
+	b := []byte("021ee161 00000eb3 00000001 00000000\n061e5019 00000010 00000000 00000000\n")
+	if n, err := parseSoftnet(b); err != nil || n != 0xeb3+0x10 {
+		t.Fatalf("%d %v", n, err)
+	}
+}

@@ -56,9 +56,14 @@ type Inputs struct {
 	MemSource    string  `json:"mem_source"`
 	// Wire bytes per delivered reading, headers included, both
 	// directions (bench's figures of the knee step).
-	WireUp    float64 `json:"wire_up_bytes_per_reading"`
-	WireDown  float64 `json:"wire_down_bytes_per_reading"`
-	KneeLoads string  `json:"knee_loads"` // the knees of every repeat, for the reader
+	WireUp   float64 `json:"wire_up_bytes_per_reading"`
+	WireDown float64 `json:"wire_down_bytes_per_reading"`
+	// TCP: segments in and out per frame at that step (tcp_info
+	// segs_in, segs_out / frames). Near 1 and 1, each frame was its own
+	// segment with its own ACK, as for a device that sends rarely.
+	SegsInPerFrame  float64 `json:"segs_in_per_frame,omitempty"`
+	SegsOutPerFrame float64 `json:"segs_out_per_frame,omitempty"`
+	KneeLoads       string  `json:"knee_loads"` // the knees of every repeat, for the reader
 }
 
 // Projection is a fleet's needs under one wire choice.
@@ -148,6 +153,9 @@ func InputsOf(results []Result, mem *Step) (Inputs, error) {
 	in.NsPerReading = pick.Figures.ServerNsPerReading
 	in.KneePerCore = pick.Load.Offered() / float64(max(1, pick.Counters.ServerCoresAllowed))
 	in.WireUp, in.WireDown = pick.Figures.Bench.WireUpPerReading, pick.Figures.Bench.WireDownPerReading
+	if ti, fr := pick.Counters.Srv.TCPInfo, float64(pick.Counters.Srv.Frames); ti != nil && fr > 0 {
+		in.SegsInPerFrame, in.SegsOutPerFrame = float64(ti.SegsIn)/fr, float64(ti.SegsOut)/fr
+	}
 	in.RSSPerDevice, in.BaseRSS, in.MemSource = pick.Figures.RSSPerDevice, float64(pick.Counters.MemBefore.RSS), in.CPUSource
 	if mem != nil && mem.Err == "" && mem.Figures.RSSPerDevice > 0 {
 		in.RSSPerDevice, in.BaseRSS = mem.Figures.RSSPerDevice, float64(mem.Counters.MemBefore.RSS)

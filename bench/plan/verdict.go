@@ -150,8 +150,11 @@ func Judge(lim *Limits, l *Load, c *Counters, f *Figures) Verdict {
 		v.Disturbed = true
 		note("other work took %.2f of the server's and %.2f of the generator's core(s)", f.Foreign, f.GenForeign)
 	}
-	if f.KernelDrops > 0 {
-		note("kernel dropped %d datagrams at the server's socket (receive buffer full)", f.KernelDrops)
+	if c.UDPSocketDrops > 0 {
+		note("kernel dropped %d datagrams at the server's socket (receive buffer full)", c.UDPSocketDrops)
+	}
+	if c.BacklogDrops > 0 {
+		note("kernel dropped %d packets at a CPU's input backlog (netdev_max_backlog; host-wide counter)", c.BacklogDrops)
 	}
 	if f.BackPressure > 0 {
 		note("devices dropped %d readings on TCP back-pressure (server not reading fast enough)", f.BackPressure)
