@@ -19,6 +19,7 @@ type clusterEnv struct {
 	*env  // node-a's control plane
 	a, b  *server.Server
 	view  *natssink.ClusterView
+	nats  *natstest.Cluster
 	stopB func()
 }
 
@@ -36,7 +37,7 @@ func newClusterEnv(t *testing.T, wcfg Config) *clusterEnv {
 		}
 		return srv
 	}
-	c := &clusterEnv{a: start("node-a"), b: start("node-b")}
+	c := &clusterEnv{a: start("node-a"), b: start("node-b"), nats: nc}
 	var once sync.Once
 	c.stopB = func() {
 		once.Do(func() {
@@ -147,6 +148,38 @@ func TestClusterOverNATS(t *testing.T) {
 	if b := v.Nodes[1]; b.Rates != (NodeRates{}) || b.AgeSec < 1 || b.Readings != wb.Readings ||
 		v.Total.Live != 1 || v.Total.Stale != 1 || v.Total.Readings != wa.Readings+wb.Readings {
 		t.Fatalf("after node-b stopped: node-b %+v, total %+v", b, v.Total)
+	}
+}
+
+// TestClusterViewNATSOutage: with NATS away no stats arrive, so every
+// node, this one included, turns stale (the page says the view is cut
+// off, not that the nodes stopped); when NATS is back, the view's own
+// connection and the nodes' reconnect and every row is live again with
+// counts that kept growing.
+func TestClusterViewNATSOutage(t *testing.T) {
+	c := newClusterEnv(t, Config{Interval: 200 * time.Millisecond})
+	stop := make(chan struct{})
+	defer close(stop)
+	go feed(c.fleet(t), 20*time.Millisecond, stop)
+	var v Cluster
+	live := func(want int) func() bool {
+		return func() bool {
+			v = Cluster{}
+			c.getJSON(t, "/api/cluster", "", &v)
+			return len(v.Nodes) == 2 && v.Total.Live == want && v.Total.Readings > 0
+		}
+	}
+	waitFor(t, 15*time.Second, "both nodes live", live(2))
+	before := v.Total.Readings
+	c.nats.StopAll()
+	waitFor(t, 10*time.Second, "both nodes stale with NATS away", live(0))
+	if v.Total.Stale != 2 || v.Total.Readings < before {
+		t.Fatalf("with NATS away: total %+v (readings before %d)", v.Total, before)
+	}
+	c.nats.RestartAll()
+	waitFor(t, 30*time.Second, "both nodes live again", live(2))
+	if v.Total.Readings <= before {
+		t.Fatalf("after NATS came back: %d readings, %d before", v.Total.Readings, before)
 	}
 }
 
