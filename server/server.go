@@ -79,6 +79,7 @@ func New(cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open NATS sink: %w", err)
 		}
+		s.cfg.Node = ns.Node() // the sink defaults it to the host name: one name everywhere
 		ns.SetStatsSource(func() any { return s.Stats() })
 		s.sink, s.storing = ns, true
 	}
