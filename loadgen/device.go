@@ -73,6 +73,7 @@ const (
 	markData markKind = iota
 	markHello
 	markEOS
+	markEOSCopy // a repeat of a UDP end-of-stream (see udpEOSCopies)
 	markAck
 )
 

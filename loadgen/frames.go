@@ -65,10 +65,22 @@ func (l *loop) appendControl(c codec.Control, kind markKind) {
 	l.marks = append(l.marks, mark{end: len(l.out), size: int32(len(l.out) - start), kind: kind})
 }
 
+// udpEOSCopies is how many times a UDP device sends its end-of-stream.
+// The server takes it once (it is idempotent), and on a lossy link the
+// tail loss it reveals is only counted if one copy arrives: at 5 % loss
+// per packet, three copies miss 1 in 8,000 devices instead of 1 in 20.
+const udpEOSCopies = 3
+
 // finish stops d's frames and queues its end-of-stream.
 func (l *loop) finish(d *device) {
 	d.finishing = true
-	l.appendControl(codec.Control{Kind: codec.ControlEOS, Device: d.id, Seq: d.seq}, markEOS)
+	eos := codec.Control{Kind: codec.ControlEOS, Device: d.id, Seq: d.seq}
+	l.appendControl(eos, markEOS)
+	if l.r.cfg.Transport == UDP {
+		for range udpEOSCopies - 1 {
+			l.appendControl(eos, markEOSCopy)
+		}
+	}
 }
 
 // afterFinish closes what can be closed once end-of-stream is out: a
@@ -114,6 +126,7 @@ func (l *loop) account(d *device, m *mark, now int64) {
 		case markEOS:
 			l.tally.eos++
 			d.eosSent = true
+		case markEOSCopy: // a control frame sent, not another device ending
 		case markAck:
 			d.acks++
 			l.live.acks.Add(1)

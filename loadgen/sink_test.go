@@ -189,8 +189,10 @@ func (s *sink) frame(b *codec.Batch, fr []byte, c net.Conn, addr *net.UDPAddr) {
 			d.hello, d.conn, d.binary = true, c, ctl.Binary
 		case codec.ControlEOS:
 			d := s.dev(ctl.Device)
-			if d.eos {
-				s.fail("%s: second end-of-stream", ctl.Device)
+			// UDP devices repeat their end-of-stream (udpEOSCopies): the
+			// copies must agree.
+			if d.eos && d.eosSeq != ctl.Seq {
+				s.fail("%s: end-of-stream at %d, then at %d", ctl.Device, d.eosSeq, ctl.Seq)
 			}
 			d.eos, d.eosSeq = true, ctl.Seq
 		case codec.ControlAck:
