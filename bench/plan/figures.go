@@ -17,15 +17,23 @@ type Figures struct {
 	SentPerSec float64 `json:"sent_readings_per_s"`
 	// Offered readings of the run: sent + what devices dropped before
 	// sending (Gen.FramesDropped x batch x channels: TCP back-pressure).
-	OfferedReadings uint64  `json:"offered_readings"`
-	Delivered       uint64  `json:"delivered_readings"` // Srv.Readings - Srv.Duplicates
-	LossPct         float64 `json:"loss_pct"`           // 100 x (OfferedReadings - Delivered) / OfferedReadings
-	P99Ms           int64   `json:"latency_p99_ms"`     // server HDR histogram (device timestamp to receive)
+	OfferedReadings uint64 `json:"offered_readings"`
+	Received        uint64 `json:"received_readings"` // Srv.Readings - Srv.Duplicates (bench's "delivered")
+	// ServerDropped: readings the server received and then dropped,
+	// summed over the reasons of Srv.Dropped (sink_full: its sink's
+	// queue at its bound; device_limit, ...).
+	ServerDropped uint64 `json:"server_dropped_readings"`
+	// Delivered: Received - ServerDropped, what the server kept (handed
+	// to its sink).
+	Delivered uint64  `json:"delivered_readings"`
+	LossPct   float64 `json:"loss_pct"`       // 100 x (OfferedReadings - Delivered) / OfferedReadings
+	P99Ms     int64   `json:"latency_p99_ms"` // server HDR histogram (device timestamp to receive)
 
 	// Over the steady window: ServerCores = Steady.ServerCPUNs / window,
 	// the server's utilisation; ServerNsPerReading = that CPU over the
-	// readings delivered in the window (SentPerSec x delivered fraction x
-	// window seconds).
+	// readings received in the window (SentPerSec x received fraction x
+	// window seconds): the work of every reading it received, kept or
+	// dropped.
 	ServerCores        float64 `json:"server_cores"`
 	ServerNsPerReading float64 `json:"server_ns_per_reading"`
 	// ServerNsPerReadingAll: ServerCPU (generator start to drained) /
@@ -67,15 +75,19 @@ func Compute(l *Load, c *Counters) Figures {
 	f := Figures{Bench: bench.Compute(&s, &c.Counters), OfferedPerSec: l.Offered()}
 	per := uint64(l.Batch * l.Channels)
 	f.OfferedReadings = c.Gen.ReadingsSent + c.Gen.FramesDropped*per
-	f.Delivered = f.Bench.Delivered
+	f.Received = f.Bench.Delivered
+	for _, n := range c.Srv.Dropped {
+		f.ServerDropped += n
+	}
+	f.Delivered = f.Received - min(f.Received, f.ServerDropped)
 	f.LossPct = 100 * fdiv(float64(int64(f.OfferedReadings)-int64(f.Delivered)), float64(f.OfferedReadings))
 	f.P99Ms = c.Latency.P99
 	f.SentPerSec = fdiv(float64(c.Gen.ReadingsSent), c.Gen.DurationSeconds)
 	if secs := c.Steady.Seconds(); secs > 0 {
 		f.ServerCores = float64(c.Steady.ServerCPUNs) / 1e9 / secs
 		f.GenCores = float64(c.Steady.GenCPUNs) / 1e9 / secs
-		delivered := f.SentPerSec * fdiv(float64(f.Delivered), float64(c.Gen.ReadingsSent)) * secs
-		f.ServerNsPerReading = fdiv(float64(c.Steady.ServerCPUNs), delivered)
+		received := f.SentPerSec * fdiv(float64(f.Received), float64(c.Gen.ReadingsSent)) * secs
+		f.ServerNsPerReading = fdiv(float64(c.Steady.ServerCPUNs), received)
 	}
 	f.ServerNsPerReadingAll = f.Bench.ServerCPUNsPerReading
 	f.GenLateP99Ms = float64(c.Gen.Lateness.P99Us) / 1000

@@ -76,6 +76,7 @@ func (r *Report) writeMarkdown(w io.Writer, charts []string) error {
 		{"repeats", fmt.Sprintf("every knee search ran %d times", r.Repeat)},
 	})
 	fmt.Fprintf(w, "**This machine has %d cores and is shared with other sessions.** The server was given one core and the generator the other (see pinning), so every knee below is the knee of **one server core**; neither process had a core to itself in the sense of an idle host: other work landed on both (the `foreign` column of each curve shows how much on the server's). Read ratios (codec against codec, TCP against UDP, run against run) before absolute numbers, and expect tens of percent between runs.\n\n", r.Machine.Cores)
+	r.writeSummary(w)
 	r.writeKnees(w)
 	r.writeProjection(w)
 	for _, c := range charts {
@@ -88,6 +89,44 @@ func (r *Report) writeMarkdown(w io.Writer, charts []string) error {
 		fmt.Fprintf(w, "## Errors\n\n- %s\n\n", strings.Join(r.Errors, "\n- "))
 	}
 	return nil
+}
+
+// writeSummary says in a few lines what the tables below hold.
+func (r *Report) writeSummary(w io.Writer) {
+	fmt.Fprintln(w, "## Summary")
+	fmt.Fprintln(w)
+	for _, cfg := range r.Configs() {
+		var runs []string
+		for _, x := range r.ResultsOf(cfg) {
+			st := x.KneeStep()
+			switch {
+			case st != nil && x.FirstBad >= 0:
+				runs = append(runs, fmt.Sprintf("run %d knee **%s** readings/s, then %s", x.Run, num(st.Load.Offered(), 0), x.Resource))
+			case st != nil && x.Outcome == OutcomeGenerator:
+				runs = append(runs, fmt.Sprintf("run %d: the generator saturated first, the server took %s readings/s (%.2f of its core)", x.Run, num(st.Load.Offered(), 0), st.Figures.ServerCores))
+			case st != nil:
+				runs = append(runs, fmt.Sprintf("run %d: %s, good up to %s readings/s", x.Run, x.Outcome, num(st.Load.Offered(), 0)))
+			default:
+				runs = append(runs, fmt.Sprintf("run %d: %s", x.Run, x.Outcome))
+			}
+		}
+		fmt.Fprintf(w, "- `%s`: %s.\n", cfg, strings.Join(runs, "; "))
+	}
+	if len(r.Projections) > 0 {
+		f := &r.Fleet
+		fmt.Fprintf(w, "- %s devices, one sample of %d readings every %s s (%s readings/s), at %g %% utilisation per core:", num(f.Devices, 0), f.Channels,
+			num(1/f.Rate, 1), num(f.Devices*f.Rate*float64(f.Channels), 0), 100*f.Headroom)
+		for i, p := range r.Projections {
+			sep := ";"
+			if i == len(r.Projections)-1 {
+				sep = "."
+			}
+			fmt.Fprintf(w, " `%s` %s cores (%s), %s, %s MB/device/month%s", p.Inputs.Config, num(p.CoresNeeded, 2), nsStr(p.Inputs.NsPerReading)+"/reading",
+				bytesStr(p.MemoryBytes), num(p.MBPerDeviceMonth, 2), sep)
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w)
 }
 
 func udpNote(n int) string {
@@ -170,7 +209,7 @@ func (r *Report) writeKnees(w io.Writer) {
 func (r *Report) writeProjection(w io.Writer) {
 	f := &r.Fleet
 	fmt.Fprintf(w, "## Projection: %s devices, one sample of %d readings every %s s\n\n", num(f.Devices, 0), f.Channels, num(1/f.Rate, 1))
-	fmt.Fprintf(w, "Cores = readings/s x measured server CPU per reading / %g (the headroom: each core planned at %g %% utilisation), rounded up; the measured CPU per reading is the steady-window figure of the knee step (of the repeat where it was higher). \"At knee\" is readings/s divided by the knee's readings/s per core: cores all running at their measured knee, no margin. Memory = one measured idle server RSS per core (a one-core server per core, as measured) + devices x measured RSS per device. Bandwidth and bytes per device from the wire bytes per delivered reading measured at the knee step (headers included; TCP: the server's TCP_INFO, UDP: datagrams x 28 + payload).",
+	fmt.Fprintf(w, "Cores = readings/s x measured server CPU per reading / %g (the headroom: each core planned at %g %% utilisation), rounded up; the measured CPU per reading is the steady-window figure of the knee step (of the repeat where it was higher). \"At knee\" is readings/s divided by the knee's readings/s per core: cores all running at their measured knee, no margin. Memory = one measured idle server RSS per core (a one-core server per core, as measured) + devices x measured RSS per device. Open files: TCP needs a descriptor per connection (measured: the server's fds per open connection), against the open-file limit measured on this host; `fleetwire serve --max-conns` (100,000 by default) bounds a process too. Bandwidth and bytes per device from the wire bytes per delivered reading measured at the knee step (headers included; TCP: the server's TCP_INFO, UDP: datagrams x 28 + payload).",
 		f.Headroom, 100*f.Headroom)
 	if f.PricePerMB > 0 {
 		fmt.Fprintf(w, " Cost at %g per MB (1e6 bytes, given with --price-per-mb, not measured).", f.PricePerMB)
@@ -186,11 +225,11 @@ func (r *Report) writeProjection(w io.Writer) {
 		rows = append(rows, []string{"`" + in.Config + "`", num(p.ReadingsPerSec, 0), num(p.FramesPerSec, 0),
 			nsStr(in.NsPerReading) + knee, num(p.BusyCores, 3), "**" + num(p.CoresNeeded, 3) + "**", strconv.Itoa(p.WholeCores),
 			num(in.KneePerCore, 0), num(p.KneeCores, 3),
-			bytesStr(in.RSSPerDevice), bytesStr(in.BaseRSS), "**" + bytesStr(p.MemoryBytes) + "**",
+			bytesStr(in.RSSPerDevice), bytesStr(in.BaseRSS), "**" + bytesStr(p.MemoryBytes) + "**", files(&p),
 			num(in.WireUp, 2) + " / " + num(in.WireDown, 2), "**" + num(p.UpMbps, 1) + " / " + num(p.DownMbps, 1) + "**",
 			"**" + num(p.MBPerDeviceMonth, 3) + "**", num(p.CostPerDeviceMonth, 4), num(p.FleetCostMonth, 0)})
 	}
-	table(w, []string{"wire choice", "readings/s", "frames/s", "measured: server CPU/reading", "busy cores", "cores at headroom", "whole cores", "measured: knee readings/s per core", "cores at knee", "measured: RSS/device", "measured: idle server RSS", "memory", "measured: wire B/reading up / down", "server Mbit/s up / down", "MB/device/month", "cost/device/month", "fleet cost/month"}, rows)
+	table(w, []string{"wire choice", "readings/s", "frames/s", "measured: server CPU/reading", "busy cores", "cores at headroom", "whole cores", "measured: knee readings/s per core", "cores at knee", "measured: RSS/device", "measured: idle server RSS", "memory", "open files (measured fds/device; limit here)", "measured: wire B/reading up / down", "server Mbit/s up / down", "MB/device/month", "cost/device/month", "fleet cost/month"}, rows)
 	fmt.Fprintln(w, "Where the measured inputs came from:")
 	fmt.Fprintln(w)
 	rows = nil
@@ -209,6 +248,14 @@ func (r *Report) writeProjection(w io.Writer) {
 	fmt.Fprintln(w)
 }
 
+func files(p *Projection) string {
+	in := &p.Inputs
+	if in.FDsPerDevice == 0 {
+		return "- (UDP: sockets do not grow with devices)"
+	}
+	return fmt.Sprintf("**%s** (%s/device; %s per process here: %d processes)", num(p.OpenFiles, 0), num(in.FDsPerDevice, 3), num(float64(in.FDLimit), 0), p.ProcsForFiles)
+}
+
 func (r *Report) writeCurves(w io.Writer) {
 	fmt.Fprintln(w, "## Curves")
 	fmt.Fprintln(w)
@@ -225,7 +272,7 @@ func (r *Report) writeCurves(w io.Writer) {
 	}
 }
 
-var stepHead = []string{"#", "phase", "offered readings/s", "devices x samples/s", "sent readings/s", "loss", "latency ms p50/p99/max", "server cores", "foreign on server / gen core", "server CPU/reading", "generator cores", "gen late p99 ms", "kernel drops", "back-pressure readings", "verdict"}
+var stepHead = []string{"#", "phase", "offered readings/s", "devices x samples/s", "sent readings/s", "loss", "latency ms p50/p99/max", "server cores", "foreign on server / gen core", "server CPU/reading", "generator cores", "gen late p99 ms", "kernel drops", "back-pressure readings", "server-dropped readings", "verdict"}
 
 func mark(x *Result, k int) string {
 	switch k {
@@ -249,7 +296,7 @@ func stepRow(st *Step, mark string) []string {
 	return []string{strconv.Itoa(st.N), st.Phase, num(l.Offered(), 0) + mark, fmt.Sprintf("%s x %s", num(float64(l.Devices), 0), strconv.FormatFloat(l.Rate, 'g', 4, 64)),
 		num(f.SentPerSec, 0), pct(f.LossPct), fmt.Sprintf("%d/%d/%d", c.Latency.P50, c.Latency.P99, c.Latency.Max),
 		num(f.ServerCores, 2), num(f.Foreign, 2) + " / " + num(f.GenForeign, 2), nsStr(f.ServerNsPerReading), num(f.GenCores, 2), num(f.GenLateP99Ms, 1),
-		strconv.FormatInt(f.KernelDrops, 10), num(float64(f.BackPressure), 0), verdict}
+		strconv.FormatInt(f.KernelDrops, 10), num(float64(f.BackPressure), 0), num(float64(f.ServerDropped), 0), verdict}
 }
 
 func (r *Report) writeMemory(w io.Writer) {
@@ -277,10 +324,11 @@ func (r *Report) writeMemory(w io.Writer) {
 
 var provenance = [][]string{
 	{"offered readings/s", "devices x rate x channels as configured; `sent readings/s` is the generator's `readings_sent / duration_seconds` (its --json report)"},
-	{"loss", "(readings sent + readings devices dropped on back-pressure - delivered) / that; delivered = `/api/stats` `transports.<t>.readings - duplicates` once the server counted every end-of-stream (or its counts stood still)"},
+	{"loss", "(readings sent + readings devices dropped on back-pressure - delivered) / that; delivered = `/api/stats` `transports.<t>.readings - duplicates` (received) minus the readings it then dropped, `transports.<t>.dropped` by reason (`sink_full`: the sink's queue at its bound), once the server counted every end-of-stream (or its counts stood still)"},
+	{"server-dropped readings", "`/api/stats` `transports.<t>.dropped`, summed over reasons"},
 	{"latency", "`/api/stats` `latency_ms`: the server's HDR histogram of receive time minus the device timestamp, whole step (so it includes generator lateness, reported beside it)"},
 	{"server cores", "sum of `/proc/<pid>/task/*/schedstat` on-CPU ns over the server's threads, sampled every 100 ms; delta over the steady window / window length"},
-	{"server CPU/reading", "that delta / readings delivered in the window (sent readings/s x delivered fraction x window)"},
+	{"server CPU/reading", "that delta / readings received in the window (sent readings/s x received fraction x window): the work of every reading received, kept or dropped"},
 	{"foreign", "`/proc/stat` busy jiffies of the server's CPU over the window / window, minus server cores"},
 	{"generator cores", "the same schedstat sum for the generator process; `gen late p99` its report's `lateness.p99_us`"},
 	{"kernel drops", "UDP: the drops column of `/proc/<server pid>/net/udp` for the server's port (per socket: receive buffer full); plus, any transport, the delta of `/proc/net/softnet_stat` column 2 (a CPU's input backlog full; host-wide). `Udp: RcvbufErrors` of `/proc/<server pid>/net/snmp` (host-wide) is in plan.csv"},

@@ -54,6 +54,11 @@ type Inputs struct {
 	RSSPerDevice float64 `json:"rss_bytes_per_device"`
 	BaseRSS      float64 `json:"base_rss_bytes"`
 	MemSource    string  `json:"mem_source"`
+	// FDsPerDevice: the server's open descriptors per connection at
+	// MemSource (peak fds / peak connections; 0 on UDP, whose sockets do
+	// not grow with devices) and FDLimit its RLIMIT_NOFILE there.
+	FDsPerDevice float64 `json:"fds_per_device"`
+	FDLimit      int     `json:"fd_limit"`
 	// Wire bytes per delivered reading, headers included, both
 	// directions (bench's figures of the knee step).
 	WireUp   float64 `json:"wire_up_bytes_per_reading"`
@@ -82,8 +87,12 @@ type Projection struct {
 	// MemoryBytes: one measured base RSS per whole core (one server
 	// process per core, as measured) + devices x RSS per device.
 	MemoryBytes float64 `json:"memory_bytes"`
-	UpMbps      float64 `json:"up_mbit_per_s"`   // ReadingsPerSec x WireUp x 8 / 1e6
-	DownMbps    float64 `json:"down_mbit_per_s"` // ReadingsPerSec x WireDown x 8 / 1e6
+	// OpenFiles: devices x FDsPerDevice; ProcsForFiles: the server
+	// processes that many descriptors take at FDLimit each.
+	OpenFiles     float64 `json:"open_files"`
+	ProcsForFiles int     `json:"procs_for_files"`
+	UpMbps        float64 `json:"up_mbit_per_s"`   // ReadingsPerSec x WireUp x 8 / 1e6
+	DownMbps      float64 `json:"down_mbit_per_s"` // ReadingsPerSec x WireDown x 8 / 1e6
 	// MBPerDeviceMonth: (WireUp + WireDown) x rate x channels x 30 days
 	// / 1e6; cost at the fleet's price.
 	MBPerDeviceMonth   float64 `json:"mb_per_device_month"`
@@ -107,6 +116,10 @@ func Project(f Fleet, in Inputs) (Projection, error) {
 	p.WholeCores = max(1, int(math.Ceil(p.CoresNeeded-1e-9)))
 	p.KneeCores = fdiv(p.ReadingsPerSec, in.KneePerCore)
 	p.MemoryBytes = float64(p.WholeCores)*in.BaseRSS + f.Devices*in.RSSPerDevice
+	p.OpenFiles = f.Devices * in.FDsPerDevice
+	if in.FDLimit > 0 {
+		p.ProcsForFiles = int(math.Ceil(p.OpenFiles / float64(in.FDLimit)))
+	}
 	p.UpMbps = p.ReadingsPerSec * in.WireUp * 8 / 1e6
 	p.DownMbps = p.ReadingsPerSec * in.WireDown * 8 / 1e6
 	p.MBPerDeviceMonth = (in.WireUp + in.WireDown) * f.Rate * float64(f.Channels) * bench.SecondsPerMonth / 1e6
@@ -156,10 +169,15 @@ func InputsOf(results []Result, mem *Step) (Inputs, error) {
 	if ti, fr := pick.Counters.Srv.TCPInfo, float64(pick.Counters.Srv.Frames); ti != nil && fr > 0 {
 		in.SegsInPerFrame, in.SegsOutPerFrame = float64(ti.SegsIn)/fr, float64(ti.SegsOut)/fr
 	}
-	in.RSSPerDevice, in.BaseRSS, in.MemSource = pick.Figures.RSSPerDevice, float64(pick.Counters.MemBefore.RSS), in.CPUSource
+	from := pick
+	in.MemSource = in.CPUSource
 	if mem != nil && mem.Err == "" && mem.Figures.RSSPerDevice > 0 {
-		in.RSSPerDevice, in.BaseRSS = mem.Figures.RSSPerDevice, float64(mem.Counters.MemBefore.RSS)
+		from = mem
 		in.MemSource = fmt.Sprintf("memory probe %s, %d devices", mem.Load.Config(), mem.Load.Devices)
+	}
+	in.RSSPerDevice, in.BaseRSS, in.FDLimit = from.Figures.RSSPerDevice, float64(from.Counters.MemBefore.RSS), from.Counters.FDLimit
+	if c := &from.Counters; from.Load.Transport == "tcp" && c.PeakConns > 0 {
+		in.FDsPerDevice = float64(c.PeakFDs) / float64(c.PeakConns)
 	}
 	return in, nil
 }

@@ -30,8 +30,9 @@ func TestProject(t *testing.T) {
 		near("MB/device/month", got.MBPerDeviceMonth, want.MBPerDeviceMonth)
 		near("cost/device/month", got.CostPerDeviceMonth, want.CostPerDeviceMonth)
 		near("fleet cost/month", got.FleetCostMonth, want.FleetCostMonth)
-		if got.WholeCores != want.WholeCores {
-			t.Fatalf("whole cores: got %d, want %d", got.WholeCores, want.WholeCores)
+		near("open files", got.OpenFiles, want.OpenFiles)
+		if got.WholeCores != want.WholeCores || got.ProcsForFiles != want.ProcsForFiles {
+			t.Fatalf("whole cores, processes for files: got %d %d, want %d %d", got.WholeCores, got.ProcsForFiles, want.WholeCores, want.ProcsForFiles)
 		}
 	}
 	// 1,000,000 devices, one sample of 2 readings every 10 s:
@@ -43,11 +44,14 @@ func TestProject(t *testing.T) {
 	// Wire 20 B up, 5 B down per reading: 200,000 x 20 x 8 / 1e6 = 32
 	// Mbit/s up, 8 down. Per device: 25 B x 0.1 x 2 x 2,592,000 s / 1e6
 	// = 12.96 MB/month; at 0.01 per MB 0.1296, x 1e6 devices = 129,600.
+	// 1.0018 descriptors per connection: 1,001,800 open files, 51
+	// processes at 20,000 each (50.09 rounded up).
 	f(Fleet{Devices: 1e6, Rate: 0.1, Channels: 2, Headroom: 0.7, PricePerMB: 0.01},
 		Inputs{Config: "tcp/compact/b10", Batch: 10, NsPerReading: 5000, KneePerCore: 400e3,
-			RSSPerDevice: 1536, BaseRSS: 20 << 20, WireUp: 20, WireDown: 5},
+			RSSPerDevice: 1536, BaseRSS: 20 << 20, WireUp: 20, WireDown: 5, FDsPerDevice: 1.0018, FDLimit: 20000},
 		Projection{ReadingsPerSec: 200e3, FramesPerSec: 10e3, BusyCores: 1, CoresNeeded: 1 / 0.7, WholeCores: 2, KneeCores: 0.5,
-			MemoryBytes: 41943040 + 1536e6, UpMbps: 32, DownMbps: 8, MBPerDeviceMonth: 12.96, CostPerDeviceMonth: 0.1296, FleetCostMonth: 129600})
+			MemoryBytes: 41943040 + 1536e6, UpMbps: 32, DownMbps: 8, MBPerDeviceMonth: 12.96, CostPerDeviceMonth: 0.1296, FleetCostMonth: 129600,
+			OpenFiles: 1001800, ProcsForFiles: 51})
 	// Exactly 3 cores at full utilisation stay 3 whole cores; UDP sends
 	// nothing down. 30,000 devices x 1 sample/s x 4 readings = 120,000
 	// readings/s x 25,000 ns = 3 cores; batch 1: 30,000 frames/s. 48 B up

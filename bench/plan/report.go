@@ -131,7 +131,7 @@ func writeFile(path string, write func(io.Writer) error) error {
 }
 
 var csvHeader = []string{"config", "run", "step", "phase", "transport", "codec", "batch", "channels", "devices", "rate",
-	"offered_readings_per_s", "offered_frames_per_s", "sent_readings_per_s", "offered_readings", "delivered", "loss_pct",
+	"offered_readings_per_s", "offered_frames_per_s", "sent_readings_per_s", "offered_readings", "received", "server_dropped", "delivered", "loss_pct",
 	"latency_p50_ms", "latency_p99_ms", "latency_max_ms", "server_cores", "server_ns_per_reading", "server_ns_per_reading_whole_run",
 	"server_core_busy", "foreign_on_server_cores", "generator_cores", "generator_late_p99_ms", "generator_late_fraction",
 	"kernel_drops", "backpressure_readings", "udp_rcvbuf_errors", "server_rss_bytes_per_device", "server_peak_fds", "server_fd_limit",
@@ -158,7 +158,8 @@ func (r *Report) writeCSV(w io.Writer) error {
 		}
 		_ = cw.Write([]string{l.Config(), run, strconv.Itoa(st.N), st.Phase, l.Transport, l.Codec, strconv.Itoa(l.Batch), strconv.Itoa(l.Channels),
 			strconv.Itoa(l.Devices), ff(l.Rate), ff(l.Offered()), ff(l.FramesPerSec()), ff(f.SentPerSec),
-			strconv.FormatUint(f.OfferedReadings, 10), strconv.FormatUint(f.Delivered, 10), ff(f.LossPct),
+			strconv.FormatUint(f.OfferedReadings, 10), strconv.FormatUint(f.Received, 10), strconv.FormatUint(f.ServerDropped, 10),
+			strconv.FormatUint(f.Delivered, 10), ff(f.LossPct),
 			strconv.FormatInt(c.Latency.P50, 10), strconv.FormatInt(c.Latency.P99, 10), strconv.FormatInt(c.Latency.Max, 10),
 			ff(f.ServerCores), ff(f.ServerNsPerReading), ff(f.ServerNsPerReadingAll), ff(f.ServerCoreBusy), ff(f.Foreign),
 			ff(f.GenCores), ff(f.GenLateP99Ms), ff(f.GenLateFraction), strconv.FormatInt(f.KernelDrops, 10),

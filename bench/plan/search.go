@@ -52,7 +52,7 @@ type Search struct {
 // Outcomes of a search.
 const (
 	OutcomeKnee       = "knee"
-	OutcomeCoarse     = "knee, step budget spent before the resolution"
+	OutcomeCoarse     = "knee, bisection stopped before the resolution"
 	OutcomeGenerator  = "generator saturated first: no server knee"
 	OutcomeNoLimit    = "no limit crossed up to the maximum load"
 	OutcomeBudget     = "step budget spent before a limit was crossed"

@@ -18,7 +18,8 @@ import (
 
 // The throttled stub: a test-only UDP server that accepts frames and
 // keeps only what a token bucket of a fixed readings/s budget allows,
-// dropping every frame beyond it whole. It answers /readyz and the part
+// dropping every frame beyond it whole (counted in its stats as the
+// server counts readings its sink refused). It answers /readyz and the part
 // of /api/stats a step reads, so a sweep measures it exactly as it
 // measures `fleetwire serve`. The test binary becomes the stub when
 // envStub holds the budget.
@@ -74,8 +75,9 @@ func runStub() error {
 		s.mu.Lock()
 		st := map[string]any{
 			"connections": 0, "datagrams": s.datagrams, "eos_devices": len(s.eos), "stored": s.readings,
-			"dropped":    map[string]uint64{"stub_budget": s.dropped},
-			"transports": map[string]any{"udp": map[string]any{"devices": len(s.devices), "frames": s.frames, "readings": s.readings, "rx_bytes": s.rxBytes, "payload_bytes": s.rxBytes}},
+			"dropped": map[string]uint64{"stub_budget": s.dropped},
+			"transports": map[string]any{"udp": map[string]any{"devices": len(s.devices), "frames": s.frames, "readings": s.readings,
+				"rx_bytes": s.rxBytes, "payload_bytes": s.rxBytes, "dropped": map[string]uint64{"stub_budget": s.dropped}}},
 			"sampled_at": time.Now(),
 		}
 		s.mu.Unlock()
@@ -111,14 +113,15 @@ func runStub() error {
 			}
 			for i := range b.Frames {
 				f := &b.Frames[i]
+				// As the server does: every reading received is
+				// counted, and those it then drops counted by reason.
 				s.devices[string(f.Device)] = true
-				if len(f.Times) == 0 || !s.admit(f.Readings(), time.UnixMilli(f.Times[len(f.Times)-1])) {
-					s.dropped += uint64(f.Readings())
-					continue
-				}
 				s.frames++
 				s.readings += uint64(f.Readings())
 				s.rxBytes += uint64(len(fr))
+				if len(f.Times) == 0 || !s.admit(f.Readings(), time.UnixMilli(f.Times[len(f.Times)-1])) {
+					s.dropped += uint64(f.Readings())
+				}
 			}
 		}
 		s.mu.Unlock()

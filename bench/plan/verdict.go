@@ -87,11 +87,14 @@ func (v Verdict) String() string {
 
 // rank orders runs of one load by how much they say about the server:
 // a good run settles it (other work only ever makes a run worse); then
-// an undisturbed failure of the server, an undisturbed generator limit,
-// a disturbed failure, a disturbed generator limit.
+// an undisturbed failure of the server with its cause named, one without,
+// an undisturbed generator limit, a disturbed failure, a disturbed
+// generator limit.
 func (v *Verdict) rank() int {
 	switch {
 	case v.OK:
+		return 5
+	case !v.Disturbed && !v.GeneratorLimited && v.Resource != ResUnknown:
 		return 4
 	case !v.Disturbed && !v.GeneratorLimited:
 		return 3
@@ -106,7 +109,8 @@ func (v *Verdict) rank() int {
 // Judge decides whether a step stayed within lim and, when it did not,
 // which resource gave out. Attribution, in order: descriptors and memory
 // (a hard wall); the server's CPU at its limit; a generator that could
-// not offer the load (then nothing is said of the server); readings the
+// not offer the load (then nothing is said of the server); the server's
+// CPU within a tenth of its limit (queues grow in bursts); readings the
 // kernel dropped while the server's CPU had room (its buffers); readings
 // the server itself dropped (its /api/stats dropped, by reason); anything
 // else is named unexplained, with the foreign load on the cores as a
@@ -136,6 +140,9 @@ func Judge(lim *Limits, l *Load, c *Counters, f *Figures) Verdict {
 	if cpuOut {
 		cross("server CPU %.2f >= %.2f of %d core(s)", f.ServerCores, lim.MaxCPU*cores, lim.ServerCores)
 	}
+	// Within a tenth of the CPU limit a server's queues grow in bursts:
+	// loss or latency crossed there is its CPU's doing.
+	nearCPU := f.ServerCores >= 0.9*lim.MaxCPU*cores
 	var gen []string
 	if gc := float64(max(1, lim.GenCores)); f.GenCores >= lim.MaxGenCPU*gc {
 		gen = append(gen, fmt.Sprintf("generator CPU %.2f >= %.2f of %d core(s)", f.GenCores, lim.MaxGenCPU*gc, lim.GenCores))
@@ -159,8 +166,8 @@ func Judge(lim *Limits, l *Load, c *Counters, f *Figures) Verdict {
 	if f.BackPressure > 0 {
 		note("devices dropped %d readings on TCP back-pressure (server not reading fast enough)", f.BackPressure)
 	}
-	if len(c.Dropped) > 0 {
-		note("server dropped readings: %v", c.Dropped)
+	if len(c.Srv.Dropped) > 0 {
+		note("server dropped %d received readings: %v", f.ServerDropped, c.Srv.Dropped)
 	}
 	switch {
 	case len(v.Crossed) == 0 && len(gen) == 0:
@@ -177,9 +184,12 @@ func Judge(lim *Limits, l *Load, c *Counters, f *Figures) Verdict {
 	case len(gen) > 0:
 		v.GeneratorLimited, v.Resource = true, ResGenerator
 		v.Crossed = slices.Concat(gen, v.Crossed)
+	case nearCPU && !v.Disturbed:
+		v.Resource = ResServerCPU
+		note("the server was at %.2f of its core(s): queueing near the CPU limit", f.ServerCores)
 	case f.KernelDrops > 0 || f.BackPressure > 0:
 		v.Resource = ResKernelBuf
-	case len(c.Dropped) > 0:
+	case f.ServerDropped > 0:
 		v.Resource = ResDropped
 	default:
 		v.Resource = ResUnknown

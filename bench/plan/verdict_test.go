@@ -31,7 +31,10 @@ func TestJudge(t *testing.T) {
 	f("generator behind", func(f *Figures, _ *Counters) { f.SentPerSec = 19000 }, false, true, false, ResGenerator, "sent 19000 of 20000")
 	f("kernel buffers", func(f *Figures, _ *Counters) { f.LossPct, f.KernelDrops = 0.5, 1000 }, false, false, false, ResKernelBuf, "loss 0.50 % > 0.10 %")
 	f("TCP back-pressure", func(f *Figures, _ *Counters) { f.LossPct, f.BackPressure = 0.5, 1000 }, false, false, false, ResKernelBuf, "loss")
-	f("server drops", func(f *Figures, c *Counters) { f.LossPct, c.Dropped = 2, map[string]uint64{"sink_full": 400} }, false, false, false, ResDropped, "loss 2.00 %")
+	f("server drops", func(f *Figures, c *Counters) {
+		f.LossPct, f.ServerDropped, c.Srv.Dropped = 2, 400, map[string]uint64{"sink_full": 400}
+	}, false, false, false, ResDropped, "loss 2.00 %")
+	f("latency near the CPU limit", func(f *Figures, _ *Counters) { f.P99Ms, f.ServerCores = 120, 0.85 }, false, false, false, ResServerCPU, "p99 120 ms")
 	f("descriptors", func(f *Figures, c *Counters) { c.Gen.ConnectFailures = map[string]uint64{"emfile": 3} }, false, false, false, ResFDs, "3 connects failed EMFILE")
 	f("descriptors in use", func(f *Figures, c *Counters) { f.FDFraction, c.PeakFDs = 0.97, 97 }, false, false, false, ResFDs, "server used 97 of 100")
 	f("memory", func(f *Figures, c *Counters) { c.MemPeak = bench.Memory{RSS: 5 << 30} }, true, false, false, "", "")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,7 @@ type planFlags struct {
 	fleet              plan.Fleet
 	fleetSizes         []float64
 	out, name          string
+	render             string
 }
 
 func (p *planFlags) register(f *pflag.FlagSet) {
@@ -74,6 +76,7 @@ func (p *planFlags) register(f *pflag.FlagSet) {
 	f.Float64SliceVar(&p.fleetSizes, "fleet-sizes", []float64{1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7}, "x axis of the cores-vs-fleet chart")
 	f.StringVar(&p.out, "out", "", "report directory (default bench/results/<date>-plan-<name>)")
 	f.StringVar(&p.name, "name", "", "report name (default: the transports and codecs)")
+	f.StringVar(&p.render, "render", "", "measure nothing: rewrite the report in --out (default: its directory) from this plan.json")
 }
 
 // configs multiplies the wire choices out.
@@ -125,7 +128,33 @@ Writes plan.md, plan.csv, plan.json and SVG charts to --out.`,
 	return cmd
 }
 
+// renderPlan rewrites a report from its plan.json: the projection is made
+// again from the measured steps, with the fleet the JSON holds.
+func renderPlan(cmd *cobra.Command, p *planFlags) error {
+	b, err := os.ReadFile(p.render)
+	if err != nil {
+		return err
+	}
+	var rep plan.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", p.render, err)
+	}
+	if p.out == "" {
+		p.out = filepath.Dir(p.render)
+	}
+	rep.Errors = nil
+	rep.Project()
+	if err := rep.WriteFiles(p.out); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(p.out, "plan.md"))
+	return nil
+}
+
 func runPlan(cmd *cobra.Command, p *planFlags) error {
+	if p.render != "" {
+		return renderPlan(cmd, p)
+	}
 	started := time.Now()
 	loads, err := p.configs()
 	if err != nil {
