@@ -28,8 +28,13 @@ func (r *Report) writeCharts(dir string) ([]string, error) {
 		return os.WriteFile(filepath.Join(dir, name), b, 0o644)
 	}
 	for _, cfg := range r.Configs() {
+		name := strings.ReplaceAll(cfg, "/", "-") + ".svg"
 		b, err := r.chartCurve(cfg)
-		if err := write("curve-"+strings.ReplaceAll(cfg, "/", "-")+".svg", b, err); err != nil {
+		if err := write("curve-"+name, b, err); err != nil {
+			return nil, err
+		}
+		b, err = r.chartCPU(cfg)
+		if err := write("cpu-"+name, b, err); err != nil {
 			return nil, err
 		}
 	}
@@ -59,51 +64,71 @@ func loadLabel(v float64) string {
 	return strconv.FormatFloat(v, 'f', 0, 64)
 }
 
-// chartCurve: loss (left axis) and latency p99 (right axis) against
-// offered load, one line each per repeat, over the loads any repeat
-// measured; each repeat's knee is a diamond on its loss line and its
-// x label says "knee".
-func (r *Report) chartCurve(cfg string) ([]byte, error) {
-	rs := r.ResultsOf(cfg)
+// curveAxis returns the offered loads any repeat of cfg measured, sorted,
+// and their labels, each repeat's knee labelled.
+func (r *Report) curveAxis(cfg string) ([]float64, []string) {
 	var loads []float64
-	for _, x := range rs {
+	for _, x := range r.ResultsOf(cfg) {
 		for _, st := range x.Steps {
 			if st.Err == "" && !slices.Contains(loads, st.Load.Offered()) {
 				loads = append(loads, st.Load.Offered())
 			}
 		}
 	}
-	if len(loads) == 0 {
-		return nil, nil
-	}
 	slices.Sort(loads)
 	labels := make([]string, len(loads))
 	for i, v := range loads {
 		labels[i] = loadLabel(v)
 	}
-	null := func() []float64 {
-		v := make([]float64, len(loads))
-		for i := range v {
-			v[i] = charts.GetNullValue()
+	for _, x := range r.ResultsOf(cfg) {
+		if k := x.KneeStep(); k != nil {
+			labels[slices.Index(loads, k.Load.Offered())] += " knee"
 		}
-		return v
+	}
+	return loads, labels
+}
+
+func nulls(n int) []float64 {
+	v := make([]float64, n)
+	for i := range v {
+		v[i] = charts.GetNullValue()
+	}
+	return v
+}
+
+// deciding returns, per offered load of x, the step that decided it: of
+// a load run more than once, the run the search went by.
+func deciding(x *Result) map[float64]int {
+	m := map[float64]int{}
+	for k, st := range x.Steps {
+		if st.Err != "" {
+			continue
+		}
+		o := st.Load.Offered()
+		if j, ok := m[o]; !ok || st.Verdict.rank() > x.Steps[j].Verdict.rank() {
+			m[o] = k
+		}
+	}
+	return m
+}
+
+// chartCurve: loss (left axis) and latency p99 (right axis) against
+// offered load, one line each per repeat, over the loads any repeat
+// measured; each repeat's knee is a diamond on its loss line and its x
+// label says "knee".
+func (r *Report) chartCurve(cfg string) ([]byte, error) {
+	loads, labels := r.curveAxis(cfg)
+	if len(loads) == 0 {
+		return nil, nil
 	}
 	var series charts.LineSeriesList
-	for _, x := range rs {
-		loss, p99, knee := null(), null(), null()
-		for k, st := range x.Steps {
-			if st.Err != "" {
-				continue
-			}
-			i := slices.Index(loads, st.Load.Offered())
-			// A confirmed step: show its better run, the one that decided.
-			if loss[i] != charts.GetNullValue() && st.Figures.LossPct > loss[i] {
-				continue
-			}
+	for _, x := range r.ResultsOf(cfg) {
+		loss, p99, knee := nulls(len(loads)), nulls(len(loads)), nulls(len(loads))
+		for o, k := range deciding(&x) {
+			i, st := slices.Index(loads, o), &x.Steps[k]
 			loss[i], p99[i] = st.Figures.LossPct, float64(st.Figures.P99Ms)
-			if k == x.Knee {
+			if kn := x.KneeStep(); kn != nil && kn.Load.Offered() == o {
 				knee[i] = st.Figures.LossPct
-				labels[i] = loadLabel(loads[i]) + " knee"
 			}
 		}
 		run := " run " + strconv.Itoa(x.Run)
@@ -118,6 +143,43 @@ func (r *Report) chartCurve(cfg string) ([]byte, error) {
 	opt.XAxis.Title = "offered readings/s"
 	opt.Legend.Offset = charts.OffsetRight
 	opt.YAxis = []charts.YAxisOption{{Title: "loss, % of offered readings", Min: charts.Ptr(0.0)}, {Title: "latency p99, ms", Min: charts.Ptr(0.0)}}
+	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })
+}
+
+// chartCPU: server and generator utilisation (cores, steady window)
+// against offered load, with the server's CPU limit as a line and each
+// repeat's knee as a diamond on its server line.
+func (r *Report) chartCPU(cfg string) ([]byte, error) {
+	loads, labels := r.curveAxis(cfg)
+	if len(loads) == 0 {
+		return nil, nil
+	}
+	limit := nulls(len(loads))
+	for i := range limit {
+		limit[i] = r.Search.Limits.MaxCPU * float64(max(1, r.Search.Limits.ServerCores))
+	}
+	series := charts.LineSeriesList{{Name: "server CPU limit", Values: limit, Symbol: charts.Symbol{Shape: charts.SymbolNone}}}
+	for _, x := range r.ResultsOf(cfg) {
+		srv, gen, knee := nulls(len(loads)), nulls(len(loads)), nulls(len(loads))
+		for o, k := range deciding(&x) {
+			i, st := slices.Index(loads, o), &x.Steps[k]
+			srv[i], gen[i] = st.Figures.ServerCores, st.Figures.GenCores
+			if kn := x.KneeStep(); kn != nil && kn.Load.Offered() == o {
+				knee[i] = st.Figures.ServerCores
+			}
+		}
+		run := " run " + strconv.Itoa(x.Run)
+		series = append(series,
+			charts.LineSeries{Name: "server" + run, Values: srv},
+			charts.LineSeries{Name: "generator" + run, Values: gen},
+			charts.LineSeries{Name: "knee" + run, Values: knee, Symbol: charts.Symbol{Shape: charts.SymbolDiamond, Size: 7}})
+	}
+	opt := charts.NewLineChartOptionWithSeries(series)
+	opt.Title.Text = fmt.Sprintf("%s: server and generator CPU vs offered load (cores, CPU time / wall time)", cfg)
+	opt.XAxis.Labels = labels
+	opt.XAxis.Title = "offered readings/s"
+	opt.Legend.Offset = charts.OffsetRight
+	opt.YAxis = []charts.YAxisOption{{Title: "cores", Min: charts.Ptr(0.0), Max: charts.Ptr(1.1 * float64(max(1, r.Search.Limits.ServerCores, r.Search.Limits.GenCores)))}}
 	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })
 }
 

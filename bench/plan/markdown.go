@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -79,10 +80,13 @@ func (r *Report) writeMarkdown(w io.Writer, charts []string) error {
 	r.writeSummary(w)
 	r.writeKnees(w)
 	r.writeProjection(w)
-	for _, c := range charts {
-		fmt.Fprintf(w, "![%s](%s)\n\n", strings.TrimSuffix(c, ".svg"), c)
+	img := func(name string) {
+		if slices.Contains(charts, name) {
+			fmt.Fprintf(w, "![%s](%s)\n\n", strings.TrimSuffix(name, ".svg"), name)
+		}
 	}
-	r.writeCurves(w)
+	img("cores-vs-fleet.svg")
+	r.writeCurves(w, img)
 	r.writeMemory(w)
 	r.writeProvenance(w)
 	if len(r.Errors) > 0 {
@@ -256,12 +260,21 @@ func files(p *Projection) string {
 	return fmt.Sprintf("**%s** (%s/device; %s per process here: %d processes)", num(p.OpenFiles, 0), num(in.FDsPerDevice, 3), num(float64(in.FDLimit), 0), p.ProcsForFiles)
 }
 
-func (r *Report) writeCurves(w io.Writer) {
+func (r *Report) writeCurves(w io.Writer, img func(string)) {
 	fmt.Fprintln(w, "## Curves")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Charts: `curve-*.svg` (loss and latency p99 vs offered load, knees marked) and `cpu-*.svg` (server and generator cores vs offered load, with the CPU limit) per wire choice. Where a load ran more than once, the charts show the run the search went by.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Every step of every search, in the order it ran. Server and generator cores: CPU time / wall time of each process over the steady window (the send phase less its first second), from the threads' schedstat. `foreign`: the rest of the server core's busy time in /proc/stat (other processes, interrupts). CPU/reading over the same window.")
 	fmt.Fprintln(w)
+	drawn := map[string]bool{}
 	for _, x := range r.Results {
+		if !drawn[x.Config] {
+			drawn[x.Config] = true
+			name := strings.ReplaceAll(x.Config, "/", "-") + ".svg"
+			img("curve-" + name)
+			img("cpu-" + name)
+		}
 		fmt.Fprintf(w, "### `%s`, run %d: %s\n\n", x.Config, x.Run, x.Outcome)
 		var rows [][]string
 		for k := range x.Steps {

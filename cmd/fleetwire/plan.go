@@ -73,7 +73,7 @@ func (p *planFlags) register(f *pflag.FlagSet) {
 	f.Float64Var(&p.fleet.Rate, "rate", 0.1, "projection: samples/s per device (0.1: one every 10 s)")
 	f.Float64Var(&p.fleet.Headroom, "headroom", 0.7, "projection: utilisation each core is planned at")
 	f.Float64Var(&p.fleet.PricePerMB, "price-per-mb", 0, "projection: price of 1 MB (1e6 bytes) on the wire")
-	f.Float64SliceVar(&p.fleetSizes, "fleet-sizes", []float64{1e4, 3e4, 1e5, 3e5, 1e6, 3e6, 1e7}, "x axis of the cores-vs-fleet chart")
+	f.Float64SliceVar(&p.fleetSizes, "fleet-sizes", []float64{1e5, 3e5, 1e6, 3e6, 1e7, 3e7, 1e8}, "x axis of the cores-vs-fleet chart")
 	f.StringVar(&p.out, "out", "", "report directory (default bench/results/<date>-plan-<name>)")
 	f.StringVar(&p.name, "name", "", "report name (default: the transports and codecs)")
 	f.StringVar(&p.render, "render", "", "measure nothing: rewrite the report in --out (default: its directory) from this plan.json")
