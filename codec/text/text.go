@@ -58,24 +58,25 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 			f.Device = line[:i:i]
 		}
 		p = i + 1
-		if q, ok := headerField(line, p); ok {
+		if n, neg, q, ok := headerNumber(line, p); ok {
 			if q > p {
-				seq, ok := codec.ParseUint(line[p:q])
-				if !ok {
+				if neg {
 					return fail(p, codec.ReasonBadNumber, "sequence number must be an unsigned integer")
 				}
-				f.Seq = seq
+				f.Seq = n
 				f.Flags |= codec.HasSeq
 			}
 			p = q + 1
 			fields = 2
-			if q, ok := headerField(line, p); ok {
+			if n, neg, q, ok := headerNumber(line, p); ok {
 				if q > p {
-					t, ok := codec.ParseInt(line[p:q])
-					if !ok {
+					if n > 1<<63 || (!neg && n == 1<<63) {
 						return fail(p, codec.ReasonBadNumber, "unix_ms must be an integer")
 					}
-					start = t
+					start = int64(n)
+					if neg {
+						start = -start
+					}
 					f.Flags |= codec.HasTime
 				}
 				p = q + 1
@@ -168,22 +169,34 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 
 func isSep(c byte) bool { return c == ',' || c == ':' || c == '@' }
 
-// headerField reports whether a numeric header field starts at p: an
-// optional '-', digits (up to 20), then ';' at the returned index. Fields
-// that are not numbers are left to the samples' parser, which rejects them
-// with the offending offset.
-func headerField(line []byte, p int) (semi int, ok bool) {
+// headerNumber parses a numeric header field at p: an optional '-', then
+// digits, then ';' at semi. It parses the digits in the pass that finds
+// the field's end. ok is false when no such field starts at p (the samples
+// start there, or the field is not a number: the samples' parser then
+// rejects it with its offset) or when it overflows uint64.
+func headerNumber(line []byte, p int) (n uint64, neg bool, semi int, ok bool) {
 	q := p
 	if q < len(line) && line[q] == '-' {
+		neg = true
 		q++
 	}
-	for q < len(line) && line[q]-'0' <= 9 && q-p <= 21 {
+	digits := q
+	for q < len(line) {
+		d := line[q] - '0'
+		if d > 9 {
+			break
+		}
+		n = n*10 + uint64(d) // wraps past 19 digits: checked below
 		q++
 	}
-	if q < len(line) && line[q] == ';' {
-		return q, true
+	if q >= len(line) || line[q] != ';' || (neg && q == digits) {
+		return 0, false, 0, false
 	}
-	return 0, false
+	if q-digits > 19 { // may have overflowed: the careful parser decides
+		v, good := codec.ParseUint(line[digits:q])
+		return v, neg, q, good
+	}
+	return n, neg, q, true
 }
 
 // Append appends f as one text frame followed by end. It writes the
