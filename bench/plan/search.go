@@ -44,9 +44,12 @@ type Search struct {
 	// work only ever makes a run worse, so the best run is the server's.
 	Confirm int `json:"confirm"`
 	// Retries re-runs a failing step up to this many more times while
-	// its runs were disturbed by other work on the machine.
-	Retries int          `json:"retries"`
-	Logger  *slog.Logger `json:"-"`
+	// its runs were disturbed by other work on the machine, waiting
+	// RetryWait before the first such re-run and twice as long before
+	// each next: other sessions' bursts last seconds to minutes.
+	Retries   int           `json:"retries"`
+	RetryWait time.Duration `json:"retry_wait_ns"`
+	Logger    *slog.Logger  `json:"-"`
 }
 
 // Outcomes of a search.
@@ -126,10 +129,18 @@ func (s *Search) Run(ctx context.Context, probe Prober, run int) Result {
 	measure := func(offered float64, phase string) int {
 		l := s.Base.WithOffered(offered)
 		decide, clean := -1, 0
+		wait := s.RetryWait
 		for i := 0; len(r.Steps) < s.MaxSteps; i++ {
 			p := phase
 			if i > 0 {
 				p = "confirm"
+				if prev := &r.Steps[len(r.Steps)-1].Verdict; prev.Disturbed && wait > 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(wait):
+					}
+					wait *= 2
+				}
 			}
 			st := s.step(ctx, probe, l, p, len(r.Steps)+1)
 			r.Steps = append(r.Steps, st)

@@ -18,6 +18,7 @@ import (
 type model struct {
 	capacity, genMax, ns float64
 	flaky                map[float64]int // loads that fail this many more times
+	disturbed            map[float64]int // loads that fail this many more times while other work takes half a core
 	calls                []float64
 }
 
@@ -35,9 +36,15 @@ func (m *model) probe(_ context.Context, l Load) (Counters, error) {
 		m.flaky[offered] = n - 1
 		delivered = sent / 2
 	}
+	foreign := 0.0
+	if n := m.disturbed[offered]; n > 0 {
+		m.disturbed[offered] = n - 1
+		delivered, foreign = sent/2, 0.5
+	}
 	c.Srv.Readings = uint64(delivered)
 	t0 := time.Unix(0, 0)
 	c.Steady = Window{From: t0, To: t0.Add(time.Second), ServerCPUNs: int64(delivered * m.ns), GenCPUNs: int64(sent / m.genMax * 0.5e9)}
+	c.Steady.ServerCoreBusy = delivered*m.ns/1e9 + foreign
 	c.ServerCoresAllowed = 1
 	return c, nil
 }
@@ -163,5 +170,33 @@ func TestSearch_Lowers(t *testing.T) {
 	}
 	if k, b := r.KneeStep(), r.BadStep(); r.Outcome != OutcomeKnee || k.Load.Offered() > 300e3 || b.Load.Offered() < 300e3 {
 		t.Fatalf("outcome %q knee %v bad %v", r.Outcome, k.Load.Offered(), b.Load.Offered())
+	}
+}
+
+// TestSearch_Disturbed: a load whose runs are disturbed by other work is
+// re-run up to Confirm + Retries more times and counts as good once a
+// run is; undisturbed failures stop after Confirm re-runs.
+func TestSearch_Disturbed(t *testing.T) {
+	m := &model{capacity: 3e6, genMax: 1e9, ns: 100, disturbed: map[float64]int{1e6: 3}}
+	s := testSearch(1e6)
+	s.Confirm, s.Retries, s.MaxLoad = 1, 2, 1e6
+	r := s.Run(context.Background(), m.probe, 1)
+	if got := loads(&r); got != "raise:1000000 confirm:1000000 confirm:1000000 confirm:1000000" || r.Outcome != OutcomeNoLimit {
+		t.Fatalf("steps %s outcome %q", got, r.Outcome)
+	}
+	if !r.Steps[0].Verdict.Disturbed || r.Steps[3].Verdict.Disturbed || r.Knee != 3 {
+		t.Fatalf("verdicts %v / %v, knee %d", r.Steps[0].Verdict, r.Steps[3].Verdict, r.Knee)
+	}
+	// Disturbed every time: the retries run out and the load is bad.
+	m = &model{capacity: 3e6, genMax: 1e9, ns: 100, disturbed: map[float64]int{1e6: 10}}
+	r = s.Run(context.Background(), m.probe, 1)
+	if len(r.Steps) < 4 || r.Steps[3].Phase != "confirm" || r.FirstBad < 0 || r.FirstBad > 3 || !r.BadStep().Verdict.Disturbed {
+		t.Fatalf("steps %s, first bad %d", loads(&r), r.FirstBad)
+	}
+	// Undisturbed failures: Confirm re-runs only (the lower phase follows).
+	m = &model{capacity: 3e6, genMax: 1e9, ns: 100, flaky: map[float64]int{1e6: 10}}
+	r = s.Run(context.Background(), m.probe, 1)
+	if !strings.HasPrefix(loads(&r), "raise:1000000 confirm:1000000 lower:500000") {
+		t.Fatalf("steps %s", loads(&r))
 	}
 }

@@ -41,7 +41,9 @@ type planFlags struct {
 }
 
 func (p *planFlags) register(f *pflag.FlagSet) {
-	lim := plan.DefaultLimits()
+	// Fields without a flag keep their defaults.
+	p.limits = plan.DefaultLimits()
+	lim := p.limits
 	f.StringSliceVar(&p.transports, "transport", []string{"udp", "tcp"}, "transports to sweep (tcp, udp)")
 	f.StringSliceVar(&p.codecs, "codec", []string{"text", "compact"}, "codecs to sweep")
 	f.IntSliceVar(&p.batches, "batch", []int{10}, "samples per frame to sweep")
@@ -53,6 +55,9 @@ func (p *planFlags) register(f *pflag.FlagSet) {
 	f.Float64Var(&p.search.Resolution, "resolution", 0.05, "bisect until first bad / last good <= 1 + this")
 	f.IntVar(&p.search.MaxSteps, "max-steps", 16, "measurements per search at most (confirmations included)")
 	f.IntVar(&p.search.Confirm, "confirm", 1, "re-run a step that crossed a limit this many times; it is bad only if every run is")
+	f.IntVar(&p.search.Retries, "retries", 2, "re-run a failing step up to this many more times while other work on the machine disturbed its runs")
+	f.DurationVar(&p.search.RetryWait, "retry-wait", 5*time.Second, "wait before re-running a disturbed step (doubling each time)")
+	f.Float64Var(&p.limits.MaxForeign, "max-foreign", lim.MaxForeign, "a step is disturbed when other work took this much of the server's or the generator's core(s) (0: never)")
 	f.DurationVar(&p.duration, "step-duration", 4*time.Second, "sending time of one step")
 	f.DurationVar(&p.drain, "drain", 10*time.Second, "how long the server may take to count everything after a step")
 	f.IntVar(&p.repeat, "repeat", 2, "run every knee search this many times (repeatability)")

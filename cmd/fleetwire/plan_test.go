@@ -35,8 +35,13 @@ func TestPlanFlags_Configs(t *testing.T) {
 	if strings.Join(got, " ") != want {
 		t.Fatalf("got %s", strings.Join(got, " "))
 	}
-	if p.fleet.Devices != 1e6 || p.fleet.Rate != 0.1 || p.fleet.Headroom != 0.7 || p.limits.MaxLossPct != 0.1 {
-		t.Fatalf("defaults: %+v %+v", p.fleet, p.limits)
+	if p.fleet.Devices != 1e6 || p.fleet.Rate != 0.1 || p.fleet.Headroom != 0.7 || p.search.Confirm != 1 || p.search.Retries != 2 {
+		t.Fatalf("defaults: %+v %+v", p.fleet, p.search)
+	}
+	// Every limit defaults to plan.DefaultLimits (the cores are set by
+	// the run).
+	if p.limits != plan.DefaultLimits() {
+		t.Fatalf("limits %+v, want %+v", p.limits, plan.DefaultLimits())
 	}
 }
 
