@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -252,7 +251,7 @@ func MultiNode(ctx context.Context, o MultiNodeOptions) (*MultiNodeResult, error
 // mnNode is one `fleetwire serve` of a multi-node run.
 type mnNode struct {
 	name, target, http string
-	p                  *mnProc
+	p                  *proc
 	log                string
 	hc                 *http.Client
 }
@@ -294,7 +293,7 @@ func startNode(ctx context.Context, o *MultiNodeOptions, i int) (*mnNode, error)
 		return nil, err
 	}
 	n.log = filepath.Join(dir, "serve.log")
-	n.p, err = startProc(exec.CommandContext(ctx, o.Exe, args...), n.log)
+	n.p, err = start(exec.CommandContext(ctx, o.Exe, args...), n.log)
 	if err != nil {
 		return nil, err
 	}
@@ -399,7 +398,7 @@ func runLoad(ctx context.Context, o *MultiNodeOptions, targets string) (*loadgen
 		args = append(args, "--samples", strconv.Itoa(o.Samples))
 	}
 	logPath := filepath.Join(o.WorkDir, "load.log")
-	p, err := startProc(exec.CommandContext(ctx, o.Exe, args...), logPath)
+	p, err := start(exec.CommandContext(ctx, o.Exe, args...), logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -418,57 +417,6 @@ func runLoad(ctx context.Context, o *MultiNodeOptions, targets string) (*loadgen
 	}
 	o.Logger.Info("bench: load done", "readings", rep.ReadingsSent, "seconds", rep.DurationSeconds)
 	return &rep, nil
-}
-
-// mnProc is a child process with its output in a log file. It is ended
-// by its PID only.
-type mnProc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-func startProc(cmd *exec.Cmd, logPath string) (*mnProc, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("bench: start %s: %w", cmd.Path, err)
-	}
-	p := &mnProc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *mnProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM (a node then publishes what it holds), waits up to
-// grace, then SIGKILLs.
-func (p *mnProc) stop(grace time.Duration) {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
 }
 
 // WriteMultiNode prints the figures as a table for people.
