@@ -76,6 +76,9 @@ func (r *Report) writeMarkdown(w io.Writer, charts []string) error {
 		{"limits", limitsText(&s.Limits)},
 		{"repeats", fmt.Sprintf("every knee search ran %d times", r.Repeat)},
 	})
+	if r.Rendered != "" {
+		fmt.Fprintf(w, "Measured at the commit above; %s.\n\n", r.Rendered)
+	}
 	fmt.Fprintf(w, "**This machine has %d cores and is shared with other sessions.** The server was given one core and the generator the other (see pinning), so every knee below is the knee of **one server core**; neither process had a core to itself in the sense of an idle host: other work landed on both (the `foreign` column of each curve shows how much on the server's). Read ratios (codec against codec, TCP against UDP, run against run) before absolute numbers, and expect tens of percent between runs.\n\n", r.Machine.Cores)
 	r.writeSummary(w)
 	r.writeKnees(w)
@@ -129,6 +132,19 @@ func (r *Report) writeSummary(w io.Writer) {
 				bytesStr(p.MemoryBytes), num(p.MBPerDeviceMonth, 2), sep)
 		}
 		fmt.Fprintln(w)
+		lo, loCfg := math.Inf(1), ""
+		for _, p := range r.Projections {
+			if p.Inputs.KneeReached && p.Inputs.KneePerCore < lo {
+				lo, loCfg = p.Inputs.KneePerCore, p.Inputs.Config
+			}
+		}
+		if rps := f.Devices * f.Rate * float64(f.Channels); loCfg != "" {
+			fmt.Fprintf(w, "- That fleet's %s readings/s are %s %% of the lowest knee of one core measured here (`%s`, %s readings/s)", num(rps, 0), num(100*rps/lo, 1), loCfg, num(lo, 0))
+			if rps < lo/2 {
+				fmt.Fprint(w, ": its CPU fits one core with room to spare, and its memory and, over TCP, its open connections are what to plan for")
+			}
+			fmt.Fprintln(w, ".")
+		}
 	}
 	fmt.Fprintln(w)
 }
@@ -243,13 +259,31 @@ func (r *Report) writeProjection(w io.Writer) {
 		if in.SegsInPerFrame > 0 {
 			segs = num(in.SegsInPerFrame, 2) + " / " + num(in.SegsOutPerFrame, 2)
 		}
-		rows = append(rows, []string{"`" + in.Config + "`", in.CPUSource, in.KneeLoads, in.MemSource, segs})
+		rows = append(rows, []string{"`" + in.Config + "`", in.CPUSource, in.KneeLoads, r.lowest(in.Config), in.MemSource, segs})
 	}
-	table(w, []string{"wire choice", "CPU and wire bytes from", "knees (readings/s)", "memory from", "TCP segments in / out per frame there"}, rows)
+	table(w, []string{"wire choice", "CPU and wire bytes from", "knees (readings/s)", "CPU/reading at the lowest load measured", "memory from", "TCP segments in / out per frame there"}, rows)
 	fmt.Fprintln(w, "On loopback the kernel's receive path below the socket (IP and UDP/TCP input, queueing to the socket, the wake-up) runs in the sender's context, so it is charged to the generator, not to the server: the server CPU per reading here is the server process's own (its user time and its system calls). On a real host with a NIC that receive path runs in softirq on the server host's cores, so a real deployment needs more cores than projected here by that kernel share; this report does not measure it.")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "What the projection assumes: CPU per reading stays what it was at the knee when the same readings/s come from many more, sparser devices. It does not quite: the sweep's devices send many frames each per second, so near saturation a TCP connection's frames can share a read; a million devices sending one frame every few seconds each cost one wake-up and read per frame. Kernel memory of sockets (not in RSS) and the NIC are not in the figures; TCP bytes are what the server's sockets counted at the knee step: where segments per frame are about 1 in and 1 out (last table), each frame travelled in its own segment and got its own ACK there, as a device that sends rarely does; connection set-up, keep-alives and reconnects are not in them.")
+	fmt.Fprintln(w, "What the projection assumes: CPU per reading stays what it was at the knee when the same readings/s come from many more, sparser devices. Below the knee a server's fixed costs per second (the stats snapshot, timers, epoll wake-ups with few events) weigh more: the CPU per reading at the lowest load measured is beside the inputs above, and a fleet far below one core's knee costs more per reading than projected (but still a fraction of a core). Nor does it quite hold for sparse devices: the sweep's devices send many frames each per second, so near saturation a TCP connection's frames can share a read; a million devices sending one frame every few seconds each cost one wake-up and read per frame. Kernel memory of sockets (not in RSS) and the NIC are not in the figures; TCP bytes are what the server's sockets counted at the knee step: where segments per frame are about 1 in and 1 out (last table), each frame travelled in its own segment and got its own ACK there, as a device that sends rarely does; connection set-up, keep-alives and reconnects are not in them.")
 	fmt.Fprintln(w)
+}
+
+// lowest returns the server CPU per reading of cfg's good steps at the
+// lowest offered load, where its fixed costs per second weigh most.
+func (r *Report) lowest(cfg string) string {
+	var best *Step
+	for _, x := range r.ResultsOf(cfg) {
+		for i := range x.Steps {
+			st := &x.Steps[i]
+			if st.Err == "" && st.Verdict.OK && (best == nil || st.Load.Offered() < best.Load.Offered()) {
+				best = st
+			}
+		}
+	}
+	if best == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s at %s readings/s (%.2f cores)", nsStr(best.Figures.ServerNsPerReading), num(best.Load.Offered(), 0), best.Figures.ServerCores)
 }
 
 func files(p *Projection) string {

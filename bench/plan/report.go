@@ -34,6 +34,9 @@ type Report struct {
 	Projections []Projection `json:"projections"`
 	FleetSizes  []float64    `json:"fleet_sizes"` // the cores-vs-fleet chart's x axis
 	Errors      []string     `json:"errors,omitempty"`
+	// Rendered says when the files were written again from plan.json
+	// (`fleetwire plan --render`) by a later commit than Machine's.
+	Rendered string `json:"rendered,omitempty"`
 }
 
 // Configs returns the wire choices in the order they ran.

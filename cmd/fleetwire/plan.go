@@ -148,6 +148,9 @@ func renderPlan(cmd *cobra.Command, p *planFlags) error {
 		p.out = filepath.Dir(p.render)
 	}
 	rep.Errors = nil
+	if m := bench.ThisMachine("."); m.Commit != "" && m.Commit != rep.Machine.Commit {
+		rep.Rendered = fmt.Sprintf("these files were written again from plan.json at commit %s (`fleetwire plan --render`)", m.Commit)
+	}
 	rep.Project()
 	if err := rep.WriteFiles(p.out); err != nil {
 		return err
