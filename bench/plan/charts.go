@@ -81,8 +81,17 @@ func (r *Report) curveAxis(cfg string) ([]float64, []string) {
 		labels[i] = loadLabel(v)
 	}
 	for _, x := range r.ResultsOf(cfg) {
-		if k := x.KneeStep(); k != nil {
-			labels[slices.Index(loads, k.Load.Offered())] += " knee"
+		k := x.KneeStep()
+		if k == nil {
+			continue
+		}
+		// Without a bad step above it the last good step is no knee.
+		mark := " knee"
+		if x.FirstBad < 0 {
+			mark = " last good"
+		}
+		if i := slices.Index(loads, k.Load.Offered()); !strings.HasSuffix(labels[i], mark) {
+			labels[i] += mark
 		}
 	}
 	return loads, labels
@@ -127,7 +136,7 @@ func (r *Report) chartCurve(cfg string) ([]byte, error) {
 		for o, k := range deciding(&x) {
 			i, st := slices.Index(loads, o), &x.Steps[k]
 			loss[i], p99[i] = st.Figures.LossPct, float64(st.Figures.P99Ms)
-			if kn := x.KneeStep(); kn != nil && kn.Load.Offered() == o {
+			if kn := x.KneeStep(); kn != nil && x.FirstBad >= 0 && kn.Load.Offered() == o {
 				knee[i] = st.Figures.LossPct
 			}
 		}
@@ -141,6 +150,7 @@ func (r *Report) chartCurve(cfg string) ([]byte, error) {
 	opt.Title.Text = fmt.Sprintf("%s: loss and latency p99 vs offered load (one server core)", cfg)
 	opt.XAxis.Labels = labels
 	opt.XAxis.Title = "offered readings/s"
+	opt.XAxis.LabelRotation = charts.DegreesToRadians(30)
 	opt.Legend.Offset = charts.OffsetRight
 	opt.YAxis = []charts.YAxisOption{{Title: "loss, % of offered readings", Min: charts.Ptr(0.0)}, {Title: "latency p99, ms", Min: charts.Ptr(0.0)}}
 	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })
@@ -164,7 +174,7 @@ func (r *Report) chartCPU(cfg string) ([]byte, error) {
 		for o, k := range deciding(&x) {
 			i, st := slices.Index(loads, o), &x.Steps[k]
 			srv[i], gen[i] = st.Figures.ServerCores, st.Figures.GenCores
-			if kn := x.KneeStep(); kn != nil && kn.Load.Offered() == o {
+			if kn := x.KneeStep(); kn != nil && x.FirstBad >= 0 && kn.Load.Offered() == o {
 				knee[i] = st.Figures.ServerCores
 			}
 		}
@@ -178,6 +188,7 @@ func (r *Report) chartCPU(cfg string) ([]byte, error) {
 	opt.Title.Text = fmt.Sprintf("%s: server and generator CPU vs offered load (cores, CPU time / wall time)", cfg)
 	opt.XAxis.Labels = labels
 	opt.XAxis.Title = "offered readings/s"
+	opt.XAxis.LabelRotation = charts.DegreesToRadians(30)
 	opt.Legend.Offset = charts.OffsetRight
 	opt.YAxis = []charts.YAxisOption{{Title: "cores", Min: charts.Ptr(0.0), Max: charts.Ptr(1.1 * float64(max(1, r.Search.Limits.ServerCores, r.Search.Limits.GenCores)))}}
 	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })

@@ -193,7 +193,9 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 		wg.Wait()
 		return c, err
 	}
-	c.Gen.PerDevice = nil
+	// The per-device list and the encoded lateness histogram (its
+	// percentiles stay) would make plan.json mostly generator detail.
+	c.Gen.PerDevice, c.Gen.Lateness.Histogram = nil, ""
 
 	st, drainErr := r.drain(ctx, sc, &l, c.Gen.DevicesConnected)
 	stopPoll()
