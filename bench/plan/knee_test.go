@@ -35,9 +35,12 @@ func TestSearch_FindsPlantedKnee(t *testing.T) {
 		t.Fatal(err)
 	}
 	lim := DefaultLimits()
-	lim.MaxLossPct, lim.MaxP99, lim.MaxGenLate, lim.MinSentFraction = 1, 0, 0, 0.9
+	// Other packages' tests share the machine: a stalled generator
+	// catches up late (the stub keeps by the frames' timestamps, so what
+	// it keeps does not change), and a failing step is re-run once.
+	lim.MaxLossPct, lim.MaxP99, lim.MaxGenLate, lim.MinSentFraction = 1, 0, 0, 0.5
 	s := Search{Base: Load{Transport: "udp", Codec: "compact", Batch: 5, Channels: 2, Devices: 10, Duration: time.Second},
-		Limits: lim, Start: 10000, Factor: 2, Resolution: 0.1, MaxSteps: 10, Logger: quiet()}
+		Limits: lim, Start: 10000, Factor: 2, Resolution: 0.1, MaxSteps: 12, Confirm: 1, Logger: quiet()}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	t0 := time.Now()
