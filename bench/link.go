@@ -51,7 +51,7 @@ func (hostLoopback) snmp() (SNMP, bool, error) {
 	if err != nil {
 		return nil, true, err
 	}
-	s, err := parseSNMP(b)
+	s, err := ParseSNMP(b)
 	return s, true, err
 }
 func (hostLoopback) ifs() (*IfCounters, *IfCounters, error) { return nil, nil, nil }
@@ -122,7 +122,7 @@ func (l *nsLoopback) snmp() (SNMP, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	s, err := parseSNMP(b)
+	s, err := ParseSNMP(b)
 	return s, false, err
 }
 func (l *nsLoopback) ifs() (*IfCounters, *IfCounters, error) { return nil, nil, nil }

@@ -146,7 +146,7 @@ func MultiNode(ctx context.Context, o MultiNodeOptions) (*MultiNodeResult, error
 	defer func() {
 		for _, n := range nodes {
 			if n != nil {
-				n.p.stop(30 * time.Second)
+				n.p.Stop(30 * time.Second)
 			}
 		}
 	}()
@@ -166,7 +166,7 @@ func MultiNode(ctx context.Context, o MultiNodeOptions) (*MultiNodeResult, error
 	}
 	cpu0 := make([]CPUSample, len(nodes))
 	for i, n := range nodes {
-		c, err := readCPU(n.p.cmd.Process.Pid)
+		c, err := ReadCPU(n.p.cmd.Process.Pid)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s cpu: %w", n.name, err)
 		}
@@ -205,7 +205,7 @@ func MultiNode(ctx context.Context, o MultiNodeOptions) (*MultiNodeResult, error
 	}
 	res.AckSeconds = last.Sub(loadStart).Seconds()
 	for i, n := range nodes {
-		c, err := readCPU(n.p.cmd.Process.Pid)
+		c, err := ReadCPU(n.p.cmd.Process.Pid)
 		if err != nil {
 			return nil, fmt.Errorf("bench: %s cpu: %w", n.name, err)
 		}
@@ -218,7 +218,7 @@ func MultiNode(ctx context.Context, o MultiNodeOptions) (*MultiNodeResult, error
 		return nil, err
 	}
 	for _, n := range nodes {
-		n.p.stop(30 * time.Second)
+		n.p.Stop(30 * time.Second)
 	}
 	for i := range res.Nodes {
 		f := &res.Nodes[i]
@@ -251,7 +251,7 @@ func MultiNode(ctx context.Context, o MultiNodeOptions) (*MultiNodeResult, error
 // mnNode is one `fleetwire serve` of a multi-node run.
 type mnNode struct {
 	name, target, http string
-	p                  *proc
+	p                  *Proc
 	log                string
 	hc                 *http.Client
 }
@@ -293,7 +293,7 @@ func startNode(ctx context.Context, o *MultiNodeOptions, i int) (*mnNode, error)
 		return nil, err
 	}
 	n.log = filepath.Join(dir, "serve.log")
-	n.p, err = start(exec.CommandContext(ctx, o.Exe, args...), n.log)
+	n.p, err = StartProc(exec.CommandContext(ctx, o.Exe, args...), n.log)
 	if err != nil {
 		return nil, err
 	}
@@ -328,9 +328,9 @@ func (n *mnNode) waitReady(ctx context.Context, d time.Duration) error {
 				return nil
 			}
 		}
-		if n.p.exited() || time.Now().After(deadline) || ctx.Err() != nil {
+		if n.p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
 			b, _ := os.ReadFile(n.log)
-			return fmt.Errorf("bench: %s not ready (exited %v: %v); log: %s", n.name, n.p.exited(), n.p.err, lastLines(b, 5))
+			return fmt.Errorf("bench: %s not ready (exited %v: %v); log: %s", n.name, n.p.Exited(), n.p.err, lastLines(b, 5))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -398,7 +398,7 @@ func runLoad(ctx context.Context, o *MultiNodeOptions, targets string) (*loadgen
 		args = append(args, "--samples", strconv.Itoa(o.Samples))
 	}
 	logPath := filepath.Join(o.WorkDir, "load.log")
-	p, err := start(exec.CommandContext(ctx, o.Exe, args...), logPath)
+	p, err := StartProc(exec.CommandContext(ctx, o.Exe, args...), logPath)
 	if err != nil {
 		return nil, err
 	}

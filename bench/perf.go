@@ -17,7 +17,7 @@ import (
 // runs. `fleetwire serve` has no --cpuprofile flag, and perf profiles the
 // very process that was measured, kernel time included.
 type perfRecorder struct {
-	p    *proc
+	p    *Proc
 	data string
 }
 
@@ -27,7 +27,7 @@ func startPerf(dir, name string, pid int) (*perfRecorder, error) {
 	}
 	data := filepath.Join(dir, name+".perf.data")
 	cmd := exec.Command("perf", "record", "-e", "cpu-clock", "-F", "999", "-g", "-o", data, "-p", strconv.Itoa(pid))
-	p, err := start(cmd, filepath.Join(dir, name+".perf.log"))
+	p, err := StartProc(cmd, filepath.Join(dir, name+".perf.log"))
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +37,7 @@ func startPerf(dir, name string, pid int) (*perfRecorder, error) {
 // stop ends the recording and writes the flat profile (self time per
 // symbol) beside the data as <name>.perf.txt; it returns that path.
 func (r *perfRecorder) stop(ctx context.Context) (string, error) {
-	if !r.p.exited() {
+	if !r.p.Exited() {
 		_ = r.p.cmd.Process.Signal(syscall.SIGINT)
 		select {
 		case <-r.p.done:

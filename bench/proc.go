@@ -37,7 +37,10 @@ func (s CPUSample) Sub(o CPUSample) CPUSample {
 // StatNs is user+sys from /proc/<pid>/stat in ns (10 ms resolution).
 func (s CPUSample) StatNs() int64 { return (s.UserTicks + s.SysTicks) * (1e9 / clockTick) }
 
-func readCPU(pid int) (CPUSample, error) {
+// ReadCPU sums every thread's on-CPU ns and timeslices (fields 1 and 3
+// of /proc/<pid>/task/<tid>/schedstat) and reads utime and stime of
+// /proc/<pid>/stat.
+func ReadCPU(pid int) (CPUSample, error) {
 	var c CPUSample
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
@@ -98,7 +101,8 @@ type Memory struct {
 	HWM int64 `json:"hwm_bytes"`
 }
 
-func readMemory(pid int) (Memory, error) {
+// ReadMemory reads VmRSS and VmHWM of /proc/<pid>/status.
+func ReadMemory(pid int) (Memory, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return Memory{}, err
@@ -137,7 +141,18 @@ func parseStatus(b []byte) (Memory, error) {
 // SNMP is /proc/net/snmp as "Proto.Field" -> value.
 type SNMP map[string]int64
 
-func parseSNMP(b []byte) (SNMP, error) {
+// ReadSNMP reads /proc/<pid>/net/snmp: the counters of pid's network
+// namespace.
+func ReadSNMP(pid int) (SNMP, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/snmp", pid))
+	if err != nil {
+		return nil, err
+	}
+	return ParseSNMP(b)
+}
+
+// ParseSNMP parses /proc/net/snmp's pairs of header and value lines.
+func ParseSNMP(b []byte) (SNMP, error) {
 	m := SNMP{}
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	for i := 0; i+1 < len(lines); i += 2 {

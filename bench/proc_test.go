@@ -22,7 +22,7 @@ func TestParseStatTimes(t *testing.T) {
 }
 
 func TestReadCPU_Self(t *testing.T) {
-	c, err := readCPU(os.Getpid())
+	c, err := ReadCPU(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func TestParseStatus(t *testing.T) {
 
 func TestParseSNMP(t *testing.T) {
 	in := "Tcp: RtoMin RetransSegs\nTcp: 200 7\nUdp: InDatagrams RcvbufErrors InErrors\nUdp: 100 3 4\n"
-	s, err := parseSNMP([]byte(in))
+	s, err := ParseSNMP([]byte(in))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestParseSNMP(t *testing.T) {
 	if d["Udp.InErrors"] != 6 {
 		t.Fatalf("sub %v", d)
 	}
-	if _, err := parseSNMP([]byte("Tcp: A B\nTcp: 1\n")); err == nil {
+	if _, err := ParseSNMP([]byte("Tcp: A B\nTcp: 1\n")); err == nil {
 		t.Fatal("mismatched line accepted")
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -203,55 +202,6 @@ func (sc *statsClient) stats(ctx context.Context) (*apiStats, error) {
 	return &st, nil
 }
 
-// proc is a started child process and its exit.
-type proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
-}
-
-func start(cmd *exec.Cmd, logPath string) (*proc, error) {
-	f, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", cmd.Path, err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		f.Close()
-		close(p.done)
-	}()
-	return p, nil
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop sends SIGTERM, waits up to grace, then SIGKILLs, by PID only.
-func (p *proc) stop(grace time.Duration) {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
 // pinned prefixes a command with taskset when pinning.
 func (o *Options) pinned(cpu int, args ...string) (string, []string) {
 	if !o.Pin {
@@ -290,16 +240,16 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		args = append(args, "--tls", target, "--tls-cert", cert, "--tls-key", key)
 	}
 	name, argv := o.pinned(o.ServerCPU, args...)
-	srv, err := start(l.command("server", name, argv...), filepath.Join(dir, "server.log"))
+	srv, err := StartProc(l.command("server", name, argv...), filepath.Join(dir, "server.log"))
 	if err != nil {
 		return c, err
 	}
-	defer srv.stop(15 * time.Second)
+	defer srv.Stop(15 * time.Second)
 	pid := srv.cmd.Process.Pid
 	sc := newStatsClient(l, ports[3])
 	defer sc.c.CloseIdleConnections()
 	if err := waitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
-		if srv.exited() {
+		if srv.Exited() {
 			return false, fmt.Errorf("server exited: %v (log %s)", srv.err, filepath.Join(dir, "server.log"))
 		}
 		return sc.ready(ctx), nil
@@ -308,7 +258,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		return c, fmt.Errorf("%w: %v; server log: %s", errNotReady, err, lastLines(b, 5))
 	}
 
-	if c.MemBefore, err = readMemory(pid); err != nil {
+	if c.MemBefore, err = ReadMemory(pid); err != nil {
 		return c, err
 	}
 	snmp0, hostWide, err := l.snmp()
@@ -337,17 +287,17 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		cert, _, _ := tlsFiles(o.WorkDir, host)
 		gargs = append(gargs, "--tls-ca", cert)
 	}
-	cpu0, err := readCPU(pid)
+	cpu0, err := ReadCPU(pid)
 	if err != nil {
 		return c, err
 	}
 	t0 := time.Now()
 	name, argv = o.pinned(o.GenCPU, gargs...)
-	gen, err := start(l.command("client", name, argv...), filepath.Join(dir, "load.log"))
+	gen, err := StartProc(l.command("client", name, argv...), filepath.Join(dir, "load.log"))
 	if err != nil {
 		return c, err
 	}
-	defer gen.stop(5 * time.Second)
+	defer gen.Stop(5 * time.Second)
 	if o.PerfDir != "" {
 		name := strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(s.ID()) + "-" + engine
 		if rec, err := startPerf(o.PerfDir, name, pid); err != nil {
@@ -372,16 +322,16 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		if st, err := sc.stats(ctx); err == nil && st.Connections > c.PeakConns {
 			c.PeakConns = st.Connections
 		}
-		if m, err := readMemory(pid); err == nil && m.RSS > c.MemPeak.RSS {
+		if m, err := ReadMemory(pid); err == nil && m.RSS > c.MemPeak.RSS {
 			c.MemPeak = m
 		}
 	}
 	err = waitFor(ctx, limit, 250*time.Millisecond, func() (bool, error) {
-		if srv.exited() {
+		if srv.Exited() {
 			return false, fmt.Errorf("server exited during the load: %v", srv.err)
 		}
 		sample()
-		return gen.exited(), nil
+		return gen.Exited(), nil
 	})
 	if err != nil {
 		return c, fmt.Errorf("generator: %w", err)
@@ -437,7 +387,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	} else if err != nil {
 		return c, fmt.Errorf("drain: %w", err)
 	}
-	cpu1, err := readCPU(pid)
+	cpu1, err := ReadCPU(pid)
 	if err != nil {
 		return c, err
 	}

@@ -103,45 +103,45 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	} else {
 		a.UDP, target, port = hostPort(up), hostPort(up), up
 	}
-	srv, err := start(r.serverCommand(a), filepath.Join(dir, "server.log"))
+	srv, err := bench.StartProc(r.serverCommand(a), filepath.Join(dir, "server.log"))
 	if err != nil {
 		return c, err
 	}
-	defer srv.stop(15 * time.Second)
-	pid := srv.cmd.Process.Pid
+	defer srv.Stop(15 * time.Second)
+	pid := srv.PID()
 	sc := newStatsClient(a.HTTP)
 	defer sc.c.CloseIdleConnections()
 	if err := waitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
-		if srv.exited() {
-			return false, fmt.Errorf("server exited: %v: %s", srv.err, srv.tail(5))
+		if srv.Exited() {
+			return false, fmt.Errorf("server exited: %v: %s", srv.Err(), srv.Tail(5))
 		}
 		return sc.ready(ctx), nil
 	}); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
 	c.ServerCoresAllowed = o.ServerCores
-	if c.MemBefore, err = readMemory(pid); err != nil {
+	if c.MemBefore, err = bench.ReadMemory(pid); err != nil {
 		return c, err
 	}
 	c.FDLimit, _ = fdLimit(pid)
-	snmp0, err := readSNMP(pid)
+	snmp0, err := bench.ReadSNMP(pid)
 	if err != nil {
 		return c, fmt.Errorf("snmp: %w", err)
 	}
 	backlog0, _ := softnetDrops()
 	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
-	srv0, err := readCPU(pid)
+	srv0, err := bench.ReadCPU(pid)
 	if err != nil {
 		return c, err
 	}
 	t0 := time.Now()
 	genJSON := filepath.Join(dir, "load.json")
-	gen, err := start(pinned(o.GenCPUs, r.genArgs(&l, target, genJSON)), filepath.Join(dir, "load.log"))
+	gen, err := bench.StartProc(pinned(o.GenCPUs, r.genArgs(&l, target, genJSON)), filepath.Join(dir, "load.log"))
 	if err != nil {
 		return c, err
 	}
-	defer gen.stop(5 * time.Second)
-	gpid := gen.cmd.Process.Pid
+	defer gen.Stop(5 * time.Second)
+	gpid := gen.PID()
 
 	// While the generator runs: CPU of both processes and the cores
 	// every 100 ms; /api/stats, memory and descriptors in a goroutine of
@@ -153,18 +153,18 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	limit := time.Duration(l.Devices)*time.Second/time.Duration(max(1, int(o.ConnectRate))) + 3*l.Duration + 20*time.Second
 	var samples []sample
 	deadline := time.Now().Add(limit)
-	for !gen.exited() {
+	for !gen.Exited() {
 		s := sample{at: time.Now()}
-		s.srv, _ = readCPU(pid)
-		if g, err := readCPU(gpid); err == nil {
+		s.srv, _ = bench.ReadCPU(pid)
+		if g, err := bench.ReadCPU(gpid); err == nil {
 			s.gen, s.genOK = g, true
 		}
 		s.cores, _ = readCores(cpus)
 		samples = append(samples, s)
-		if srv.exited() {
+		if srv.Exited() {
 			stopPoll()
 			wg.Wait()
-			return c, fmt.Errorf("server exited during the load: %v: %s", srv.err, srv.tail(5))
+			return c, fmt.Errorf("server exited during the load: %v: %s", srv.Err(), srv.Tail(5))
 		}
 		if time.Now().After(deadline) {
 			stopPoll()
@@ -176,16 +176,16 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 			stopPoll()
 			wg.Wait()
 			return c, ctx.Err()
-		case <-gen.done:
+		case <-gen.Done():
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if gen.err != nil {
+	if gen.Err() != nil {
 		stopPoll()
 		wg.Wait()
-		return c, fmt.Errorf("generator: %v: %s", gen.err, gen.tail(5))
+		return c, fmt.Errorf("generator: %v: %s", gen.Err(), gen.Tail(5))
 	}
-	if ps := gen.cmd.ProcessState; ps != nil {
+	if ps := gen.Cmd().ProcessState; ps != nil {
 		c.GenWaitCPUNs = int64(ps.UserTime() + ps.SystemTime())
 	}
 	if err := readReport(genJSON, &c.Gen); err != nil {
@@ -200,7 +200,7 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	st, drainErr := r.drain(ctx, sc, &l, c.Gen.DevicesConnected)
 	stopPoll()
 	wg.Wait()
-	srv1, err := readCPU(pid)
+	srv1, err := bench.ReadCPU(pid)
 	if err != nil {
 		return c, err
 	}
@@ -214,7 +214,7 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	if backlog1, err := softnetDrops(); err == nil {
 		c.BacklogDrops = backlog1 - backlog0
 	}
-	if snmp1, err := readSNMP(pid); err == nil {
+	if snmp1, err := bench.ReadSNMP(pid); err == nil {
 		c.SNMP, c.SNMPHostWide = snmp1.Sub(snmp0), true
 	}
 	if l.Transport == "udp" {
@@ -274,7 +274,7 @@ func (r *Runner) poll(ctx context.Context, sc *statsClient, pid int, transport s
 				n = int64(st.Transports["udp"].Devices)
 			}
 		}
-		m, merr := readMemory(pid)
+		m, merr := bench.ReadMemory(pid)
 		fds, ferr := countFDs(pid)
 		p.mu.Lock()
 		if merr == nil && (n > p.conns || n == p.conns && m.RSS > p.mem.RSS) {

@@ -3,6 +3,8 @@ package plan
 import (
 	"os"
 	"testing"
+
+	"github.com/fleetwire/fleetwire/bench"
 )
 
 func TestParseUDPDrops(t *testing.T) {
@@ -44,17 +46,17 @@ func TestParseFDLimit(t *testing.T) {
 
 func TestReadProc_Self(t *testing.T) {
 	pid := os.Getpid()
-	c, err := readCPU(pid)
+	c, err := bench.ReadCPU(pid)
 	if err != nil || c.SchedNs <= 0 {
 		t.Fatalf("%+v %v", c, err)
 	}
-	if m, err := readMemory(pid); err != nil || m.RSS <= 0 {
+	if m, err := bench.ReadMemory(pid); err != nil || m.RSS <= 0 {
 		t.Fatalf("%+v %v", m, err)
 	}
 	if n, err := countFDs(pid); err != nil || n < 3 {
 		t.Fatalf("%d fds, %v", n, err)
 	}
-	if s, err := readSNMP(pid); err != nil || len(s) == 0 {
+	if s, err := bench.ReadSNMP(pid); err != nil || len(s) == 0 {
 		t.Fatalf("snmp %v", err)
 	}
 }
