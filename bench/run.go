@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,8 +15,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/fleetwire/fleetwire/server"
 )
 
 // Options configure a benchmark run.
@@ -146,62 +142,6 @@ func reversed(s []string) []string {
 	return r
 }
 
-// apiStats is the part of GET /api/stats (server.Stats, sampled once a
-// second) that the figures use.
-type apiStats struct {
-	Engine      string                           `json:"engine"`
-	Connections int64                            `json:"connections"`
-	Datagrams   uint64                           `json:"datagrams"`
-	EOS         int                              `json:"eos_devices"`
-	Transports  map[string]server.TransportStats `json:"transports"`
-	Latency     server.LatencyStats              `json:"latency_ms"`
-	SampledAt   time.Time                        `json:"sampled_at"`
-}
-
-type statsClient struct {
-	c   *http.Client
-	url string
-}
-
-func newStatsClient(l link, port int) *statsClient {
-	tr := &http.Transport{DialContext: l.dial, MaxIdleConns: 1, DisableCompression: true}
-	return &statsClient{c: &http.Client{Transport: tr, Timeout: 5 * time.Second}, url: "http://" + hostPort("127.0.0.1", port)}
-}
-
-func (sc *statsClient) get(ctx context.Context, path string) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sc.url+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	return sc.c.Do(req)
-}
-
-func (sc *statsClient) ready(ctx context.Context) bool {
-	resp, err := sc.get(ctx, "/readyz")
-	if err != nil {
-		return false
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-func (sc *statsClient) stats(ctx context.Context) (*apiStats, error) {
-	resp, err := sc.get(ctx, "/api/stats")
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET /api/stats: %s", resp.Status)
-	}
-	var st apiStats
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return nil, fmt.Errorf("GET /api/stats: %w", err)
-	}
-	return &st, nil
-}
-
 // pinned prefixes a command with taskset when pinning.
 func (o *Options) pinned(cpu int, args ...string) (string, []string) {
 	if !o.Pin {
@@ -246,13 +186,13 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	}
 	defer srv.Stop(15 * time.Second)
 	pid := srv.cmd.Process.Pid
-	sc := newStatsClient(l, ports[3])
-	defer sc.c.CloseIdleConnections()
+	sc := NewStatsClient(l.dial, hostPort("127.0.0.1", ports[3]))
+	defer sc.Close()
 	if err := waitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
 		if srv.Exited() {
 			return false, fmt.Errorf("server exited: %v (log %s)", srv.err, filepath.Join(dir, "server.log"))
 		}
-		return sc.ready(ctx), nil
+		return sc.Ready(ctx), nil
 	}); err != nil {
 		b, _ := os.ReadFile(filepath.Join(dir, "server.log"))
 		return c, fmt.Errorf("%w: %v; server log: %s", errNotReady, err, lastLines(b, 5))
@@ -319,7 +259,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		limit += time.Duration(float64(s.Samples)/s.Rate*float64(time.Second)) + time.Second
 	}
 	sample := func() {
-		if st, err := sc.stats(ctx); err == nil && st.Connections > c.PeakConns {
+		if st, err := sc.Stats(ctx); err == nil && st.Connections > c.PeakConns {
 			c.PeakConns = st.Connections
 		}
 		if m, err := ReadMemory(pid); err == nil && m.RSS > c.MemPeak.RSS {
@@ -355,11 +295,11 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	// Until the server counted every end-of-stream (and, on TCP, summed
 	// every connection's TCP_INFO as it closed), or the drain timeout.
 	// /api/stats is refreshed once a second.
-	var st *apiStats
+	var st *APIStats
 	var last uint64
 	stable := 0
 	err = waitFor(ctx, s.Drain, 200*time.Millisecond, func() (bool, error) {
-		x, err := sc.stats(ctx)
+		x, err := sc.Stats(ctx)
 		if err != nil {
 			return false, err
 		}

@@ -109,13 +109,13 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	}
 	defer srv.Stop(15 * time.Second)
 	pid := srv.PID()
-	sc := newStatsClient(a.HTTP)
-	defer sc.c.CloseIdleConnections()
+	sc := bench.NewStatsClient(nil, a.HTTP)
+	defer sc.Close()
 	if err := waitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
 		if srv.Exited() {
 			return false, fmt.Errorf("server exited: %v: %s", srv.Err(), srv.Tail(5))
 		}
-		return sc.ready(ctx), nil
+		return sc.Ready(ctx), nil
 	}); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrNotReady, err)
 	}
@@ -265,10 +265,10 @@ func (p *peaks) get() (int64, bench.Memory, int) {
 // poll samples /api/stats (connections, or sessions on UDP), RSS and open
 // descriptors every 250 ms, keeping the RSS at the highest connection
 // count seen.
-func (r *Runner) poll(ctx context.Context, sc *statsClient, pid int, transport string, p *peaks) {
+func (r *Runner) poll(ctx context.Context, sc *bench.StatsClient, pid int, transport string, p *peaks) {
 	for {
 		n := int64(-1)
-		if st, err := sc.stats(ctx); err == nil {
+		if st, err := sc.Stats(ctx); err == nil {
 			n = st.Connections
 			if transport == "udp" {
 				n = int64(st.Transports["udp"].Devices)
@@ -295,12 +295,12 @@ func (r *Runner) poll(ctx context.Context, sc *statsClient, pid int, transport s
 // drain waits until the server counted every end-of-stream (TCP: and
 // closed every connection), or its counts stood still over two fresh
 // snapshots (lost UDP end-of-stream datagrams never arrive).
-func (r *Runner) drain(ctx context.Context, sc *statsClient, l *Load, connected int) (*apiStats, error) {
-	var st *apiStats
+func (r *Runner) drain(ctx context.Context, sc *bench.StatsClient, l *Load, connected int) (*bench.APIStats, error) {
+	var st *bench.APIStats
 	var last uint64
 	stable := 0
 	err := waitFor(ctx, r.o.Drain, 200*time.Millisecond, func() (bool, error) {
-		x, err := sc.stats(ctx)
+		x, err := sc.Stats(ctx)
 		if err != nil {
 			return false, err
 		}

@@ -1,19 +1,21 @@
-package plan
+package bench
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"time"
 
 	"github.com/fleetwire/fleetwire/server"
 )
 
-// apiStats is the part of GET /api/stats a step uses. The server samples
-// it once a second; SampledAt tells snapshots apart.
-type apiStats struct {
+// APIStats is the part of a server's GET /api/stats (server.Stats, which
+// the server samples once a second) that the bench and the planner read.
+type APIStats struct {
+	Engine      string                           `json:"engine"`
 	Connections int64                            `json:"connections"`
 	Datagrams   uint64                           `json:"datagrams"`
 	EOS         int                              `json:"eos_devices"`
@@ -22,20 +24,23 @@ type apiStats struct {
 	Errors      map[string]uint64                `json:"errors"`
 	Transports  map[string]server.TransportStats `json:"transports"`
 	Latency     server.LatencyStats              `json:"latency_ms"`
-	SampledAt   time.Time                        `json:"sampled_at"`
+	SampledAt   time.Time                        `json:"sampled_at"` // tells snapshots apart
 }
 
-type statsClient struct {
+// StatsClient asks a server started for a run how it is doing.
+type StatsClient struct {
 	c   *http.Client
 	url string
 }
 
-func newStatsClient(addr string) *statsClient {
-	tr := &http.Transport{MaxIdleConns: 1, DisableCompression: true}
-	return &statsClient{c: &http.Client{Transport: tr, Timeout: 5 * time.Second}, url: "http://" + addr}
+// NewStatsClient returns a client for the server's HTTP side at addr;
+// dial, when not nil, reaches it (inside a network namespace).
+func NewStatsClient(dial func(ctx context.Context, network, addr string) (net.Conn, error), addr string) *StatsClient {
+	tr := &http.Transport{DialContext: dial, MaxIdleConns: 1, DisableCompression: true}
+	return &StatsClient{c: &http.Client{Transport: tr, Timeout: 5 * time.Second}, url: "http://" + addr}
 }
 
-func (sc *statsClient) get(ctx context.Context, path string) (*http.Response, error) {
+func (sc *StatsClient) get(ctx context.Context, path string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sc.url+path, nil)
 	if err != nil {
 		return nil, err
@@ -43,7 +48,11 @@ func (sc *statsClient) get(ctx context.Context, path string) (*http.Response, er
 	return sc.c.Do(req)
 }
 
-func (sc *statsClient) ready(ctx context.Context) bool {
+// Close releases the client's idle connection.
+func (sc *StatsClient) Close() { sc.c.CloseIdleConnections() }
+
+// Ready reports whether the server answers /readyz with 200.
+func (sc *StatsClient) Ready(ctx context.Context) bool {
 	resp, err := sc.get(ctx, "/readyz")
 	if err != nil {
 		return false
@@ -53,7 +62,8 @@ func (sc *statsClient) ready(ctx context.Context) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-func (sc *statsClient) stats(ctx context.Context) (*apiStats, error) {
+// Stats reads /api/stats.
+func (sc *StatsClient) Stats(ctx context.Context) (*APIStats, error) {
 	resp, err := sc.get(ctx, "/api/stats")
 	if err != nil {
 		return nil, err
@@ -62,7 +72,7 @@ func (sc *statsClient) stats(ctx context.Context) (*apiStats, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("GET /api/stats: %s", resp.Status)
 	}
-	var st apiStats
+	var st APIStats
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return nil, fmt.Errorf("GET /api/stats: %w", err)
 	}
