@@ -72,7 +72,7 @@ func (r *Report) WriteFiles(dir string) error {
 		"results.csv": r.writeCSV,
 		"report.md":   r.writeMarkdown,
 	} {
-		if err := writeFile(filepath.Join(dir, name), write); err != nil {
+		if err := WriteFile(filepath.Join(dir, name), write); err != nil {
 			return err
 		}
 	}
@@ -84,7 +84,9 @@ func (r *Report) WriteFiles(dir string) error {
 	return r.writeCharts(dir)
 }
 
-func writeFile(path string, write func(io.Writer) error) error {
+// WriteFile creates path and writes it with write, naming the path in
+// any error.
+func WriteFile(path string, write func(io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err

@@ -188,7 +188,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	pid := srv.cmd.Process.Pid
 	sc := NewStatsClient(l.dial, hostPort("127.0.0.1", ports[3]))
 	defer sc.Close()
-	if err := waitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
+	if err := WaitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
 		if srv.Exited() {
 			return false, fmt.Errorf("server exited: %v (log %s)", srv.err, filepath.Join(dir, "server.log"))
 		}
@@ -266,7 +266,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 			c.MemPeak = m
 		}
 	}
-	err = waitFor(ctx, limit, 250*time.Millisecond, func() (bool, error) {
+	err = WaitFor(ctx, limit, 250*time.Millisecond, func() (bool, error) {
 		if srv.Exited() {
 			return false, fmt.Errorf("server exited during the load: %v", srv.err)
 		}
@@ -298,7 +298,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	var st *APIStats
 	var last uint64
 	stable := 0
-	err = waitFor(ctx, s.Drain, 200*time.Millisecond, func() (bool, error) {
+	err = WaitFor(ctx, s.Drain, 200*time.Millisecond, func() (bool, error) {
 		x, err := sc.Stats(ctx)
 		if err != nil {
 			return false, err
@@ -322,7 +322,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		last = ts.Readings
 		return done, nil
 	})
-	if errors.Is(err, errTimeout) {
+	if errors.Is(err, ErrTimeout) {
 		c.DrainTimedOut = true
 	} else if err != nil {
 		return c, fmt.Errorf("drain: %w", err)
@@ -355,13 +355,14 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 }
 
 var (
-	errTimeout  = errors.New("timed out")
+	// ErrTimeout is what WaitFor returns when its condition never held.
+	ErrTimeout  = errors.New("timed out")
 	errNotReady = errors.New("server not ready")
 )
 
-// waitFor calls cond every interval until it returns true or an error,
-// for at most limit.
-func waitFor(ctx context.Context, limit, interval time.Duration, cond func() (bool, error)) error {
+// WaitFor calls cond every interval until it returns true or an error,
+// for at most limit (then ErrTimeout).
+func WaitFor(ctx context.Context, limit, interval time.Duration, cond func() (bool, error)) error {
 	deadline := time.Now().Add(limit)
 	for {
 		ok, err := cond()
@@ -369,7 +370,7 @@ func waitFor(ctx context.Context, limit, interval time.Duration, cond func() (bo
 			return err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%w after %v", errTimeout, limit)
+			return fmt.Errorf("%w after %v", ErrTimeout, limit)
 		}
 		select {
 		case <-ctx.Done():

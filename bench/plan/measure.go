@@ -111,7 +111,7 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	pid := srv.PID()
 	sc := bench.NewStatsClient(nil, a.HTTP)
 	defer sc.Close()
-	if err := waitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
+	if err := bench.WaitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
 		if srv.Exited() {
 			return false, fmt.Errorf("server exited: %v: %s", srv.Err(), srv.Tail(5))
 		}
@@ -206,7 +206,7 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	}
 	c.WindowNs = int64(time.Since(t0))
 	c.ServerCPU = srv1.Sub(srv0)
-	if errors.Is(drainErr, errTimeout) {
+	if errors.Is(drainErr, bench.ErrTimeout) {
 		c.DrainTimedOut = true
 	} else if drainErr != nil {
 		return c, fmt.Errorf("drain: %w", drainErr)
@@ -246,7 +246,6 @@ var (
 	ErrNotReady = errors.New("server not ready")
 	ErrOverrun  = errors.New("step overran its time bound")
 	ErrConnect  = errors.New("devices failed to connect")
-	errTimeout  = errors.New("timed out")
 )
 
 type peaks struct {
@@ -299,7 +298,7 @@ func (r *Runner) drain(ctx context.Context, sc *bench.StatsClient, l *Load, conn
 	var st *bench.APIStats
 	var last uint64
 	stable := 0
-	err := waitFor(ctx, r.o.Drain, 200*time.Millisecond, func() (bool, error) {
+	err := bench.WaitFor(ctx, r.o.Drain, 200*time.Millisecond, func() (bool, error) {
 		x, err := sc.Stats(ctx)
 		if err != nil {
 			return false, err
@@ -396,23 +395,3 @@ func nonZero(m map[string]uint64) map[string]uint64 {
 }
 
 func hostPort(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }
-
-// waitFor calls cond every interval until it returns true or an error,
-// for at most limit.
-func waitFor(ctx context.Context, limit, interval time.Duration, cond func() (bool, error)) error {
-	deadline := time.Now().Add(limit)
-	for {
-		ok, err := cond()
-		if err != nil || ok {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%w after %v", errTimeout, limit)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
-		}
-	}
-}

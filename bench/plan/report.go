@@ -114,23 +114,11 @@ func (r *Report) WriteFiles(dir string) error {
 		"plan.csv": r.writeCSV,
 		"plan.md":  func(w io.Writer) error { return r.writeMarkdown(w, charts) },
 	} {
-		if err := writeFile(filepath.Join(dir, name), write); err != nil {
+		if err := bench.WriteFile(filepath.Join(dir, name), write); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-func writeFile(path string, write func(io.Writer) error) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := write(f); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
 }
 
 var csvHeader = []string{"config", "run", "step", "phase", "transport", "codec", "batch", "channels", "devices", "rate",
