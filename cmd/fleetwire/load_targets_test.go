@@ -21,8 +21,6 @@ func TestLoadCLISeveralTargets(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	a.wg.Wait()
-	b.wg.Wait()
 	var rep loadgen.Report
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -33,12 +31,13 @@ func TestLoadCLISeveralTargets(t *testing.T) {
 	}
 	f := func(i int, s *lineSink, devices int) {
 		t.Helper()
+		frames, eos := s.wait(t, devices)
 		tg := rep.Targets[i]
 		if tg.Target != addrs[i] || tg.Devices != devices || tg.FramesSent != uint64(4*devices) || tg.ReadingsSent != uint64(40*devices) {
 			t.Errorf("target %d: %+v, want %s with %d devices", i, tg, addrs[i], devices)
 		}
-		if s.frames != int(tg.FramesSent) || s.eos != tg.EOSSent {
-			t.Errorf("target %d: the sink counted %d frames and %d end-of-stream, the report %d and %d", i, s.frames, s.eos, tg.FramesSent, tg.EOSSent)
+		if frames != int(tg.FramesSent) || eos != tg.EOSSent {
+			t.Errorf("target %d: the sink counted %d frames and %d end-of-stream, the report %d and %d", i, frames, eos, tg.FramesSent, tg.EOSSent)
 		}
 	}
 	if len(rep.Targets) != 2 {

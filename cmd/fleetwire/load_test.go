@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -30,10 +31,30 @@ func init() {
 // lineSink accepts text streams and counts data lines and end-of-stream
 // lines per connection, closing each stream at its end as a server does.
 type lineSink struct {
-	ln          net.Listener
-	mu          sync.Mutex
-	frames, eos int
-	wg          sync.WaitGroup
+	ln                  net.Listener
+	mu                  sync.Mutex
+	frames, eos, closed int
+}
+
+// wait returns the sink's counts once conns connections have ended. The
+// generator has closed its side when it returns, but the sink may still be
+// accepting or reading the last of them, so the counts are read under the
+// lock only after every connection was seen to its end.
+func (s *lineSink) wait(t *testing.T, conns int) (frames, eos int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		frames, eos, closed := s.frames, s.eos, s.closed
+		s.mu.Unlock()
+		if closed >= conns {
+			return frames, eos
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sink: %d of %d connections ended after 10 s (%d frames, %d end-of-stream)", closed, conns, frames, eos)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func newLineSink(t *testing.T) *lineSink {
@@ -49,10 +70,13 @@ func newLineSink(t *testing.T) *lineSink {
 			if err != nil {
 				return
 			}
-			s.wg.Add(1)
 			go func() {
-				defer s.wg.Done()
-				defer c.Close()
+				defer func() {
+					c.Close()
+					s.mu.Lock()
+					s.closed++
+					s.mu.Unlock()
+				}()
 				sc := bufio.NewScanner(c)
 				for sc.Scan() {
 					s.mu.Lock()
@@ -92,7 +116,7 @@ func TestLoadCLI(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v\n%s", args, err, out)
 		}
-		s.wg.Wait()
+		frames, eos := s.wait(t, 50)
 		var rep loadgen.Report
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -104,8 +128,8 @@ func TestLoadCLI(t *testing.T) {
 		if rep.FramesSent != 200 || rep.ReadingsSent != 2000 || len(rep.PerDevice) != 50 || rep.EOSSent != 50 {
 			t.Fatalf("%v: frames %d readings %d devices %d eos %d", extra, rep.FramesSent, rep.ReadingsSent, len(rep.PerDevice), rep.EOSSent)
 		}
-		if s.frames != 200 || s.eos != 50 {
-			t.Fatalf("%v: sink counted %d frames, %d end-of-stream", extra, s.frames, s.eos)
+		if frames != 200 || eos != 50 {
+			t.Fatalf("%v: sink counted %d frames, %d end-of-stream", extra, frames, eos)
 		}
 		if !strings.Contains(out, "200 frames, 2000 readings") {
 			t.Fatalf("summary: %s", out)
