@@ -236,24 +236,34 @@ func (s *sink) frame(b *codec.Batch, fr []byte, c net.Conn, addr *net.UDPAddr) {
 // command sends a command to a device over its connection or to its
 // last address, in the control form the device speaks.
 func (s *sink) command(device string, id uint64, payload string) error {
+	// The reader goroutines rewrite a device's address and form with
+	// every frame, so they are copied under the lock.
 	s.mu.Lock()
 	d := s.devs[device]
+	var (
+		conn   net.Conn
+		addr   *net.UDPAddr
+		binary bool
+	)
+	if d != nil {
+		conn, addr, binary = d.conn, d.addr, d.binary
+	}
 	s.mu.Unlock()
 	if d == nil {
 		return fmt.Errorf("no device %s", device)
 	}
 	ctl := codec.Control{Kind: codec.ControlCommand, ID: id, Payload: []byte(payload)}
 	var b []byte
-	if d.binary {
+	if binary {
 		b = appendBinaryControl(b, &ctl)
 	} else {
 		b = appendTextControl(b, &ctl)
 	}
-	if d.conn != nil {
-		_, err := d.conn.Write(b)
+	if conn != nil {
+		_, err := conn.Write(b)
 		return err
 	}
-	_, err := s.udp.WriteToUDP(b, d.addr)
+	_, err := s.udp.WriteToUDP(b, addr)
 	return err
 }
 
