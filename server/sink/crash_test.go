@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -30,9 +31,31 @@ func TestCrash(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Kill once the child has sealed a segment and is writing the next,
+	// rather than after a fixed head start: nothing bounds how long a
+	// -race child takes to start and write on a loaded machine.
+	deadline := time.Now().Add(60 * time.Second)
+	for sealed := false; !sealed; {
+		select {
+		case err := <-exited:
+			t.Fatalf("the child ended before it was killed: %v", err)
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-exited
+			t.Fatal("the child sealed no segment in 60 s")
+		}
+		segs, _ := listSegments(filepath.Join(dir, ReadingsDir))
+		for _, seg := range segs {
+			sealed = sealed || !seg.partial
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // some way into the next segment
 	cmd.Process.Kill()
-	cmd.Wait()
+	<-exited
 
 	check := func(when string) int {
 		rows, damage := readAll(t, dir)
@@ -53,7 +76,7 @@ func TestCrash(t *testing.T) {
 	}
 	before := check("after SIGKILL")
 	if before == 0 {
-		t.Fatalf("the child stored nothing in 700 ms")
+		t.Fatalf("the child stored nothing before it was killed")
 	}
 	s := openTest(t, FileConfig{Dir: dir})
 	if err := s.Close(); err != nil {
