@@ -37,22 +37,43 @@ type Cluster struct {
 // Start runs n servers (n > 1: a cluster named "fleetwire" with routes
 // between all of them) and waits until JetStream answers. They are shut
 // down when the test ends.
+//
+// A cluster that has not elected its JetStream meta leader within a
+// minute is started again, on fresh ports and directories: on a loaded
+// machine the first election can keep failing, and the ports were free
+// only a moment before the servers bound them. That is the NATS harness
+// failing, not the code under test.
 func Start(t testing.TB, n int) *Cluster {
 	t.Helper()
-	c := &Cluster{t: t}
-	for i := range n {
-		nd := &Node{Name: fmt.Sprintf("n%d", i+1), Port: freePort(t), StoreDir: t.TempDir()}
-		if n > 1 {
-			nd.ClusterPort = freePort(t)
+	const attempts = 3
+	for attempt := 1; ; attempt++ {
+		c := &Cluster{t: t}
+		for i := range n {
+			nd := &Node{Name: fmt.Sprintf("n%d", i+1), Port: freePort(t), StoreDir: t.TempDir()}
+			if n > 1 {
+				nd.ClusterPort = freePort(t)
+			}
+			c.Nodes = append(c.Nodes, nd)
 		}
-		c.Nodes = append(c.Nodes, nd)
+		var err error
+		for i := range c.Nodes {
+			if err = c.start(i); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = c.ready(60 * time.Second)
+		}
+		if err == nil {
+			t.Cleanup(c.StopAll)
+			return c
+		}
+		c.StopAll()
+		if attempt == attempts {
+			t.Fatalf("natstest: %d-node JetStream not ready after %d attempts: %v", n, attempts, err)
+		}
+		t.Logf("natstest: %d-node JetStream not ready (%v); starting it again on new ports", n, err)
 	}
-	for i := range c.Nodes {
-		c.Restart(i)
-	}
-	t.Cleanup(c.StopAll)
-	c.WaitReady(30 * time.Second)
-	return c
 }
 
 // freePort returns a loopback TCP port that was free a moment ago.
@@ -127,20 +148,27 @@ func (c *Cluster) StopAll() {
 // Restart starts node i again on its ports and store directory.
 func (c *Cluster) Restart(i int) {
 	c.t.Helper()
+	if err := c.start(i); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *Cluster) start(i int) error {
 	nd := c.Nodes[i]
 	if nd.srv != nil {
-		return
+		return nil
 	}
 	s, err := server.NewServer(c.options(nd))
 	if err != nil {
-		c.t.Fatalf("nats node %s: %v", nd.Name, err)
+		return fmt.Errorf("nats node %s: %w", nd.Name, err)
 	}
 	go s.Start()
 	if !s.ReadyForConnections(20 * time.Second) {
 		s.Shutdown()
-		c.t.Fatalf("nats node %s: not ready", nd.Name)
+		return fmt.Errorf("nats node %s: not ready for connections on port %d", nd.Name, nd.Port)
 	}
 	nd.srv = s
+	return nil
 }
 
 // RestartAll starts every stopped node and waits for JetStream.
@@ -148,7 +176,7 @@ func (c *Cluster) RestartAll() {
 	for i := range c.Nodes {
 		c.Restart(i)
 	}
-	c.WaitReady(30 * time.Second)
+	c.WaitReady(60 * time.Second)
 }
 
 // Connect returns a client connection to the cluster, closed when the
@@ -167,11 +195,20 @@ func (c *Cluster) Connect() *nats.Conn {
 // elected its meta leader).
 func (c *Cluster) WaitReady(timeout time.Duration) {
 	c.t.Helper()
-	nc := c.Connect()
+	if err := c.ready(timeout); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *Cluster) ready(timeout time.Duration) error {
+	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	deadline := time.Now().Add(timeout)
 	for {
@@ -179,10 +216,10 @@ func (c *Cluster) WaitReady(timeout time.Duration) {
 		_, err := js.AccountInfo(ctx)
 		cancel()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			c.t.Fatalf("JetStream not ready after %v: %v", timeout, err)
+			return fmt.Errorf("JetStream not ready after %v: %w", timeout, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
