@@ -118,8 +118,9 @@ func TestClusterExactlyOnce(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	settle(t, fd.sentReadings(), a, b)
-	// Stats go out every second: wait for one that shows the end.
-	deadline := time.Now().Add(5 * time.Second)
+	// Stats go out every second: wait for one that shows the end (the
+	// check below says what was missing if none came).
+	deadline := time.Now().Add(30 * time.Second)
 	for view.Total().SinkStored < uint64(fd.sentReadings()) && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -199,10 +200,7 @@ func TestNATSOutage(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	settle(t, fd.sentReadings(), a)
-	deadline := time.Now().Add(5 * time.Second)
-	for len(view.Nodes()) == 0 && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitNodes(t, view, 1)
 	nodes := view.Nodes()
 	if len(nodes) != 1 || nodes[0].Summary.NATS.SpoolHighWater <= 0 {
 		t.Fatalf("stats on NATS do not report the spool's high-water mark: %+v", nodes)

@@ -182,3 +182,18 @@ func checkExactlyOnce(t testing.TB, got, want []string) {
 		t.Fatalf("stream has %d rows, want %d: %d missing, %d extra, %d duplicated (%s)", len(got), len(want), missing, extra, dups, ex)
 	}
 }
+
+// waitNodes waits until view has heard stats from n nodes. Stats are
+// published on a timer, so a fixed head start may not be enough on a
+// loaded machine; the deadline is generous because waiting costs nothing
+// once they arrive.
+func waitNodes(t testing.TB, view *natssink.ClusterView, n int) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for len(view.Nodes()) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats from %d of %d nodes after 30 s", len(view.Nodes()), n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -133,6 +133,9 @@ func nodeKill(t *testing.T, natsDown bool) {
 	stop := make(chan struct{})
 	wg := fd.run(fd.devices, feedInterval, 4, func() int { return int(phase.Load()) }, stop)
 	time.Sleep(3 * time.Second)
+	// The child publishes stats every 100 ms, but a loaded machine can
+	// delay the first past any fixed head start.
+	waitNodes(t, view, 1)
 	last := view.Nodes()
 	if natsDown {
 		nc.StopAll()
@@ -165,12 +168,15 @@ func nodeKill(t *testing.T, natsDown bool) {
 	close(stop)
 	wg.Wait()
 	settle(t, len(fd.rows(2))*feedChannels, b)
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	var after natssink.NodeSummary
-	for time.Now().Before(deadline) {
+	for {
 		if n := view.Nodes(); len(n) == 1 && n[0].Summary.Sink.Pending == 0 && n[0].Summary.Readings >= uint64(len(fd.rows(2))*feedChannels) {
 			after = n[0].Summary
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stats from the new node showing it settled after 30 s: %+v", view.Nodes())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
