@@ -25,7 +25,10 @@ type Config struct {
 	Loops      int    // gnet event loops; 0 = one per core
 	UDPReaders int    // UDP sockets (SO_REUSEPORT) with a reader each; 0 = one per core
 	UDPRcvBuf  int    // bytes of kernel receive buffer per UDP socket
-	ReusePort  bool   // share the ports with other server processes
+	// UDPCoalesce is how long a busy UDP reader sleeps before it reads
+	// again instead of waiting on the netpoller; 0 = never (see udpReader).
+	UDPCoalesce time.Duration
+	ReusePort   bool // share the ports with other server processes
 
 	DataDir string // where the file sink writes
 	Sink    string // "files" (default), "none" or "nats://host:port[,host:port...]"
@@ -50,6 +53,9 @@ type Config struct {
 	Node string // this server's name (logs, stats, multi-node)
 }
 
+// maxUDPCoalesce bounds Config.UDPCoalesce.
+const maxUDPCoalesce = 10 * time.Millisecond
+
 // Defaults are the values a zero Config field takes.
 var Defaults = Config{
 	TCPAddr:               "127.0.0.1:7070",
@@ -57,6 +63,7 @@ var Defaults = Config{
 	HTTPAddr:              "127.0.0.1:7080",
 	Engine:                "gnet",
 	UDPRcvBuf:             8 << 20,
+	UDPCoalesce:           time.Millisecond,
 	DataDir:               "./data",
 	Sink:                  "files",
 	MaxConns:              100_000,
@@ -134,6 +141,11 @@ func (c *Config) validate() error {
 	}
 	if c.End >= 0x80 || c.End == ',' || c.End == ':' || c.End == ';' || c.End == '@' || (c.End >= '0' && c.End <= '9') {
 		return fmt.Errorf("END byte %q collides with the text format", c.End)
+	}
+	if c.UDPCoalesce < 0 || c.UDPCoalesce > maxUDPCoalesce {
+		// Longer naps would hold decoded readings past chunkAge and let a
+		// burst outgrow the socket's receive buffer.
+		return fmt.Errorf("--udp-coalesce %v: want 0 to %v", c.UDPCoalesce, maxUDPCoalesce)
 	}
 	return nil
 }

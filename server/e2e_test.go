@@ -21,7 +21,7 @@ func startServer(t testing.TB, mutate func(*Config)) *Server {
 	t.Helper()
 	cfg := Config{
 		TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Engine: "gnet", Sink: "none",
-		DataDir: t.TempDir(), UDPRcvBuf: 4 << 20, Loops: 2, UDPReaders: 2,
+		DataDir: t.TempDir(), UDPRcvBuf: 4 << 20, Loops: 2, UDPReaders: 2, UDPCoalesce: Defaults.UDPCoalesce,
 	}
 	if mutate != nil {
 		mutate(&cfg)
@@ -161,15 +161,22 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 func TestEndToEnd(t *testing.T) {
 	for _, engine := range []string{"gnet", "std"} {
 		t.Run(engine, func(t *testing.T) {
-			testEndToEnd(t, engine)
+			testEndToEnd(t, func(c *Config) { c.Engine = engine })
 		})
 	}
+	// The recvmmsg readers without coalescing: a wait per empty socket.
+	t.Run("gnet/udp-coalesce=0", func(t *testing.T) {
+		testEndToEnd(t, func(c *Config) { c.UDPCoalesce = 0 })
+	})
 }
 
-func testEndToEnd(t *testing.T, engine string) {
+func testEndToEnd(t *testing.T, configure func(*Config)) {
 	const perTransport, frames, batch = 1000, 5, 4
 	data := t.TempDir()
-	srv := startServer(t, func(c *Config) { c.Engine, c.Sink, c.DataDir = engine, "files", data })
+	srv := startServer(t, func(c *Config) {
+		configure(c)
+		c.Sink, c.DataDir = "files", data
+	})
 	rng := rand.New(rand.NewPCG(1, 2))
 	var tcpDevs, udpDevs []*simDevice
 	want := 0

@@ -2,7 +2,6 @@ package server
 
 import (
 	"errors"
-	"net"
 	"net/netip"
 )
 
@@ -16,7 +15,13 @@ type downlink struct {
 	addr      netip.AddrPort
 	gc        *gnetConn
 	w         *connWriter
-	udp       *net.UDPConn
+	udp       udpSender
+}
+
+// udpSender is the socket a UDP device was heard on: a *net.UDPConn on
+// the std engine, a *udpSocket on the recvmmsg readers.
+type udpSender interface {
+	WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error)
 }
 
 // send writes frame to the device. Safe from any goroutine; it never

@@ -26,6 +26,7 @@ type Stats struct {
 	PayloadBytes uint64                    `json:"payload_bytes"`
 	RxBytes      uint64                    `json:"rx_bytes"`
 	Datagrams    uint64                    `json:"datagrams"`
+	NapBackoffs  uint64                    `json:"udp_nap_backoffs"` // see --udp-coalesce
 	Controls     uint64                    `json:"controls"`
 	Lost         uint64                    `json:"lost"`
 	Duplicates   uint64                    `json:"duplicates"`
@@ -86,7 +87,7 @@ func (s *Server) Stats() Stats {
 	c := s.hub.total()
 	st := Stats{
 		Node: s.cfg.Node, Engine: s.cfg.Engine, UptimeSec: time.Since(s.started).Seconds(),
-		Datagrams: c.datagrams.Load(), Stored: c.stored.Load(),
+		Datagrams: c.datagrams.Load(), NapBackoffs: c.napBackoffs.Load(), Stored: c.stored.Load(),
 		Errors: map[string]uint64{}, Dropped: map[string]uint64{},
 		Transports: map[string]TransportStats{}, Codecs: map[string]CodecStats{},
 		Sink: s.sink.Stats(),

@@ -105,6 +105,7 @@ type counters struct {
 	payloadBytes [NumTransports][numCodecs]atomic.Uint64
 	rxBytes      [NumTransports]atomic.Uint64 // bytes read from sockets (TCP payload stream, UDP datagrams)
 	datagrams    atomic.Uint64
+	napBackoffs  atomic.Uint64 // UDP readers that stopped coalescing: their buffer passed a quarter full
 	controls     [NumTransports]atomic.Uint64
 	errors       [NumTransports][NumErrReasons]atomic.Uint64
 	dropped      [NumTransports][NumDropReasons]atomic.Uint64
@@ -148,6 +149,7 @@ func addCounters(dst, src *counters) {
 		}
 	}
 	dst.datagrams.Add(src.datagrams.Load())
+	dst.napBackoffs.Add(src.napBackoffs.Load())
 	dst.stored.Add(src.stored.Load())
 }
 

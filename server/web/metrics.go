@@ -42,7 +42,7 @@ type collector struct {
 	// per codec
 	codecFrames, codecReadings, codecPayload metric
 	// totals
-	datagrams, controls, stored, eos, uptime, sampled, streams metric
+	datagrams, napBackoffs, controls, stored, eos, uptime, sampled, streams metric
 	// sink
 	sinkStored, sinkSynced, sinkPending, sinkBytes, sinkRaw, sinkSegments, sinkQueue, sinkQueueBytes, sinkWriteErrors, sinkDropped, sinkRefused metric
 
@@ -88,13 +88,14 @@ func newCollector(web *Server) *collector {
 		codecReadings: m("codec_readings_total", "Readings decoded, by codec.", C, "codec"),
 		codecPayload:  m("codec_payload_bytes_total", "Bytes of decoded frames, by codec.", C, "codec"),
 
-		datagrams: m("datagrams_total", "UDP datagrams received.", C),
-		controls:  m("control_frames_total", "Control frames (hello, eos, ack) received.", C),
-		stored:    m("stored_readings_total", "Readings handed to the sink.", C),
-		eos:       m("eos_devices", "Devices that sent end-of-stream.", G),
-		uptime:    m("uptime_seconds", "Seconds since the server started.", G),
-		sampled:   m("stats_sampled_timestamp_seconds", "When the snapshot behind these metrics was taken.", G),
-		streams:   m("http_event_streams", "Open server-sent event streams.", G),
+		datagrams:   m("datagrams_total", "UDP datagrams received.", C),
+		napBackoffs: m("udp_nap_backoffs_total", "Times a UDP reader stopped coalescing wake-ups because its receive buffer passed a quarter full.", C),
+		controls:    m("control_frames_total", "Control frames (hello, eos, ack) received.", C),
+		stored:      m("stored_readings_total", "Readings handed to the sink.", C),
+		eos:         m("eos_devices", "Devices that sent end-of-stream.", G),
+		uptime:      m("uptime_seconds", "Seconds since the server started.", G),
+		sampled:     m("stats_sampled_timestamp_seconds", "When the snapshot behind these metrics was taken.", G),
+		streams:     m("http_event_streams", "Open server-sent event streams.", G),
 
 		sinkStored:      m("sink_stored_readings_total", "Readings the sink wrote to a segment.", C),
 		sinkSynced:      m("sink_synced_readings_total", "Readings covered by a successful fsync.", C),
@@ -124,7 +125,7 @@ func newCollector(web *Server) *collector {
 
 func (c *collector) metrics() []metric {
 	ms := []metric{c.devices, c.connections, c.accepted, c.frames, c.readings, c.payload, c.rx, c.lost, c.dups,
-		c.reordered, c.errors, c.dropped, c.codecFrames, c.codecReadings, c.codecPayload, c.datagrams, c.controls,
+		c.reordered, c.errors, c.dropped, c.codecFrames, c.codecReadings, c.codecPayload, c.datagrams, c.napBackoffs, c.controls,
 		c.stored, c.eos, c.uptime, c.sampled, c.streams, c.sinkStored, c.sinkSynced, c.sinkPending, c.sinkBytes,
 		c.sinkRaw, c.sinkSegments, c.sinkQueue, c.sinkQueueBytes, c.sinkWriteErrors, c.sinkDropped, c.sinkRefused}
 	if c.web.cfg.MetricsPerDevice {
@@ -172,6 +173,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		emit(c.codecPayload, float64(cs.PayloadBytes), name)
 	}
 	emit(c.datagrams, float64(st.Datagrams))
+	emit(c.napBackoffs, float64(st.NapBackoffs))
 	emit(c.controls, float64(st.Controls))
 	emit(c.stored, float64(st.Stored))
 	emit(c.eos, float64(st.EOS))
