@@ -13,6 +13,8 @@ func BenchmarkDecode(b *testing.B) {
 	}{
 		{"bare4", "21.5,21.7,21.9,22.04"},
 		{"header2ch", "mote-3;4242;1700000000000;43.82:30.21,43.79:30.2,43.79:30.19,43.79:30.19@5000"},
+		// The server's tcp-bulk/text load: a full header and 2 samples of 2 channels.
+		{"bulk2x2", "dev-000042;123456;1764081234567;21.53:40.1,21.61:40.2"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var batch codec.Batch
