@@ -74,7 +74,9 @@ type ingester struct {
 		readings [numCodecs]uint64
 		bytes    [numCodecs]uint64
 	}
-	lats    [64]int64 // latencies of this feed, ms, flushed under latMu
+	// Latencies of this feed, ms, run-length coded (bulk loads see the
+	// same few values frame after frame), flushed under latMu.
+	lats    [64]latRun
 	nlat    int
 	idBuf   []byte                         // scratch for device ids derived from addresses
 	udpLink func(netip.AddrPort) *downlink // how to answer a UDP source, for readers
@@ -285,12 +287,17 @@ func (g *ingester) frame(st *stream, tr Transport, f *codec.Frame, src netip.Add
 	g.acc.bytes[ci] += uint64(f.WireBytes)
 
 	if n := f.Samples(); n > 0 && f.Flags&codec.HasTime != 0 {
-		lat := now/1e6 - f.Times[n-1]
-		if g.nlat == len(g.lats) {
-			g.flushLatencies()
+		lat := max(now/1e6-f.Times[n-1], 0)
+		switch {
+		case g.nlat > 0 && g.lats[g.nlat-1].ms == lat:
+			g.lats[g.nlat-1].n++
+		default:
+			if g.nlat == len(g.lats) {
+				g.flushLatencies()
+			}
+			g.lats[g.nlat] = latRun{ms: lat, n: 1}
+			g.nlat++
 		}
-		g.lats[g.nlat] = max(lat, 0)
-		g.nlat++
 	}
 	g.store(tr, f, id, readings, now)
 }
@@ -383,13 +390,16 @@ func (g *ingester) finish(tr Transport, now int64) {
 	g.batch.Reset() // drop references into the network buffer
 }
 
+// latRun is n frames whose latency was ms.
+type latRun struct{ ms, n int64 }
+
 func (g *ingester) flushLatencies() {
 	if g.nlat == 0 {
 		return
 	}
 	g.sh.latMu.Lock()
 	for _, l := range g.lats[:g.nlat] {
-		_ = g.sh.lat.RecordValue(min(l, maxLatencyMs))
+		_ = g.sh.lat.RecordValues(min(l.ms, maxLatencyMs), l.n)
 	}
 	g.sh.latMu.Unlock()
 	g.nlat = 0
