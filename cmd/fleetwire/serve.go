@@ -110,7 +110,7 @@ the sink, log a summary.`,
 	f.IntVar(&cfg.Loops, "loops", 0, "gnet event loops (0: one per core)")
 	f.IntVar(&cfg.UDPReaders, "udp-readers", 0, "UDP sockets with a reader each, sharing the port with SO_REUSEPORT (0: one per core)")
 	f.IntVar(&cfg.UDPRcvBuf, "udp-rcvbuf", cfg.UDPRcvBuf, "kernel receive buffer per UDP socket, bytes (forced past rmem_max when root)")
-	f.DurationVar(&cfg.UDPCoalesce, "udp-coalesce", cfg.UDPCoalesce, "while datagrams keep coming, a UDP reader sleeps this long between drains of its socket instead of waking per datagram: less CPU per reading for up to this much latency (0: wake per datagram; recvmmsg engine only)")
+	f.DurationVar(&cfg.UDPCoalesce, "udp-coalesce", cfg.UDPCoalesce, "while datagrams keep coming, a UDP reader sleeps this long between drains of its socket instead of waking per datagram: less CPU per reading for up to this much latency (0: wake per datagram; --engine gnet only, std is the ReadFrom baseline)")
 	f.BoolVar(&cfg.ReusePort, "reuseport", false, "SO_REUSEPORT on every listener, so several server processes share the ports")
 	f.IntVar(&cfg.MaxConns, "max-conns", cfg.MaxConns, "open TCP and TLS connections at most; more are closed at once and counted")
 	f.IntVar(&cfg.MaxDevices, "max-devices", cfg.MaxDevices, "devices with a session at most; readings of more are dropped and counted")
