@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -19,7 +20,7 @@ func TestSearch_FindsPlantedKnee(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	const budget = 30000.0
+	const budget, devices = 30000.0, 10
 	exe := fleetwireBin(t)
 	self, err := os.Executable()
 	if err != nil {
@@ -28,7 +29,7 @@ func TestSearch_FindsPlantedKnee(t *testing.T) {
 	runner, err := NewRunner(Options{Exe: exe, WorkDir: t.TempDir(), Drain: 5 * time.Second, Logger: quiet(),
 		ServerCommand: func(a Addrs) *exec.Cmd {
 			cmd := exec.Command(self)
-			cmd.Env = append(os.Environ(), envStub+"=30000", envStubUDP+"="+a.UDP, envStubHTTP+"="+a.HTTP)
+			cmd.Env = append(os.Environ(), envStub+"=30000", envStubDevices+"="+strconv.Itoa(devices), envStubUDP+"="+a.UDP, envStubHTTP+"="+a.HTTP)
 			return cmd
 		}})
 	if err != nil {
@@ -36,10 +37,11 @@ func TestSearch_FindsPlantedKnee(t *testing.T) {
 	}
 	lim := DefaultLimits()
 	// Other packages' tests share the machine: a stalled generator
-	// catches up late (the stub keeps by the frames' timestamps, so what
-	// it keeps does not change), and a failing step is re-run once.
+	// catches up late (the stub keeps by each device's frame timestamps,
+	// so what it keeps does not change), and a failing step is re-run
+	// once.
 	lim.MaxLossPct, lim.MaxP99, lim.MaxGenLate, lim.MinSentFraction = 1, 0, 0, 0.5
-	s := Search{Base: Load{Transport: "udp", Codec: "compact", Batch: 5, Channels: 2, Devices: 10, Duration: time.Second},
+	s := Search{Base: Load{Transport: "udp", Codec: "compact", Batch: 5, Channels: 2, Devices: devices, Duration: time.Second},
 		Limits: lim, Start: 10000, Factor: 2, Resolution: 0.1, MaxSteps: 12, Confirm: 1, Logger: quiet()}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

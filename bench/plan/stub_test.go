@@ -27,30 +27,48 @@ const (
 	envStub     = "FLEETWIRE_PLAN_STUB_BUDGET"
 	envStubUDP  = "FLEETWIRE_PLAN_STUB_UDP"
 	envStubHTTP = "FLEETWIRE_PLAN_STUB_HTTP"
+	// envStubDevices is how many devices share the budget, evenly.
+	envStubDevices = "FLEETWIRE_PLAN_STUB_DEVICES"
 )
 
 type stub struct {
 	mu                          sync.Mutex
-	budget, burst, tokens       float64
-	last                        time.Time
+	budget, burst               float64 // per device
+	buckets                     map[string]*bucket
 	datagrams, frames, readings uint64
 	rxBytes, dropped            uint64
 	devices, eos                map[string]bool
 }
 
-// admit takes n readings from the bucket, refilled at budget/s up to
-// burst, on the clock of the frames' own timestamps: a stall of the stub
-// (or of the generator) then changes nothing, and what it keeps depends
-// on the offered rate alone. mu is held.
-func (s *stub) admit(n int, now time.Time) bool {
-	if now.After(s.last) {
-		s.tokens = min(s.burst, s.tokens+now.Sub(s.last).Seconds()*s.budget)
-		s.last = now
+// bucket is one device's share of the budget.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// admit takes n readings from dev's bucket, refilled at its share of the
+// budget per second up to its share of the burst, on the clock of the
+// frames' own timestamps: a stall of the stub (or of the generator) then
+// changes nothing, and what it keeps depends on the offered rate alone.
+// One bucket per device, because a device's frames arrive in its own
+// time order but different devices' do not: the generator's event loops
+// stall unevenly, and a lagging device's frames, older than what another
+// device already sent, would find a shared bucket's refill for their time
+// already capped at the burst and be dropped beyond the budget. mu is held.
+func (s *stub) admit(dev string, n int, now time.Time) bool {
+	b := s.buckets[dev]
+	if b == nil {
+		b = &bucket{tokens: s.burst, last: now}
+		s.buckets[dev] = b
 	}
-	if s.tokens < float64(n) {
+	if now.After(b.last) {
+		b.tokens = min(s.burst, b.tokens+now.Sub(b.last).Seconds()*s.budget)
+		b.last = now
+	}
+	if b.tokens < float64(n) {
 		return false
 	}
-	s.tokens -= float64(n)
+	b.tokens -= float64(n)
 	return true
 }
 
@@ -58,6 +76,10 @@ func runStub() error {
 	budget, err := strconv.ParseFloat(os.Getenv(envStub), 64)
 	if err != nil || budget <= 0 {
 		return fmt.Errorf("%s=%q", envStub, os.Getenv(envStub))
+	}
+	devices, err := strconv.Atoi(os.Getenv(envStubDevices))
+	if err != nil || devices <= 0 {
+		return fmt.Errorf("%s=%q", envStubDevices, os.Getenv(envStubDevices))
 	}
 	pc, err := net.ListenPacket("udp", os.Getenv(envStubUDP))
 	if err != nil {
@@ -67,7 +89,8 @@ func runStub() error {
 	// A burst of 10 ms absorbs frames that share a millisecond
 	// timestamp and the generator's jitter, and lets 1 % of a second's
 	// budget more through.
-	s := &stub{budget: budget, burst: budget / 100, tokens: budget / 100,
+	share := budget / float64(devices)
+	s := &stub{budget: share, burst: share / 100, buckets: map[string]*bucket{},
 		devices: map[string]bool{}, eos: map[string]bool{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {})
@@ -119,7 +142,7 @@ func runStub() error {
 				s.frames++
 				s.readings += uint64(f.Readings())
 				s.rxBytes += uint64(len(fr))
-				if len(f.Times) == 0 || !s.admit(f.Readings(), time.UnixMilli(f.Times[len(f.Times)-1])) {
+				if len(f.Times) == 0 || !s.admit(string(f.Device), f.Readings(), time.UnixMilli(f.Times[len(f.Times)-1])) {
 					s.dropped += uint64(f.Readings())
 				}
 			}
