@@ -16,6 +16,8 @@ package text
 
 import (
 	"bytes"
+	"encoding/binary"
+	"math/bits"
 	"strconv"
 
 	"github.com/fleetwire/fleetwire/codec"
@@ -43,18 +45,28 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 	f.WireBytes = len(line) + 1
 
 	// Header: up to three ';'-terminated fields; samples never contain
-	// ';'. The numeric fields are parsed in the pass that finds their end:
-	// a run of digits followed by ';' is a header field, anything else
+	// ';'. The numeric fields are parsed in the pass that finds their 	// a run of digits followed by ';' is a header field, anything else
 	// starts the samples.
 	p := 0
 	var start int64
 	fields := 0
-	if i := bytes.IndexByte(line, ';'); i >= 0 {
+	// The device id is checked in the pass that looks for its ';': the
+	// first byte that cannot be in an id is either that ';' or a sign that
+	// there is no valid id (or no header at all).
+	id := line[:min(len(line), codec.MaxIDLen+1)]
+	i := 0
+	for i < len(id) && idByte[id[i]] {
+		i++
+	}
+	if i >= len(line) || line[i] != ';' || i > codec.MaxIDLen {
+		if bytes.IndexByte(line[i:], ';') >= 0 {
+			return fail(0, codec.ReasonBadID, "device id must be 1-64 bytes of [A-Za-z0-9._-]")
+		}
+		i = -1 // no header: the samples start at 0
+	}
+	if i >= 0 {
 		fields = 1
 		if i > 0 {
-			if !codec.ValidID(line[:i]) {
-				return fail(0, codec.ReasonBadID, "device id must be 1-64 bytes of [A-Za-z0-9._-]")
-			}
 			f.Device = line[:i:i]
 		}
 		p = i + 1
@@ -167,6 +179,15 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 	return nil
 }
 
+// idByte is codec.ValidID's byte set as a table, derived from it so the
+// two cannot drift apart.
+var idByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = codec.ValidID([]byte{byte(c)})
+	}
+	return t
+}()
+
 func isSep(c byte) bool { return c == ',' || c == ':' || c == '@' }
 
 // headerNumber parses a numeric header field at p: an optional '-', then
@@ -181,6 +202,25 @@ func headerNumber(line []byte, p int) (n uint64, neg bool, semi int, ok bool) {
 		q++
 	}
 	digits := q
+	// Fast path: eight bytes at a time (SWAR). A header number is
+	// followed by ';' and the samples, so the window almost always fits:
+	// the 13-digit unix_ms takes two steps, a 6-digit seq one.
+	for len(line)-q >= 8 {
+		x := binary.LittleEndian.Uint64(line[q:])
+		nd := nonDigits(x)
+		if nd == 0 {
+			n = n*1e8 + eightDigits(x) // wraps past 19 digits: checked below
+			q += 8
+			continue
+		}
+		k := uint(bits.TrailingZeros64(nd)) >> 3 // leading digits in the window
+		// Shift the k digits to the top; the zero bytes below read as
+		// leading zeros. Two shifts, as k == 0 shifts by 64.
+		n = n*pow10[k&7] + eightDigits(x<<8<<((56-8*k)&63))
+		q += int(k)
+		break // line[q] is not a digit: the loop below stops at once
+	}
+	// Slow path: the last few bytes of the line.
 	for q < len(line) {
 		d := line[q] - '0'
 		if d > 9 {
@@ -197,6 +237,29 @@ func headerNumber(line []byte, p int) (n uint64, neg bool, semi int, ok bool) {
 		return v, neg, q, good
 	}
 	return n, neg, q, true
+}
+
+var pow10 = [9]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8}
+
+// nonDigits returns x (eight bytes, first in the low byte) with the high
+// bit of every byte that is not an ASCII digit set, and no other bits.
+// Masking the high bits first keeps the additions from carrying into the
+// next byte.
+func nonDigits(x uint64) uint64 {
+	const lo7, hi = 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	t := x & lo7
+	above := t + 0x4646464646464646 // high bit set for bytes >= '9'+1
+	below := t + 0x5050505050505050 // high bit clear for bytes < '0'
+	return (above | ^below | x) & hi
+}
+
+// eightDigits returns the number eight ASCII digits spell, the first in
+// the low byte (Lemire, "Fast parsing of 8-digit integers"). Zero bytes
+// count as '0'.
+func eightDigits(x uint64) uint64 {
+	x = (x & 0x0f0f0f0f0f0f0f0f) * (10<<8 + 1) >> 8
+	x = (x & 0x00ff00ff00ff00ff) * (100<<16 + 1) >> 16
+	return (x & 0x0000ffff0000ffff) * (10000<<32 + 1) >> 32
 }
 
 // Append appends f as one text frame followed by end. It writes the
