@@ -199,9 +199,36 @@ func TestCancelEndsStreams(t *testing.T) {
 	s := newSink(t)
 	c := testConfig(TCP, s.listenTCP(nil))
 	c.Samples, c.Duration = 0, time.Hour
-	ctx, cancel := context.WithTimeout(context.Background(), 700*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rep, err := Run(ctx, c)
+	type result struct {
+		rep *Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := Run(ctx, c)
+		done <- result{rep, err}
+	}()
+	// Cancel mid-run once every device is sending, not after a fixed
+	// time: on a loaded machine the fleet may not even have connected.
+	s.waitFor(30*time.Second, "every device sending", func() bool {
+		n := 0
+		for _, d := range s.devs {
+			if d.frames > 0 {
+				n++
+			}
+		}
+		return n == c.Devices
+	})
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30 s of its context's cancel")
+	}
+	rep, err := r.rep, r.err
 	if err != nil {
 		t.Fatal(err)
 	}

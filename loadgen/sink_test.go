@@ -136,6 +136,13 @@ func (s *sink) serveConn(c net.Conn) {
 		s.open--
 		s.mu.Unlock()
 	}()
+	// A TLS handshake the generator gave up on (its connect timeout
+	// covers the handshake, which a loaded machine can stretch past it)
+	// is a connect attempt it retries and counts, not a stream: whether
+	// the device got through shows in its counts.
+	if tc, ok := c.(*tls.Conn); ok && tc.Handshake() != nil {
+		return
+	}
 	buf := make([]byte, 0, 128<<10)
 	var b codec.Batch
 	split := framing.NewSplitter('\n', codec.DefaultMaxFrame)
