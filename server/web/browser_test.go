@@ -118,8 +118,11 @@ func (b *browser) wait(t *testing.T, what, predicate string) {
 			return
 		}
 		// A navigation replaces the page's JavaScript context under the
-		// poll: try again in the new one.
-		if time.Now().After(deadline) || !strings.Contains(err.Error(), "context") || b.ctx.Err() != nil {
+		// poll ("context" errors, or CDP's -32000 "Inspected target
+		// navigated or closed" when it lands mid-call): try again in the
+		// new one.
+		navigated := strings.Contains(err.Error(), "context") || strings.Contains(err.Error(), "Inspected target navigated")
+		if time.Now().After(deadline) || !navigated || b.ctx.Err() != nil {
 			t.Fatalf("wait for %s: %s (page errors: %v)", what, err, b.takeErrors())
 		}
 		time.Sleep(50 * time.Millisecond)
