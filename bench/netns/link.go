@@ -202,7 +202,9 @@ const ShaperIface = "ifb0"
 // lossy-wifi, 0.8 MB echoed: 30-76 TCPRetransFail per run, and once 2569
 // RetransSegs for 42 packets lost). Here the sender's
 // qdisc is the veth's noqueue, which never drops, so the sender's TCP and
-// UDP counters count exactly what went on the wire.
+// UDP counters count exactly what went on the wire, but for one kernel
+// habit: a SYN-ACK sent again is counted in OutSegs and in RetransSegs
+// (TCPSynRetrans says how many times).
 func shapeIngress(ctx context.Context, ns, iface string, kbit float64, p Profile) error {
 	link := fmt.Sprintf("link add %[1]s type ifb\nlink set %[1]s mtu %[2]d up\n", ShaperIface, p.mtu())
 	if _, err := run(ctx, link, "ip", "-n", ns, "-batch", "-"); err != nil {
