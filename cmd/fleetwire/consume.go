@@ -36,7 +36,12 @@ start; with --follow it keeps printing new readings until interrupted.
 --since keeps rows whose device time is at or after T, given as unix ms,
 RFC 3339 (2026-11-25T11:00:00Z) or a duration back from now (15m); rows
 without a device time are left out then. Reading starts at the messages
-stored a minute before T.`,
+stored a minute before T.
+
+At the end it logs what it read, with the rows missing from each device's
+sequence numbers between its first and last row: readings a node held only
+in memory when it died, or that never reached a node, show there. A
+missing row logs a warning.`,
 		Example: `  fleetwire consume --nats nats://127.0.0.1:4222 > all.csv
   fleetwire consume --nats nats://n1:4222,n2:4222 --device mote-3 --since 15m
   fleetwire consume --nats nats://127.0.0.1:4222 --follow`,
@@ -61,7 +66,12 @@ stored a minute before T.`,
 			st, err := natssink.Read(cmd.Context(), nc, cmd.OutOrStdout(), o, func(seq uint64, err error) {
 				slog.Warn("consume: skipped a message that does not decode", "stream_seq", seq, "err", err)
 			})
-			slog.Debug("consumed", "messages", st.Messages, "rows", st.Rows, "skipped", st.Skipped)
+			level := slog.LevelInfo
+			if st.MissingRows > 0 || st.Skipped > 0 {
+				level = slog.LevelWarn
+			}
+			slog.Log(cmd.Context(), level, "consumed", "messages", st.Messages, "rows", st.Rows, "skipped", st.Skipped,
+				"devices", st.Devices, "missing_rows", st.MissingRows, "missing_readings", st.MissingReadings, "devices_with_gaps", st.GapDevices)
 			return err
 		},
 	}

@@ -48,14 +48,76 @@ type ReadStats struct {
 	Messages uint64 // messages read
 	Rows     uint64 // rows written
 	Skipped  uint64 // messages that did not decode (reported to errs)
+	// Devices had rows with sequence numbers. MissingRows counts, summed
+	// over them, the sequence numbers between a device's lowest and
+	// highest row that no row has: what a node held only in memory when
+	// it died shows here, and nowhere else. MissingReadings weighs each
+	// device's missing rows by its channels; GapDevices is how many
+	// devices miss any. A gap before a device's first row or after its
+	// last is invisible, and a row stored twice (possible only past
+	// JetStream's duplicate window) hides a missing one.
+	Devices         int
+	GapDevices      int
+	MissingRows     uint64
+	MissingReadings uint64
+}
+
+// seqSpan is what Read saw of one device's sequence numbers.
+type seqSpan struct {
+	lo, hi   uint64
+	rows     uint64
+	channels int
+}
+
+// gapCounter finds the rows missing from each device's sequence.
+type gapCounter map[string]*seqSpan
+
+// add counts rows [lo, hi] of device dev.
+func (g gapCounter) add(dev []byte, lo, hi uint64, channels int) {
+	s := g[string(dev)]
+	if s == nil {
+		g[string(dev)] = &seqSpan{lo: lo, hi: hi, rows: hi - lo + 1, channels: channels}
+		return
+	}
+	s.lo, s.hi, s.rows, s.channels = min(s.lo, lo), max(s.hi, hi), s.rows+hi-lo+1, max(s.channels, channels)
+}
+
+// addFrame counts the rows of f that Read wrote: all of them, or those
+// --since kept.
+func (g gapCounter) addFrame(f *codec.Frame, since int64, hasSince bool) {
+	n := uint64(f.Samples())
+	if f.Flags&codec.HasSeq == 0 || f.Channels <= 0 || n == 0 {
+		return
+	}
+	if !hasSince {
+		g.add(f.Device, f.Seq, f.Seq+n-1, f.Channels)
+		return
+	}
+	for i := range n {
+		if f.Flags&codec.HasTime != 0 && f.Times[i] >= since {
+			g.add(f.Device, f.Seq+i, f.Seq+i, f.Channels)
+		}
+	}
+}
+
+func (g gapCounter) count(st *ReadStats) {
+	st.Devices, st.GapDevices, st.MissingRows, st.MissingReadings = len(g), 0, 0, 0
+	for _, s := range g {
+		if span := s.hi - s.lo + 1; s.rows < span {
+			st.GapDevices++
+			st.MissingRows += span - s.rows
+			st.MissingReadings += (span - s.rows) * uint64(s.channels)
+		}
+	}
 }
 
 // Read writes the readings of the stream to w as interchange CSV
 // (device,seq,unix_ms,ch1..chK), in stream order, each batch decoded with
 // the codec package. Messages that do not decode are skipped and handed
 // to bad (which may be nil); their count is in the stats.
-func Read(ctx context.Context, nc *nats.Conn, w io.Writer, o ReadOptions, bad func(seq uint64, err error)) (ReadStats, error) {
-	var st ReadStats
+func Read(ctx context.Context, nc *nats.Conn, w io.Writer, o ReadOptions, bad func(seq uint64, err error)) (st ReadStats, err error) {
+	gaps := gapCounter{}
+	defer func() { gaps.count(&st) }()
 	if o.Stream == "" {
 		o.Stream = DefaultStream
 	}
@@ -160,6 +222,7 @@ func Read(ctx context.Context, nc *nats.Conn, w io.Writer, o ReadOptions, bad fu
 			}
 			n, err := rw.frame(f, o.Since, o.HasSince)
 			st.Rows += n
+			gaps.addFrame(f, o.Since, o.HasSince)
 			if err != nil {
 				return st, err
 			}

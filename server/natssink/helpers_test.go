@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -142,6 +143,23 @@ func readStreamRaw(t testing.TB, url string, o natssink.ReadOptions) []string {
 		t.Fatalf("%d lines, Read counted %d rows", len(lines), st.Rows)
 	}
 	return lines
+}
+
+// readStreamStats reads the whole stream and returns Read's counts.
+func readStreamStats(t testing.TB, url string, o natssink.ReadOptions) natssink.ReadStats {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	st, err := natssink.Read(ctx, nc, io.Discard, o, nil)
+	if err != nil {
+		t.Fatalf("read stream: %v", err)
+	}
+	return st
 }
 
 // diff describes how got differs from want as multisets: missing rows,

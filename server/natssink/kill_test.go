@@ -210,6 +210,25 @@ func nodeKill(t *testing.T, natsDown bool) {
 		t.Fatalf("new node's spool replay: %+v", after.NATS)
 	}
 	lost0 := uint64(len(sent0))*ch - have0
+	// The loss is not silent downstream: consume counts it as sequence
+	// gaps. Every device's first and last rows are in the stream (it
+	// wrote to the new node last), so the gaps are exactly the sequence
+	// numbers the devices used that the stream lacks: rows lost in the
+	// dead node's memory, rows written to it while it was dead, and frames
+	// whose write failed (their numbers were used all the same).
+	st := readStreamStats(t, nc.URL(), natssink.ReadOptions{})
+	var used uint64
+	for _, d := range fd.devices {
+		d.mu.Lock()
+		used += d.next
+		d.mu.Unlock()
+	}
+	lostRows := lost0/ch + uint64(len(sent1)-in(sent1))
+	if st.MissingRows != used-uint64(len(got)) || st.MissingRows < lostRows || st.MissingReadings != st.MissingRows*ch {
+		t.Fatalf("consume counted %d missing rows (%d readings) on %d devices; the devices used %d sequence numbers and the stream holds %d rows; %d rows were lost to the kill",
+			st.MissingRows, st.MissingReadings, st.GapDevices, used, len(got), lostRows)
+	}
+	t.Logf("consume: %d rows (%d readings) missing by sequence number on %d of %d devices", st.MissingRows, st.MissingReadings, st.GapDevices, st.Devices)
 	t.Logf("before the kill: %d readings written to the node; its last stats (%v before the kill): %d received, %d acknowledged, %d spooled",
 		uint64(len(sent0))*ch, killedAt.Sub(last[0].Received).Round(time.Millisecond), before.Readings, before.Sink.Stored, before.NATS.Spooled)
 	t.Logf("new node replayed %d readings from the spool (%d of them JetStream already had: dropped as duplicates)",
