@@ -109,9 +109,10 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		st.peer = a.AddrPort()
 	}
-	w := &connWriter{c: c}
+	w := newConnWriter(c, &sh.ctr, tr)
 	st.link = &downlink{transport: tr, w: w}
 	defer func() {
+		close(w.done)
 		e.srv.hub.tcp[tr].add(connFd(c))
 		unlinkStream(st)
 		g.finish(tr, time.Now().UnixNano())
@@ -249,20 +250,72 @@ func (e *stdEngine) stop() {
 
 func (e *stdEngine) addr() net.Addr { return e.ln.Addr() }
 
-// connWriter serialises downlink writes on a standard-library connection
-// and bounds how long one may block, so a client that never reads costs a
-// counted failure, not a stuck goroutine.
+// connWriter hands downlink frames to a goroutine of their own, started
+// with the first frame, so that a client that does not read blocks nobody
+// but itself: commands are flushed under the command lock, by gnet event
+// loops among others, and must never wait on a socket. A client whose
+// queue fills, or that takes longer than stdWriteTimeout over one frame,
+// is closed and counted (write_blocked), as on the gnet engine.
 type connWriter struct {
-	mu sync.Mutex
-	c  net.Conn
+	c       net.Conn
+	ctr     *counters
+	tr      Transport
+	done    chan struct{} // closed when the connection's goroutine ends
+	start   sync.Once
+	q       chan []byte
+	blocked sync.Once
 }
 
+const (
+	stdWriteQueue   = 64 // downlink frames waiting per connection
+	stdWriteTimeout = 10 * time.Second
+)
+
+func newConnWriter(c net.Conn, ctr *counters, tr Transport) *connWriter {
+	return &connWriter{c: c, ctr: ctr, tr: tr, done: make(chan struct{})}
+}
+
+// write queues p (which it keeps) without waiting.
 func (w *connWriter) write(p []byte) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	_ = w.c.SetWriteDeadline(time.Now().Add(time.Second))
-	_, err := w.c.Write(p)
-	return err
+	w.start.Do(func() {
+		w.q = make(chan []byte, stdWriteQueue)
+		go w.run()
+	})
+	select {
+	case <-w.done:
+		return net.ErrClosed
+	case w.q <- p:
+		return nil
+	default:
+		w.block()
+		return errors.New("server: downlink queue full: the client does not read")
+	}
+}
+
+func (w *connWriter) run() {
+	for {
+		select {
+		case <-w.done:
+			return
+		case p := <-w.q:
+			_ = w.c.SetWriteDeadline(time.Now().Add(stdWriteTimeout))
+			if _, err := w.c.Write(p); err != nil {
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					w.block()
+				}
+				_ = w.c.Close() // the reader sees it and ends the connection
+				return
+			}
+		}
+	}
+}
+
+// block closes a connection whose client does not read, once.
+func (w *connWriter) block() {
+	w.blocked.Do(func() {
+		w.ctr.errors[w.tr][ErrWriteBlocked].Add(1)
+		_ = w.c.Close()
+	})
 }
 
 // stdUDP is the standard-library UDP baseline: a ReadFrom loop per socket.
