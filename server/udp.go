@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -72,9 +74,14 @@ func reusePortControl(on bool) func(_, _ string, c syscall.RawConn) error {
 //
 //   - The socket is not in the runtime's netpoller, whose edge-triggered
 //     registration wakes a thread on every arriving datagram whether or not
-//     anyone waits for it. When the socket is empty the reader blocks in
-//     poll(2) on it instead, and the stop eventfd: level-triggered, so no
-//     datagram that arrived before the call can be missed.
+//     anyone waits for it. It is in an epoll instance of the reader's own
+//     (wait), registered one-shot: when the socket is empty the reader arms
+//     it and parks on the netpoller until wait is readable. One datagram
+//     wakes the reader; later ones wake nobody until it drains the socket
+//     and arms again. Arming checks the socket at once, so a datagram that
+//     came before it is not missed. (Blocking in poll(2) instead costs a
+//     processor hand-off per wake-up: 3-4 µs per reading at 500
+//     datagrams/s against 2 with the netpoller.)
 //   - When a drain found more than one datagram, they arrive faster than a
 //     wake-up takes, so the reader sleeps `coalesce` and drains again
 //     rather than waiting; the kernel's receive buffer (8 MiB by default:
@@ -86,13 +93,15 @@ type udpReader struct {
 	srv      *Server
 	sock     *udpSocket
 	local    net.Addr
-	stop     int // eventfd, readable once the engine stops
+	wait     *os.File // epoll instance: the socket (one-shot) and the stop eventfd
+	waitRC   syscall.RawConn
+	events   [2]unix.EpollEvent
+	ready    func(fd uintptr) bool
 	g        *ingester
 	bufs     [udpBatch][]byte
 	iovs     [udpBatch]unix.Iovec
 	names    [udpBatch]unix.RawSockaddrInet6
 	hdrs     [udpBatch]unix.Mmsghdr
-	pfds     [2]unix.PollFd
 	coalesce time.Duration // 0: wait whenever the socket is empty
 	napsOff  int           // drains to go before napping again
 	stopping atomic.Bool
@@ -108,7 +117,18 @@ func newUDPReader(srv *Server, conn *net.UDPConn, bufSize int, stop int) (*udpRe
 	sh := newShard()
 	srv.hub.register(&sh.ctr)
 	srv.addShard(sh)
-	r := &udpReader{srv: srv, sock: sock, local: local, stop: stop,
+	wait, err := newWait(sock.fd, stop)
+	if err != nil {
+		sock.close()
+		return nil, err
+	}
+	waitRC, err := wait.SyscallConn()
+	if err != nil {
+		wait.Close()
+		sock.close()
+		return nil, err
+	}
+	r := &udpReader{srv: srv, sock: sock, local: local, wait: wait, waitRC: waitRC,
 		g: newIngester(srv, sh), coalesce: srv.cfg.UDPCoalesce}
 	// One backing array for all buffers; +1 byte so a datagram of exactly
 	// bufSize is told apart from a longer one that the kernel cut.
@@ -120,24 +140,65 @@ func newUDPReader(srv *Server, conn *net.UDPConn, bufSize int, stop int) (*udpRe
 		r.hdrs[i].Hdr.Iovlen = 1
 		r.hdrs[i].Hdr.Name = (*byte)(unsafe.Pointer(&r.names[i]))
 	}
-	r.pfds = [2]unix.PollFd{{Fd: int32(sock.fd), Events: unix.POLLIN}, {Fd: int32(stop), Events: unix.POLLIN}}
+	r.ready = r.waitReady
 	r.g.udpLink = r.link
 	return r, nil
 }
 
-// waitReadable blocks until the socket has a datagram, the engine stops,
-// or timeout passes (negative: no timeout).
-func (r *udpReader) waitReadable(timeout time.Duration) error {
-	ms := -1
-	if timeout >= 0 {
-		ms = int(timeout.Milliseconds())
+// newWait returns an epoll instance, in the netpoller, watching stop
+// (level-triggered) and fd (one-shot, not yet armed).
+func newWait(fd, stop int) (*os.File, error) {
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("udp: epoll_create1: %w", err)
 	}
-	for {
-		_, err := unix.Poll(r.pfds[:], ms)
-		if err != unix.EINTR {
-			return err
+	for _, ev := range []unix.EpollEvent{{Events: unix.EPOLLONESHOT, Fd: int32(fd)}, {Events: unix.EPOLLIN, Fd: int32(stop)}} {
+		if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, int(ev.Fd), &ev); err != nil {
+			unix.Close(ep)
+			return nil, fmt.Errorf("udp: epoll_ctl: %w", err)
 		}
 	}
+	if err := unix.SetNonblock(ep, true); err != nil {
+		unix.Close(ep)
+		return nil, fmt.Errorf("udp: epoll nonblock: %w", err)
+	}
+	// Non-blocking, so os.NewFile puts it in the netpoller: an epoll
+	// instance is readable while one of its registrations is ready.
+	return os.NewFile(uintptr(ep), "udp-wait"), nil
+}
+
+// maxIdleWait bounds a wait even with nothing due: a wake-up lost to a
+// bug of ours or the kernel's would cost this much, not a stalled socket.
+const maxIdleWait = time.Second
+
+// waitReadable waits until the socket has a datagram, the engine stops,
+// or timeout passes (negative: maxIdleWait).
+func (r *udpReader) waitReadable(timeout time.Duration) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLONESHOT, Fd: int32(r.sock.fd)}
+	var err error
+	if cerr := r.waitRC.Control(func(ep uintptr) {
+		err = unix.EpollCtl(int(ep), unix.EPOLL_CTL_MOD, r.sock.fd, &ev)
+	}); cerr != nil {
+		return cerr
+	}
+	if err != nil {
+		return fmt.Errorf("udp: arm: %w", err)
+	}
+	if timeout < 0 || timeout > maxIdleWait {
+		timeout = maxIdleWait
+	}
+	_ = r.wait.SetReadDeadline(time.Now().Add(timeout))
+	if err := r.waitRC.Read(r.ready); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// waitReady is wait's RawConn.Read callback: false means "nothing yet,
+// park on the netpoller".
+func (r *udpReader) waitReady(ep uintptr) bool {
+	n, err := unix.EpollWait(int(ep), r.events[:], 0)
+	return n > 0 || (err != nil && err != unix.EINTR)
 }
 
 // recvmmsg reads what the socket holds, without waiting, processing each
@@ -213,6 +274,7 @@ func (r *udpReader) run() {
 func (r *udpReader) close() {
 	r.g.finish(UDP, time.Now().UnixNano())
 	r.g.flushChunk(UDP)
+	_ = r.wait.Close()
 	r.sock.close()
 }
 
@@ -259,7 +321,7 @@ func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 type udpEngine struct {
 	srv     *Server
 	readers []*udpReader
-	stopFD  int // eventfd the readers poll beside their sockets
+	stopFD  int // eventfd in every reader's wait: readable once the engine stops
 	wg      sync.WaitGroup
 }
 
@@ -302,6 +364,7 @@ func udpBufSize(srv *Server) int { return min(srv.dec.Limits().MaxFrame, 65535) 
 // closeAll closes sockets of readers that never ran (a failed start).
 func (e *udpEngine) closeAll() {
 	for _, r := range e.readers {
+		_ = r.wait.Close()
 		r.sock.close()
 	}
 	_ = unix.Close(e.stopFD)
