@@ -82,9 +82,9 @@ func reusePortControl(on bool) func(_, _ string, c syscall.RawConn) error {
 //     came before it is not missed. (Blocking in poll(2) instead costs a
 //     processor hand-off per wake-up: 3-4 µs per reading at 500
 //     datagrams/s against 2 with the netpoller.)
-//   - When two drains in a row found more than one datagram, they arrive
-//     faster than a wake-up takes, so the reader sleeps `coalesce` and
-//     drains again rather than waiting; the kernel's receive buffer (8 MiB by default:
+//   - When a drain found more than one datagram, they arrive faster than a
+//     wake-up takes, so the reader sleeps `coalesce` and drains again
+//     rather than waiting; the kernel's receive buffer (8 MiB by default:
 //     thousands of datagrams, against hundreds per millisecond at this
 //     machine's peak) holds what arrives meanwhile. The first drain after a
 //     quiet spell finds at most one datagram and the reader waits again, so
@@ -104,7 +104,6 @@ type udpReader struct {
 	hdrs     [udpBatch]unix.Mmsghdr
 	coalesce time.Duration // 0: wait whenever the socket is empty
 	napsOff  int           // drains to go before napping again
-	busy     int           // drains in a row that found more than one datagram
 	stopping atomic.Bool
 	links    sync.Map // netip.AddrPort -> *downlink, so a device's address maps to one link
 }
@@ -239,14 +238,7 @@ func (r *udpReader) run() {
 		if r.stopping.Load() {
 			return // the drain above took what the kernel held
 		}
-		if got > 1 {
-			r.busy++
-		} else {
-			r.busy = 0
-		}
-		// Two busy drains in a row: one can be a burst that a nap would
-		// find gone, costing a wake-up more rather than fewer.
-		if r.busy >= 2 && r.coalesce > 0 && r.napsOff == 0 {
+		if got > 1 && r.coalesce > 0 && r.napsOff == 0 {
 			// chunkAge is far longer than a nap, and the drains around
 			// it flush aged chunks, so readings reach the sink on time.
 			time.Sleep(r.coalesce)
