@@ -114,9 +114,6 @@ func newUDPReader(srv *Server, conn *net.UDPConn, bufSize int, stop int) (*udpRe
 	if err != nil {
 		return nil, err
 	}
-	sh := newShard()
-	srv.hub.register(&sh.ctr)
-	srv.addShard(sh)
 	wait, err := newWait(sock.fd, stop)
 	if err != nil {
 		sock.close()
@@ -128,6 +125,9 @@ func newUDPReader(srv *Server, conn *net.UDPConn, bufSize int, stop int) (*udpRe
 		sock.close()
 		return nil, err
 	}
+	sh := newShard()
+	srv.hub.register(&sh.ctr)
+	srv.addShard(sh)
 	r := &udpReader{srv: srv, sock: sock, local: local, wait: wait, waitRC: waitRC,
 		g: newIngester(srv, sh), coalesce: srv.cfg.UDPCoalesce}
 	// One backing array for all buffers; +1 byte so a datagram of exactly
