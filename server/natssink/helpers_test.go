@@ -118,9 +118,9 @@ func sorted(rows []string) []string {
 	return out
 }
 
-// readStreamRaw reads the whole stream back as CSV rows (header
-// dropped), in stream order.
-func readStreamRaw(t testing.TB, url string, o natssink.ReadOptions) []string {
+// readStreamTo reads the whole stream into w as Read prints it and returns
+// Read's counts; a message that does not decode fails the test.
+func readStreamTo(t testing.TB, url string, o natssink.ReadOptions, w io.Writer) natssink.ReadStats {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -129,11 +129,19 @@ func readStreamRaw(t testing.TB, url string, o natssink.ReadOptions) []string {
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var out bytes.Buffer
-	st, err := natssink.Read(ctx, nc, &out, o, func(seq uint64, err error) { t.Errorf("message %d: %v", seq, err) })
+	st, err := natssink.Read(ctx, nc, w, o, func(seq uint64, err error) { t.Errorf("message %d: %v", seq, err) })
 	if err != nil {
 		t.Fatalf("read stream: %v", err)
 	}
+	return st
+}
+
+// readStreamRaw reads the whole stream back as CSV rows (header
+// dropped), in stream order.
+func readStreamRaw(t testing.TB, url string, o natssink.ReadOptions) []string {
+	t.Helper()
+	var out bytes.Buffer
+	st := readStreamTo(t, url, o, &out)
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	if !strings.HasPrefix(lines[0], "device,seq,unix_ms,") {
 		t.Fatalf("no header: %q", lines[0])
@@ -143,23 +151,6 @@ func readStreamRaw(t testing.TB, url string, o natssink.ReadOptions) []string {
 		t.Fatalf("%d lines, Read counted %d rows", len(lines), st.Rows)
 	}
 	return lines
-}
-
-// readStreamStats reads the whole stream and returns Read's counts.
-func readStreamStats(t testing.TB, url string, o natssink.ReadOptions) natssink.ReadStats {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	st, err := natssink.Read(ctx, nc, io.Discard, o, nil)
-	if err != nil {
-		t.Fatalf("read stream: %v", err)
-	}
-	return st
 }
 
 // diff describes how got differs from want as multisets: missing rows,

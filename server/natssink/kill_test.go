@@ -3,6 +3,7 @@ package natssink_test
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -216,7 +217,7 @@ func nodeKill(t *testing.T, natsDown bool) {
 	// numbers the devices used that the stream lacks: rows lost in the
 	// dead node's memory, rows written to it while it was dead, and frames
 	// whose write failed (their numbers were used all the same).
-	st := readStreamStats(t, nc.URL(), natssink.ReadOptions{})
+	st := readStreamTo(t, nc.URL(), natssink.ReadOptions{}, io.Discard)
 	var used uint64
 	for _, d := range fd.devices {
 		d.mu.Lock()
