@@ -141,10 +141,29 @@ func ParseCodec(name string) (Codec, error) {
 // Limits bound what a decoder accepts, so hostile input costs bounded
 // memory. The zero value means DefaultLimits.
 type Limits struct {
-	MaxFrame    int // bytes of one frame as it arrives, envelope and END byte included
-	MaxDecoded  int // bytes a compressed frame may decompress to
+	MaxFrame int // bytes of one frame as it arrives, envelope and END byte included
+	// MaxDecoded bounds what one frame may grow into: the bytes a
+	// compressed frame decompresses to, and the memory its readings take
+	// in a Batch (DecodedSize), the inner frames of a compressed frame
+	// together. A frame above it is ReasonTooLarge, refused before its
+	// values are appended wherever the format states its size up front
+	// (binary, compact, compressed envelopes).
+	MaxDecoded  int
 	MaxChannels int // channels per sample
 	MaxSamples  int // samples per frame
+}
+
+// Bytes of Batch memory per decoded reading (a Value) and per sample (its
+// time): the unit of Limits.MaxDecoded for decoded readings.
+const (
+	DecodedValueBytes  = 16
+	DecodedSampleBytes = 8
+)
+
+// DecodedSize returns the Batch memory that readings values in samples
+// samples take.
+func DecodedSize(readings, samples int) int {
+	return readings*DecodedValueBytes + samples*DecodedSampleBytes
 }
 
 // Default limits, documented in PROTOCOL.md.

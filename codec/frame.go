@@ -1,5 +1,7 @@
 package codec
 
+import "unsafe"
+
 // Frame is one device's run of consecutive samples, as one frame carries
 // them. It is what decoders produce and encoders consume.
 //
@@ -147,6 +149,31 @@ type Mark struct{ frames, controls, values, times int }
 // Mark returns the current end of b.
 func (b *Batch) Mark() Mark {
 	return Mark{len(b.Frames), len(b.Controls), len(b.values), len(b.times)}
+}
+
+// DecodedSince returns the Batch memory (DecodedSize) of the readings
+// appended since m: what Limits.MaxDecoded bounds.
+func (b *Batch) DecodedSince(m Mark) int {
+	return DecodedSize(len(b.values)-m.values, len(b.times)-m.times)
+}
+
+// Shrink lets go of b's arrays when they hold more than maxBytes, so that
+// one large frame does not pin its memory in a long-lived Batch. The next
+// decode grows them again from zero. Call it on an empty Batch (after
+// Reset): it keeps no content.
+func (b *Batch) Shrink(maxBytes int) {
+	if DecodedSize(cap(b.values), cap(b.times)) > maxBytes {
+		b.values, b.times = nil, nil
+	}
+	if cap(b.Scratch) > maxBytes {
+		b.Scratch = nil
+	}
+	if cap(b.Frames)*int(unsafe.Sizeof(Frame{})) > maxBytes {
+		b.Frames = nil
+	}
+	if cap(b.Controls)*int(unsafe.Sizeof(Control{})) > maxBytes {
+		b.Controls = nil
+	}
 }
 
 // Rollback drops everything appended since m, so a frame that fails half

@@ -39,6 +39,11 @@ type Config struct {
 	MaxConns     int           // open TCP+TLS connections; beyond: closed at once, counted
 	MaxDevices   int           // sessions; beyond: readings dropped, counted
 	Limits       codec.Limits  // frame, decompression, channel and sample limits
+	// MaxAmplification bounds decoded bytes (codec.DecodedSize) per wire
+	// byte: over a connection's life (a bucket as large as one frame's
+	// Limits.MaxDecoded, filled by what the connection sends) and within
+	// each datagram. Frames beyond it are refused (amplification).
+	MaxAmplification int
 	End          byte          // END byte of text frames
 	IdleTimeout  time.Duration // close a connection that sent nothing for this long
 	FrameTimeout time.Duration // close a connection whose partial frame is older (slowloris)
@@ -68,6 +73,7 @@ var Defaults = Config{
 	Sink:                  "files",
 	MaxConns:              100_000,
 	MaxDevices:            1_000_000,
+	MaxAmplification:      2048,
 	End:                   '\n',
 	IdleTimeout:           5 * time.Minute,
 	FrameTimeout:          30 * time.Second,
@@ -106,6 +112,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxDevices == 0 {
 		c.MaxDevices = d.MaxDevices
 	}
+	if c.MaxAmplification == 0 {
+		c.MaxAmplification = d.MaxAmplification
+	}
 	c.Limits = c.Limits.OrDefault()
 	if c.End == 0 {
 		c.End = d.End
@@ -141,6 +150,9 @@ func (c *Config) validate() error {
 	}
 	if c.End >= 0x80 || c.End == ',' || c.End == ':' || c.End == ';' || c.End == '@' || (c.End >= '0' && c.End <= '9') {
 		return fmt.Errorf("END byte %q collides with the text format", c.End)
+	}
+	if c.MaxAmplification < 1 {
+		return fmt.Errorf("max amplification %d: want at least 1 decoded byte per wire byte", c.MaxAmplification)
 	}
 	if c.UDPCoalesce < 0 || c.UDPCoalesce > maxUDPCoalesce {
 		// Longer naps would hold decoded readings past chunkAge and let a

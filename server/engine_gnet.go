@@ -69,6 +69,13 @@ const maxOutbound = 64 << 10
 // so one flooding client cannot starve the loop's other connections.
 const maxFeed = 256 << 10
 
+// maxBacklog bounds the bytes a connection may have waiting in gnet's
+// inbound buffer after a wake-up. gnet keeps reading a socket whatever we
+// consume; only a connection whose frames decode to more than a wake-up
+// may (feedDecoded) falls behind, and one that keeps sending faster than
+// that is closed rather than buffered.
+const maxBacklog = 1 << 20
+
 func newGnetEngine(srv *Server, addr string) *gnetEngine {
 	return &gnetEngine{srv: srv, addr: addr, loops: make(map[gnet.EventLoop]*loopState),
 		started: make(chan error, 1), done: make(chan error, 1)}
@@ -181,7 +188,7 @@ func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	e.conns.Add(1)
 	e.srv.hub.conns[TCP].Add(1)
 	e.srv.hub.accepted[TCP].Add(1)
-	gc := &gnetConn{stream: stream{transport: TCP, lastRx: time.Now().UnixNano()}, ls: ls, c: c}
+	gc := &gnetConn{stream: stream{transport: TCP, lastRx: time.Now().UnixNano(), credit: e.srv.burst}, ls: ls, c: c}
 	st := &gc.stream
 	st.split.End, st.split.MaxFrame = e.srv.dec.End(), e.srv.dec.Limits().MaxFrame
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
@@ -225,15 +232,18 @@ func (e *gnetEngine) OnTraffic(c gnet.Conn) gnet.Action {
 	}
 	ls.g.sh.ctr.rxBytes[TCP].Add(uint64(len(buf)))
 	now := time.Now().UnixNano()
-	consumed, why := ls.g.feedStream(st, buf, false, now)
+	consumed, more, why := ls.g.feedStream(st, buf, false, now, feedDecoded)
 	if consumed > 0 {
 		_, _ = c.Discard(consumed) // never Discard(0): gnet reads it as "all"
+	}
+	if why == 0 && n-consumed > maxBacklog {
+		why = ErrBacklog
 	}
 	if why != 0 {
 		ls.g.sh.ctr.errors[TCP][why].Add(1)
 		return gnet.Close
 	}
-	if n > maxFeed {
+	if more || n > maxFeed {
 		_ = c.Wake(nil) // more is buffered: come back after the others
 	}
 	return gnet.None

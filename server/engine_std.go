@@ -104,7 +104,7 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 	defer e.wg.Done()
 	tr := e.transport
 	g := newIngester(e.srv, sh)
-	st := &stream{transport: tr, lastRx: time.Now().UnixNano()}
+	st := &stream{transport: tr, lastRx: time.Now().UnixNano(), credit: e.srv.burst}
 	st.split.End, st.split.MaxFrame = e.srv.dec.End(), e.srv.dec.Limits().MaxFrame
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		st.peer = a.AddrPort()
@@ -150,8 +150,13 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 		if m > 0 {
 			sh.ctr.rxBytes[tr].Add(uint64(m))
 			n += m
-			consumed, why := g.feedStream(st, buf[:n], false, now)
+			consumed, _, why := g.feedStream(st, buf[:n], false, now, 0)
 			n = copy(buf, buf[consumed:n])
+			if len(buf) > stdReadBuf && n <= stdReadBuf/2 {
+				// A long frame grew the buffer; it is consumed, so go
+				// back to the normal size rather than keep its memory.
+				buf = append(make([]byte, 0, stdReadBuf), buf[:n]...)[:stdReadBuf]
+			}
 			if why != 0 {
 				sh.ctr.errors[tr][why].Add(1)
 				return

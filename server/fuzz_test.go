@@ -34,7 +34,7 @@ func FuzzIngest(f *testing.F) {
 		step := int(chunk)%17 + 1
 		for off := 0; off < len(data); off += step {
 			buf = append(buf, data[off:min(off+step, len(data))]...)
-			consumed, why := g.feedStream(st, buf, false, 1)
+			consumed, _, why := g.feedStream(st, buf, false, 1, 0)
 			if consumed > len(buf) {
 				t.Fatalf("consumed %d of %d bytes", consumed, len(buf))
 			}

@@ -17,6 +17,20 @@ import (
 // of garbage does not burn a core.
 const maxBadRun = 64
 
+// What one connection may make the server decode, beyond the codec's
+// per-frame limits (see Config.MaxAmplification and docs on memory):
+//
+//   - feedDecoded caps the decoded bytes of one gnet wake-up, so one
+//     connection of highly compressible frames cannot hold its loop for
+//     long: the rest waits for the next wake-up.
+//   - keepBatch is what an ingester's batch may keep between feeds; after
+//     a larger frame its arrays are let go, so memory returns to its idle
+//     size once the traffic stops.
+const (
+	feedDecoded = 16 << 20
+	keepBatch   = 256 << 10
+)
+
 // chunkReadings and chunkAge bound how long decoded readings wait in an
 // ingester before they go to the sink: large chunks for throughput, a
 // short age so a quiet connection's readings are not held back.
@@ -52,7 +66,14 @@ type stream struct {
 	link      *downlink
 	lastRx    int64 // unix ns of the last bytes received
 	partial   int64 // unix ns since a partial frame has been waiting, 0 if none
+	credit    int64 // decoded bytes the stream may still spend (amplification bucket)
 	badRun    int32
+}
+
+// earn adds what wire bytes of input entitle the stream to decode, up to
+// the bucket's size: one frame's limit. A new stream starts full.
+func (st *stream) earn(wire int, amp int64, burst int64) {
+	st.credit = min(st.credit+int64(wire)*amp, burst)
 }
 
 // ingester runs the shared path for one event loop, UDP reader or
@@ -78,6 +99,7 @@ type ingester struct {
 	// same few values frame after frame), flushed under latMu.
 	lats    [64]latRun
 	nlat    int
+	decoded int // decoded bytes of readings in the current feed
 	idBuf   []byte                         // scratch for device ids derived from addresses
 	udpLink func(netip.AddrPort) *downlink // how to answer a UDP source, for readers
 }
@@ -88,12 +110,19 @@ func newIngester(srv *Server, sh *shard) *ingester {
 
 // feedStream processes the whole frames at the front of data, which came
 // from stream st. It returns how many bytes to consume; the rest (a
-// partial frame) stays in the caller's buffer. closeWhy != 0 means close
-// the stream.
-func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64) (consumed int, closeWhy ErrReason) {
+// partial frame, or frames left for later) stays in the caller's buffer.
+// more reports that it stopped early, having decoded maxDecoded bytes of
+// readings (0: no such cap), while whole frames remain. closeWhy != 0
+// means close the stream.
+func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64, maxDecoded int) (consumed int, more bool, closeWhy ErrReason) {
 	st.lastRx = now
 	g.batch.Reset()
+	g.decoded = 0
 	for consumed < len(data) {
+		if maxDecoded > 0 && g.decoded >= maxDecoded {
+			more = true
+			break
+		}
 		adv, frame, err := st.split.Split(data[consumed:], atEOF)
 		if err != nil {
 			g.countError(st.transport, st.session, ErrReason(codec.ReasonOf(err)), err, now)
@@ -114,7 +143,10 @@ func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64) (c
 		if frame == nil {
 			continue
 		}
-		if !g.decode(st, st.transport, frame, adv, netip.AddrPort{}, now) {
+		st.earn(adv, g.srv.amp, g.srv.burst)
+		ok, spent := g.decode(st, st.transport, frame, adv, st.credit, netip.AddrPort{}, now)
+		st.credit -= int64(spent)
+		if !ok {
 			if st.badRun++; st.badRun > maxBadRun {
 				closeWhy = ErrTooManyErrors
 				break
@@ -123,7 +155,10 @@ func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64) (c
 		}
 		st.badRun = 0
 	}
-	if consumed < len(data) && closeWhy == 0 {
+	// Inside a frame: bytes of one wait, or the splitter is discarding
+	// the rest of an over-long line (every byte consumed, the line not
+	// over): either way the slow-client timeout runs.
+	if (consumed < len(data) && !more || st.split.Skipping()) && closeWhy == 0 {
 		if st.partial == 0 {
 			st.partial = now
 		}
@@ -131,7 +166,7 @@ func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64) (c
 		st.partial = 0
 	}
 	g.finish(st.transport, now)
-	return consumed, closeWhy
+	return consumed, more, closeWhy
 }
 
 // closeStream accounts the bytes left when a stream ends. When the peer
@@ -142,7 +177,7 @@ func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64) (c
 // closed it for bad input, that input was counted already.
 func (g *ingester) closeStream(st *stream, rest []byte, peerEOF bool, now int64) {
 	if peerEOF {
-		consumed, _ := g.feedStream(st, rest, true, now)
+		consumed, _, _ := g.feedStream(st, rest, true, now, 0)
 		rest = rest[consumed:]
 	} else if st.partial == 0 {
 		return
@@ -154,12 +189,15 @@ func (g *ingester) closeStream(st *stream, rest []byte, peerEOF bool, now int64)
 }
 
 // feedDatagram processes one UDP datagram from src: one or more whole
-// frames. The caller calls finish after a batch of datagrams.
+// frames, which together may decode to amplification times the
+// datagram's size (and each frame to the codec's limit). The caller calls
+// finish after a batch of datagrams.
 func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 	g.sh.ctr.datagrams.Add(1)
 	g.sh.ctr.rxBytes[UDP].Add(uint64(len(data)))
 	var split framing.Splitter
 	split.End, split.MaxFrame = g.srv.dec.End(), g.srv.dec.Limits().MaxFrame
+	credit := min(int64(len(data))*g.srv.amp, g.srv.burst)
 	for off := 0; off < len(data); {
 		adv, frame, err := split.Split(data[off:], true)
 		if err != nil {
@@ -170,33 +208,49 @@ func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 		}
 		off += adv
 		if frame != nil {
-			g.decode(nil, UDP, frame, adv, src, now)
+			_, spent := g.decode(nil, UDP, frame, adv, credit, src, now)
+			credit -= int64(spent)
 		}
 	}
 }
 
-// decode decodes one frame and applies what it holds in arrival order.
-func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, src netip.AddrPort, now int64) bool {
-	nf, nc := len(g.batch.Frames), len(g.batch.Controls)
-	if err := g.srv.dec.Decode(&g.batch, frame); err != nil {
+// decode decodes one frame, within credit bytes of decoded readings, and
+// applies what it holds in arrival order. It returns whether the frame
+// was good and the decoded bytes it cost. The batch is empty again when
+// it returns: what the frame held is in the sessions and the chunk.
+func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, credit int64, src netip.AddrPort, now int64) (ok bool, spent int) {
+	defer g.batch.Reset() // drop references into the network buffer
+	m := g.batch.Mark()
+	if credit <= 0 {
+		credit = 1 // nothing left: any frame with readings is refused
+	}
+	if err := g.srv.dec.DecodeBudget(&g.batch, frame, int(min(credit, 1<<62))); err != nil {
 		var s *Session
 		if st != nil {
 			s = st.session
 		}
-		g.countError(tr, s, ErrReason(codec.ReasonOf(err)), err, now)
-		return false
+		r := ErrReason(codec.ReasonOf(err))
+		if r == ErrReason(codec.ReasonTooLarge) && credit < g.srv.burst {
+			// Within the codec's limits, but more than this connection's
+			// input entitles it to decode.
+			r = ErrAmplification
+		}
+		g.countError(tr, s, r, err, now)
+		return false, 0
 	}
-	for i := nc; i < len(g.batch.Controls); i++ {
+	spent = g.batch.DecodedSince(m)
+	g.decoded += spent
+	for i := range g.batch.Controls {
 		g.control(st, tr, &g.batch.Controls[i], src, now)
 	}
-	for i := nf; i < len(g.batch.Frames); i++ {
+	for i := range g.batch.Frames {
 		f := &g.batch.Frames[i]
 		if f.Format == codec.FormatText && f.Compression == codec.CompressNone {
 			f.WireBytes = wire // the splitter knows the END byte and any \r
 		}
 		g.frame(st, tr, f, src, now)
 	}
-	return true
+	return true, spent
 }
 
 // deviceOf resolves which device a frame is from: its own id, else the
@@ -388,6 +442,7 @@ func (g *ingester) finish(tr Transport, now int64) {
 		g.flushChunk(tr)
 	}
 	g.batch.Reset() // drop references into the network buffer
+	g.batch.Shrink(keepBatch)
 }
 
 // latRun is n frames whose latency was ms.

@@ -62,7 +62,7 @@ func BenchmarkIngestStream(b *testing.B) {
 			st := &stream{transport: TCP}
 			st.split.End, st.split.MaxFrame = '\n', codec.DefaultMaxFrame
 			// Cut at a frame boundary so every iteration sees whole frames.
-			consumed, _ := g.feedStream(st, data, false, 1)
+			consumed, _, _ := g.feedStream(st, data, false, 1, 0)
 			data = data[:consumed]
 			readings := 0
 			var bt codec.Batch
@@ -76,7 +76,7 @@ func BenchmarkIngestStream(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				g.feedStream(st, data, false, int64(i))
+				g.feedStream(st, data, false, int64(i), 0)
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(readings), "ns/reading")
 			b.ReportMetric(float64(len(data))/float64(readings), "B/reading")

@@ -25,7 +25,7 @@ func TestLatencyRuns(t *testing.T) {
 		for i, l := range lats {
 			data = fmt.Appendf(data, "d1;%d;%d;1.5\n", i, nowMs-l)
 		}
-		if n, _ := g.feedStream(st, data, false, nowMs*1e6); n != len(data) {
+		if n, _, _ := g.feedStream(st, data, false, nowMs*1e6, 0); n != len(data) {
 			t.Fatalf("consumed %d of %d bytes", n, len(data))
 		}
 		g.finish(TCP, nowMs*1e6)

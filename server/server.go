@@ -29,6 +29,8 @@ type Server struct {
 	sink    sink.Sink
 	storing bool // false with the none sink: skip copying readings at all
 	cmds    *commands
+	amp     int64 // Config.MaxAmplification
+	burst   int64 // a stream's amplification bucket: Limits.MaxDecoded
 	started time.Time
 	closing atomic.Bool
 
@@ -58,6 +60,8 @@ func New(cfg Config) (*Server, error) {
 		hub:       newStatsHub(),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		amp:       int64(cfg.MaxAmplification),
+		burst:     int64(cfg.Limits.MaxDecoded),
 	}
 	s.cmds = newCommands(s)
 	switch cfg.Sink {

@@ -42,10 +42,13 @@ const (
 	ErrDeviceLimit                                                  // more devices than --max-devices
 	ErrUnresyncable                                                 // stream cannot be resynchronised: closed
 	ErrTooManyErrors                                                // too many consecutive bad frames: closed
+	ErrAmplification                                                // frame would decode to more than the connection's input entitles it to (--max-amplification)
+	ErrBacklog                                                      // connection sent faster than its frames may be decoded: closed
 	NumErrReasons
 )
 
-var serverReasonNames = [...]string{"conn_limit", "idle_timeout", "frame_timeout", "write_blocked", "tls_handshake", "device_limit", "unresyncable", "too_many_errors"}
+var serverReasonNames = [...]string{"conn_limit", "idle_timeout", "frame_timeout", "write_blocked", "tls_handshake", "device_limit", "unresyncable", "too_many_errors",
+	"amplification", "backlog"}
 
 func (r ErrReason) String() string {
 	if r < ErrReason(codec.NumReasons) {

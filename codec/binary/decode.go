@@ -114,6 +114,8 @@ func decode(dst *codec.Batch, b []byte, lim *codec.Limits) error {
 		return fail(p+2, codec.ReasonBadSyntax, "no channels")
 	case nc > l.MaxChannels:
 		return fail(p+2, codec.ReasonTooManyChannels, "")
+	case codec.DecodedSize(n*nc, n) > l.MaxDecoded:
+		return fail(p, codec.ReasonTooLarge, "frame decodes to more than the decoded-size limit")
 	}
 	p += 3
 	if len(b)-p < 2*nc {

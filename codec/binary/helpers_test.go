@@ -67,7 +67,7 @@ func diffFrame(got, want *codec.Frame) string {
 }
 
 // wideLimits admit every frame the wire can carry.
-var wideLimits = codec.Limits{MaxFrame: 1 << 30, MaxChannels: wireMaxChannels, MaxSamples: wireMaxSamples}
+var wideLimits = codec.Limits{MaxFrame: 1 << 30, MaxDecoded: 1 << 30, MaxChannels: wireMaxChannels, MaxSamples: wireMaxSamples}
 
 // head shortens a frame for an error message.
 func head(b []byte) []byte { return b[:min(len(b), 96)] }

@@ -34,8 +34,8 @@ const (
 // Bytes of decoded output per value and per sample, for Limits.MaxDecoded:
 // what the codec.Batch grows by.
 const (
-	valueBytes = 16
-	timeBytes  = 8
+	valueBytes = codec.DecodedValueBytes
+	timeBytes  = codec.DecodedSampleBytes
 )
 
 func fail(off int, r codec.Reason, detail string) error {

@@ -32,6 +32,12 @@ func NewSplitter(end byte, maxFrame int) *Splitter {
 // Reset forgets any line being skipped, for reuse on a new stream.
 func (s *Splitter) Reset() { s.skipping = false }
 
+// Skipping reports whether the splitter is discarding the rest of an
+// over-long or garbage text line: the stream is then inside a frame even
+// though every byte so far was consumed, which a server's slow-client
+// timeout must see.
+func (s *Splitter) Skipping() bool { return s.skipping }
+
 func (s *Splitter) end() byte {
 	if s.End == 0 {
 		return '\n'

@@ -36,6 +36,13 @@ func Decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 		dst.Rollback(m)
 		return err
 	}
+	// A text reading takes at least 2 bytes ("1,") and decodes to 16 (24
+	// with its sample's time), so the check can wait for the end: the
+	// work done is bounded by the line's length.
+	if dst.DecodedSince(m) > lim.MaxDecoded {
+		dst.Rollback(m)
+		return fail(0, codec.ReasonTooLarge, "frame decodes to more than the decoded-size limit")
+	}
 	return nil
 }
 

@@ -54,31 +54,56 @@ func (d *Decoder) NewSplitter() *framing.Splitter {
 // accepted whole or not at all. Slices in dst alias frame (and dst.Scratch
 // for compressed frames).
 func (d *Decoder) Decode(dst *codec.Batch, frame []byte) error {
+	return d.DecodeBudget(dst, frame, 0)
+}
+
+// DecodeBudget is Decode with a tighter bound on what the frame may grow
+// into: budget bytes of decoded readings (codec.DecodedSize) and of
+// decompressed bytes, instead of the decoder's Limits.MaxDecoded, when
+// budget is positive and smaller. A server passes what a connection may
+// still spend, so that decoded bytes per wire byte (amplification) stay
+// bounded; a frame above the budget is codec.ReasonTooLarge.
+func (d *Decoder) DecodeBudget(dst *codec.Batch, frame []byte, budget int) error {
 	if len(frame) == 0 {
 		return codec.Errorf(codec.FormatUnknown, 0, codec.ReasonTruncated, "empty frame")
 	}
+	lim := d.limits
+	if budget > 0 && budget < lim.MaxDecoded {
+		lim.MaxDecoded = budget
+	}
 	switch f := codec.FormatOf(frame[0]); f {
+	case codec.FormatZstd, codec.FormatZstdDict, codec.FormatS2:
+		return d.decodeCompressed(dst, frame, f, &lim)
+	default:
+		return d.decodeBare(dst, frame, f, &lim)
+	}
+}
+
+// decodeBare decodes a frame that is not compressed.
+func (d *Decoder) decodeBare(dst *codec.Batch, frame []byte, f codec.Format, lim *codec.Limits) error {
+	switch f {
 	case codec.FormatText:
-		return text.Decode(dst, frame, &d.limits)
+		return text.Decode(dst, frame, lim)
 	case codec.FormatBinary:
-		return binary.Decode(dst, frame, &d.limits)
+		return binary.Decode(dst, frame, lim)
 	case codec.FormatCompact:
-		return compact.Decode(dst, frame, &d.limits)
+		return compact.Decode(dst, frame, lim)
 	case codec.FormatControl:
 		return control.Decode(dst, frame)
 	case codec.FormatZstd, codec.FormatZstdDict, codec.FormatS2:
-		return d.decodeCompressed(dst, frame, f)
+		return codec.Errorf(f, 0, codec.ReasonNested, "compressed frame inside a compressed frame")
 	default:
 		return codec.Errorf(codec.FormatUnknown, 0, codec.ReasonUnknownFormat, "first byte starts no format")
 	}
 }
 
 // decodeCompressed decompresses into dst.Scratch and decodes the frames
-// inside. Nesting is refused: one level of decompression, bounded by
-// MaxDecoded, is all a frame can cost.
-func (d *Decoder) decodeCompressed(dst *codec.Batch, frame []byte, f codec.Format) error {
+// inside. Nesting is refused: one level of decompression is all a frame
+// can cost, and lim.MaxDecoded bounds both the decompressed bytes and the
+// decoded readings of all inner frames together.
+func (d *Decoder) decodeCompressed(dst *codec.Batch, frame []byte, f codec.Format, lim *codec.Limits) error {
 	start := len(dst.Scratch)
-	out, err := d.compressor.AppendDecoded(dst.Scratch, frame, d.limits.MaxDecoded)
+	out, err := d.compressor.AppendDecoded(dst.Scratch, frame, lim.MaxDecoded)
 	if err != nil {
 		return err
 	}
@@ -86,7 +111,8 @@ func (d *Decoder) decodeCompressed(dst *codec.Batch, frame []byte, f codec.Forma
 	inner := out[start:len(out):len(out)]
 	m := dst.Mark()
 	comp := compressionOf(f)
-	split := framing.Splitter{End: d.end, MaxFrame: d.limits.MaxDecoded}
+	split := framing.Splitter{End: d.end, MaxFrame: lim.MaxDecoded}
+	innerLim := *lim
 	first := len(dst.Frames)
 	for off := 0; off < len(inner); {
 		adv, fr, err := split.Split(inner[off:], true)
@@ -95,11 +121,12 @@ func (d *Decoder) decodeCompressed(dst *codec.Batch, frame []byte, f codec.Forma
 			return err
 		}
 		if fr != nil {
-			if !codec.Delimited(fr[0]) && codec.FormatOf(fr[0]) >= codec.FormatZstd {
+			innerLim.MaxDecoded = lim.MaxDecoded - dst.DecodedSince(m)
+			if innerLim.MaxDecoded <= 0 {
 				dst.Rollback(m)
-				return codec.Errorf(f, off, codec.ReasonNested, "compressed frame inside a compressed frame")
+				return codec.Errorf(f, off, codec.ReasonTooLarge, "inner frames decode to more than the decoded-size limit")
 			}
-			if err := d.Decode(dst, fr); err != nil {
+			if err := d.decodeBare(dst, fr, codec.FormatOf(fr[0]), &innerLim); err != nil {
 				dst.Rollback(m)
 				return err
 			}

@@ -117,6 +117,52 @@ func TestDecode_Failure(t *testing.T) {
 	f("compressed garbage inside", z.Append(nil, codec.CompressS2, append(append([]byte{}, inner...), 0xff, '\n')), codec.ReasonUnknownFormat)
 	f("bad frame inside rolls back the good one", z.Append(nil, codec.CompressZstd, append(append([]byte{}, inner...), []byte("d;1;NaN\n")...)), codec.ReasonNonFinite)
 	f("bomb above MaxDecoded", z.Append(nil, codec.CompressZstd, bytes.Repeat([]byte("1,"), 1<<16)), codec.ReasonTooLarge)
+	// Each inner compact frame is under the limit on its own; together
+	// they are far above it, from a few hundred bytes on the wire.
+	f("inner frames together above MaxDecoded", z.Append(nil, codec.CompressZstd, bytes.Repeat(constCompact(4096, 1), 64)), codec.ReasonTooLarge)
+}
+
+// constCompact is a compact frame of n samples of ch constant channels: a
+// few dozen bytes that decode to n*(16*ch+8) bytes of readings.
+func constCompact(n, ch int) []byte {
+	f := codec.Frame{Device: []byte("amp"), Seq: 1, Flags: codec.HasSeq, Channels: ch}
+	for range n {
+		f.Times = append(f.Times, 0)
+		for range ch {
+			f.Values = append(f.Values, codec.Decimal(215, 1))
+		}
+	}
+	return NewEncoder(codec.Codec{Format: codec.FormatCompact}, 0, nil).Append(nil, &f)
+}
+
+// TestDecodeBudget: a budget below MaxDecoded refuses what would grow the
+// batch beyond it, in every format, before the values are kept; a budget
+// that fits, or none, decodes.
+func TestDecodeBudget(t *testing.T) {
+	dec := NewDecoder(codec.Limits{}, 0, nil)
+	z := compress.Default()
+	compact := constCompact(600, 4) // 600*(4*16+8) = 43,200 decoded bytes
+	f := func(name string, frame []byte, budget int, want codec.Reason) {
+		t.Helper()
+		var b codec.Batch
+		err := dec.DecodeBudget(&b, frame, budget)
+		if got := codec.ReasonOf(err); got != want {
+			t.Fatalf("%s, budget %d: %v, want %s", name, budget, err, want)
+		}
+		if err != nil && (len(b.Frames) != 0 || b.Readings() != 0) {
+			t.Fatalf("%s: error left readings in the batch", name)
+		}
+	}
+	f("compact within budget", compact, 43_200, codec.ReasonNone)
+	f("compact above budget", compact, 43_199, codec.ReasonTooLarge)
+	f("compact, no budget", compact, 0, codec.ReasonNone)
+	f("text above budget", []byte("d;1;1:2:3:4,5:6:7:8"), codec.DecodedSize(8, 2)-1, codec.ReasonTooLarge)
+	f("text within budget", []byte("d;1;1:2:3:4,5:6:7:8"), codec.DecodedSize(8, 2), codec.ReasonNone)
+	bin := NewEncoder(codec.Codec{Format: codec.FormatBinary}, 0, nil).Append(nil, sampleFrame("d", 1))
+	f("binary above budget", bin, codec.DecodedSize(6, 3)-1, codec.ReasonTooLarge)
+	f("binary within budget", bin, codec.DecodedSize(6, 3), codec.ReasonNone)
+	f("compressed above budget", z.Append(nil, codec.CompressZstd, compact), 43_199, codec.ReasonTooLarge)
+	f("budget above MaxDecoded changes nothing", z.Append(nil, codec.CompressZstd, bytes.Repeat(compact, 30)), 1<<30, codec.ReasonTooLarge)
 }
 
 // TestDecode_ZeroAllocs: decoding every codec into a warm batch allocates
