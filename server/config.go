@@ -36,18 +36,18 @@ type Config struct {
 	// Node are taken from Sink, DataDir and Node.
 	NATS natssink.Config
 
-	MaxConns     int           // open TCP+TLS connections; beyond: closed at once, counted
-	MaxDevices   int           // sessions; beyond: readings dropped, counted
-	Limits       codec.Limits  // frame, decompression, channel and sample limits
+	MaxConns   int          // open TCP+TLS connections; beyond: closed at once, counted
+	MaxDevices int          // sessions; beyond: readings dropped, counted
+	Limits     codec.Limits // frame, decompression, channel and sample limits
 	// MaxAmplification bounds decoded bytes (codec.DecodedSize) per wire
 	// byte: over a connection's life (a bucket as large as one frame's
 	// Limits.MaxDecoded, filled by what the connection sends) and within
 	// each datagram. Frames beyond it are refused (amplification).
 	MaxAmplification int
-	End          byte          // END byte of text frames
-	IdleTimeout  time.Duration // close a connection that sent nothing for this long
-	FrameTimeout time.Duration // close a connection whose partial frame is older (slowloris)
-	TCPKeepAlive time.Duration
+	End              byte          // END byte of text frames
+	IdleTimeout      time.Duration // close a connection that sent nothing for this long
+	FrameTimeout     time.Duration // close a connection whose partial frame is older (slowloris)
+	TCPKeepAlive     time.Duration
 
 	CommandTTL            time.Duration // how long a command waits for an unreachable device
 	AckTimeout            time.Duration // how long a sent command waits for its ack

@@ -99,7 +99,7 @@ type ingester struct {
 	// same few values frame after frame), flushed under latMu.
 	lats    [64]latRun
 	nlat    int
-	decoded int // decoded bytes of readings in the current feed
+	decoded int                            // decoded bytes of readings in the current feed
 	idBuf   []byte                         // scratch for device ids derived from addresses
 	udpLink func(netip.AddrPort) *downlink // how to answer a UDP source, for readers
 }
