@@ -1,6 +1,9 @@
 package server
 
 import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -54,6 +57,7 @@ type Command struct {
 	Via     string       `json:"via,omitempty"` // tcp, udp or tls
 
 	payload []byte
+	sentOn  path // where it was sent: its ack counts only from there
 }
 
 // Errors of Submit.
@@ -63,6 +67,10 @@ var (
 	ErrQueueFull     = errors.New("server: command queue full")
 	ErrBadDeviceID   = errors.New("server: invalid device id")
 	ErrNoSuchCommand = errors.New("server: no such command")
+	// ErrUnframable: the device speaks text, and the payload holds bytes
+	// a text command line cannot carry (control bytes, non-ASCII, or the
+	// END byte), which a line-based device would read as more lines.
+	ErrUnframable = errors.New("server: the device speaks text: a command payload must be printable ASCII without the END byte")
 )
 
 // commands tracks downlink commands. Its lock is taken by HTTP handlers,
@@ -72,7 +80,6 @@ type commands struct {
 	srv *Server
 
 	mu      sync.Mutex
-	next    uint64
 	byID    map[uint64]*Command
 	order   []uint64                // ids, oldest first, for bounded history
 	pending map[*Session][]*Command // queued per device, oldest first
@@ -96,14 +103,16 @@ func (c *commands) submit(id string, payload []byte, now time.Time) (Command, er
 	if s == nil {
 		return Command{}, ErrUnknownDev
 	}
+	if l := s.link.Load(); l != nil && !c.framable(l, payload) {
+		return Command{}, ErrUnframable
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cfg := &c.srv.cfg
 	if len(c.pending[s]) >= cfg.CommandQueuePerDevice || c.queued >= cfg.CommandQueue {
 		return Command{}, ErrQueueFull
 	}
-	c.next++
-	cmd := &Command{ID: c.next, Device: id, Payload: string(payload), State: CmdQueued, Created: now,
+	cmd := &Command{ID: c.newID(), Device: id, Payload: string(payload), State: CmdQueued, Created: now,
 		payload: append([]byte(nil), payload...)}
 	c.remember(cmd)
 	c.pending[s] = append(c.pending[s], cmd)
@@ -111,6 +120,34 @@ func (c *commands) submit(id string, payload []byte, now time.Time) (Command, er
 	s.pendingCmds.Add(1)
 	c.flushLocked(s, now)
 	return *cmd, nil
+}
+
+// maxCommandID keeps ids exact in JSON numbers (and so in JavaScript).
+const maxCommandID = 1<<53 - 1
+
+// newID returns an unused random command id. Ids are not guessable, so a
+// peer cannot acknowledge a command it never received; and the ack must
+// come from the path the command went on besides (see acked). Call with
+// c.mu held.
+func (c *commands) newID() uint64 {
+	for {
+		var b [8]byte
+		_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+		id := binary.LittleEndian.Uint64(b[:]) & maxCommandID
+		if _, used := c.byID[id]; id != 0 && !used {
+			return id
+		}
+	}
+}
+
+// framable reports whether payload can go to the device on l: any bytes
+// in a binary control frame (length-prefixed), only a safe text line for
+// a device that speaks text.
+func (c *commands) framable(l *downlink, payload []byte) bool {
+	if l.binary.Load() {
+		return true
+	}
+	return control.ValidTextPayload(payload) && bytes.IndexByte(payload, c.srv.dec.End()) < 0
 }
 
 // remember adds cmd to the history, forgetting the oldest finished ones
@@ -144,12 +181,17 @@ func (c *commands) flushLocked(s *Session, now time.Time) {
 	q := c.pending[s]
 	for len(q) > 0 {
 		cmd := q[0]
-		frame := encodeCommand(cmd, s.speaksBinary.Load())
-		if err := link.send(frame); err != nil {
-			cmd.Detail = "send: " + err.Error()
-			break // keep it queued: the device may come back on a new link
+		if !c.framable(link, cmd.payload) {
+			// Queued for a device that now speaks text: sending it would
+			// let the payload's bytes read as lines of their own.
+			cmd.State, cmd.Done, cmd.Detail = CmdFailed, now, ErrUnframable.Error()
+		} else {
+			if err := link.send(c.encode(cmd, link)); err != nil {
+				cmd.Detail = "send: " + err.Error()
+				break // keep it queued: the device may come back on a new link
+			}
+			cmd.State, cmd.Sent, cmd.Via, cmd.sentOn = CmdSent, now, link.transport.String(), link.path()
 		}
-		cmd.State, cmd.Sent, cmd.Via = CmdSent, now, link.transport.String()
 		q = q[1:]
 		c.queued--
 		s.pendingCmds.Add(-1)
@@ -161,25 +203,31 @@ func (c *commands) flushLocked(s *Session, now time.Time) {
 	}
 }
 
-// encodeCommand writes cmd as the device's kind of control frame: a text
-// line for text devices when the payload is printable, else binary.
-func encodeCommand(cmd *Command, binary bool) []byte {
+// encode writes cmd as the device on l reads commands: a text line ended
+// by the END byte, or a binary control frame.
+func (c *commands) encode(cmd *Command, l *downlink) []byte {
 	ctl := codec.Control{Kind: codec.ControlCommand, ID: cmd.ID, Payload: cmd.payload}
-	if !binary && control.ValidTextPayload(cmd.payload) {
-		return control.AppendText(nil, &ctl, '\n')
+	if l.binary.Load() {
+		return control.AppendBinary(nil, &ctl)
 	}
-	return control.AppendBinary(nil, &ctl)
+	return control.AppendText(nil, &ctl, c.srv.dec.End())
 }
 
-// acked records a device's acknowledgement. Called from ingesters.
-func (c *commands) acked(id uint64, status codec.AckStatus, detail []byte, now int64) {
+// acked records a device's acknowledgement, which came on path p. Called
+// from ingesters. It returns false for an ack of no command sent on p:
+// an unknown id, or a command sent elsewhere (a forged ack).
+func (c *commands) acked(id uint64, status codec.AckStatus, detail []byte, now int64, p path) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	cmd := c.byID[id]
-	if cmd == nil || cmd.State == CmdAcked {
-		return
+	if cmd == nil || cmd.State == CmdQueued || cmd.sentOn != p {
+		return false
+	}
+	if cmd.State == CmdAcked {
+		return true // a repeat, as UDP devices may send
 	}
 	cmd.State, cmd.Ack, cmd.Detail, cmd.Done = CmdAcked, status.String(), string(detail), time.Unix(0, now)
+	return true
 }
 
 // expire ages out queued commands past their TTL and sent ones that were

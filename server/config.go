@@ -36,9 +36,24 @@ type Config struct {
 	// Node are taken from Sink, DataDir and Node.
 	NATS natssink.Config
 
-	MaxConns   int          // open TCP+TLS connections; beyond: closed at once, counted
-	MaxDevices int          // sessions; beyond: readings dropped, counted
-	Limits     codec.Limits // frame, decompression, channel and sample limits
+	MaxConns   int // open TCP+TLS connections; beyond: closed at once, counted
+	MaxDevices int // identified devices' sessions; beyond: readings dropped, counted
+	// MaxAnonymous bounds the sessions of devices named after their
+	// address (no id, no hello), a pool apart from MaxDevices; they are
+	// evicted once silent for AnonymousIdle.
+	MaxAnonymous  int
+	AnonymousIdle time.Duration
+	// MaxDevicesPerSource bounds the sessions (of either kind) one source
+	// creates: an IPv4 address or an IPv6 /64.
+	MaxDevicesPerSource int
+
+	// Who may speak for a device, per transport (see Policy). The zero
+	// value is PolicyBound. BindTTL is how long a device stays bound to
+	// its address after its last frame.
+	TCPPolicy, UDPPolicy, TLSPolicy Policy
+	BindTTL                         time.Duration
+
+	Limits codec.Limits // frame, decompression, channel and sample limits
 	// MaxAmplification bounds decoded bytes (codec.DecodedSize) per wire
 	// byte: over a connection's life (a bucket as large as one frame's
 	// Limits.MaxDecoded, filled by what the connection sends) and within
@@ -73,6 +88,10 @@ var Defaults = Config{
 	Sink:                  "files",
 	MaxConns:              100_000,
 	MaxDevices:            1_000_000,
+	MaxAnonymous:          10_000,
+	AnonymousIdle:         5 * time.Minute,
+	MaxDevicesPerSource:   16_384,
+	BindTTL:               5 * time.Minute,
 	MaxAmplification:      2048,
 	End:                   '\n',
 	IdleTimeout:           5 * time.Minute,
@@ -115,6 +134,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxAmplification == 0 {
 		c.MaxAmplification = d.MaxAmplification
 	}
+	if c.MaxAnonymous == 0 {
+		c.MaxAnonymous = d.MaxAnonymous
+	}
+	if c.MaxDevicesPerSource == 0 {
+		c.MaxDevicesPerSource = d.MaxDevicesPerSource
+	}
 	c.Limits = c.Limits.OrDefault()
 	if c.End == 0 {
 		c.End = d.End
@@ -122,7 +147,7 @@ func (c Config) withDefaults() Config {
 	for _, p := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&c.CommandTTL, d.CommandTTL}, {&c.AckTimeout, d.AckTimeout}} {
+	}{{&c.CommandTTL, d.CommandTTL}, {&c.AckTimeout, d.AckTimeout}, {&c.AnonymousIdle, d.AnonymousIdle}, {&c.BindTTL, d.BindTTL}} {
 		if *p.v == 0 {
 			*p.v = p.def
 		}
@@ -150,6 +175,36 @@ func (c *Config) validate() error {
 	}
 	if c.End >= 0x80 || c.End == ',' || c.End == ':' || c.End == ';' || c.End == '@' || (c.End >= '0' && c.End <= '9') {
 		return fmt.Errorf("END byte %q collides with the text format", c.End)
+	}
+	for _, v := range []struct {
+		name string
+		n    int
+	}{{"max conns", c.MaxConns}, {"max devices", c.MaxDevices}, {"max anonymous", c.MaxAnonymous},
+		{"max devices per source", c.MaxDevicesPerSource}, {"command queue", c.CommandQueue},
+		{"command queue per device", c.CommandQueuePerDevice}, {"command history", c.CommandHistory}} {
+		if v.n < 0 {
+			return fmt.Errorf("%s %d: want a positive number", v.name, v.n)
+		}
+	}
+	for _, v := range []struct {
+		name string
+		d    time.Duration
+	}{{"idle timeout", c.IdleTimeout}, {"frame timeout", c.FrameTimeout}, {"anonymous idle", c.AnonymousIdle},
+		{"bind ttl", c.BindTTL}, {"command ttl", c.CommandTTL}, {"ack timeout", c.AckTimeout}} {
+		if v.d < 0 {
+			return fmt.Errorf("%s %v: want a positive duration, or 0 where 0 means never", v.name, v.d)
+		}
+	}
+	for _, p := range []struct {
+		tr Transport
+		p  Policy
+	}{{TCP, c.TCPPolicy}, {UDP, c.UDPPolicy}, {TLS, c.TLSPolicy}} {
+		if p.p >= numPolicies {
+			return fmt.Errorf("%s policy %d: want open, bound or authenticated", p.tr, p.p)
+		}
+		if p.p == PolicyAuthenticated && (p.tr != TLS || c.TLSClientCA == "") {
+			return fmt.Errorf("%s policy authenticated: only a TLS listener with client certificates (a client CA) authenticates devices", p.tr)
+		}
 	}
 	if c.MaxAmplification < 1 {
 		return fmt.Errorf("max amplification %d: want at least 1 decoded byte per wire byte", c.MaxAmplification)

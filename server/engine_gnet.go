@@ -194,7 +194,7 @@ func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		st.peer = a.AddrPort()
 	}
-	gc.link = downlink{transport: TCP, gc: gc}
+	gc.link.transport, gc.link.addr, gc.link.strength, gc.link.gc = TCP, st.peer, strengthStream, gc
 	st.link = &gc.link
 	c.SetContext(gc)
 	ls.add(gc)

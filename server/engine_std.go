@@ -110,7 +110,7 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 		st.peer = a.AddrPort()
 	}
 	w := newConnWriter(c, &sh.ctr, tr)
-	st.link = &downlink{transport: tr, w: w}
+	st.link = &downlink{transport: tr, addr: st.peer, strength: strengthStream, w: w}
 	defer func() {
 		close(w.done)
 		e.srv.hub.tcp[tr].add(connFd(c))
@@ -131,6 +131,16 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 			return
 		}
 		_ = c.SetDeadline(time.Time{})
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+			id, ok := CertDeviceID(certs[0])
+			if !ok {
+				sh.ctr.errors[tr][ErrTLSIdentity].Add(1)
+				slog.Debug("tls client certificate names no device", "peer", c.RemoteAddr(), "subject", certs[0].Subject.String())
+				return
+			}
+			st.cred = []byte(id)
+			st.link.strength = strengthCredentials
+		}
 	}
 
 	buf := make([]byte, stdReadBuf)
@@ -352,7 +362,7 @@ func startStdUDP(srv *Server, addr string, n int) (*stdUDP, error) {
 		srv.addShard(sh)
 		g := newIngester(srv, sh)
 		g.udpLink = func(src netip.AddrPort) *downlink {
-			return &downlink{transport: UDP, addr: src, udp: conn}
+			return &downlink{transport: UDP, addr: src, strength: strengthDatagram, udp: conn}
 		}
 		e.wg.Add(1)
 		go e.read(conn, g)

@@ -62,6 +62,7 @@ type stream struct {
 	split     framing.Splitter
 	peer      netip.AddrPort // the device is this address when nothing names it
 	hello     []byte         // device named by #hello, owned copy
+	cred      []byte         // device named by the client certificate (TLS): the stream may speak only for it and its gateway's devices
 	session   *Session       // cache: the session of the last frame
 	link      *downlink
 	lastRx    int64 // unix ns of the last bytes received
@@ -254,19 +255,22 @@ func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, cred
 }
 
 // deviceOf resolves which device a frame is from: its own id, else the
-// stream's hello, else the peer address.
-func (g *ingester) deviceOf(st *stream, f *codec.Frame, src netip.AddrPort) []byte {
+// stream's hello, else the stream's credential, else the peer address
+// (anon).
+func (g *ingester) deviceOf(st *stream, f *codec.Frame, src netip.AddrPort) (id []byte, anon bool) {
 	switch {
 	case f.Device != nil:
-		return f.Device
+		return f.Device, false
 	case st != nil && st.hello != nil:
-		return st.hello
+		return st.hello, false
+	case st != nil && st.cred != nil:
+		return st.cred, false
 	case st != nil:
 		g.idBuf = appendAddrID(g.idBuf[:0], st.peer)
-		return g.idBuf
+		return g.idBuf, true
 	}
 	g.idBuf = appendAddrID(g.idBuf[:0], src)
-	return g.idBuf
+	return g.idBuf, true
 }
 
 // appendAddrID turns an address into a device id: "127.0.0.1_40000".
@@ -296,43 +300,97 @@ func appendUint(dst []byte, n uint64) []byte {
 }
 
 // session returns the locked session of id, switching locks when the
-// device changes. Within one feed, frames of one device take its lock once.
-func (g *ingester) session(st *stream, id []byte) *Session {
-	if s := g.locked; s != nil && s.ID == string(id) {
-		return s
+// device changes, after checking that this path may speak for it (see
+// Policy). Within one feed, frames of one device take its lock once. It
+// returns 0 and a session, or the reason there is none to use; a refused
+// device's readings are never stored.
+func (g *ingester) session(st *stream, tr Transport, id []byte, anon bool, src netip.AddrPort, now int64) (*Session, ErrReason) {
+	if st != nil && st.cred != nil && !credentialCovers(st.cred, id) {
+		return nil, ErrCredentialMismatch
 	}
-	var s *Session
-	if st != nil && st.session != nil && st.session.ID == string(id) {
-		s = st.session
-	} else {
-		s = g.srv.reg.get(id)
-		if s == nil {
-			return nil
+	s := g.locked
+	if s == nil || s.ID != string(id) {
+		if st != nil && st.session != nil && st.session.ID == string(id) && !st.session.gone.Load() {
+			s = st.session
+		} else {
+			var why refusal
+			if s, why = g.srv.reg.get(id, anon, peerIP(st, src)); s == nil {
+				return nil, [...]ErrReason{refusedDevices: ErrDeviceLimit, refusedAnonymous: ErrAnonymousLimit,
+					refusedSource: ErrSourceLimit}[why]
+			}
+		}
+		if g.locked != nil {
+			g.locked.mu.Unlock()
+		}
+		s.mu.Lock()
+		g.locked = s
+		if st != nil {
+			st.session = s
 		}
 	}
-	if g.locked != nil {
-		g.locked.mu.Unlock()
+	if why := g.admit(s, st, tr, src, now); why != 0 {
+		return nil, why
 	}
-	s.mu.Lock()
-	g.locked = s
-	if st != nil {
-		st.session = s
+	return s, 0
+}
+
+// admit applies the listener's policy to a frame for s from this path.
+// Call with s.mu held.
+func (g *ingester) admit(s *Session, st *stream, tr Transport, src netip.AddrPort, now int64) ErrReason {
+	if st != nil && st.cred != nil {
+		return 0 // the certificate was checked against the id
 	}
-	return s
+	switch g.srv.policy[tr] {
+	case PolicyOpen:
+		return 0
+	case PolicyAuthenticated:
+		return ErrUnauthenticated
+	}
+	ip := peerIP(st, src)
+	if s.bound == ip {
+		return 0 // Fast path: the device's own address.
+	}
+	if s.bound.IsValid() && now-s.lastSeen <= int64(g.srv.cfg.BindTTL) {
+		return ErrBoundElsewhere
+	}
+	if l := s.link.Load(); l != nil && l.transport != UDP && l.addr.Addr().Unmap() == s.bound {
+		return ErrBoundElsewhere // its bound connection is still open
+	}
+	s.bound = ip
+	return 0
+}
+
+// refuse counts a frame whose device got no session, and its readings as
+// dropped when a limit (not the policy) refused it.
+func (g *ingester) refuse(tr Transport, why ErrReason, readings uint64, now int64) {
+	g.countError(tr, nil, why, nil, now)
+	switch why {
+	case ErrDeviceLimit:
+		g.sh.ctr.dropped[tr][DropDeviceLimit].Add(readings)
+	case ErrAnonymousLimit:
+		g.sh.ctr.dropped[tr][DropAnonymousLimit].Add(readings)
+	case ErrSourceLimit:
+		g.sh.ctr.dropped[tr][DropSourceLimit].Add(readings)
+	}
 }
 
 func (g *ingester) frame(st *stream, tr Transport, f *codec.Frame, src netip.AddrPort, now int64) {
-	id := g.deviceOf(st, f, src)
+	id, anon := g.deviceOf(st, f, src)
 	readings := uint64(f.Readings())
-	s := g.session(st, id)
-	if s == nil {
-		g.countError(tr, nil, ErrDeviceLimit, nil, now)
-		g.sh.ctr.dropped[tr][DropDeviceLimit].Add(readings)
+	if seqOverflows(f) {
+		g.countError(tr, nil, ErrBadSequence, nil, now)
 		return
 	}
-	s.apply(f, now)
+	s, why := g.session(st, tr, id, anon, src, now)
+	if s == nil {
+		g.refuse(tr, why, readings, now)
+		return
+	}
+	if s.apply(f, now) {
+		g.countError(tr, s, ErrBadSequence, nil, now)
+	}
 	s.transport = tr
-	g.linkSession(s, st, tr, src)
+	g.linkSession(s, st, tr, src, f.Format != codec.FormatText)
 
 	ci := codecIndex(f.Format, f.Compression)
 	g.acc.touched |= 1 << ci
@@ -401,21 +459,30 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			st.hello = append(st.hello[:0], c.Device...)
 			st.session = nil
 		}
-		if s := g.session(st, c.Device); s != nil {
-			s.transport = tr
-			s.lastSeen = now
-			s.speaksBinary.Store(c.Binary)
-			g.linkSession(s, st, tr, src)
+		s, why := g.session(st, tr, c.Device, false, src, now)
+		if s == nil {
+			g.refuse(tr, why, 0, now)
+			return
 		}
+		s.transport = tr
+		s.lastSeen = now
+		g.linkSession(s, st, tr, src, c.Binary)
 	case codec.ControlEOS:
 		var f codec.Frame
 		f.Device = c.Device
-		id := g.deviceOf(st, &f, src)
-		if s := g.session(st, id); s != nil {
-			s.endOfStream(c.Seq, now)
+		id, anon := g.deviceOf(st, &f, src)
+		s, why := g.session(st, tr, id, anon, src, now)
+		if s == nil {
+			g.refuse(tr, why, 0, now)
+			return
+		}
+		if !s.endOfStream(c.Seq, now) {
+			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
 	case codec.ControlAck:
-		g.srv.cmds.acked(c.ID, c.Status, c.Payload, now)
+		if !g.srv.cmds.acked(c.ID, c.Status, c.Payload, now, pathOf(st, src)) {
+			g.countError(tr, nil, ErrBadAck, nil, now)
+		}
 	case codec.ControlCommand:
 		// Devices do not command the server: count it as a bad control.
 		g.countError(tr, nil, ErrReason(codec.ReasonBadControl), nil, now)

@@ -29,6 +29,7 @@ type Server struct {
 	sink    sink.Sink
 	storing bool // false with the none sink: skip copying readings at all
 	cmds    *commands
+	policy  [NumTransports]Policy
 	amp     int64 // Config.MaxAmplification
 	burst   int64 // a stream's amplification bucket: Limits.MaxDecoded
 	started time.Time
@@ -56,10 +57,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		dec:       wire.NewDecoder(cfg.Limits, cfg.End, nil),
-		reg:       newRegistry(cfg.MaxDevices),
+		reg:       newRegistry(cfg.MaxDevices, cfg.MaxAnonymous, cfg.MaxDevicesPerSource),
 		hub:       newStatsHub(),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
+		policy:    [NumTransports]Policy{TCP: cfg.TCPPolicy, UDP: cfg.UDPPolicy, TLS: cfg.TLSPolicy},
 		amp:       int64(cfg.MaxAmplification),
 		burst:     int64(cfg.Limits.MaxDecoded),
 	}
@@ -212,6 +214,9 @@ func (s *Server) sweep() {
 			if full {
 				last = now
 				s.cmds.expire(now)
+				// 4 of the registry's 64 shards a second: every
+				// anonymous session is looked at every 16 s.
+				s.reg.evictIdle(4, s.cfg.AnonymousIdle, now.UnixNano())
 			}
 			if s.gnetTCP != nil {
 				s.gnetTCP.sweep(full)

@@ -2,9 +2,11 @@ package server
 
 import (
 	"hash/maphash"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
 )
@@ -38,6 +40,7 @@ type Session struct {
 	dups      uint64 // readings whose sequence number arrived before
 	reordered uint64 // readings that arrived after a later one
 	resets    uint64 // sequence restarts (device rebooted: seq went far back)
+	resyncs   uint64 // jumps forward beyond maxSeqGap, not counted as loss
 	eos       bool
 	started   bool
 	next      uint64 // highest sequence number seen + 1
@@ -48,28 +51,44 @@ type Session struct {
 	lastVals  []codec.Value
 	addr      netip.AddrPort // last source address (UDP downlink goes there)
 	errors    *errorRing     // allocated at the device's first error: most never have one
+	// bound is the address the device is bound to on listeners of the
+	// bound-on-first-use policy: other addresses may not speak for it
+	// until it has been silent for Config.BindTTL.
+	bound netip.Addr
+
+	// Set when the session is created, never changed: whether the id was
+	// derived from an address (anonymous: idles out, has its own pool),
+	// and the source prefix that created it (per-source limit).
+	anon   bool
+	source netip.Prefix
+	// gone is set when the registry evicted the session; holders of a
+	// cached pointer look the device up again.
+	gone atomic.Bool
 
 	// link is how to reach the device now (its TCP/TLS connection or its
 	// UDP address); nil when offline. Read by the command sender.
 	link atomic.Pointer[downlink]
-	// speaksBinary: the device's last frame was not text, so commands go
-	// to it as binary control frames.
-	speaksBinary atomic.Bool
 	// pendingCmds lets the hot path skip the command queue's lock when the
 	// device has nothing queued, which is almost always.
 	pendingCmds atomic.Int32
 }
 
-// apply accounts one frame of n samples starting at seq. Call with mu held.
-func (s *Session) apply(f *codec.Frame, now int64) {
+// seqOverflows reports whether the samples of f would be numbered past
+// 2^64: such a frame is refused whole (bad_sequence) before apply.
+func seqOverflows(f *codec.Frame) bool {
+	return f.Flags&codec.HasSeq != 0 && f.Seq > math.MaxUint64-uint64(f.Samples())
+}
+
+// apply accounts one frame of n samples starting at seq. Call with mu
+// held, and only for frames that pass seqOverflows. It returns true when
+// the frame jumped further than maxSeqGap ahead: not counted as loss, the
+// count starts afresh there, and the caller counts bad_sequence.
+func (s *Session) apply(f *codec.Frame, now int64) (jumped bool) {
 	n := uint64(f.Samples())
 	ch := uint64(f.Channels)
 	s.frames++
 	s.readings += n * ch
 	s.bytes += uint64(f.WireBytes)
-	if s.format != f.Format {
-		s.speaksBinary.Store(f.Format != codec.FormatText)
-	}
 	s.format, s.compress = f.Format, f.Compression
 	s.channels = f.Channels
 	s.lastSeen = now
@@ -79,19 +98,35 @@ func (s *Session) apply(f *codec.Frame, now int64) {
 		s.lastVals = append(s.lastVals[:0], last...)
 	}
 	if f.Flags&codec.HasSeq == 0 || n == 0 {
-		return
+		return false
 	}
-	s.account(f.Seq, n, ch)
+	return s.account(f.Seq, n, ch)
 }
+
+// maxSeqGap is the largest gap between sequence numbers counted as lost
+// readings: about 2 days of samples at 100 Hz. A larger jump forward (a
+// frame or an end-of-stream far ahead of what the device sent so far) is
+// not evidence of loss but of a device that renumbered, or of a forged
+// frame trying to poison the fleet's loss counts: it is refused as
+// bad_sequence, and a frame that makes it starts the count afresh there.
+const maxSeqGap = 1 << 24
 
 // account updates loss, duplicate and reorder counts for samples
 // [seq, seq+n) of ch channels, the way iperf3 does (a gap counts as lost
 // when seen; a late sample that fills it turns lost into reordered), with
-// a bitmap of the last seqWindow samples to recognise duplicates.
-func (s *Session) account(seq, n, ch uint64) {
+// a bitmap of the last seqWindow samples to recognise duplicates. It
+// reports a jump beyond maxSeqGap (counted as a resync, not as loss).
+// seq+n must not pass 2^64 (seqOverflows).
+func (s *Session) account(seq, n, ch uint64) (jumped bool) {
 	if !s.started {
 		s.started = true
 		s.next = seq
+	}
+	if seq > s.next && seq-s.next > maxSeqGap {
+		s.resyncs++
+		s.next = seq
+		s.window = [windowWords]uint64{}
+		jumped = true
 	}
 	// A jump far back is a device restart, not 4 billion reorders.
 	if seq+seqWindow < s.next && seq+n <= s.next && s.next-seq > 1<<20 {
@@ -122,7 +157,7 @@ func (s *Session) account(seq, n, ch uint64) {
 		}
 	}
 	if end <= s.next {
-		return
+		return jumped
 	}
 	// New part: a gap before it is lost (for now).
 	from := max(seq, s.next)
@@ -130,6 +165,7 @@ func (s *Session) account(seq, n, ch uint64) {
 		s.lost += (from - s.next) * ch
 	}
 	s.advance(from, end)
+	return jumped
 }
 
 // advance marks [from, end) received and moves next to end, clearing the
@@ -152,20 +188,25 @@ func (s *Session) advance(from, end uint64) {
 }
 
 // endOfStream accounts a device's end-of-stream: samples it says it sent
-// that never arrived are lost.
-func (s *Session) endOfStream(next uint64, now int64) {
+// that never arrived are lost. An end-of-stream further ahead than
+// maxSeqGap is refused (false): it would claim an absurd loss.
+func (s *Session) endOfStream(next uint64, now int64) bool {
+	if s.started && next > s.next && next-s.next > maxSeqGap {
+		return false
+	}
 	s.eos = true
 	s.lastSeen = now
 	if !s.started {
 		s.started = true
 		s.next = next
-		return
+		return true
 	}
 	if next > s.next {
 		ch := uint64(max(s.channels, 1))
 		s.lost += (next - s.next) * ch
 		s.advance(next, next)
 	}
+	return true
 }
 
 // errorRing keeps a device's last few errors for its page.
@@ -185,6 +226,15 @@ func (r *errorRing) add(now int64, reason ErrReason, off int) {
 // registry maps device ids to sessions, sharded so that ingesters on
 // different cores rarely meet on one lock. Lookups of a known device take
 // a shard read lock; only a device's first frame takes the write lock.
+//
+// Sessions are a bounded resource shared fairly:
+//   - identified devices (an id the device sent or its credential gives)
+//     count against maxDevices and are never evicted;
+//   - anonymous sessions (named after an address) have their own pool,
+//     maxAnon, and are evicted once idle for the anonymous idle time, so a
+//     flood of sources without ids cannot take identified devices' room;
+//   - one source (an IPv4 address, an IPv6 /64) may create at most
+//     perSource sessions of either kind, until some are evicted.
 type registry struct {
 	seed   maphash.Seed
 	shards [64]struct {
@@ -192,40 +242,101 @@ type registry struct {
 		m  map[string]*Session
 		_  [40]byte // keep shards on separate cache lines
 	}
-	count atomic.Int64
-	max   int64
+	count     atomic.Int64 // sessions of every kind
+	anonCount atomic.Int64
+	max       int64
+	maxAnon   int64
+	perSource int32
+
+	srcMu   sync.Mutex
+	sources map[netip.Prefix]int32 // sessions each source created, still held
+
+	retiredMu sync.Mutex
+	retired   retiredCounts // counts of evicted sessions, so totals never go backwards
+	sweepAt   int           // next shard the eviction sweep looks at
 }
 
-func newRegistry(maxDevices int) *registry {
-	r := &registry{seed: maphash.MakeSeed(), max: int64(maxDevices)}
+// retiredCounts are what evicted sessions had counted.
+type retiredCounts struct {
+	sessions                 uint64
+	lost, dups, reordered    uint64
+	byTransport              [NumTransports]struct{ lost, dups, reordered uint64 }
+}
+
+// refusal says why get created no session.
+type refusal uint8
+
+const (
+	refusedNone refusal = iota
+	refusedDevices
+	refusedAnonymous
+	refusedSource
+)
+
+func newRegistry(maxDevices, maxAnon, perSource int) *registry {
+	r := &registry{seed: maphash.MakeSeed(), max: int64(maxDevices), maxAnon: int64(maxAnon),
+		perSource: int32(perSource), sources: make(map[netip.Prefix]int32)}
 	for i := range r.shards {
 		r.shards[i].m = make(map[string]*Session)
 	}
 	return r
 }
 
-// get returns the session of id, creating it; nil when the device limit
-// is reached.
-func (r *registry) get(id []byte) *Session {
+// sourcePrefix is the unit of the per-source limit: an IPv4 address, or
+// the /64 of an IPv6 one (a host usually owns a whole /64).
+func sourcePrefix(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	if !a.IsValid() {
+		return netip.Prefix{}
+	}
+	if a.Is4() {
+		return netip.PrefixFrom(a, 32)
+	}
+	p, _ := a.Prefix(64)
+	return p
+}
+
+// get returns the session of id, creating it for a device first heard
+// from src (anon: its id was derived from an address). It returns nil and
+// why when a limit refuses a new session.
+func (r *registry) get(id []byte, anon bool, src netip.Addr) (*Session, refusal) {
 	sh := &r.shards[maphash.Bytes(r.seed, id)%uint64(len(r.shards))]
 	sh.mu.RLock()
 	s := sh.m[string(id)]
 	sh.mu.RUnlock()
 	if s != nil {
-		return s
+		return s, refusedNone
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	if s = sh.m[string(id)]; s != nil {
-		return s
+		return s, refusedNone
 	}
-	if r.max > 0 && r.count.Load() >= r.max {
-		return nil
+	if anon {
+		if r.maxAnon > 0 && r.anonCount.Load() >= r.maxAnon {
+			return nil, refusedAnonymous
+		}
+	} else if r.max > 0 && r.count.Load()-r.anonCount.Load() >= r.max {
+		return nil, refusedDevices
 	}
-	s = &Session{ID: string(id)}
+	prefix := sourcePrefix(src)
+	if prefix.IsValid() && r.perSource > 0 {
+		r.srcMu.Lock()
+		n := r.sources[prefix]
+		if n >= r.perSource {
+			r.srcMu.Unlock()
+			return nil, refusedSource
+		}
+		r.sources[prefix] = n + 1
+		r.srcMu.Unlock()
+	}
+	s = &Session{ID: string(id), anon: anon, source: prefix}
 	sh.m[s.ID] = s
 	r.count.Add(1)
-	return s
+	if anon {
+		r.anonCount.Add(1)
+	}
+	return s, refusedNone
 }
 
 // lookup returns the session of id or nil, without creating it.
@@ -246,4 +357,71 @@ func (r *registry) each(fn func(*Session)) {
 		}
 		sh.mu.RUnlock()
 	}
+}
+
+// evictIdle looks at the next n shards and evicts the anonymous sessions
+// there that have been silent for longer than idle and are not on an open
+// connection. Called once a second by the sweeper, so every session is
+// looked at every len(shards)/n seconds.
+func (r *registry) evictIdle(n int, idle time.Duration, now int64) {
+	for range n {
+		sh := &r.shards[r.sweepAt%len(r.shards)]
+		r.sweepAt++
+		sh.mu.Lock()
+		for id, s := range sh.m {
+			if !s.anon {
+				continue
+			}
+			// TryLock: an ingester holding it is using the device (and
+			// may wait for this shard's lock: never wait for it here).
+			if !s.mu.TryLock() {
+				continue
+			}
+			l := s.link.Load()
+			evict := now-s.lastSeen > int64(idle) && (l == nil || l.transport == UDP)
+			if evict {
+				s.gone.Store(true)
+				r.retire(s)
+			}
+			s.mu.Unlock()
+			if evict {
+				delete(sh.m, id)
+				r.count.Add(-1)
+				r.anonCount.Add(-1)
+				r.release(s.source)
+			}
+		}
+		sh.mu.Unlock()
+	}
+}
+
+// retire keeps an evicted session's counts. Call with s.mu held.
+func (r *registry) retire(s *Session) {
+	r.retiredMu.Lock()
+	defer r.retiredMu.Unlock()
+	rc := &r.retired
+	rc.sessions++
+	rc.lost, rc.dups, rc.reordered = rc.lost+s.lost, rc.dups+s.dups, rc.reordered+s.reordered
+	t := &rc.byTransport[s.transport]
+	t.lost, t.dups, t.reordered = t.lost+s.lost, t.dups+s.dups, t.reordered+s.reordered
+}
+
+func (r *registry) release(p netip.Prefix) {
+	if !p.IsValid() || r.perSource <= 0 {
+		return
+	}
+	r.srcMu.Lock()
+	if n := r.sources[p] - 1; n > 0 {
+		r.sources[p] = n
+	} else {
+		delete(r.sources, p)
+	}
+	r.srcMu.Unlock()
+}
+
+// retiredCounts returns the counts of every session evicted so far.
+func (r *registry) retiredTotals() retiredCounts {
+	r.retiredMu.Lock()
+	defer r.retiredMu.Unlock()
+	return r.retired
 }

@@ -44,11 +44,20 @@ const (
 	ErrTooManyErrors                                                // too many consecutive bad frames: closed
 	ErrAmplification                                                // frame would decode to more than the connection's input entitles it to (--max-amplification)
 	ErrBacklog                                                      // connection sent faster than its frames may be decoded: closed
+	ErrBoundElsewhere                                               // the device is bound to another address (policy bound)
+	ErrCredentialMismatch                                           // the connection's certificate does not name this device
+	ErrUnauthenticated                                              // policy authenticated, and the path has no credential
+	ErrBadSequence                                                  // sequence numbers past 2^64, or a jump beyond maxSeqGap (frame or end-of-stream)
+	ErrAnonymousLimit                                               // more anonymous devices than --max-anonymous
+	ErrSourceLimit                                                  // more devices from one source than --max-devices-per-source
+	ErrBadAck                                                       // an ack for no command sent on the path it came from
+	ErrTLSIdentity                                                  // client certificate names no valid device id: closed
 	NumErrReasons
 )
 
 var serverReasonNames = [...]string{"conn_limit", "idle_timeout", "frame_timeout", "write_blocked", "tls_handshake", "device_limit", "unresyncable", "too_many_errors",
-	"amplification", "backlog"}
+	"amplification", "backlog", "bound_elsewhere", "credential_mismatch", "unauthenticated", "bad_sequence", "anonymous_limit",
+	"source_limit", "bad_ack", "tls_identity"}
 
 func (r ErrReason) String() string {
 	if r < ErrReason(codec.NumReasons) {
@@ -69,10 +78,12 @@ const (
 	DropSinkClosed                    // received during shutdown after the sink closed
 	DropDeviceLimit                   // device could not get a session
 	DropNoDevice                      // frame names no device and the transport cannot tell it
+	DropAnonymousLimit                // anonymous device could not get a session
+	DropSourceLimit                   // its source created --max-devices-per-source sessions already
 	NumDropReasons
 )
 
-var dropNames = [NumDropReasons]string{"sink_full", "sink_closed", "device_limit", "no_device"}
+var dropNames = [NumDropReasons]string{"sink_full", "sink_closed", "device_limit", "no_device", "anonymous_limit", "source_limit"}
 
 func (d DropReason) String() string {
 	if d < NumDropReasons {

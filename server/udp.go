@@ -105,7 +105,6 @@ type udpReader struct {
 	coalesce time.Duration // 0: wait whenever the socket is empty
 	napsOff  int           // drains to go before napping again
 	stopping atomic.Bool
-	links    sync.Map // netip.AddrPort -> *downlink, so a device's address maps to one link
 }
 
 func newUDPReader(srv *Server, conn *net.UDPConn, bufSize int, stop int) (*udpReader, error) {
@@ -293,14 +292,11 @@ func (r *udpReader) process(n int, now int64) {
 	r.g.finish(UDP, now)
 }
 
-// link returns the downlink to src through this reader's socket.
+// link returns a downlink to src through this reader's socket. It is
+// called only when a device's address changes, and nothing keeps it but
+// the session: memory follows devices, not the addresses they came from.
 func (r *udpReader) link(src netip.AddrPort) *downlink {
-	if l, ok := r.links.Load(src); ok {
-		return l.(*downlink)
-	}
-	l := &downlink{transport: UDP, addr: src, udp: r.sock}
-	actual, _ := r.links.LoadOrStore(src, l)
-	return actual.(*downlink)
+	return &downlink{transport: UDP, addr: src, strength: strengthDatagram, udp: r.sock}
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -82,11 +83,12 @@ func commandEnv(t *testing.T, token, ack string) string {
 func TestCommand(t *testing.T) {
 	url := commandEnv(t, "", "ok")
 	out, err := runCommand(t, "--http", url, "--device", "dev-1", "--wait", "LED ON")
-	if err != nil || !strings.Contains(out, "command 1 for dev-1: sent via tcp") || !strings.Contains(out, "command 1 for dev-1: acked (ok) via tcp") {
+	sent, acked := regexp.MustCompile(`command \d+ for dev-1: sent via tcp`), regexp.MustCompile(`command \d+ for dev-1: acked \(ok\) via tcp`)
+	if err != nil || !sent.MatchString(out) || !acked.MatchString(out) {
 		t.Errorf("--wait: %v\n%s", err, out)
 	}
-	out, err = runCommand(t, "--http", strings.TrimPrefix(url, "http://"), "--device", "dev-1", "--hex", "00ff")
-	if err != nil || !strings.HasPrefix(out, "command 2 for dev-1: sent") {
+	out, err = runCommand(t, "--http", strings.TrimPrefix(url, "http://"), "--device", "dev-1", "--hex", "4c4544")
+	if err != nil || !regexp.MustCompile(`^command \d+ for dev-1: sent`).MatchString(out) {
 		t.Errorf("--hex without --wait: %v\n%s", err, out)
 	}
 
@@ -102,6 +104,7 @@ func TestCommand(t *testing.T) {
 	f("required flag", "--http", url, "LED ON")
 	f("--hex payload", "--http", url, "--device", "dev-1", "--hex", "xyz")
 	f("400 Bad Request: command payload must be 1-512 bytes", "--http", url, "--device", "dev-1", strings.Repeat("x", 600))
+	f("400 Bad Request: the device speaks text", "--http", url, "--device", "dev-1", "--hex", "00ff")
 	f("--http", "--http", "ftp://x", "--device", "dev-1", "LED ON")
 }
 

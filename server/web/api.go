@@ -278,7 +278,7 @@ func (s *Server) apiSubmit(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, apiCommand(cmd))
 	case errors.Is(err, server.ErrUnknownDev):
 		jsonError(w, http.StatusNotFound, "unknown device")
-	case errors.Is(err, server.ErrBadCommand), errors.Is(err, server.ErrBadDeviceID):
+	case errors.Is(err, server.ErrBadCommand), errors.Is(err, server.ErrBadDeviceID), errors.Is(err, server.ErrUnframable):
 		jsonError(w, http.StatusBadRequest, trimPkg(err.Error()))
 	case errors.Is(err, server.ErrQueueFull):
 		// The queue drains as devices come back or commands expire.
