@@ -258,9 +258,9 @@ type registry struct {
 
 // retiredCounts are what evicted sessions had counted.
 type retiredCounts struct {
-	sessions                 uint64
-	lost, dups, reordered    uint64
-	byTransport              [NumTransports]struct{ lost, dups, reordered uint64 }
+	sessions              uint64
+	lost, dups, reordered uint64
+	byTransport           [NumTransports]struct{ lost, dups, reordered uint64 }
 }
 
 // refusal says why get created no session.

@@ -34,24 +34,24 @@ type ErrReason uint8
 
 // Server error reasons, after the codec's.
 const (
-	ErrConnLimit     ErrReason = ErrReason(codec.NumReasons) + iota // more connections than --max-conns
-	ErrIdleTimeout                                                  // nothing received for --idle-timeout
-	ErrFrameTimeout                                                 // a partial frame took longer than --frame-timeout (slowloris)
-	ErrWriteBlocked                                                 // client does not read: downlink buffer full
-	ErrTLSHandshake                                                 // TLS handshake failed
-	ErrDeviceLimit                                                  // more devices than --max-devices
-	ErrUnresyncable                                                 // stream cannot be resynchronised: closed
-	ErrTooManyErrors                                                // too many consecutive bad frames: closed
-	ErrAmplification                                                // frame would decode to more than the connection's input entitles it to (--max-amplification)
-	ErrBacklog                                                      // connection sent faster than its frames may be decoded: closed
-	ErrBoundElsewhere                                               // the device is bound to another address (policy bound)
-	ErrCredentialMismatch                                           // the connection's certificate does not name this device
-	ErrUnauthenticated                                              // policy authenticated, and the path has no credential
-	ErrBadSequence                                                  // sequence numbers past 2^64, or a jump beyond maxSeqGap (frame or end-of-stream)
-	ErrAnonymousLimit                                               // more anonymous devices than --max-anonymous
-	ErrSourceLimit                                                  // more devices from one source than --max-devices-per-source
-	ErrBadAck                                                       // an ack for no command sent on the path it came from
-	ErrTLSIdentity                                                  // client certificate names no valid device id: closed
+	ErrConnLimit          ErrReason = ErrReason(codec.NumReasons) + iota // more connections than --max-conns
+	ErrIdleTimeout                                                       // nothing received for --idle-timeout
+	ErrFrameTimeout                                                      // a partial frame took longer than --frame-timeout (slowloris)
+	ErrWriteBlocked                                                      // client does not read: downlink buffer full
+	ErrTLSHandshake                                                      // TLS handshake failed
+	ErrDeviceLimit                                                       // more devices than --max-devices
+	ErrUnresyncable                                                      // stream cannot be resynchronised: closed
+	ErrTooManyErrors                                                     // too many consecutive bad frames: closed
+	ErrAmplification                                                     // frame would decode to more than the connection's input entitles it to (--max-amplification)
+	ErrBacklog                                                           // connection sent faster than its frames may be decoded: closed
+	ErrBoundElsewhere                                                    // the device is bound to another address (policy bound)
+	ErrCredentialMismatch                                                // the connection's certificate does not name this device
+	ErrUnauthenticated                                                   // policy authenticated, and the path has no credential
+	ErrBadSequence                                                       // sequence numbers past 2^64, or a jump beyond maxSeqGap (frame or end-of-stream)
+	ErrAnonymousLimit                                                    // more anonymous devices than --max-anonymous
+	ErrSourceLimit                                                       // more devices from one source than --max-devices-per-source
+	ErrBadAck                                                            // an ack for no command sent on the path it came from
+	ErrTLSIdentity                                                       // client certificate names no valid device id: closed
 	NumErrReasons
 )
 
@@ -74,12 +74,12 @@ type DropReason uint8
 
 // Drop reasons.
 const (
-	DropSinkFull    DropReason = iota // sink queue at its bound
-	DropSinkClosed                    // received during shutdown after the sink closed
-	DropDeviceLimit                   // device could not get a session
-	DropNoDevice                      // frame names no device and the transport cannot tell it
-	DropAnonymousLimit                // anonymous device could not get a session
-	DropSourceLimit                   // its source created --max-devices-per-source sessions already
+	DropSinkFull       DropReason = iota // sink queue at its bound
+	DropSinkClosed                       // received during shutdown after the sink closed
+	DropDeviceLimit                      // device could not get a session
+	DropNoDevice                         // frame names no device and the transport cannot tell it
+	DropAnonymousLimit                   // anonymous device could not get a session
+	DropSourceLimit                      // its source created --max-devices-per-source sessions already
 	NumDropReasons
 )
 
