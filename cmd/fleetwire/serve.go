@@ -178,7 +178,7 @@ func startHTTP(srv *server.Server, addr string, cfg web.Config) (*web.Server, <-
 
 // httpToken returns the bearer token of serve's HTTP side: the content of
 // --http-token-file (trimmed), else --http-token, else $FLEETWIRE_TOKEN;
-// "" for a command without these flags.
+// "" for a command without these flags. The --pprof listener takes it too.
 func httpToken(cmd *cobra.Command) (string, error) {
 	file, value := cmd.Flags().Lookup("http-token-file"), cmd.Flags().Lookup("http-token")
 	switch {
