@@ -341,21 +341,11 @@ type stdUDP struct {
 }
 
 func startStdUDP(srv *Server, addr string, n int) (*stdUDP, error) {
-	e := &stdUDP{srv: srv}
-	reuse := n > 1 || srv.cfg.ReusePort
-	for i := 0; i < n; i++ {
-		conn, err := listenUDP(addr, reuse, srv.cfg.UDPRcvBuf)
-		if err != nil {
-			for _, c := range e.conns {
-				c.Close()
-			}
-			return nil, fmt.Errorf("udp listen %s: %w", addr, err)
-		}
-		if i == 0 && n > 1 {
-			addr = conn.LocalAddr().String()
-		}
-		e.conns = append(e.conns, conn)
+	conns, err := bindUDP(addr, n, srv.cfg.ReusePort, srv.cfg.UDPRcvBuf)
+	if err != nil {
+		return nil, err
 	}
+	e := &stdUDP{srv: srv, conns: conns}
 	for _, conn := range e.conns {
 		sh := newShard()
 		srv.hub.register(&sh.ctr)

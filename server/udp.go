@@ -327,19 +327,17 @@ func startUDP(srv *Server, addr string, n int) (*udpEngine, error) {
 		return nil, fmt.Errorf("udp: eventfd: %w", err)
 	}
 	e := &udpEngine{srv: srv, stopFD: efd}
-	reuse := n > 1 || srv.cfg.ReusePort
-	for i := 0; i < n; i++ {
-		conn, err := listenUDP(addr, reuse, srv.cfg.UDPRcvBuf)
+	conns, err := bindUDP(addr, n, srv.cfg.ReusePort, srv.cfg.UDPRcvBuf)
+	if err != nil {
+		e.closeAll()
+		return nil, err
+	}
+	for i, conn := range conns {
+		r, err := newUDPReader(srv, conn, udpBufSize(srv), efd) // closes conn even on error
 		if err != nil {
-			e.closeAll()
-			return nil, fmt.Errorf("udp listen %s: %w", addr, err)
-		}
-		if i == 0 && n > 1 {
-			// Bind the rest to the port the first one got (addr may say :0).
-			addr = conn.LocalAddr().String()
-		}
-		r, err := newUDPReader(srv, conn, udpBufSize(srv), efd)
-		if err != nil {
+			for _, c := range conns[i+1:] {
+				_ = c.Close()
+			}
 			e.closeAll()
 			return nil, err
 		}

@@ -29,6 +29,7 @@ func main() {
 
 func newRootCmd() *cobra.Command {
 	var logLevel, pprofAddr string
+	var pprofInsecure bool
 	root := &cobra.Command{
 		Use:   "fleetwire",
 		Short: "Ingest sensor readings from device fleets and measure what each wire choice costs",
@@ -48,13 +49,18 @@ Wire formats (codec names): text, binary, compact, each optionally with
 			}
 			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
 			if pprofAddr != "" {
-				return startPprof(pprofAddr)
+				token, err := httpToken(cmd) // serve's: its profiles are as guarded as its API
+				if err != nil {
+					return err
+				}
+				return startPprof(pprofAddr, pprofInsecure, token)
 			}
 			return nil
 		},
 	}
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.PersistentFlags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this address, e.g. 127.0.0.1:6060: CPU with /debug/pprof/profile, heap with /debug/pprof/heap")
+	root.PersistentFlags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060: CPU with /debug/pprof/profile, heap with /debug/pprof/heap; serve's HTTP token, if any, is required")
+	root.PersistentFlags().BoolVar(&pprofInsecure, "pprof-insecure", false, "allow --pprof on a non-loopback address: profiles reveal code paths and stacks and cost CPU to take, and only serve's HTTP token, if set, guards them")
 	for _, add := range subcommands {
 		root.AddCommand(add())
 	}

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -25,7 +27,8 @@ func newServeCmd() *cobra.Command {
 	var maxFrame, maxDecoded, maxChannels, maxSamples int
 	var shutdownGrace time.Duration
 	var clusterNATS string
-	wcfg := web.Config{Token: os.Getenv("FLEETWIRE_TOKEN")}
+	var httpInsecure bool
+	var wcfg web.Config
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the ingest server (TCP on gnet, UDP on recvmmsg, TLS; file sink; HTTP side)",
@@ -35,6 +38,8 @@ sessions (loss, duplicates, reordering from sequence numbers) and writes
 readings to zstd-compressed CSV segments under --data.
 
 Defaults listen on loopback only. An empty address turns a transport off.
+--http beyond loopback needs a token ($FLEETWIRE_TOKEN or --http-token-file)
+or an explicit --http-insecure.
 SIGINT/SIGTERM: stop accepting, finish what was received, flush and fsync
 the sink, log a summary.`,
 		Example: `  fleetwire serve
@@ -48,6 +53,14 @@ the sink, log a summary.`,
 				return fmt.Errorf("--end must be one byte, got %q", end)
 			}
 			cfg.End = end[0]
+			token, err := httpToken(cmd)
+			if err != nil {
+				return err
+			}
+			if err := checkHTTPExposure(cfg.HTTPAddr, token, httpInsecure); err != nil {
+				return err
+			}
+			wcfg.Token = token
 			cfg.Limits = codec.Limits{MaxFrame: maxFrame, MaxDecoded: maxDecoded, MaxChannels: maxChannels, MaxSamples: maxSamples}
 			srv, err := server.New(cfg)
 			if err != nil {
@@ -97,7 +110,9 @@ the sink, log a summary.`,
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "TLS server private key, PEM")
 	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "CA bundle, PEM: require client certificates it signed (mutual TLS)")
 	f.StringVar(&cfg.HTTPAddr, "http", cfg.HTTPAddr, "HTTP address for the dashboard, JSON API and /metrics; empty turns it off")
-	f.StringVar(&wcfg.Token, "http-token", wcfg.Token, "bearer token required by /api/* and /metrics (default $FLEETWIRE_TOKEN; prefer the variable: arguments show in ps)")
+	f.String("http-token", "", "bearer token required by /api/* and /metrics (default $FLEETWIRE_TOKEN); prefer the variable or --http-token-file: arguments show in ps")
+	f.String("http-token-file", "", "file holding the bearer token (its content, trimmed); instead of --http-token, before $FLEETWIRE_TOKEN")
+	f.BoolVar(&httpInsecure, "http-insecure", false, "serve --http beyond loopback without a token: anyone who reaches it can read the fleet and send commands to devices")
 	f.BoolVar(&wcfg.MetricsPerDevice, "metrics-per-device", false, "add per-device series to /metrics (one label value per device: mind the cardinality)")
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the file sink's segments (and of the NATS sink's spool)")
 	f.StringVar(&cfg.Sink, "sink", cfg.Sink, "where readings go: files, none (for benchmarks) or nats://host:4222[,host2:4222...] (a JetStream stream, through a spool under --data)")
@@ -155,14 +170,65 @@ func startHTTP(srv *server.Server, addr string, cfg web.Config) (*web.Server, <-
 	if err != nil {
 		return nil, nil, fmt.Errorf("--http: %w", err)
 	}
-	if host, _, _ := net.SplitHostPort(addr); cfg.Token == "" && host != "localhost" {
-		if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-			slog.Warn("the HTTP API can send commands to devices and listens beyond loopback without a token: set --http-token", "http", addr)
-		}
-	}
 	ws := web.New(srv, cfg)
 	errc := make(chan error, 1)
 	go func() { errc <- ws.Serve(ln) }()
 	ws.SetReady(true)
 	return ws, errc, nil
+}
+
+// httpToken returns the bearer token of serve's HTTP side: the content of
+// --http-token-file (trimmed), else --http-token, else $FLEETWIRE_TOKEN;
+// "" for a command without these flags. The --pprof listener takes it too.
+func httpToken(cmd *cobra.Command) (string, error) {
+	file, value := cmd.Flags().Lookup("http-token-file"), cmd.Flags().Lookup("http-token")
+	switch {
+	case file == nil || value == nil:
+		return "", nil
+	case file.Changed && value.Changed:
+		return "", errors.New("--http-token-file and --http-token: give one of them")
+	case file.Changed:
+		b, err := os.ReadFile(file.Value.String())
+		if err != nil {
+			return "", fmt.Errorf("--http-token-file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			// An empty token would turn authentication off.
+			return "", fmt.Errorf("--http-token-file %s: no token in it", file.Value)
+		}
+		return tok, nil
+	case value.Changed:
+		return value.Value.String(), nil
+	}
+	return os.Getenv("FLEETWIRE_TOKEN"), nil
+}
+
+// checkHTTPExposure refuses an HTTP side beyond loopback without a token,
+// unless insecure: the API lists the fleet and sends commands to devices.
+func checkHTTPExposure(addr, token string, insecure bool) error {
+	if addr == "" || token != "" || isLoopback(addr) {
+		return nil
+	}
+	if !insecure {
+		return fmt.Errorf("--http %s is not a loopback address and no token is set: anyone who reaches it could send commands to devices; "+
+			"set $FLEETWIRE_TOKEN or --http-token-file, or pass --http-insecure to serve it open", addr)
+	}
+	slog.Warn("INSECURE: --http-insecure: the HTTP API listens beyond loopback without a token; anyone who reaches it can read the fleet and send commands to devices", "http", addr)
+	return nil
+}
+
+// isLoopback tells whether a listener on addr (host:port) is reachable
+// from this host only: localhost or a loopback IP. An empty or unspecified
+// host listens on every interface; another name may resolve to any.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -40,7 +40,7 @@ func (s *Server) routes() http.Handler {
 	// send neither and pass.
 	h = http.NewCrossOriginProtection().Handler(h)
 	if s.cfg.Token == "" {
-		h = hostCheck(h)
+		h = HostCheck(h)
 	}
 	return securityHeaders(h)
 }
@@ -62,11 +62,12 @@ func securityHeaders(next http.Handler) http.Handler {
 	})
 }
 
-// hostCheck refuses requests whose Host is a DNS name other than
-// localhost when no token protects the API: a page that rebinds its own
-// name to 127.0.0.1 (DNS rebinding) would otherwise be same-origin with
-// the dashboard and could send commands. IP literals cannot be rebound.
-func hostCheck(next http.Handler) http.Handler {
+// HostCheck refuses requests whose Host is a DNS name other than
+// localhost, for a listener that no token protects: a page that rebinds
+// its own name to 127.0.0.1 (DNS rebinding) would otherwise be
+// same-origin with it, and could send commands. IP literals cannot be
+// rebound.
+func HostCheck(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !safeHost(r.Host) {
 			http.Error(w, "host name not allowed without --http-token (DNS rebinding guard): use an IP address or localhost", http.StatusMisdirectedRequest)
@@ -86,13 +87,18 @@ func safeHost(hostport string) bool {
 }
 
 // auth requires the bearer token on API and metrics requests when one is
-// configured. Both sides are hashed first so the comparison takes the
-// same time whatever the length or content of the guess.
-func (s *Server) auth(next http.Handler) http.Handler {
-	if s.cfg.Token == "" {
+// configured.
+func (s *Server) auth(next http.Handler) http.Handler { return RequireToken(s.cfg.Token, next) }
+
+// RequireToken serves next only to requests that carry "Authorization:
+// Bearer token"; an empty token requires nothing. Both sides are hashed
+// first so the comparison takes the same time whatever the length or
+// content of the guess.
+func RequireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
 		return next
 	}
-	want := sha256.Sum256([]byte(s.cfg.Token))
+	want := sha256.Sum256([]byte(token))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(got))
