@@ -253,7 +253,7 @@ type registry struct {
 
 	retiredMu sync.Mutex
 	retired   retiredCounts // counts of evicted sessions, so totals never go backwards
-	sweepAt   int           // next shard the eviction sweep looks at
+	sweepAt   atomic.Uint32 // next shard the eviction sweep looks at
 }
 
 // retiredCounts are what evicted sessions had counted.
@@ -365,8 +365,7 @@ func (r *registry) each(fn func(*Session)) {
 // looked at every len(shards)/n seconds.
 func (r *registry) evictIdle(n int, idle time.Duration, now int64) {
 	for range n {
-		sh := &r.shards[r.sweepAt%len(r.shards)]
-		r.sweepAt++
+		sh := &r.shards[(r.sweepAt.Add(1)-1)%uint32(len(r.shards))]
 		sh.mu.Lock()
 		for id, s := range sh.m {
 			if !s.anon {

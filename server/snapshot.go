@@ -16,29 +16,32 @@ import (
 // Stats is a snapshot of the whole server. Field names are the JSON API's
 // (documented in README).
 type Stats struct {
-	Node         string                    `json:"node,omitempty"`
-	Engine       string                    `json:"engine"`
-	UptimeSec    float64                   `json:"uptime_s"`
-	Devices      int                       `json:"devices"`
-	Connections  int64                     `json:"connections"`
-	Frames       uint64                    `json:"frames"`
-	Readings     uint64                    `json:"readings"`
-	PayloadBytes uint64                    `json:"payload_bytes"`
-	RxBytes      uint64                    `json:"rx_bytes"`
-	Datagrams    uint64                    `json:"datagrams"`
-	NapBackoffs  uint64                    `json:"udp_nap_backoffs"` // see --udp-coalesce
-	Controls     uint64                    `json:"controls"`
-	Lost         uint64                    `json:"lost"`
-	Duplicates   uint64                    `json:"duplicates"`
-	Reordered    uint64                    `json:"reordered"`
-	EOS          int                       `json:"eos_devices"` // devices that sent end-of-stream
-	Stored       uint64                    `json:"stored"`      // readings handed to the sink
-	Errors       map[string]uint64         `json:"errors"`
-	Dropped      map[string]uint64         `json:"dropped"`
-	Transports   map[string]TransportStats `json:"transports"`
-	Codecs       map[string]CodecStats     `json:"codecs"`
-	Latency      LatencyStats              `json:"latency_ms"`
-	Sink         sink.Stats                `json:"sink"`
+	Node         string  `json:"node,omitempty"`
+	Engine       string  `json:"engine"`
+	UptimeSec    float64 `json:"uptime_s"`
+	Devices      int     `json:"devices"`
+	Connections  int64   `json:"connections"`
+	Frames       uint64  `json:"frames"`
+	Readings     uint64  `json:"readings"`
+	PayloadBytes uint64  `json:"payload_bytes"`
+	RxBytes      uint64  `json:"rx_bytes"`
+	Datagrams    uint64  `json:"datagrams"`
+	NapBackoffs  uint64  `json:"udp_nap_backoffs"` // see --udp-coalesce
+	Controls     uint64  `json:"controls"`
+	Lost         uint64  `json:"lost"`
+	Duplicates   uint64  `json:"duplicates"`
+	Reordered    uint64  `json:"reordered"`
+	EOS          int     `json:"eos_devices"` // devices that sent end-of-stream
+	// Evicted counts anonymous sessions that idled out; their lost,
+	// duplicate and reordered readings stay in the totals above.
+	Evicted    uint64                    `json:"evicted_devices"`
+	Stored     uint64                    `json:"stored"` // readings handed to the sink
+	Errors     map[string]uint64         `json:"errors"`
+	Dropped    map[string]uint64         `json:"dropped"`
+	Transports map[string]TransportStats `json:"transports"`
+	Codecs     map[string]CodecStats     `json:"codecs"`
+	Latency    LatencyStats              `json:"latency_ms"`
+	Sink       sink.Stats                `json:"sink"`
 	// NATSSink is the NATS sink's own state (spool, in flight, acks) when
 	// --sink is nats://.
 	NATSSink *natssink.NATSStats `json:"nats_sink,omitempty"`
@@ -149,7 +152,12 @@ func (s *Server) Stats() Stats {
 			st.EOS++
 		}
 	})
+	rc := s.reg.retiredTotals()
+	st.Evicted = rc.sessions
+	st.Lost, st.Duplicates, st.Reordered = st.Lost+rc.lost, st.Duplicates+rc.dups, st.Reordered+rc.reordered
 	for t := range NumTransports {
+		r := rc.byTransport[t]
+		per[t].Lost, per[t].Duplicates, per[t].Reordered = per[t].Lost+r.lost, per[t].Duplicates+r.dups, per[t].Reordered+r.reordered
 		st.Transports[t.String()] = per[t]
 	}
 	st.Latency = s.latency()
