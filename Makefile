@@ -2,7 +2,7 @@
 GO        ?= go
 BIN       := ./fleetwire
 PKGS      := ./...
-FUZZTIME  ?= 30s
+FUZZTIME  ?= 20000x
 BENCHTIME ?= 1s
 
 .PHONY: all build run test race vet lint bench bench-quick bench-server bench-go fuzz clean
@@ -56,7 +56,9 @@ bench-server:
 	$(GO) test -run '^$$' -bench ServerCPU -benchtime 1x -timeout 30m ./bench
 
 # Run every fuzz target for FUZZTIME each (go test -fuzz takes one target
-# per run, so they run one after another).
+# per run, so they run one after another). FUZZTIME is a count of inputs
+# ("20000x"): a time-based -fuzztime can end a run that found nothing
+# with "context deadline exceeded" when the last input was still running.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
