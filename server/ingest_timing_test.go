@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -109,4 +110,40 @@ func BenchmarkIngestDatagrams(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/4, "ns/reading")
+}
+
+// BenchmarkSessionMemory measures what a device costs in the server's
+// heap once it has a session: 100,000 devices of 4 channels, each heard
+// once through the UDP path (with a downlink, recent values and the loss
+// bitmap), reported as heap bytes per device. It is the per-device term
+// of the memory bound in docs and SECURITY.md.
+func BenchmarkSessionMemory(b *testing.B) {
+	const devices = 100_000
+	for range b.N {
+		srv, err := New(Config{UDPAddr: "127.0.0.1:0", Sink: "none", MaxDevicesPerSource: devices})
+		if err != nil {
+			b.Fatal(err)
+		}
+		enc := wire.NewEncoder(codec.Codec{Format: codec.FormatText}, '\n', nil)
+		g := newIngester(srv, newShard())
+		g.udpLink = func(src netip.AddrPort) *downlink {
+			return &downlink{transport: UDP, addr: src, strength: strengthDatagram}
+		}
+		f := codec.Frame{Flags: codec.HasSeq, Channels: 4, Times: make([]int64, 1),
+			Values: []codec.Value{codec.Decimal(215, 1), codec.Decimal(217, 1), codec.Decimal(219, 1), codec.Decimal(2204, 2)}}
+		var dgram []byte
+		before := heapInUse()
+		for d := range devices {
+			f.Device = fmt.Appendf(f.Device[:0], "dev-%06d", d)
+			dgram = enc.Append(dgram[:0], &f)
+			src := netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, byte(d >> 8), byte(d)}), uint16(d))
+			g.feedDatagram(dgram, src, int64(d))
+			if d%64 == 63 {
+				g.finish(UDP, int64(d))
+			}
+		}
+		g.finish(UDP, devices)
+		b.ReportMetric(float64(heapInUse()-before)/devices, "B/device")
+		runtime.KeepAlive(srv)
+	}
 }
