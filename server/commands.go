@@ -147,7 +147,7 @@ func (c *commands) framable(l *downlink, payload []byte) bool {
 	if l.binary.Load() {
 		return true
 	}
-	return control.ValidTextPayload(payload) && bytes.IndexByte(payload, c.srv.dec.End()) < 0
+	return control.ValidTextPayload(payload) && bytes.IndexByte(payload, l.ln.dec.End()) < 0
 }
 
 // remember adds cmd to the history, forgetting the oldest finished ones
@@ -210,7 +210,7 @@ func (c *commands) encode(cmd *Command, l *downlink) []byte {
 	if l.binary.Load() {
 		return control.AppendBinary(nil, &ctl)
 	}
-	return control.AppendText(nil, &ctl, c.srv.dec.End())
+	return control.AppendText(nil, &ctl, l.ln.dec.End())
 }
 
 // acked records a device's acknowledgement, which came on path p. Called

@@ -11,15 +11,22 @@ import (
 )
 
 // Config is everything `fleetwire serve` can be told. The zero value of a
-// field means its default (see Defaults), so a Config{} serves on loopback.
+// field means its default (see Defaults); addresses have none: a Config
+// needs at least one listener.
 type Config struct {
-	TCPAddr  string // "" disables TCP
-	UDPAddr  string // "" disables UDP
-	TLSAddr  string // "" disables TLS
+	// The default listeners, named tcp, udp and tls, with the server-wide
+	// END byte and policies. "" leaves one out.
+	TCPAddr  string
+	UDPAddr  string
+	TLSAddr  string
 	HTTPAddr string // "" disables the HTTP side
 
-	TLSCert, TLSKey string // server certificate (PEM files)
+	TLSCert, TLSKey string // server certificate of the tls listener (PEM files)
 	TLSClientCA     string // when set, clients must present a certificate it signed (mutual TLS)
+
+	// Listeners are more listeners, each with its own address, framing and
+	// trust (see Listener), beside the default ones.
+	Listeners []Listener
 
 	Engine     string // "gnet" (default) or "std"
 	Loops      int    // gnet event loops; 0 = one per core
@@ -52,6 +59,11 @@ type Config struct {
 	// its address after its last frame.
 	TCPPolicy, UDPPolicy, TLSPolicy Policy
 	BindTTL                         time.Duration
+
+	// Naming (and FixedID) say what the default listeners call a device
+	// that does not name itself (see Naming).
+	Naming  Naming
+	FixedID string
 
 	Limits codec.Limits // frame, decompression, channel and sample limits
 	// MaxAmplification bounds decoded bytes (codec.DecodedSize) per wire
@@ -163,18 +175,62 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
+// listeners returns the default listeners and Config.Listeners, with the
+// server-wide values filled in where a listener says nothing.
+func (c *Config) listeners() []Listener {
+	var ls []Listener
+	if c.TCPAddr != "" {
+		ls = append(ls, Listener{Name: "tcp", Transport: TCP, Addr: c.TCPAddr})
+	}
+	if c.UDPAddr != "" {
+		ls = append(ls, Listener{Name: "udp", Transport: UDP, Addr: c.UDPAddr})
+	}
+	if c.TLSAddr != "" {
+		ls = append(ls, Listener{Name: "tls", Transport: TLS, Addr: c.TLSAddr, TLSCert: c.TLSCert, TLSKey: c.TLSKey, TLSClientCA: c.TLSClientCA})
+	}
+	for i := range ls {
+		ls[i].Naming, ls[i].FixedID = c.Naming, c.FixedID
+	}
+	ls = append(ls, c.Listeners...)
+	for i := range ls {
+		l := &ls[i]
+		if l.Name == "" {
+			l.Name = fmt.Sprintf("%s-%d", l.Transport, i)
+		}
+		if l.End == 0 {
+			l.End = c.End
+		}
+		if l.Radix == 0 {
+			l.Radix = 10
+		}
+		if l.Policy == nil {
+			p := [NumTransports]Policy{TCP: c.TCPPolicy, UDP: c.UDPPolicy, TLS: c.TLSPolicy}[l.Transport]
+			l.Policy = &p
+		}
+	}
+	return ls
+}
+
 func (c *Config) validate() error {
 	if c.Engine != "gnet" && c.Engine != "std" {
 		return fmt.Errorf("engine %q: want gnet or std", c.Engine)
 	}
-	if c.TCPAddr == "" && c.UDPAddr == "" && c.TLSAddr == "" {
-		return errors.New("no transport: give at least one of --tcp, --udp, --tls")
+	ls := c.listeners()
+	if len(ls) == 0 {
+		return errors.New("no listener: give at least one of --tcp, --udp, --tls or --listen")
 	}
-	if c.TLSAddr != "" && (c.TLSCert == "" || c.TLSKey == "") {
-		return errors.New("--tls needs --tls-cert and --tls-key")
-	}
-	if c.End >= 0x80 || c.End == ',' || c.End == ':' || c.End == ';' || c.End == '@' || (c.End >= '0' && c.End <= '9') {
-		return fmt.Errorf("END byte %q collides with the text format", c.End)
+	names := map[string]bool{}
+	for i := range ls {
+		if ls[i].Transport >= NumTransports {
+			return fmt.Errorf("listener %s: transport %d", ls[i].Name, ls[i].Transport)
+		}
+		if err := ls[i].validate(); err != nil {
+			return err
+		}
+		if names[ls[i].Name] {
+			return fmt.Errorf("two listeners named %s", ls[i].Name)
+		}
+		names[ls[i].Name] = true
 	}
 	for _, v := range []struct {
 		name string
@@ -195,16 +251,13 @@ func (c *Config) validate() error {
 			return fmt.Errorf("%s %v: want a positive duration, or 0 where 0 means never", v.name, v.d)
 		}
 	}
-	for _, p := range []struct {
-		tr Transport
-		p  Policy
-	}{{TCP, c.TCPPolicy}, {UDP, c.UDPPolicy}, {TLS, c.TLSPolicy}} {
-		if p.p >= numPolicies {
-			return fmt.Errorf("%s policy %d: want open, bound or authenticated", p.tr, p.p)
+	for _, p := range []Policy{c.TCPPolicy, c.UDPPolicy, c.TLSPolicy} {
+		if p >= numPolicies {
+			return fmt.Errorf("policy %d: want open, bound or authenticated", p)
 		}
-		if p.p == PolicyAuthenticated && (p.tr != TLS || c.TLSClientCA == "") {
-			return fmt.Errorf("%s policy authenticated: only a TLS listener with client certificates (a client CA) authenticates devices", p.tr)
-		}
+	}
+	if c.TCPPolicy == PolicyAuthenticated || c.UDPPolicy == PolicyAuthenticated {
+		return errors.New("policy authenticated: only a TLS listener with client certificates (a client CA) authenticates devices")
 	}
 	if c.MaxAmplification < 1 {
 		return fmt.Errorf("max amplification %d: want at least 1 decoded byte per wire byte", c.MaxAmplification)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,12 +17,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// gnetEngine serves TCP on gnet event loops: one ingester per loop, so
-// decoding, sessions and counters of a loop never meet another loop's.
+// gnetEngine serves every TCP listener on one set of gnet event loops:
+// one ingester per loop, so decoding, sessions and counters of a loop
+// never meet another loop's.
 type gnetEngine struct {
 	gnet.BuiltinEventEngine
-	srv  *Server
-	addr string
+	srv       *Server
+	listeners []*listener
+	bound     []net.Addr // per listener, ports resolved
 
 	eng     gnet.Engine
 	started chan error
@@ -31,7 +34,6 @@ type gnetEngine struct {
 	loops map[gnet.EventLoop]*loopState
 
 	conns atomic.Int64
-	bound net.Addr // the listening address, port resolved
 }
 
 // loopState is what one event loop owns.
@@ -76,9 +78,54 @@ const maxFeed = 256 << 10
 // that is closed rather than buffered.
 const maxBacklog = 1 << 20
 
-func newGnetEngine(srv *Server, addr string) *gnetEngine {
-	return &gnetEngine{srv: srv, addr: addr, loops: make(map[gnet.EventLoop]*loopState),
-		started: make(chan error, 1), done: make(chan error, 1)}
+func newGnetEngine(srv *Server, listeners []*listener) *gnetEngine {
+	return &gnetEngine{srv: srv, listeners: listeners, bound: make([]net.Addr, len(listeners)),
+		loops: make(map[gnet.EventLoop]*loopState), started: make(chan error, 1), done: make(chan error, 1)}
+}
+
+func (e *gnetEngine) protoAddrs() []string {
+	addrs := make([]string, len(e.listeners))
+	for i, ln := range e.listeners {
+		addrs[i] = "tcp://" + ln.cfg.Addr
+	}
+	return addrs
+}
+
+// addr implements engine.
+func (e *gnetEngine) addr(ln *listener) net.Addr {
+	for i, l := range e.listeners {
+		if l == ln {
+			return e.bound[i]
+		}
+	}
+	return nil
+}
+
+// listenerOf finds the listener a connection came in on from its local
+// address: the listener bound to that address and port, else the one
+// bound to the port on every address.
+func (e *gnetEngine) listenerOf(c gnet.Conn) *listener {
+	a, _ := c.LocalAddr().(*net.TCPAddr)
+	if a == nil {
+		return e.listeners[0]
+	}
+	var wildcard *listener
+	for i, b := range e.bound {
+		ba, _ := b.(*net.TCPAddr)
+		if ba == nil || ba.Port != a.Port {
+			continue
+		}
+		if ba.IP.Equal(a.IP) {
+			return e.listeners[i]
+		}
+		if ba.IP.IsUnspecified() {
+			wildcard = e.listeners[i]
+		}
+	}
+	if wildcard != nil {
+		return wildcard
+	}
+	return e.listeners[0]
 }
 
 func (e *gnetEngine) start() error {
@@ -98,7 +145,7 @@ func (e *gnetEngine) start() error {
 		opts = append(opts, gnet.WithTCPKeepAlive(cfg.TCPKeepAlive))
 	}
 	go func() {
-		err := gnet.Run(e, "tcp://"+e.addr, opts...)
+		err := gnet.Rotate(e, e.protoAddrs(), opts...)
 		select {
 		case e.started <- err: // failed before OnBoot
 		default:
@@ -108,24 +155,28 @@ func (e *gnetEngine) start() error {
 	select {
 	case err := <-e.started:
 		if err != nil {
-			return fmt.Errorf("gnet engine on %s: %w", e.addr, err)
+			return fmt.Errorf("gnet engine on %s: %w", strings.Join(e.protoAddrs(), ","), err)
 		}
 		return nil
 	case <-time.After(10 * time.Second):
-		return fmt.Errorf("gnet engine on %s: not started after 10s", e.addr)
+		return fmt.Errorf("gnet engine on %s: not started after 10s", strings.Join(e.protoAddrs(), ","))
 	}
 }
 
 func (e *gnetEngine) OnBoot(eng gnet.Engine) gnet.Action {
 	e.eng = eng
-	// The configured address may say port 0: learn the bound one.
-	if fd, err := eng.Dup(); err == nil {
+	// The configured addresses may say port 0: learn the bound ones.
+	for i, ln := range e.listeners {
+		fd, err := eng.DupListener("tcp", ln.cfg.Addr)
+		if err != nil {
+			continue
+		}
 		if sa, err := unix.Getsockname(fd); err == nil {
 			switch a := sa.(type) {
 			case *unix.SockaddrInet4:
-				e.bound = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+				e.bound[i] = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
 			case *unix.SockaddrInet6:
-				e.bound = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
+				e.bound[i] = &net.TCPAddr{IP: net.IP(a.Addr[:]), Port: a.Port}
 			}
 		}
 		_ = unix.Close(fd)
@@ -143,7 +194,7 @@ func (e *gnetEngine) loopOf(c gnet.Conn) *loopState {
 		sh := newShard()
 		e.srv.hub.register(&sh.ctr)
 		e.srv.addShard(sh)
-		ls = &loopState{loop: l, g: newIngester(e.srv, sh)}
+		ls = &loopState{loop: l, g: newIngester(e.srv, sh, nil)}
 		e.loops[l] = ls
 	}
 	return ls
@@ -188,13 +239,14 @@ func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	e.conns.Add(1)
 	e.srv.hub.conns[TCP].Add(1)
 	e.srv.hub.accepted[TCP].Add(1)
-	gc := &gnetConn{stream: stream{transport: TCP, lastRx: time.Now().UnixNano(), credit: e.srv.burst}, ls: ls, c: c}
+	ln := e.listenerOf(c)
+	gc := &gnetConn{stream: stream{ln: ln, transport: TCP, lastRx: time.Now().UnixNano(), credit: e.srv.burst}, ls: ls, c: c}
 	st := &gc.stream
-	st.split.End, st.split.MaxFrame = e.srv.dec.End(), e.srv.dec.Limits().MaxFrame
+	st.split.End, st.split.MaxFrame = ln.dec.End(), e.srv.limits.MaxFrame
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		st.peer = a.AddrPort()
 	}
-	gc.link.transport, gc.link.addr, gc.link.strength, gc.link.gc = TCP, st.peer, strengthStream, gc
+	gc.link.ln, gc.link.transport, gc.link.addr, gc.link.strength, gc.link.gc = ln, TCP, st.peer, strengthStream, gc
 	st.link = &gc.link
 	c.SetContext(gc)
 	ls.add(gc)
@@ -287,10 +339,12 @@ func (e *gnetEngine) closeStale(ls *loopState) {
 	}
 }
 
-// stop closes every connection and waits for the loops to end. After it
-// returns no loop runs, so the caller may flush the ingesters.
-func (e *gnetEngine) stop(ctx context.Context) error {
-	err := e.eng.Stop(ctx)
+// stop closes every connection, waits for the loops to end and flushes
+// what their ingesters hold.
+func (e *gnetEngine) stop(ctx context.Context) {
+	if err := e.eng.Stop(ctx); err != nil {
+		slog.Warn("gnet engine stop", "err", err)
+	}
 	<-e.done
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -299,7 +353,6 @@ func (e *gnetEngine) stop(ctx context.Context) error {
 		ls.g.finish(TCP, now)
 		ls.g.flushChunk(TCP)
 	}
-	return err
 }
 
 // gnetLogger routes gnet's own logs into slog.

@@ -33,6 +33,7 @@ const stdShards = 16
 type stdEngine struct {
 	srv       *Server
 	transport Transport
+	lis       *listener
 	ln        net.Listener
 	shards    [stdShards]*shard
 	next      atomic.Uint32
@@ -46,16 +47,18 @@ type stdEngine struct {
 // when a frame needs it.
 const stdReadBuf = 16 << 10
 
-func startStdTCP(srv *Server, addr string, tr Transport, tlsCfg *tls.Config) (*stdEngine, error) {
+// startStdTCP serves listener lis (TCP, or TLS with tlsCfg).
+func startStdTCP(srv *Server, lis *listener, tlsCfg *tls.Config) (*stdEngine, error) {
+	tr := lis.transport
 	lc := net.ListenConfig{Control: reusePortControl(srv.cfg.ReusePort)}
-	ln, err := lc.Listen(context.Background(), "tcp", addr)
+	ln, err := lc.Listen(context.Background(), "tcp", lis.cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s listen %s: %w", tr, addr, err)
+		return nil, fmt.Errorf("listener %s: %s listen %s: %w", lis.cfg.Name, tr, lis.cfg.Addr, err)
 	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	e := &stdEngine{srv: srv, transport: tr, ln: ln, conns: make(map[net.Conn]struct{})}
+	e := &stdEngine{srv: srv, transport: tr, lis: lis, ln: ln, conns: make(map[net.Conn]struct{})}
 	for i := range e.shards {
 		e.shards[i] = newShard()
 		srv.hub.register(&e.shards[i].ctr)
@@ -103,14 +106,14 @@ func (e *stdEngine) accept() {
 func (e *stdEngine) serve(c net.Conn, sh *shard) {
 	defer e.wg.Done()
 	tr := e.transport
-	g := newIngester(e.srv, sh)
-	st := &stream{transport: tr, lastRx: time.Now().UnixNano(), credit: e.srv.burst}
-	st.split.End, st.split.MaxFrame = e.srv.dec.End(), e.srv.dec.Limits().MaxFrame
+	g := newIngester(e.srv, sh, nil)
+	st := &stream{ln: e.lis, transport: tr, lastRx: time.Now().UnixNano(), credit: e.srv.burst}
+	st.split.End, st.split.MaxFrame = e.lis.dec.End(), e.srv.limits.MaxFrame
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		st.peer = a.AddrPort()
 	}
 	w := newConnWriter(c, &sh.ctr, tr)
-	st.link = &downlink{transport: tr, addr: st.peer, strength: strengthStream, w: w}
+	st.link = &downlink{ln: e.lis, transport: tr, addr: st.peer, strength: strengthStream, w: w}
 	defer func() {
 		close(w.done)
 		e.srv.hub.tcp[tr].add(connFd(c))
@@ -145,7 +148,7 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 
 	buf := make([]byte, stdReadBuf)
 	n := 0 // bytes of a partial frame at the front of buf
-	maxFrame := e.srv.dec.Limits().MaxFrame
+	maxFrame := e.srv.limits.MaxFrame
 	for {
 		_ = c.SetReadDeadline(e.readDeadline(st, g)) // zero: none
 		if n == len(buf) {                           // a frame longer than the buffer: grow, up to the limit
@@ -243,7 +246,7 @@ func (e *stdEngine) readDeadline(st *stream, g *ingester) time.Time {
 
 // stop closes the listener and every connection, and waits for their
 // goroutines, which flush what they decoded.
-func (e *stdEngine) stop() {
+func (e *stdEngine) stop(context.Context) {
 	_ = e.ln.Close()
 	done := make(chan struct{})
 	go func() { e.wg.Wait(); close(done) }()
@@ -263,7 +266,13 @@ func (e *stdEngine) stop() {
 	}
 }
 
-func (e *stdEngine) addr() net.Addr { return e.ln.Addr() }
+// addr implements engine.
+func (e *stdEngine) addr(ln *listener) net.Addr {
+	if ln != e.lis {
+		return nil
+	}
+	return e.ln.Addr()
+}
 
 // connWriter hands downlink frames to a goroutine of their own, started
 // with the first frame, so that a client that does not read blocks nobody
@@ -336,23 +345,24 @@ func (w *connWriter) block() {
 // stdUDP is the standard-library UDP baseline: a ReadFrom loop per socket.
 type stdUDP struct {
 	srv   *Server
+	lis   *listener
 	conns []*net.UDPConn
 	wg    sync.WaitGroup
 }
 
-func startStdUDP(srv *Server, addr string, n int) (*stdUDP, error) {
-	conns, err := bindUDP(addr, n, srv.cfg.ReusePort, srv.cfg.UDPRcvBuf)
+func startStdUDP(srv *Server, lis *listener, n int) (*stdUDP, error) {
+	conns, err := bindUDP(lis.cfg.Addr, n, srv.cfg.ReusePort, srv.cfg.UDPRcvBuf)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listener %s: %w", lis.cfg.Name, err)
 	}
-	e := &stdUDP{srv: srv, conns: conns}
+	e := &stdUDP{srv: srv, lis: lis, conns: conns}
 	for _, conn := range e.conns {
 		sh := newShard()
 		srv.hub.register(&sh.ctr)
 		srv.addShard(sh)
-		g := newIngester(srv, sh)
+		g := newIngester(srv, sh, lis)
 		g.udpLink = func(src netip.AddrPort) *downlink {
-			return &downlink{transport: UDP, addr: src, strength: strengthDatagram, udp: conn}
+			return &downlink{ln: lis, transport: UDP, addr: src, strength: strengthDatagram, udp: conn}
 		}
 		e.wg.Add(1)
 		go e.read(conn, g)
@@ -421,9 +431,15 @@ func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-func (e *stdUDP) addr() net.Addr { return e.conns[0].LocalAddr() }
+// addr implements engine.
+func (e *stdUDP) addr(ln *listener) net.Addr {
+	if ln != e.lis {
+		return nil
+	}
+	return e.conns[0].LocalAddr()
+}
 
-func (e *stdUDP) stop() {
+func (e *stdUDP) stop(context.Context) {
 	for _, c := range e.conns {
 		_ = c.SetReadDeadline(time.Now())
 	}

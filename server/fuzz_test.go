@@ -27,8 +27,8 @@ func FuzzIngest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint8) {
 		sh := newShard()
-		g := newIngester(srv, sh)
-		st := &stream{transport: TCP, peer: netip.MustParseAddrPort("10.0.0.1:1")}
+		g := newIngester(srv, sh, srv.listeners[0])
+		st := &stream{ln: srv.listeners[0], transport: TCP, peer: netip.MustParseAddrPort("10.0.0.1:1")}
 		st.split.End, st.split.MaxFrame = '\n', 1024
 		var buf []byte
 		step := int(chunk)%17 + 1

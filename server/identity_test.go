@@ -298,6 +298,7 @@ func TestAuthenticatedPolicyNeedsCredentials(t *testing.T) {
 func TestAnonymousSessions(t *testing.T) {
 	srv := startServer(t, func(c *Config) {
 		c.MaxAnonymous, c.AnonymousIdle, c.MaxDevices, c.MaxDevicesPerSource = 10, time.Second, 3, 12
+		c.Naming = NameByIPPort // a device per source port, as behind a NAT
 	})
 	for i := range 20 {
 		c := udpFrom(t, "127.0.0.1", srv.Addr(UDP))

@@ -58,6 +58,7 @@ func newShard() *shard {
 // stream is one TCP or TLS connection's state as the ingest path sees it.
 // Kept small: the server may hold a hundred thousand.
 type stream struct {
+	ln        *listener
 	transport Transport
 	split     framing.Splitter
 	peer      netip.AddrPort // the device is this address when nothing names it
@@ -102,11 +103,14 @@ type ingester struct {
 	nlat    int
 	decoded int                            // decoded bytes of readings in the current feed
 	idBuf   []byte                         // scratch for device ids derived from addresses
+	ln      *listener                      // a UDP reader's listener; streams carry their own
 	udpLink func(netip.AddrPort) *downlink // how to answer a UDP source, for readers
 }
 
-func newIngester(srv *Server, sh *shard) *ingester {
-	return &ingester{srv: srv, sh: sh, idBuf: make([]byte, 0, 64)}
+// newIngester returns an ingester of srv; ln is the listener whose
+// datagrams it reads (nil for streams, which carry their listener).
+func newIngester(srv *Server, sh *shard, ln *listener) *ingester {
+	return &ingester{srv: srv, sh: sh, ln: ln, idBuf: make([]byte, 0, 64)}
 }
 
 // feedStream processes the whole frames at the front of data, which came
@@ -197,7 +201,7 @@ func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 	g.sh.ctr.datagrams.Add(1)
 	g.sh.ctr.rxBytes[UDP].Add(uint64(len(data)))
 	var split framing.Splitter
-	split.End, split.MaxFrame = g.srv.dec.End(), g.srv.dec.Limits().MaxFrame
+	split.End, split.MaxFrame = g.ln.dec.End(), g.srv.limits.MaxFrame
 	credit := min(int64(len(data))*g.srv.amp, g.srv.burst)
 	for off := 0; off < len(data); {
 		adv, frame, err := split.Split(data[off:], true)
@@ -225,7 +229,11 @@ func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, cred
 	if credit <= 0 {
 		credit = 1 // nothing left: any frame with readings is refused
 	}
-	if err := g.srv.dec.DecodeBudget(&g.batch, frame, int(min(credit, 1<<62))); err != nil {
+	ln := g.ln
+	if st != nil {
+		ln = st.ln
+	}
+	if err := ln.dec.DecodeBudget(&g.batch, frame, int(min(credit, 1<<62))); err != nil {
 		var s *Session
 		if st != nil {
 			s = st.session
@@ -255,8 +263,8 @@ func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, cred
 }
 
 // deviceOf resolves which device a frame is from: its own id, else the
-// stream's hello, else the stream's credential, else the peer address
-// (anon).
+// stream's hello, else the stream's credential, else what the listener
+// calls devices that do not name themselves (anon: after an address).
 func (g *ingester) deviceOf(st *stream, f *codec.Frame, src netip.AddrPort) (id []byte, anon bool) {
 	switch {
 	case f.Device != nil:
@@ -266,37 +274,11 @@ func (g *ingester) deviceOf(st *stream, f *codec.Frame, src netip.AddrPort) (id 
 	case st != nil && st.cred != nil:
 		return st.cred, false
 	case st != nil:
-		g.idBuf = appendAddrID(g.idBuf[:0], st.peer)
-		return g.idBuf, true
+		g.idBuf, anon = st.ln.anonID(g.idBuf[:0], st.peer)
+		return g.idBuf, anon
 	}
-	g.idBuf = appendAddrID(g.idBuf[:0], src)
-	return g.idBuf, true
-}
-
-// appendAddrID turns an address into a device id: "127.0.0.1_40000".
-func appendAddrID(dst []byte, a netip.AddrPort) []byte {
-	dst = a.Addr().Unmap().AppendTo(dst)
-	for i, c := range dst {
-		if c == ':' { // IPv6: ':' is not an id byte
-			dst[i] = '.'
-		}
-	}
-	dst = append(dst, '_')
-	return appendUint(dst, uint64(a.Port()))
-}
-
-func appendUint(dst []byte, n uint64) []byte {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(dst, b[i:]...)
+	g.idBuf, anon = g.ln.anonID(g.idBuf[:0], src)
+	return g.idBuf, anon
 }
 
 // session returns the locked session of id, switching locks when the
@@ -340,7 +322,11 @@ func (g *ingester) admit(s *Session, st *stream, tr Transport, src netip.AddrPor
 	if st != nil && st.cred != nil {
 		return 0 // the certificate was checked against the id
 	}
-	switch g.srv.policy[tr] {
+	ln := g.ln
+	if st != nil {
+		ln = st.ln
+	}
+	switch ln.policy {
 	case PolicyOpen:
 		return 0
 	case PolicyAuthenticated:

@@ -59,8 +59,8 @@ func BenchmarkIngestStream(b *testing.B) {
 			if strings.HasSuffix(name, "/loadgen") {
 				data = loadgenLike(c, 64<<10)
 			}
-			g := newIngester(srv, newShard())
-			st := &stream{transport: TCP}
+			g := newIngester(srv, newShard(), srv.listeners[0])
+			st := &stream{ln: srv.listeners[0], transport: TCP}
 			st.split.End, st.split.MaxFrame = '\n', codec.DefaultMaxFrame
 			// Cut at a frame boundary so every iteration sees whole frames.
 			consumed, _, _ := g.feedStream(st, data, false, 1, 0)
@@ -69,7 +69,7 @@ func BenchmarkIngestStream(b *testing.B) {
 			var bt codec.Batch
 			for off := 0; off < len(data); {
 				adv, fr, _ := st.split.Split(data[off:], false)
-				_ = srv.dec.Decode(&bt, fr)
+				_ = srv.listeners[0].dec.Decode(&bt, fr)
 				off += adv
 			}
 			readings = bt.Readings()
@@ -99,7 +99,7 @@ func BenchmarkIngestDatagrams(b *testing.B) {
 			Times: make([]int64, 4), Values: []codec.Value{codec.Decimal(215, 1), codec.Decimal(217, 1), codec.Decimal(219, 1), codec.Decimal(2204, 2)}}
 		dgrams = append(dgrams, enc.Append(nil, &f))
 	}
-	g := newIngester(srv, newShard())
+	g := newIngester(srv, newShard(), srv.listeners[0])
 	src := netip.MustParseAddrPort("127.0.0.1:4000")
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -125,7 +125,7 @@ func BenchmarkSessionMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		enc := wire.NewEncoder(codec.Codec{Format: codec.FormatText}, '\n', nil)
-		g := newIngester(srv, newShard())
+		g := newIngester(srv, newShard(), srv.listeners[0])
 		g.udpLink = func(src netip.AddrPort) *downlink {
 			return &downlink{transport: UDP, addr: src, strength: strengthDatagram}
 		}

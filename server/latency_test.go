@@ -15,10 +15,10 @@ func TestLatencyRuns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := newIngester(srv, newShard())
+		g := newIngester(srv, newShard(), srv.listeners[0])
 		srv.hub.register(&g.sh.ctr)
 		srv.addShard(g.sh)
-		st := &stream{transport: TCP}
+		st := &stream{ln: srv.listeners[0], transport: TCP}
 		st.split.End, st.split.MaxFrame = '\n', 1<<16
 		const nowMs = 1_764_000_000_000
 		var data []byte

@@ -12,6 +12,7 @@ import (
 // plain struct rather than a closure so that it can live inside the
 // connection's context: no allocation per connection.
 type downlink struct {
+	ln        *listener // whose END byte and framing commands use
 	transport Transport
 	addr      netip.AddrPort // the peer: the device's UDP address, or the connection's remote end
 	strength  uint8          // what the path proves about its peer (strengthDatagram...)

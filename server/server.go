@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/codec/wire"
 	"github.com/fleetwire/fleetwire/server/natssink"
 	"github.com/fleetwire/fleetwire/server/sink"
@@ -22,27 +23,26 @@ import (
 
 // Server is a running ingest server.
 type Server struct {
-	cfg     Config
-	dec     *wire.Decoder
-	reg     *registry
-	hub     *statsHub
-	sink    sink.Sink
-	storing bool // false with the none sink: skip copying readings at all
-	cmds    *commands
-	policy  [NumTransports]Policy
-	amp     int64 // Config.MaxAmplification
-	burst   int64 // a stream's amplification bucket: Limits.MaxDecoded
-	started time.Time
-	closing atomic.Bool
+	cfg       Config
+	limits    codec.Limits
+	listeners []*listener
+	reg       *registry
+	hub       *statsHub
+	sink      sink.Sink
+	storing   bool // false with the none sink: skip copying readings at all
+	cmds      *commands
+	amp       int64 // Config.MaxAmplification
+	burst     int64 // a stream's amplification bucket: Limits.MaxDecoded
+	started   time.Time
+	closing   atomic.Bool
 
 	shardMu sync.Mutex
 	shards  []*shard
 
-	gnetTCP *gnetEngine
-	stdTCP  *stdEngine
-	tlsEng  *stdEngine
-	udp     *udpEngine
-	stdUDP  *stdUDP
+	// engines run the listeners: the gnet event loops serve every TCP
+	// listener (engine gnet), the others one listener each.
+	engines []engine
+	gnet    *gnetEngine // also in engines: the sweeper drives its loops
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
@@ -56,16 +56,21 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:       cfg,
-		dec:       wire.NewDecoder(cfg.Limits, cfg.End, nil),
+		limits:    cfg.Limits,
 		reg:       newRegistry(cfg.MaxDevices, cfg.MaxAnonymous, cfg.MaxDevicesPerSource),
 		hub:       newStatsHub(),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
-		policy:    [NumTransports]Policy{TCP: cfg.TCPPolicy, UDP: cfg.UDPPolicy, TLS: cfg.TLSPolicy},
 		amp:       int64(cfg.MaxAmplification),
 		burst:     int64(cfg.Limits.MaxDecoded),
 	}
 	s.cmds = newCommands(s)
+	for i, l := range cfg.listeners() {
+		ln := &listener{cfg: l, transport: l.Transport, policy: *l.Policy, naming: l.Naming,
+			fixedID: []byte(l.FixedID), raw: l.RawDownlink, index: i,
+			dec: wire.NewDecoder(cfg.Limits, l.End, nil)}
+		s.listeners = append(s.listeners, ln)
+	}
 	switch cfg.Sink {
 	case "none":
 		s.sink = sink.None()
@@ -105,8 +110,16 @@ func (s *Server) totalConns() int64 {
 	return s.hub.conns[TCP].Load() + s.hub.conns[TLS].Load()
 }
 
-// Start opens every configured transport. On error, what was opened is
-// closed again.
+// engine runs listeners. stop closes their sockets and connections and
+// returns once no ingester of theirs runs, having flushed what they hold.
+type engine interface {
+	stop(ctx context.Context)
+	// addr returns the bound address of one of its listeners, nil if not
+	// its own.
+	addr(ln *listener) net.Addr
+}
+
+// Start opens every listener. On error, what was opened is closed again.
 func (s *Server) Start() (err error) {
 	s.started = time.Now()
 	defer func() {
@@ -115,47 +128,52 @@ func (s *Server) Start() (err error) {
 			_ = s.sink.Close()
 		}
 	}()
-	cfg := &s.cfg
-	if cfg.TCPAddr != "" {
-		if cfg.Engine == "gnet" {
-			s.gnetTCP = newGnetEngine(s, cfg.TCPAddr)
-			if err := s.gnetTCP.start(); err != nil {
-				s.gnetTCP = nil
-				return err
+	var gnetTCP []*listener
+	for _, ln := range s.listeners {
+		var e engine
+		switch {
+		case ln.transport == TCP && s.cfg.Engine == "gnet":
+			gnetTCP = append(gnetTCP, ln)
+			continue
+		case ln.transport == TCP:
+			e, err = startStdTCP(s, ln, nil)
+		case ln.transport == TLS:
+			var tc *tls.Config
+			if tc, err = tlsConfig(&ln.cfg); err == nil {
+				e, err = startStdTCP(s, ln, tc)
 			}
-		} else if s.stdTCP, err = startStdTCP(s, cfg.TCPAddr, TCP, nil); err != nil {
-			return err
-		}
-	}
-	if cfg.UDPAddr != "" {
-		if cfg.Engine == "gnet" {
-			s.udp, err = startUDP(s, cfg.UDPAddr, cfg.UDPReaders)
-		} else {
-			s.stdUDP, err = startStdUDP(s, cfg.UDPAddr, cfg.UDPReaders)
+		case s.cfg.Engine == "gnet":
+			e, err = startUDP(s, ln, s.cfg.UDPReaders)
+		default:
+			e, err = startStdUDP(s, ln, s.cfg.UDPReaders)
 		}
 		if err != nil {
 			return err
 		}
+		s.engines = append(s.engines, e)
 	}
-	if cfg.TLSAddr != "" {
-		tc, err := s.tlsConfig()
-		if err != nil {
+	if len(gnetTCP) > 0 {
+		s.gnet = newGnetEngine(s, gnetTCP)
+		if err := s.gnet.start(); err != nil {
+			s.gnet = nil
 			return err
 		}
-		if s.tlsEng, err = startStdTCP(s, cfg.TLSAddr, TLS, tc); err != nil {
-			return err
-		}
+		s.engines = append(s.engines, s.gnet)
 	}
 	go s.sweep()
-	slog.Info("fleetwire serving", "node", cfg.Node, "engine", cfg.Engine, "tcp", s.addrString(TCP),
-		"udp", s.addrString(UDP), "tls", s.addrString(TLS), "sink", redactURL(cfg.Sink), "data", cfg.DataDir)
+	attrs := []any{"node", s.cfg.Node, "engine", s.cfg.Engine}
+	for _, ln := range s.listeners {
+		attrs = append(attrs, ln.cfg.Name, ln.transport.String()+"://"+s.listenerAddr(ln).String())
+	}
+	slog.Info("fleetwire serving", append(attrs, "sink", redactURL(s.cfg.Sink), "data", s.cfg.DataDir)...)
 	return nil
 }
 
-func (s *Server) tlsConfig() (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+// tlsConfig is the server side of a TLS listener.
+func tlsConfig(l *Listener) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(l.TLSCert, l.TLSKey)
 	if err != nil {
-		return nil, fmt.Errorf("load TLS certificate: %w", err)
+		return nil, fmt.Errorf("listener %s: load TLS certificate: %w", l.Name, err)
 	}
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
 		// Mozilla's "intermediate": TLS 1.2 only with ECDHE (forward
@@ -172,43 +190,58 @@ func (s *Server) tlsConfig() (*tls.Config, error) {
 		CurvePreferences: []tls.CurveID{tls.X25519MLKEM768, tls.SecP256r1MLKEM768, tls.SecP384r1MLKEM1024,
 			tls.X25519, tls.CurveP256, tls.CurveP384},
 	}
-	if s.cfg.TLSClientCA != "" {
-		pem, err := os.ReadFile(s.cfg.TLSClientCA)
+	if l.TLSClientCA != "" {
+		pem, err := os.ReadFile(l.TLSClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("read TLS client CA: %w", err)
+			return nil, fmt.Errorf("listener %s: read TLS client CA: %w", l.Name, err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("no certificate in TLS client CA %s", s.cfg.TLSClientCA)
+			return nil, fmt.Errorf("listener %s: no certificate in TLS client CA %s", l.Name, l.TLSClientCA)
 		}
 		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return tc, nil
 }
 
-// Addr returns the bound address of a transport (useful with port 0), or
-// nil when it is off.
+// Addr returns the bound address of the first listener of a transport
+// (useful with port 0), or nil when there is none.
 func (s *Server) Addr(t Transport) net.Addr {
-	switch {
-	case t == TCP && s.gnetTCP != nil:
-		return s.gnetTCP.bound
-	case t == TCP && s.stdTCP != nil:
-		return s.stdTCP.addr()
-	case t == UDP && s.udp != nil:
-		return s.udp.addr()
-	case t == UDP && s.stdUDP != nil:
-		return s.stdUDP.addr()
-	case t == TLS && s.tlsEng != nil:
-		return s.tlsEng.addr()
+	for _, ln := range s.listeners {
+		if ln.transport == t {
+			return s.listenerAddr(ln)
+		}
 	}
 	return nil
 }
 
-func (s *Server) addrString(t Transport) string {
-	if a := s.Addr(t); a != nil {
-		return a.String()
+// ListenerAddr returns the bound address of the listener named name, or
+// nil when there is none.
+func (s *Server) ListenerAddr(name string) net.Addr {
+	for _, ln := range s.listeners {
+		if ln.cfg.Name == name {
+			return s.listenerAddr(ln)
+		}
 	}
-	return "off"
+	return nil
+}
+
+func (s *Server) listenerAddr(ln *listener) net.Addr {
+	for _, e := range s.engines {
+		if a := e.addr(ln); a != nil {
+			return a
+		}
+	}
+	return nil
+}
+
+// Listeners returns the listeners' configurations, defaults filled in.
+func (s *Server) Listeners() []Listener {
+	out := make([]Listener, len(s.listeners))
+	for i, ln := range s.listeners {
+		out[i] = ln.cfg
+	}
+	return out
 }
 
 // sweep sends aged chunks on to the sink every chunkAge (so a reading
@@ -232,8 +265,8 @@ func (s *Server) sweep() {
 				// anonymous session is looked at every 16 s.
 				s.reg.evictIdle(4, s.cfg.AnonymousIdle, now.UnixNano())
 			}
-			if s.gnetTCP != nil {
-				s.gnetTCP.sweep(full)
+			if s.gnet != nil {
+				s.gnet.sweep(full)
 			}
 		}
 	}
@@ -241,27 +274,9 @@ func (s *Server) sweep() {
 
 func (s *Server) stopEngines(ctx context.Context) {
 	var wg sync.WaitGroup
-	run := func(f func()) {
+	for _, e := range s.engines {
 		wg.Add(1)
-		go func() { defer wg.Done(); f() }()
-	}
-	if s.gnetTCP != nil {
-		run(func() {
-			if err := s.gnetTCP.stop(ctx); err != nil {
-				slog.Warn("gnet engine stop", "err", err)
-			}
-		})
-	}
-	for _, e := range []*stdEngine{s.stdTCP, s.tlsEng} {
-		if e != nil {
-			run(e.stop)
-		}
-	}
-	if s.udp != nil {
-		run(s.udp.stop)
-	}
-	if s.stdUDP != nil {
-		run(s.stdUDP.stop)
+		go func() { defer wg.Done(); e.stop(ctx) }()
 	}
 	wg.Wait()
 }

@@ -91,6 +91,7 @@ func reusePortControl(on bool) func(_, _ string, c syscall.RawConn) error {
 //     a light load keeps its per-datagram latency.
 type udpReader struct {
 	srv      *Server
+	lis      *listener
 	sock     *udpSocket
 	local    net.Addr
 	wait     *os.File // epoll instance: the socket (one-shot) and the stop eventfd
@@ -107,7 +108,7 @@ type udpReader struct {
 	stopping atomic.Bool
 }
 
-func newUDPReader(srv *Server, conn *net.UDPConn, bufSize int, stop int) (*udpReader, error) {
+func newUDPReader(srv *Server, lis *listener, conn *net.UDPConn, bufSize int, stop int) (*udpReader, error) {
 	local := conn.LocalAddr()
 	sock, err := detachUDP(conn)
 	if err != nil {
@@ -128,7 +129,7 @@ func newUDPReader(srv *Server, conn *net.UDPConn, bufSize int, stop int) (*udpRe
 	srv.hub.register(&sh.ctr)
 	srv.addShard(sh)
 	r := &udpReader{srv: srv, sock: sock, local: local, wait: wait, waitRC: waitRC,
-		g: newIngester(srv, sh), coalesce: srv.cfg.UDPCoalesce}
+		lis: lis, g: newIngester(srv, sh, lis), coalesce: srv.cfg.UDPCoalesce}
 	// One backing array for all buffers; +1 byte so a datagram of exactly
 	// bufSize is told apart from a longer one that the kernel cut.
 	mem := make([]byte, udpBatch*(bufSize+1))
@@ -296,7 +297,7 @@ func (r *udpReader) process(n int, now int64) {
 // called only when a device's address changes, and nothing keeps it but
 // the session: memory follows devices, not the addresses they came from.
 func (r *udpReader) link(src netip.AddrPort) *downlink {
-	return &downlink{transport: UDP, addr: src, strength: strengthDatagram, udp: r.sock}
+	return &downlink{ln: r.lis, transport: UDP, addr: src, strength: strengthDatagram, udp: r.sock}
 }
 
 func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
@@ -316,24 +317,25 @@ func sockaddrToAddrPort(sa *unix.RawSockaddrInet6) netip.AddrPort {
 // reader with SO_REUSEPORT.
 type udpEngine struct {
 	srv     *Server
+	lis     *listener
 	readers []*udpReader
 	stopFD  int // eventfd in every reader's wait: readable once the engine stops
 	wg      sync.WaitGroup
 }
 
-func startUDP(srv *Server, addr string, n int) (*udpEngine, error) {
+func startUDP(srv *Server, lis *listener, n int) (*udpEngine, error) {
 	efd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		return nil, fmt.Errorf("udp: eventfd: %w", err)
 	}
-	e := &udpEngine{srv: srv, stopFD: efd}
-	conns, err := bindUDP(addr, n, srv.cfg.ReusePort, srv.cfg.UDPRcvBuf)
+	e := &udpEngine{srv: srv, lis: lis, stopFD: efd}
+	conns, err := bindUDP(lis.cfg.Addr, n, srv.cfg.ReusePort, srv.cfg.UDPRcvBuf)
 	if err != nil {
 		e.closeAll()
-		return nil, err
+		return nil, fmt.Errorf("listener %s: %w", lis.cfg.Name, err)
 	}
 	for i, conn := range conns {
-		r, err := newUDPReader(srv, conn, udpBufSize(srv), efd) // closes conn even on error
+		r, err := newUDPReader(srv, lis, conn, udpBufSize(srv), efd) // closes conn even on error
 		if err != nil {
 			for _, c := range conns[i+1:] {
 				_ = c.Close()
@@ -353,7 +355,7 @@ func startUDP(srv *Server, addr string, n int) (*udpEngine, error) {
 	return e, nil
 }
 
-func udpBufSize(srv *Server) int { return min(srv.dec.Limits().MaxFrame, 65535) }
+func udpBufSize(srv *Server) int { return min(srv.limits.MaxFrame, 65535) }
 
 // closeAll closes sockets of readers that never ran (a failed start).
 func (e *udpEngine) closeAll() {
@@ -364,11 +366,17 @@ func (e *udpEngine) closeAll() {
 	_ = unix.Close(e.stopFD)
 }
 
-func (e *udpEngine) addr() net.Addr { return e.readers[0].local }
+// addr implements engine.
+func (e *udpEngine) addr(ln *listener) net.Addr {
+	if ln != e.lis {
+		return nil
+	}
+	return e.readers[0].local
+}
 
 // stop drains each socket of what the kernel already holds, then closes
 // it and waits for the readers.
-func (e *udpEngine) stop() {
+func (e *udpEngine) stop(context.Context) {
 	for _, r := range e.readers {
 		r.stopping.Store(true)
 	}
