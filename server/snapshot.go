@@ -16,29 +16,34 @@ import (
 // Stats is a snapshot of the whole server. Field names are the JSON API's
 // (documented in README).
 type Stats struct {
-	Node         string                    `json:"node,omitempty"`
-	Engine       string                    `json:"engine"`
-	UptimeSec    float64                   `json:"uptime_s"`
-	Devices      int                       `json:"devices"`
-	Connections  int64                     `json:"connections"`
-	Frames       uint64                    `json:"frames"`
-	Readings     uint64                    `json:"readings"`
-	PayloadBytes uint64                    `json:"payload_bytes"`
-	RxBytes      uint64                    `json:"rx_bytes"`
-	Datagrams    uint64                    `json:"datagrams"`
-	NapBackoffs  uint64                    `json:"udp_nap_backoffs"` // see --udp-coalesce
-	Controls     uint64                    `json:"controls"`
-	Lost         uint64                    `json:"lost"`
-	Duplicates   uint64                    `json:"duplicates"`
-	Reordered    uint64                    `json:"reordered"`
-	EOS          int                       `json:"eos_devices"` // devices that sent end-of-stream
-	Stored       uint64                    `json:"stored"`      // readings handed to the sink
-	Errors       map[string]uint64         `json:"errors"`
-	Dropped      map[string]uint64         `json:"dropped"`
-	Transports   map[string]TransportStats `json:"transports"`
-	Codecs       map[string]CodecStats     `json:"codecs"`
-	Latency      LatencyStats              `json:"latency_ms"`
-	Sink         sink.Stats                `json:"sink"`
+	Node         string  `json:"node,omitempty"`
+	Engine       string  `json:"engine"`
+	UptimeSec    float64 `json:"uptime_s"`
+	Devices      int     `json:"devices"`
+	Connections  int64   `json:"connections"`
+	Frames       uint64  `json:"frames"`
+	Readings     uint64  `json:"readings"`
+	PayloadBytes uint64  `json:"payload_bytes"`
+	RxBytes      uint64  `json:"rx_bytes"`
+	Datagrams    uint64  `json:"datagrams"`
+	NapBackoffs  uint64  `json:"udp_nap_backoffs"` // see --udp-coalesce
+	Controls     uint64  `json:"controls"`
+	Lost         uint64  `json:"lost"`
+	Duplicates   uint64  `json:"duplicates"`
+	Reordered    uint64  `json:"reordered"`
+	EOS          int     `json:"eos_devices"` // devices that sent end-of-stream
+	// Stored is what the sink has written (file sink: to a segment; NATS:
+	// acknowledged by JetStream), Sink.Stored; 0 with --sink none. The
+	// readings handed to the sink are Sink.Accepted.
+	Stored uint64            `json:"stored"`
+	Errors map[string]uint64 `json:"errors"`
+	// Dropped is the transports' drops by reason plus
+	// DropSinkWriteError, the sink's.
+	Dropped    map[string]uint64         `json:"dropped"`
+	Transports map[string]TransportStats `json:"transports"`
+	Codecs     map[string]CodecStats     `json:"codecs"`
+	Latency    LatencyStats              `json:"latency_ms"`
+	Sink       sink.Stats                `json:"sink"`
 	// NATSSink is the NATS sink's own state (spool, in flight, acks) when
 	// --sink is nats://.
 	NATSSink *natssink.NATSStats `json:"nats_sink,omitempty"`
@@ -87,10 +92,14 @@ func (s *Server) Stats() Stats {
 	c := s.hub.total()
 	st := Stats{
 		Node: s.cfg.Node, Engine: s.cfg.Engine, UptimeSec: time.Since(s.started).Seconds(),
-		Datagrams: c.datagrams.Load(), NapBackoffs: c.napBackoffs.Load(), Stored: c.stored.Load(),
+		Datagrams: c.datagrams.Load(), NapBackoffs: c.napBackoffs.Load(),
 		Errors: map[string]uint64{}, Dropped: map[string]uint64{},
 		Transports: map[string]TransportStats{}, Codecs: map[string]CodecStats{},
 		Sink: s.sink.Stats(),
+	}
+	st.Stored = st.Sink.Stored
+	if n := st.Sink.Dropped[sink.DropWriteError]; n > 0 {
+		st.Dropped[DropSinkWriteError] = n
 	}
 	var per [NumTransports]TransportStats
 	for t := range NumTransports {
