@@ -157,6 +157,17 @@ func recoverPartial(dir string, s segFile, maxFrame int, log *slog.Logger) (int6
 		good = fr.off
 	}
 	var cut int64
+	if errors.Is(err, ErrTorn) {
+		// Cut short, or only its length fields damaged? A frame after it
+		// means the latter, and cutting would throw that frame away.
+		next, merr := nextMagic(f, good+1)
+		if merr != nil {
+			return 0, merr
+		}
+		if next >= 0 {
+			err = fmt.Errorf("%w: frame at byte %d is damaged, not torn: a frame starts at byte %d", ErrCorrupt, good, next)
+		}
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 	case errors.Is(err, ErrTorn):
