@@ -202,6 +202,27 @@ func TestOpenFiles_KeepsFramesAfterDamage(t *testing.T) {
 	}
 }
 
+// After a power cut a file's end may be zeros (its size reached the disk,
+// its data did not): recovery cuts them as a torn end.
+func TestOpenFiles_CutsZeroTail(t *testing.T) {
+	dir, want, path, _, _ := writeSegment(t, 3)
+	b, _ := os.ReadFile(path)
+	os.Remove(path)
+	if err := os.WriteFile(path+partialSuffix, append(bytes.Clone(b), make([]byte, 5000)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, FileConfig{Dir: dir})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Recovered != 1 || st.RecoveredTrunc != 5000 {
+		t.Fatalf("recovered %d segments, cut %d bytes; want the 5000 zeros cut", st.Recovered, st.RecoveredTrunc)
+	}
+	if rows, damage := readAll(t, dir); len(damage) != 0 || !slices.Equal(rows, want) {
+		t.Fatalf("read %d rows of %d, damage %v", len(rows), len(want), damage)
+	}
+}
+
 // setBlockSize rewrites the size of the first block of the zstd frame at
 // the start of b.
 func setBlockSize(t *testing.T, b []byte, size int) {
