@@ -2,6 +2,8 @@ package sink
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -68,4 +70,61 @@ func TestFileSink_DiskFull(t *testing.T) {
 	}
 	t.Logf("accepted %d readings: %d stored in %d segments, %d dropped in %d write errors",
 		accepted, st.Stored, st.Segments, st.Dropped[DropWriteError], st.WriteErrors)
+}
+
+// Once there is room again the writer goes on by itself: the next flush
+// after a failed one starts a new segment.
+func TestFileSink_DiskFullResumes(t *testing.T) {
+	dir := tmpfs.Mount(t, 256<<10)
+	s := openTest(t, FileConfig{Dir: dir, FlushBytes: 16 << 10, FlushInterval: 5 * time.Millisecond})
+	defer s.Close()
+	frames := sensorFrames(1000, 5000, 10, 4)
+	send := func(from int) {
+		c := GetChunk()
+		for i := range 32 {
+			c.Add(&frames[(from+i)%len(frames)], nil)
+		}
+		submit(t, s, c)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; s.Stats().Dropped[DropWriteError] == 0; i += 32 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write error after 30 s: %+v", s.Stats())
+		}
+		send(i)
+	}
+	// The last free pages may still take a frame: go on until only the
+	// drops move.
+	var full Stats
+	for i := 0; ; i += 32 {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored still rising on a full disk after 30 s: %+v", s.Stats())
+		}
+		a := s.Stats()
+		for j := range 10 {
+			send(i + 32*j)
+		}
+		time.Sleep(50 * time.Millisecond)
+		if full = s.Stats(); full.Stored == a.Stored && full.Dropped[DropWriteError] > a.Dropped[DropWriteError] {
+			break
+		}
+	}
+	segs, err := listSegments(s.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seg := range segs {
+		if !seg.partial { // the failed write sealed its segment
+			if err := os.Remove(filepath.Join(s.Dir(), seg.name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := 0; s.Stats().Stored == full.Stored; i += 32 {
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing stored after room was made: %+v", s.Stats())
+		}
+		send(i)
+		time.Sleep(time.Millisecond)
+	}
 }
