@@ -8,6 +8,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/server/natssink"
+	"github.com/fleetwire/fleetwire/server/sink"
 )
 
 // Config is everything `fleetwire serve` can be told. The zero value of a
@@ -38,7 +39,11 @@ type Config struct {
 	ReusePort   bool // share the ports with other server processes
 
 	DataDir string // where the file sink writes
-	Sink    string // "files" (default), "none" or "nats://host:port[,host:port...]"
+	// FsyncInterval is how often the file sink fsyncs its open segment
+	// (sink.FileConfig.FsyncInterval); negative: only when a segment is
+	// sealed.
+	FsyncInterval time.Duration
+	Sink          string // "files" (default), "none" or "nats://host:port[,host:port...]"
 	// NATS configures the sink of --sink nats://...; its URL, Dir and
 	// Node are taken from Sink, DataDir and Node.
 	NATS natssink.Config
@@ -97,6 +102,7 @@ var Defaults = Config{
 	UDPRcvBuf:             8 << 20,
 	UDPCoalesce:           time.Millisecond,
 	DataDir:               "./data",
+	FsyncInterval:         sink.DefaultFsyncInterval,
 	Sink:                  "files",
 	MaxConns:              100_000,
 	MaxDevices:            1_000_000,
@@ -136,6 +142,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Sink == "" {
 		c.Sink = d.Sink
+	}
+	if c.FsyncInterval == 0 {
+		c.FsyncInterval = d.FsyncInterval
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = d.MaxConns

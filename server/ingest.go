@@ -426,8 +426,7 @@ func (g *ingester) flushChunk(tr Transport) {
 	g.chunk = nil
 	n := uint64(c.Readings())
 	if g.srv.sink.Submit(c) {
-		g.sh.ctr.stored.Add(n)
-		return
+		return // the sink counts it (Stats.Sink.Accepted) and what becomes of it
 	}
 	why := DropSinkFull
 	if g.srv.closing.Load() {

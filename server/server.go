@@ -75,7 +75,7 @@ func New(cfg Config) (*Server, error) {
 	case "none":
 		s.sink = sink.None()
 	case "files":
-		fs, err := sink.OpenFiles(sink.FileConfig{Dir: cfg.DataDir, Node: cfg.Node})
+		fs, err := sink.OpenFiles(sink.FileConfig{Dir: cfg.DataDir, Node: cfg.Node, FsyncInterval: cfg.FsyncInterval})
 		if err != nil {
 			return nil, fmt.Errorf("open file sink in %s: %w", cfg.DataDir, err)
 		}

@@ -34,9 +34,14 @@ type Stats struct {
 	EOS          int     `json:"eos_devices"` // devices that sent end-of-stream
 	// Evicted counts anonymous sessions that idled out; their lost,
 	// duplicate and reordered readings stay in the totals above.
-	Evicted    uint64                    `json:"evicted_devices"`
-	Stored     uint64                    `json:"stored"` // readings handed to the sink
-	Errors     map[string]uint64         `json:"errors"`
+	Evicted uint64 `json:"evicted_devices"`
+	// Stored is what the sink has written (file sink: to a segment; NATS:
+	// acknowledged by JetStream), Sink.Stored; 0 with --sink none. The
+	// readings handed to the sink are Sink.Accepted.
+	Stored uint64            `json:"stored"`
+	Errors map[string]uint64 `json:"errors"`
+	// Dropped is the transports' drops by reason plus
+	// DropSinkWriteError, the sink's.
 	Dropped    map[string]uint64         `json:"dropped"`
 	Transports map[string]TransportStats `json:"transports"`
 	Codecs     map[string]CodecStats     `json:"codecs"`
@@ -90,10 +95,14 @@ func (s *Server) Stats() Stats {
 	c := s.hub.total()
 	st := Stats{
 		Node: s.cfg.Node, Engine: s.cfg.Engine, UptimeSec: time.Since(s.started).Seconds(),
-		Datagrams: c.datagrams.Load(), NapBackoffs: c.napBackoffs.Load(), Stored: c.stored.Load(),
+		Datagrams: c.datagrams.Load(), NapBackoffs: c.napBackoffs.Load(),
 		Errors: map[string]uint64{}, Dropped: map[string]uint64{},
 		Transports: map[string]TransportStats{}, Codecs: map[string]CodecStats{},
 		Sink: s.sink.Stats(),
+	}
+	st.Stored = st.Sink.Stored
+	if n := st.Sink.Dropped[sink.DropWriteError]; n > 0 {
+		st.Dropped[DropSinkWriteError] = n
 	}
 	var per [NumTransports]TransportStats
 	for t := range NumTransports {

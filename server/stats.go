@@ -85,6 +85,12 @@ const (
 
 var dropNames = [NumDropReasons]string{"sink_full", "sink_closed", "device_limit", "no_device", "anonymous_limit", "source_limit"}
 
+// DropSinkWriteError names, in Stats.Dropped, the readings the sink
+// accepted and failed to write (disk full, I/O error):
+// Stats.Sink.Dropped[write_error]. It is not a DropReason: the sink knows
+// no transports, so it is in no transport's Dropped.
+const DropSinkWriteError = "sink_write_error"
+
 func (d DropReason) String() string {
 	if d < NumDropReasons {
 		return dropNames[d]
@@ -123,7 +129,6 @@ type counters struct {
 	controls     [NumTransports]atomic.Uint64
 	errors       [NumTransports][NumErrReasons]atomic.Uint64
 	dropped      [NumTransports][NumDropReasons]atomic.Uint64
-	stored       atomic.Uint64 // readings handed to the sink
 }
 
 // statsHub knows every worker's counters. Workers live as long as the
@@ -164,7 +169,6 @@ func addCounters(dst, src *counters) {
 	}
 	dst.datagrams.Add(src.datagrams.Load())
 	dst.napBackoffs.Add(src.napBackoffs.Load())
-	dst.stored.Add(src.stored.Load())
 }
 
 // total returns the sum over all workers.

@@ -47,7 +47,7 @@ type Counters struct {
 	ServerDevices int               `json:"server_devices"`
 	Dropped       map[string]uint64 `json:"server_dropped,omitempty"` // /api/stats dropped (by reason)
 	Errors        map[string]uint64 `json:"server_errors,omitempty"`  // /api/stats errors (by reason)
-	Stored        uint64            `json:"server_stored"`            // /api/stats stored: readings handed to the sink
+	Stored        uint64            `json:"server_stored"`            // /api/stats stored: readings the sink stored
 	// ServerCoresAllowed: the cores the server was given (Options).
 	ServerCoresAllowed int `json:"server_cores_allowed"`
 }

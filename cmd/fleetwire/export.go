@@ -29,9 +29,15 @@ order) and prints their rows as interchange CSV: device,seq,unix_ms,ch1..chK,
 K being the widest segment's; rows of narrower devices end in empty cells.
 Values are printed as the devices sent them.
 
-It can run beside a live server. A torn frame at the end of a segment (a
-crash, or the frame being written right now) is reported on stderr and
-skipped; every row before it is printed.
+It can run beside a live server. A torn frame at the end of a .partial
+segment (a crash, or the frame being written right now) is reported on
+stderr and skipped; every row before it is printed.
+
+A damaged frame (its checksum fails, or it is no zstd frame) or a row that
+does not fit its header is skipped too, and export goes on with the next;
+it then prints a summary line to stderr (segments, frames skipped and
+where, rows skipped, rows exported) and exits 1 after exporting every good
+row. fleetwire verify lists the damage segment by segment.
 
 --since keeps rows whose device time is at or after T, given as unix ms,
 RFC 3339 (2026-11-25T11:00:00Z) or a duration back from now (15m); rows
@@ -57,13 +63,20 @@ without a device time are left out then.`,
 			if err != nil {
 				return err
 			}
-			damage := r.Damage()
-			for _, d := range damage {
+			for _, d := range r.Damage() {
 				slog.Warn("export: skipped damaged data", "err", d)
 			}
-			slog.Debug("exported", "rows", n, "segments", len(r.Segments()))
-			if strict && len(damage) > 0 {
-				return fmt.Errorf("%d damaged parts in %s (see above)", len(damage), dataDir)
+			sum := summarize(r)
+			if sum.badFrames > 0 || sum.badRows > 0 || sum.torn > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "export: %v; %d rows exported\n", sum, n)
+			}
+			slog.Debug("exported", "rows", n, "segments", sum.segments)
+			if sum.damaged > 0 {
+				return fmt.Errorf("%d damaged segments in %s: %d frames and %d rows skipped (fleetwire verify --data %s lists them)",
+					sum.damaged, dataDir, sum.badFrames, sum.badRows, dataDir)
+			}
+			if strict && sum.torn > 0 {
+				return fmt.Errorf("%d .partial segments in %s end in a torn frame (--strict)", sum.torn, dataDir)
 			}
 			return nil
 		},
@@ -71,7 +84,7 @@ without a device time are left out then.`,
 	cmd.Flags().StringVar(&dataDir, "data", server.Defaults.DataDir, "data directory of the server (its --data)")
 	cmd.Flags().StringSliceVar(&f.Devices, "device", nil, "only these devices (repeat the flag or separate with commas)")
 	cmd.Flags().StringVar(&since, "since", "", "only rows with device time at or after this: unix ms, RFC 3339, or a duration back from now")
-	cmd.Flags().BoolVar(&strict, "strict", false, "exit with an error if any segment is damaged or torn")
+	cmd.Flags().BoolVar(&strict, "strict", false, "also exit with an error when a .partial segment ends in a torn frame (a crash, or a live server writing it)")
 	return cmd
 }
 

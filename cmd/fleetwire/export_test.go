@@ -16,19 +16,33 @@ import (
 // runExport runs "fleetwire export args..." in process.
 func runExport(t *testing.T, args ...string) (string, error) {
 	t.Helper()
+	out, _, err := run(t, "export", args...)
+	return out, err
+}
+
+// run runs "fleetwire cmd args..." in process, logging errors only, and
+// returns its stdout and stderr.
+func run(t *testing.T, cmd string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	root := newRootCmd()
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
-	root.SetArgs(append([]string{"export", "--log-level", "error"}, args...))
-	err := root.Execute()
-	return out.String(), err
+	root.SetArgs(append([]string{cmd, "--log-level", "error"}, args...))
+	err = root.Execute()
+	return out.String(), errOut.String(), err
 }
 
 // storeLines stores text frames through a FileSink, as the server would.
 func storeLines(t *testing.T, dir string, lines ...string) {
 	t.Helper()
-	s, err := sink.OpenFiles(sink.FileConfig{Dir: dir})
+	storeLinesWith(t, sink.FileConfig{Dir: dir}, lines...)
+}
+
+// storeLinesWith is storeLines with a FileConfig of the caller's.
+func storeLinesWith(t *testing.T, cfg sink.FileConfig, lines ...string) {
+	t.Helper()
+	s, err := sink.OpenFiles(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +107,7 @@ func TestExport(t *testing.T) {
 	os.Remove(last)
 	os.WriteFile(last+".partial", b[:len(b)-3], 0o644)
 	f(m1+m2+peer+m1b, "--device", "mote-1,mote-2,peer-1")
-	if _, err := runExport(t, "--data", dir, "--strict"); err == nil || !strings.Contains(err.Error(), "damaged") {
+	if _, err := runExport(t, "--data", dir, "--strict"); err == nil || !strings.Contains(err.Error(), "end in a torn frame") {
 		t.Fatalf("--strict on a torn segment: %v", err)
 	}
 

@@ -16,6 +16,7 @@ import (
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/server"
 	"github.com/fleetwire/fleetwire/server/natssink"
+	"github.com/fleetwire/fleetwire/server/sink"
 	"github.com/fleetwire/fleetwire/server/web"
 )
 
@@ -25,7 +26,7 @@ func newServeCmd() *cobra.Command {
 	cfg := server.Defaults
 	var end string
 	var maxFrame, maxDecoded, maxChannels, maxSamples int
-	var shutdownGrace time.Duration
+	var shutdownGrace, fsyncInterval time.Duration
 	var clusterNATS string
 	var httpInsecure bool
 	var wcfg web.Config
@@ -61,6 +62,11 @@ the sink, log a summary.`,
 				return err
 			}
 			wcfg.Token = token
+			fsync, err := fsyncFlag(fsyncInterval)
+			if err != nil {
+				return err
+			}
+			cfg.FsyncInterval = fsync
 			cfg.Limits = codec.Limits{MaxFrame: maxFrame, MaxDecoded: maxDecoded, MaxChannels: maxChannels, MaxSamples: maxSamples}
 			srv, err := server.New(cfg)
 			if err != nil {
@@ -115,6 +121,7 @@ the sink, log a summary.`,
 	f.BoolVar(&httpInsecure, "http-insecure", false, "serve --http beyond loopback without a token: anyone who reaches it can read the fleet and send commands to devices")
 	f.BoolVar(&wcfg.MetricsPerDevice, "metrics-per-device", false, "add per-device series to /metrics (one label value per device: mind the cardinality)")
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the file sink's segments (and of the NATS sink's spool)")
+	f.DurationVar(&fsyncInterval, "fsync-interval", cfg.FsyncInterval, "file sink: fsync the open segment this often, so a power cut costs about this plus 100 ms of readings (0: only when a segment is sealed, up to a minute)")
 	f.StringVar(&cfg.Sink, "sink", cfg.Sink, "where readings go: files, none (for benchmarks) or nats://host:4222[,host2:4222...] (a JetStream stream, through a spool under --data)")
 	f.StringVar(&cfg.NATS.Stream, "nats-stream", natssink.DefaultStream, "JetStream stream of --sink nats://...")
 	f.IntVar(&cfg.NATS.Replicas, "nats-replicas", 1, "replicas of the stream --nats-create-stream creates")
@@ -150,6 +157,23 @@ the sink, log a summary.`,
 	f.StringVar(&clusterNATS, "cluster-nats", "", "NATS servers whose fleetwire.stats.* the dashboard shows as the cluster (default: those of --sink nats://...; none: no cluster view)")
 	f.DurationVar(&shutdownGrace, "shutdown-timeout", 30*time.Second, "how long shutdown may take to close connections")
 	return cmd
+}
+
+// minFsyncInterval bounds --fsync-interval from below: shorter would fsync
+// on nearly every flush for no durability a 100 ms flush interval keeps.
+const minFsyncInterval = time.Millisecond
+
+// fsyncFlag turns --fsync-interval into Config.FsyncInterval: 0 means
+// "only when a segment is sealed" (sink.FsyncOnSeal, which the sink warns
+// about), negative and sub-millisecond values are refused.
+func fsyncFlag(d time.Duration) (time.Duration, error) {
+	switch {
+	case d == 0:
+		return sink.FsyncOnSeal, nil
+	case d < minFsyncInterval:
+		return 0, fmt.Errorf("--fsync-interval %v: want a duration of at least %v, or 0 to fsync only when a segment is sealed", d, minFsyncInterval)
+	}
+	return d, nil
 }
 
 // clusterURL picks the NATS servers of the cluster view: --cluster-nats,

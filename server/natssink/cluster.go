@@ -44,7 +44,7 @@ type NodeSummary struct {
 	Connections int64             `json:"connections"`
 	Frames      uint64            `json:"frames"`
 	Readings    uint64            `json:"readings"`
-	Stored      uint64            `json:"stored"` // handed to the sink
+	Stored      uint64            `json:"stored"` // stored by the sink (= Sink.Stored; older nodes: handed to the sink)
 	Lost        uint64            `json:"lost"`
 	Duplicates  uint64            `json:"duplicates"`
 	RxBytes     uint64            `json:"rx_bytes"`

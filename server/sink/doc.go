@@ -1,6 +1,6 @@
 package sink
 
-// On-disk format (README-sink.md has the long version, with numbers).
+// On-disk format (README.md has the long version, with numbers).
 //
 //	<data>/readings/.lock                                       flock(2) of the running server
 //	<data>/readings/seg-20261125T110650.123Z-000001.csv.zst     sealed segment
@@ -21,9 +21,29 @@ package sink
 // count of a row is the number of cells up to the last non-empty one.
 //
 // A frame is written once per FlushInterval (100 ms) or FlushBytes (1 MiB
-// of CSV), whichever comes first, with one write(2). A crash therefore
-// leaves whole frames and at most one torn frame at the end, which Reader
-// reports (ErrTorn) and skips, and which the next OpenFiles cuts off when
-// it seals the .partial file. Segments are fsynced when sealed (rotation
-// by SegmentBytes or SegmentAge, and Close), and every FsyncInterval if
-// set.
+// of CSV), whichever comes first, with one write(2). The open segment is
+// fsynced every FsyncInterval (200 ms; FsyncOnSeal: never), and every
+// segment when sealed (rotation by SegmentBytes or SegmentAge, a wider
+// device, Close), before its rename and the directory's fsync.
+//
+// What each failure costs (README.md has the table):
+//
+//   - A process crash: what was not written yet, the queue and at most one
+//     FlushInterval of buffered rows. It leaves whole frames and at most
+//     one torn frame at the end, which Reader reports (ErrTorn) and skips,
+//     and which the next OpenFiles cuts off when it seals the .partial.
+//   - A power cut: the above and what was written since the last fsync,
+//     about FlushInterval + FsyncInterval (300 ms) of rows; with
+//     FsyncOnSeal up to a whole segment. Zeros a power cut leaves at the
+//     end of a .partial are cut as a torn end.
+//   - A full disk or an I/O error: the rows of each frame whose write
+//     failed, counted in Stats.Dropped[DropWriteError], never retried (so
+//     memory stays bounded); the short write is truncated away, the
+//     segment sealed, and the next flush tries a new one, so writing
+//     resumes by itself once there is room. Close returns the first error.
+//   - A corrupt segment (a flipped bit): each frame's content checksum is
+//     verified, a damaged frame (at most FlushBytes of CSV) is reported
+//     and skipped and reading goes on at the next frame; a damaged header
+//     frame costs no row. Nothing is skipped silently: Reader.Damage,
+//     Reader.Segments, and `fleetwire export` (exit 1) and `verify` say
+//     which segment, which byte offset.

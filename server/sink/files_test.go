@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -181,6 +182,77 @@ func TestFileSink_RotateByTime(t *testing.T) {
 	rows, damage := readAll(t, s.cfg.Dir)
 	if len(damage) > 0 || !slices.Equal(rows, want) {
 		t.Fatalf("read back %v (damage %v), want %v", rows, damage, want)
+	}
+}
+
+// With the default FsyncInterval, what was written is fsynced within
+// about two intervals of its Submit, with no rotation to help: the
+// segment stays open (.partial) throughout.
+func TestFileSink_FsyncInterval(t *testing.T) {
+	s := openTest(t, FileConfig{FlushInterval: 10 * time.Millisecond, SegmentAge: time.Hour})
+	defer s.Close()
+	iv := s.cfg.FsyncInterval
+	if iv != DefaultFsyncInterval {
+		t.Fatalf("FsyncInterval %v, want the default %v", iv, DefaultFsyncInterval)
+	}
+	for i := range 3 {
+		f := testFrame("mote-1", uint64(i), 1, 4, 0, codec.HasSeq)
+		c := GetChunk()
+		c.Add(&f, nil)
+		start := time.Now()
+		submit(t, s, c)
+		for st := s.Stats(); st.Synced != st.Accepted; st = s.Stats() {
+			if el := time.Since(start); el > 2*iv {
+				t.Fatalf("round %d: %d of %d readings synced %v after Submit, want all within 2 x %v", i, st.Synced, st.Accepted, el, iv)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		st := s.Stats()
+		if st.Synced != uint64(4*(i+1)) || st.Segments != 1 {
+			t.Fatalf("round %d: synced %d, segments %d; want %d synced in one segment", i, st.Synced, st.Segments, 4*(i+1))
+		}
+	}
+	segs, _ := listSegments(s.Dir())
+	if len(segs) != 1 || !segs[0].partial {
+		t.Fatalf("segments %v, want the one open .partial: no rotation", segs)
+	}
+}
+
+// FsyncOnSeal is the old behaviour, on request and with a warning: rows
+// are written at once but fsynced only when the segment is sealed.
+func TestFileSink_FsyncOnSeal(t *testing.T) {
+	var log strings.Builder
+	s := openTest(t, FileConfig{FsyncInterval: FsyncOnSeal, FlushInterval: 5 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	if !strings.Contains(log.String(), "a power cut may lose up to a rotation period") {
+		t.Fatalf("no warning logged, log: %q", log.String())
+	}
+	f := testFrame("mote-1", 0, 2, 2, 0, codec.HasSeq)
+	c := GetChunk()
+	c.Add(&f, nil)
+	submit(t, s, c)
+	waitStored(t, s, 4)
+	time.Sleep(2 * DefaultFsyncInterval)
+	if st := s.Stats(); st.Synced != 0 {
+		t.Fatalf("synced %d before the segment was sealed", st.Synced)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Synced != 4 {
+		t.Fatalf("synced %d after Close, want 4", st.Synced)
+	}
+}
+
+// waitStored waits until s has written n readings.
+func waitStored(t *testing.T, s Sink, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Stored < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d of %d readings after 10 s", s.Stats().Stored, n)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -25,25 +25,6 @@ type Row struct {
 	Values  []codec.Value // the sample's channels; trailing empty cells are not channels
 }
 
-// DamageError is a part of a segment the Reader could not read. Damage is
-// reported and skipped, never fatal: a torn last frame (ErrTorn) is what a
-// crash leaves, and every row before it is still read.
-type DamageError struct {
-	Segment string // file name
-	Offset  int64  // byte offset in the file of the frame concerned
-	Row     int    // 1-based row in that frame's CSV, 0 for frame damage
-	Err     error
-}
-
-func (e *DamageError) Error() string {
-	if e.Row > 0 {
-		return fmt.Sprintf("%s: frame at byte %d, row %d: %v", e.Segment, e.Offset, e.Row, e.Err)
-	}
-	return fmt.Sprintf("%s: byte %d: %v", e.Segment, e.Offset, e.Err)
-}
-
-func (e *DamageError) Unwrap() error { return e.Err }
-
 // Reader reads the rows of every segment in a data directory, segment by
 // segment in time order and each in the order its rows were written (for
 // one device: the order its frames were submitted in). It reads the
@@ -51,14 +32,21 @@ func (e *DamageError) Unwrap() error { return e.Err }
 // can run beside a live server; a segment still being written then ends in
 // a torn frame, reported as damage.
 //
+// Every frame's content checksum is verified (zstd.Decoder.DecodeAll). A
+// frame that fails is reported and skipped, and reading goes on at the
+// next zstd magic number after its start: the damage may have hit the
+// frame's own headers, so its length is not trusted.
+//
 // Its use is bufio.Scanner's: for r.Next() { row := r.Row() }, then
-// r.Err(). Memory is bounded by one frame (MaxFrameBytes).
+// r.Err(), r.Damage() and r.Segments(). Memory is bounded by one frame
+// (MaxFrameBytes).
 type Reader struct {
-	dir    string
-	segs   []segFile
-	widths []int // value columns per segment, -1 if its header is unreadable
-	k      int
-	dec    *zstd.Decoder
+	dir   string
+	segs  []segFile
+	stats []SegmentStats
+	start []int64 // offset of each segment's first row frame
+	k     int
+	dec   *zstd.Decoder
 
 	cur      int // segment being read, index in segs
 	f        *os.File
@@ -68,6 +56,7 @@ type Reader struct {
 	zbuf     []byte
 	text     []byte
 	pos      int
+	quiet    bool // looking ahead for a width: report nothing
 
 	row    Row
 	vals   []codec.Value
@@ -87,34 +76,39 @@ func OpenReader(dataDir string) (*Reader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink: zstd: %w", err)
 	}
-	r := &Reader{dir: dir, segs: segs, widths: make([]int, len(segs)), dec: dec, cur: -1}
-	for i := range segs {
-		r.widths[i] = -1
-		if err := r.open(i); err != nil {
+	r := &Reader{dir: dir, segs: segs, stats: make([]SegmentStats, len(segs)), start: make([]int64, len(segs)), dec: dec, cur: -1}
+	for i, s := range segs {
+		r.stats[i] = SegmentStats{Name: s.name, Partial: s.partial, Width: -1}
+		if err := r.open(i, 0); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue // removed since listed
 			}
 			r.Close()
 			return nil, err
 		}
-		if w, ok := r.readHeader(); ok {
-			r.widths[i] = w
-			r.k = max(r.k, w)
+		k, ok := r.readHeader()
+		if !ok && r.f != nil {
+			k, ok = r.inferWidth()
+			r.stats[i].HeaderLost = true
+		}
+		if ok {
+			r.stats[i].Width = k
+			r.start[i] = r.fr.off
+			r.k = max(r.k, k)
 		}
 		r.closeSeg()
+	}
+	if r.err != nil {
+		r.Close()
+		return nil, r.err
 	}
 	r.cur = -1
 	return r, nil
 }
 
-// Segments returns the names of the segments the Reader reads, in order.
-func (r *Reader) Segments() []string {
-	names := make([]string, len(r.segs))
-	for i, s := range r.segs {
-		names[i] = s.name
-	}
-	return names
-}
+// Segments returns what the Reader found in each segment so far, in
+// order; after Next returned false, in the whole of each.
+func (r *Reader) Segments() []SegmentStats { return r.stats }
 
 // Channels returns the widest segment's number of value columns.
 func (r *Reader) Channels() int { return r.k }
@@ -130,32 +124,20 @@ func (r *Reader) Next() bool {
 			line := r.text[r.pos : r.pos+end]
 			r.pos += end + 1
 			r.frameRow++
-			if err := r.parse(line, r.widths[r.cur]); err != nil {
-				r.report(r.frameOff, r.frameRow, err)
+			if err := r.parse(line, r.stats[r.cur].Width); err != nil {
+				r.report(r.frameOff, r.frameRow, err, 0)
 				continue
 			}
+			r.stats[r.cur].Rows++
 			return true
 		}
 		if r.f == nil && !r.nextSeg() {
 			return false
 		}
-		r.frameOff = r.fr.off
-		var err error
-		r.zbuf, _, err = r.fr.next(r.zbuf)
-		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				r.reportFrame(err)
-			}
-			r.closeSeg()
-			continue
+		if r.readFrame() {
+			r.stats[r.cur].Frames++
+			r.pos, r.frameRow = 0, 0
 		}
-		r.text, err = r.dec.DecodeAll(r.zbuf, r.text[:0])
-		if err != nil {
-			// The frame's extent is known, so the next one can be read.
-			r.report(r.frameOff, 0, fmt.Errorf("%w: %v", ErrCorrupt, err))
-			r.text = r.text[:0]
-		}
-		r.pos, r.frameRow = 0, 0
 	}
 	return false
 }
@@ -163,11 +145,12 @@ func (r *Reader) Next() bool {
 // Row returns the current row. It is valid until the next call to Next.
 func (r *Reader) Row() *Row { return &r.row }
 
-// Damage returns what the Reader skipped so far, in the order met.
+// Damage returns what the Reader skipped so far, in the order met (the
+// first maxDamage; Segments has the exact counts).
 func (r *Reader) Damage() []*DamageError { return r.damage }
 
 // Err returns the I/O error that stopped the Reader, if any. Damage is
-// not an error here: see Damage.
+// not an error here: see Damage and Segments.
 func (r *Reader) Err() error { return r.err }
 
 // Close releases the Reader's file and decoder.
@@ -177,31 +160,92 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// nextSeg opens the next readable segment past its header.
+// readFrame reads and decodes the next frame of the open segment into
+// r.text. On damage it reports it and moves past it, and on the end of
+// the segment it closes it; both return false.
+func (r *Reader) readFrame() bool {
+	r.text, r.pos = r.text[:0], 0
+	r.frameOff = r.fr.off
+	var err error
+	r.zbuf, _, err = r.fr.next(r.zbuf)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			r.closeSeg()
+		} else {
+			r.skipDamage(r.frameOff, err)
+		}
+		return false
+	}
+	r.text, err = r.dec.DecodeAll(r.zbuf, r.text[:0])
+	if err != nil {
+		r.text = r.text[:0]
+		r.skipDamage(r.frameOff, fmt.Errorf("%w: %v", ErrCorrupt, err))
+		return false
+	}
+	return true
+}
+
+// skipDamage reports the frame at off, which could not be read, and goes
+// on at the next zstd magic number after off. Without one the rest of the
+// segment is the damage and the segment is closed: a torn last frame if
+// it was cut short (what a crash leaves), else corrupt. A frame cut short
+// with another frame after it had its headers damaged: corrupt.
+func (r *Reader) skipDamage(off int64, err error) {
+	var fe *frameError
+	if errors.As(err, &fe) {
+		err = fe.Err
+	}
+	if !errors.Is(err, ErrTorn) && !errors.Is(err, ErrCorrupt) {
+		r.err = fmt.Errorf("sink: %s: %w", r.segs[r.cur].name, err) // I/O
+		r.closeSeg()
+		return
+	}
+	next, serr := nextMagic(r.f, off+1)
+	if serr != nil {
+		r.err = fmt.Errorf("sink: %s: %w", r.segs[r.cur].name, serr)
+		r.closeSeg()
+		return
+	}
+	if next < 0 {
+		end := off
+		if st, err := r.f.Stat(); err == nil {
+			end = st.Size()
+		}
+		r.report(off, 0, err, end-off)
+		r.closeSeg()
+		return
+	}
+	if errors.Is(err, ErrTorn) {
+		err = fmt.Errorf("%w: frame headers damaged (%v)", ErrCorrupt, err)
+	}
+	r.report(off, 0, err, next-off)
+	r.seek(next)
+}
+
+// nextSeg opens the next segment that has rows to read, at its first row
+// frame.
 func (r *Reader) nextSeg() bool {
 	for r.cur+1 < len(r.segs) {
-		r.cur++
-		if r.widths[r.cur] < 0 {
+		i := r.cur + 1
+		if r.stats[i].Width < 0 {
+			r.cur = i
 			continue // damage already reported by OpenReader
 		}
-		if err := r.open(r.cur); err != nil {
+		if err := r.open(i, r.start[i]); err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 			r.err = err
 			return false
 		}
-		if _, ok := r.readHeader(); ok {
-			return true
-		}
-		r.closeSeg()
+		return true
 	}
 	return false
 }
 
-// open opens segment i. A .partial that was sealed since it was listed is
-// found under its sealed name.
-func (r *Reader) open(i int) error {
+// open opens segment i at byte at. A .partial that was sealed since it
+// was listed is found under its sealed name.
+func (r *Reader) open(i int, at int64) error {
 	r.cur = i
 	s := r.segs[i]
 	f, err := os.Open(filepath.Join(r.dir, s.name))
@@ -212,13 +256,22 @@ func (r *Reader) open(i int) error {
 		return fmt.Errorf("sink: %w", err)
 	}
 	r.f = f
-	br := r.fr.br
-	if br == nil {
-		br = bufio.NewReaderSize(f, 256<<10)
-	} else {
-		br.Reset(f)
+	if r.fr.br == nil {
+		r.fr.br = bufio.NewReaderSize(f, 256<<10)
 	}
-	r.fr = frameReader{br: br, max: MaxFrameBytes}
+	r.fr.max = MaxFrameBytes
+	return r.seek(at)
+}
+
+// seek moves the open segment's frame reader to byte at.
+func (r *Reader) seek(at int64) error {
+	if _, err := r.f.Seek(at, io.SeekStart); err != nil {
+		r.err = fmt.Errorf("sink: %s: %w", r.segs[r.cur].name, err)
+		r.closeSeg()
+		return r.err
+	}
+	r.fr.br.Reset(r.f)
+	r.fr.off = at
 	return nil
 }
 
@@ -231,29 +284,45 @@ func (r *Reader) closeSeg() {
 }
 
 // readHeader reads the header frame of the open segment and returns its
-// number of value columns.
+// number of value columns. Damage is reported and skipped as in Next.
 func (r *Reader) readHeader() (int, bool) {
-	var err error
-	r.zbuf, _, err = r.fr.next(r.zbuf)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = ErrTorn // created, but not even the header made it
+	if !r.readFrame() {
+		if st := &r.stats[r.cur]; r.f == nil && !st.Torn && st.BadFrames == 0 {
+			// An empty file: created, but not even the header made it.
+			r.report(0, 0, ErrTorn, 0)
 		}
-		r.reportFrame(err)
-		return 0, false
-	}
-	r.text, err = r.dec.DecodeAll(r.zbuf, r.text[:0])
-	if err != nil {
-		r.report(0, 0, fmt.Errorf("%w: header: %v", ErrCorrupt, err))
 		return 0, false
 	}
 	k, ok := parseHeader(r.text)
 	if !ok {
-		r.report(0, 0, fmt.Errorf("%w: first frame is not a header: %.40q", ErrCorrupt, r.text))
+		r.report(r.frameOff, 0, fmt.Errorf("%w: first frame is not a header: %.40q", ErrCorrupt, r.text), r.fr.off-r.frameOff)
+		r.text = r.text[:0]
 		return 0, false
 	}
+	r.stats[r.cur].Frames++
 	r.text = r.text[:0]
 	return k, true
+}
+
+// inferWidth finds the width of a segment whose header was lost from its
+// first row frame that decodes: every row of a segment has the same
+// number of cells. It reports nothing and leaves the reader where it
+// found it, so Next reads (and reports) those frames again.
+func (r *Reader) inferWidth() (int, bool) {
+	at := r.fr.off
+	r.quiet = true
+	defer func() { r.quiet = false }()
+	for r.f != nil {
+		if !r.readFrame() {
+			continue
+		}
+		line, _, _ := bytes.Cut(r.text, []byte{'\n'})
+		r.text = r.text[:0]
+		if cells := bytes.Count(line, []byte{','}) + 1; cells > 3 {
+			return cells - 3, r.seek(at) == nil
+		}
+	}
+	return 0, false
 }
 
 // parseHeader checks "device,seq,unix_ms,ch1,...,chK\n" and returns K.
@@ -274,26 +343,6 @@ func parseHeader(b []byte) (int, bool) {
 	}
 	return k, true
 }
-
-func (r *Reader) reportFrame(err error) {
-	var fe *frameError
-	if errors.As(err, &fe) {
-		r.report(fe.Offset, 0, fe.Err)
-		return
-	}
-	r.report(r.fr.off, 0, err)
-}
-
-func (r *Reader) report(off int64, row int, err error) {
-	if len(r.damage) >= maxDamage {
-		return
-	}
-	r.damage = append(r.damage, &DamageError{Segment: r.segs[r.cur].name, Offset: off, Row: row, Err: err})
-}
-
-// maxDamage bounds the damage a Reader remembers, so a file of garbage
-// rows cannot grow the list without bound.
-const maxDamage = 1000
 
 // errBadRow is a row that does not fit its segment's header.
 var errBadRow = errors.New("malformed row")

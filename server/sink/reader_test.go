@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/klauspost/compress/zstd"
 )
 
 // writeSegment stores frames of one device, n readings a flush, and
@@ -91,32 +92,149 @@ func TestReader_TornTail(t *testing.T) {
 	}
 }
 
-// A damaged frame in the middle costs that frame only: its extent is
-// known from its block headers, so the reader goes on with the next.
+// A damaged frame in the middle costs that frame only, wherever the
+// damage is: in its data (the checksum fails), its block header (its
+// length is wrong) or its magic number. The reader goes on at the next
+// frame, reports the frame once with its extent, and counts it.
 func TestReader_CorruptFrame(t *testing.T) {
 	dir, want, path, offs, _ := writeSegment(t, 4)
 	whole, _ := os.ReadFile(path)
-	bad := bytes.Clone(whole)
-	bad[offs[3]-6] ^= 0x55 // inside frame 2's last block, before its checksum
-	if err := os.WriteFile(path, bad, 0o644); err != nil {
-		t.Fatal(err)
+	f := func(what string, damage func(b []byte)) {
+		t.Helper()
+		bad := bytes.Clone(whole)
+		damage(bad)
+		if err := os.WriteFile(path, bad, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r, err := OpenReader(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		var rows []row
+		for r.Next() {
+			rows = append(rows, copyRow(r.Row()))
+		}
+		d := r.Damage()
+		if len(d) != 1 || !errors.Is(d[0], ErrCorrupt) || d[0].Offset != offs[2] || d[0].Bytes != offs[3]-offs[2] {
+			t.Fatalf("%s: damage %v, want one corrupt frame at byte %d, %d bytes", what, d, offs[2], offs[3]-offs[2])
+		}
+		if !slices.Equal(rows, slices.Concat(want[:3], want[6:])) {
+			t.Fatalf("%s: read %v, want all rows but frame 2's", what, rows)
+		}
+		segs := r.Segments()
+		if st := segs[0]; len(segs) != 1 || st.Frames != 4 || st.Rows != 9 || st.BadFrames != 1 || st.BadBytes != offs[3]-offs[2] ||
+			st.BadRows != 0 || st.Torn || !st.Damaged() || st.Width != DefaultChannels {
+			t.Fatalf("%s: segment stats %+v", what, segs)
+		}
 	}
-	rows, damage := readAll(t, dir)
-	if len(damage) != 1 || !errors.Is(damage[0], ErrCorrupt) || damage[0].Offset != offs[2] {
-		t.Fatalf("damage %v, want one corrupt frame at byte %d", damage, offs[2])
-	}
-	if !slices.Equal(rows, slices.Concat(want[:3], want[6:])) {
-		t.Fatalf("read %v, want all rows but frame 2's", rows)
-	}
+	f("data", func(b []byte) { b[offs[3]-6] ^= 0x55 }) // inside frame 2's last block, before its checksum
+	f("checksum", func(b []byte) { b[offs[3]-1] ^= 0x01 })
+	f("magic", func(b []byte) { b[offs[2]] ^= 0xff })
+	f("block length, past the end", func(b []byte) { setBlockSize(t, b[offs[2]:], 100<<10) })
+	f("block length, short", func(b []byte) { setBlockSize(t, b[offs[2]:], 3) })
 
-	// Garbage where a frame should start ends the segment's reading.
+	// Garbage where a frame should start, and no frame after it: the
+	// rest of the segment is the damage.
 	if err := os.WriteFile(path, append(bytes.Clone(whole[:offs[2]]), "garbage, not zstd"...), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	rows, damage = readAll(t, dir)
-	if len(damage) != 1 || !errors.Is(damage[0], ErrCorrupt) || !slices.Equal(rows, want[:3]) {
+	rows, damage := readAll(t, dir)
+	if len(damage) != 1 || !errors.Is(damage[0], ErrCorrupt) || damage[0].Bytes != int64(len("garbage, not zstd")) || !slices.Equal(rows, want[:3]) {
 		t.Fatalf("after garbage: rows %v, damage %v", rows, damage)
 	}
+}
+
+// A damaged header frame loses no rows: the width comes from the first
+// row frame, and the segment is reported damaged.
+func TestReader_HeaderDamaged(t *testing.T) {
+	dir, want, path, offs, _ := writeSegment(t, 3)
+	whole, _ := os.ReadFile(path)
+	bad := bytes.Clone(whole)
+	bad[offs[1]-6] ^= 0x55
+	if err := os.WriteFile(path, bad, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var rows []row
+	for r.Next() {
+		rows = append(rows, copyRow(r.Row()))
+	}
+	if d := r.Damage(); len(d) != 1 || !errors.Is(d[0], ErrCorrupt) || d[0].Offset != 0 || d[0].Bytes != offs[1] {
+		t.Fatalf("damage %v, want the header frame, %d bytes", d, offs[1])
+	}
+	if !slices.Equal(rows, want) || r.Channels() != DefaultChannels {
+		t.Fatalf("read %d rows of width %d, want all %d of width %d", len(rows), r.Channels(), len(want), DefaultChannels)
+	}
+	if st := r.Segments()[0]; !st.HeaderLost || st.Width != DefaultChannels || st.Frames != 3 || st.BadFrames != 1 || !st.Damaged() {
+		t.Fatalf("segment stats %+v", st)
+	}
+}
+
+// Recovery cuts a torn last frame, but a middle frame whose length field
+// runs past the end is damage, not a tear: cutting there would throw away
+// the frames after it.
+func TestOpenFiles_KeepsFramesAfterDamage(t *testing.T) {
+	dir, want, path, offs, _ := writeSegment(t, 4)
+	b, _ := os.ReadFile(path)
+	setBlockSize(t, b[offs[2]:], 100<<10)
+	os.Remove(path)
+	if err := os.WriteFile(path+partialSuffix, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, FileConfig{Dir: dir})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Recovered != 1 || st.RecoveredTrunc != 0 {
+		t.Fatalf("recovered %d segments, cut %d bytes; want 1 sealed whole", st.Recovered, st.RecoveredTrunc)
+	}
+	if after, err := os.ReadFile(path); err != nil || !bytes.Equal(after, b) {
+		t.Fatalf("sealed segment: %v, %d bytes, want the %d bytes untouched", err, len(after), len(b))
+	}
+	rows, damage := readAll(t, dir)
+	if len(damage) != 1 || !errors.Is(damage[0], ErrCorrupt) || !slices.Equal(rows, slices.Concat(want[:3], want[6:])) {
+		t.Fatalf("read %d rows, damage %v; want all but frame 2's and it reported", len(rows), damage)
+	}
+}
+
+// After a power cut a file's end may be zeros (its size reached the disk,
+// its data did not): recovery cuts them as a torn end.
+func TestOpenFiles_CutsZeroTail(t *testing.T) {
+	dir, want, path, _, _ := writeSegment(t, 3)
+	b, _ := os.ReadFile(path)
+	os.Remove(path)
+	if err := os.WriteFile(path+partialSuffix, append(bytes.Clone(b), make([]byte, 5000)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := openTest(t, FileConfig{Dir: dir})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Recovered != 1 || st.RecoveredTrunc != 5000 {
+		t.Fatalf("recovered %d segments, cut %d bytes; want the 5000 zeros cut", st.Recovered, st.RecoveredTrunc)
+	}
+	if rows, damage := readAll(t, dir); len(damage) != 0 || !slices.Equal(rows, want) {
+		t.Fatalf("read %d rows of %d, damage %v", len(rows), len(want), damage)
+	}
+}
+
+// setBlockSize rewrites the size of the first block of the zstd frame at
+// the start of b.
+func setBlockSize(t *testing.T, b []byte, size int) {
+	t.Helper()
+	var h zstd.Header
+	if _, err := h.DecodeAndStrip(b); err != nil {
+		t.Fatal(err)
+	}
+	bh := b[h.HeaderSize:]
+	v := uint32(bh[0]) | uint32(bh[1])<<8 | uint32(bh[2])<<16
+	v = v&7 | uint32(size)<<3
+	bh[0], bh[1], bh[2] = byte(v), byte(v>>8), byte(v>>16)
 }
 
 func TestReader_EmptyAndMissing(t *testing.T) {

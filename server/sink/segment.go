@@ -130,9 +130,30 @@ func syncDir(dir string) error {
 	return err
 }
 
+// zerosFrom reports whether f holds only zero bytes from off to its end.
+func zerosFrom(f io.ReaderAt, off int64) (bool, error) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.ReadAt(buf, off)
+		for _, b := range buf[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		off += int64(n)
+		if errors.Is(err, io.EOF) {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
 // recoverPartial seals a segment a crashed run left behind: a torn last
-// frame (the write the crash interrupted) is cut off so the segment is a
-// clean sequence of frames again, then the file is fsynced and renamed.
+// frame (the write the crash interrupted, or zeros where a power cut lost
+// the data of a write) is cut off so the segment is a clean sequence of
+// frames again, then the file is fsynced and renamed.
 // Anything else wrong with it is left in place for Reader to report.
 // It returns how many bytes it cut.
 func recoverPartial(dir string, s segFile, maxFrame int, log *slog.Logger) (int64, error) {
@@ -157,6 +178,28 @@ func recoverPartial(dir string, s segFile, maxFrame int, log *slog.Logger) (int6
 		good = fr.off
 	}
 	var cut int64
+	if errors.Is(err, ErrTorn) {
+		// Cut short, or only its length fields damaged? A frame after it
+		// means the latter, and cutting would throw that frame away.
+		next, merr := nextMagic(f, good+1)
+		if merr != nil {
+			return 0, merr
+		}
+		if next >= 0 {
+			err = fmt.Errorf("%w: frame at byte %d is damaged, not torn: a frame starts at byte %d", ErrCorrupt, good, next)
+		}
+	} else if errors.Is(err, ErrCorrupt) {
+		// A power cut can leave a file's end as zeros: its new size
+		// reached the disk, its last data did not (XFS can; ext4's
+		// data=ordered does not). Zeros to the end are a tear too.
+		zeros, zerr := zerosFrom(f, good)
+		if zerr != nil {
+			return 0, zerr
+		}
+		if zeros {
+			err = ErrTorn
+		}
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 	case errors.Is(err, ErrTorn):

@@ -227,3 +227,40 @@ func BenchmarkReader(b *testing.B) {
 type countWriter int64
 
 func (w *countWriter) Write(p []byte) (int, error) { *w += countWriter(len(p)); return len(p), nil }
+
+// BenchmarkFsync is what FsyncInterval costs the writer: one op writes an
+// interval's worth of rows to the open segment (readings per interval,
+// 4-channel line frames) and fsyncs it, as tick does. It reports the wall
+// time of the fsync alone, the writer being blocked for it while the
+// queue absorbs what arrives meanwhile.
+func BenchmarkFsync(b *testing.B) {
+	for _, readings := range []int{1_000, 20_000, 200_000} {
+		b.Run(fmt.Sprintf("%dk-readings", readings/1000), func(b *testing.B) {
+			// No rotation: every fsync is of the open segment.
+			s, err := openFiles(FileConfig{Dir: b.TempDir(), SegmentBytes: 1 << 40, Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			frames := sensorFrames(1000, readings/4, 1, 4)
+			c := GetChunk()
+			for i := range frames {
+				c.Add(&frames[i], nil)
+			}
+			var syncTime time.Duration
+			bytes0 := s.c.bytes.Load()
+			for b.Loop() {
+				s.w.add(c)
+				s.w.flush()
+				t0 := time.Now()
+				if err := s.w.seg.f.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				syncTime += time.Since(t0)
+			}
+			written := s.c.bytes.Load() - bytes0
+			s.w.finish()
+			b.ReportMetric(float64(syncTime.Microseconds())/1e3/float64(b.N), "fsync-ms")
+			b.ReportMetric(float64(written)/float64(b.N)/1024, "KiB/fsync")
+		})
+	}
+}

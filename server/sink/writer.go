@@ -37,7 +37,6 @@ type openSeg struct {
 	size      int64  // bytes of whole frames written
 	raw       int64  // CSV bytes in it
 	unsynced  uint64 // readings written since the last fsync
-	lastSync  time.Time
 	dirSynced bool
 }
 
@@ -46,6 +45,14 @@ func (s *FileSink) run() {
 	w := &s.w
 	t := time.NewTicker(s.cfg.FlushInterval)
 	defer t.Stop()
+	// A ticker of its own, not a check on the flush ticks, so that fsyncs
+	// keep their interval whatever FlushInterval is.
+	var syncC <-chan time.Time
+	if iv := s.cfg.FsyncInterval; iv > 0 {
+		st := time.NewTicker(iv)
+		defer st.Stop()
+		syncC = st.C
+	}
 	for {
 		select {
 		case c, ok := <-s.queue:
@@ -58,6 +65,8 @@ func (s *FileSink) run() {
 			c.Release()
 		case now := <-t.C:
 			w.tick(now)
+		case <-syncC:
+			w.sync()
 		}
 	}
 }
@@ -195,7 +204,7 @@ func (w *writer) open(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		w.seg = &openSeg{f: f, name: name, opened: now, lastSync: now}
+		w.seg = &openSeg{f: f, name: name, opened: now}
 		if err := w.write(w.enc.EncodeAll(header(w.k), nil)); err != nil {
 			// A segment without its header is no segment: take it back.
 			w.seg = nil
@@ -235,30 +244,36 @@ func (w *writer) seal() {
 
 func (w *writer) tick(now time.Time) {
 	w.flush()
-	seg := w.seg
-	if seg == nil {
-		return
-	}
-	if now.Sub(seg.opened) >= w.s.cfg.SegmentAge {
+	if seg := w.seg; seg != nil && now.Sub(seg.opened) >= w.s.cfg.SegmentAge {
 		w.seal()
+	}
+}
+
+// sync fsyncs the open segment if anything was written since the last
+// fsync. Rows still in buf are not written yet: they wait for the next
+// flush and the fsync after it.
+func (w *writer) sync() {
+	seg := w.seg
+	if seg == nil || seg.unsynced == 0 {
 		return
 	}
-	if iv := w.s.cfg.FsyncInterval; iv > 0 && seg.unsynced > 0 && now.Sub(seg.lastSync) >= iv {
-		seg.lastSync = now
-		if err := seg.f.Sync(); err != nil {
-			w.fail("fsync "+seg.name, err)
+	if err := seg.f.Sync(); err != nil {
+		// These readings stay Stored but never count as Synced: after a
+		// failed fsync Linux may have dropped their dirty pages, so a
+		// later successful fsync would not cover them.
+		w.fail("fsync "+seg.name, err)
+		seg.unsynced = 0
+		return
+	}
+	w.s.c.synced.Add(seg.unsynced)
+	seg.unsynced = 0
+	if !seg.dirSynced {
+		// The .partial's own name must be durable too.
+		if err := syncDir(w.s.dir); err != nil {
+			w.fail("fsync "+w.s.dir, err)
 			return
 		}
-		w.s.c.synced.Add(seg.unsynced)
-		seg.unsynced = 0
-		if !seg.dirSynced {
-			// The .partial's own name must be durable too.
-			if err := syncDir(w.s.dir); err != nil {
-				w.fail("fsync "+w.s.dir, err)
-				return
-			}
-			seg.dirSynced = true
-		}
+		seg.dirSynced = true
 	}
 }
 

@@ -2,6 +2,7 @@ package sink
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -21,10 +22,11 @@ import (
 // it are intact.
 var ErrTorn = errors.New("file ends inside a zstd frame")
 
-// ErrCorrupt means bytes in a segment that cannot be a zstd frame (or a
-// frame beyond MaxFrameBytes); nothing after them can be trusted to start
-// a frame.
-var ErrCorrupt = errors.New("not a zstd frame")
+// ErrCorrupt means a damaged frame: bytes that cannot be a zstd frame (or
+// a frame beyond MaxFrameBytes), or a frame that fails to decode or its
+// content checksum. Its length fields cannot be trusted, so readers go on
+// at the next zstd magic number.
+var ErrCorrupt = errors.New("corrupt zstd frame")
 
 const maxBlockSize = 128 << 10 // Block_Maximum_Size, RFC 8878 3.1.1.2.3
 
@@ -142,3 +144,30 @@ type frameError struct {
 
 func (e *frameError) Error() string { return fmt.Sprintf("frame at byte %d: %v", e.Offset, e.Err) }
 func (e *frameError) Unwrap() error { return e.Err }
+
+// zstdMagic starts every zstd frame (RFC 8878 3.1.1), little-endian
+// 0xFD2FB528.
+var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// nextMagic returns the offset of the first zstd magic number in f at or
+// after from, or -1 if there is none. It reads with ReadAt, so f's
+// offset is left alone. A damaged frame is skipped by resuming here: in
+// compressed data the 4 bytes turn up by chance once in 4 GiB, and a false
+// start then fails as a frame of its own and is skipped in turn.
+func nextMagic(f io.ReaderAt, from int64) (int64, error) {
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := f.ReadAt(buf, from)
+		if i := bytes.Index(buf[:n], zstdMagic); i >= 0 {
+			return from + int64(i), nil
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return -1, nil
+			}
+			return -1, err
+		}
+		// Keep the last 3 bytes: a magic number may straddle the reads.
+		from += int64(n - len(zstdMagic) + 1)
+	}
+}

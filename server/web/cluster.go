@@ -51,8 +51,8 @@ type ClusterCounts struct {
 	Lost           uint64    `json:"lost"`
 	Duplicates     uint64    `json:"duplicates"`
 	Errors         uint64    `json:"errors"`  // all reasons
-	Dropped        uint64    `json:"dropped"` // readings received and not stored, all reasons
-	Stored         uint64    `json:"stored"`  // handed to the sink
+	Dropped        uint64    `json:"dropped"` // readings received and not stored, all reasons (sink_write_error included)
+	Stored         uint64    `json:"stored"`  // the node's stored: what its sink stored (before this field's change: handed to the sink)
 	SinkStored     uint64    `json:"sink_stored"`
 	SinkPending    uint64    `json:"sink_pending"`
 	SpoolBytes     int64     `json:"spool_bytes"`

@@ -44,7 +44,7 @@ type collector struct {
 	// totals
 	datagrams, napBackoffs, controls, stored, eos, uptime, sampled, streams metric
 	// sink
-	sinkStored, sinkSynced, sinkPending, sinkBytes, sinkRaw, sinkSegments, sinkQueue, sinkQueueBytes, sinkWriteErrors, sinkDropped, sinkRefused metric
+	sinkAccepted, sinkStored, sinkSynced, sinkPending, sinkBytes, sinkRaw, sinkSegments, sinkQueue, sinkQueueBytes, sinkWriteErrors, sinkDropped, sinkRefused metric
 
 	latency *prometheus.Desc
 	// per device, only with Config.MetricsPerDevice
@@ -82,7 +82,7 @@ func newCollector(web *Server) *collector {
 		dups:        m("duplicate_readings_total", "Readings whose sequence number had arrived before.", C, "transport"),
 		reordered:   m("reordered_readings_total", "Readings that arrived after a later one.", C, "transport"),
 		errors:      m("errors_total", "Rejected frames and connections, by reason.", C, "transport", "reason"),
-		dropped:     m("dropped_readings_total", "Readings received but not stored, by reason.", C, "transport", "reason"),
+		dropped:     m("dropped_readings_total", "Readings received but not stored, by reason; transport=\"sink\" for the sink's write errors.", C, "transport", "reason"),
 
 		codecFrames:   m("codec_frames_total", "Frames decoded, by codec.", C, "codec"),
 		codecReadings: m("codec_readings_total", "Readings decoded, by codec.", C, "codec"),
@@ -91,12 +91,13 @@ func newCollector(web *Server) *collector {
 		datagrams:   m("datagrams_total", "UDP datagrams received.", C),
 		napBackoffs: m("udp_nap_backoffs_total", "Times a UDP reader stopped coalescing wake-ups because its receive buffer passed a quarter full.", C),
 		controls:    m("control_frames_total", "Control frames (hello, eos, ack) received.", C),
-		stored:      m("stored_readings_total", "Readings handed to the sink.", C),
+		stored:      m("stored_readings_total", "Readings the sink stored: written to a segment, or acknowledged by JetStream.", C),
 		eos:         m("eos_devices", "Devices that sent end-of-stream.", G),
 		uptime:      m("uptime_seconds", "Seconds since the server started.", G),
 		sampled:     m("stats_sampled_timestamp_seconds", "When the snapshot behind these metrics was taken.", G),
 		streams:     m("http_event_streams", "Open server-sent event streams.", G),
 
+		sinkAccepted:    m("sink_accepted_readings_total", "Readings handed to the sink.", C),
 		sinkStored:      m("sink_stored_readings_total", "Readings the sink wrote to a segment.", C),
 		sinkSynced:      m("sink_synced_readings_total", "Readings covered by a successful fsync.", C),
 		sinkPending:     m("sink_pending_readings", "Readings accepted by the sink, not yet written.", G),
@@ -126,7 +127,7 @@ func newCollector(web *Server) *collector {
 func (c *collector) metrics() []metric {
 	ms := []metric{c.devices, c.connections, c.accepted, c.frames, c.readings, c.payload, c.rx, c.lost, c.dups,
 		c.reordered, c.errors, c.dropped, c.codecFrames, c.codecReadings, c.codecPayload, c.datagrams, c.napBackoffs, c.controls,
-		c.stored, c.eos, c.uptime, c.sampled, c.streams, c.sinkStored, c.sinkSynced, c.sinkPending, c.sinkBytes,
+		c.stored, c.eos, c.uptime, c.sampled, c.streams, c.sinkAccepted, c.sinkStored, c.sinkSynced, c.sinkPending, c.sinkBytes,
 		c.sinkRaw, c.sinkSegments, c.sinkQueue, c.sinkQueueBytes, c.sinkWriteErrors, c.sinkDropped, c.sinkRefused}
 	if c.web.cfg.MetricsPerDevice {
 		ms = append(ms, c.devReadings, c.devLost, c.devDups, c.devReordered, c.devOnline, c.devLastSeen)
@@ -167,6 +168,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			emit(c.dropped, float64(n), name, reason)
 		}
 	}
+	// Always, zero included, so that an alert on its rate has a series.
+	emit(c.dropped, float64(st.Dropped[server.DropSinkWriteError]), "sink", server.DropSinkWriteError)
 	for name, cs := range st.Codecs {
 		emit(c.codecFrames, float64(cs.Frames), name)
 		emit(c.codecReadings, float64(cs.Readings), name)
@@ -182,6 +185,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(c.streams, float64(c.web.streams.Load()))
 
 	sk := &st.Sink
+	emit(c.sinkAccepted, float64(sk.Accepted))
 	emit(c.sinkStored, float64(sk.Stored))
 	emit(c.sinkSynced, float64(sk.Synced))
 	emit(c.sinkPending, float64(sk.Pending))

@@ -87,6 +87,9 @@ func TestMetrics(t *testing.T) {
 			{"fleetwire_errors_total", []string{"transport", "tcp", "reason", "bad_number"}, 1},
 			{"fleetwire_lost_readings", []string{"transport", "udp"}, 0},
 			{"fleetwire_latency_seconds", nil, 6},
+			{"fleetwire_dropped_readings_total", []string{"transport", "sink", "reason", "sink_write_error"}, 0},
+			{"fleetwire_stored_readings_total", nil, 0}, // --sink none stores nothing
+			{"fleetwire_sink_accepted_readings_total", nil, 0},
 		} {
 			if got := value(t, fams, c.name, c.labels...); got != c.want {
 				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)

@@ -24,6 +24,19 @@ function byReason(transports, field) {
   return out.sort((a, b) => b[2] - a[2]);
 }
 
+// sinkDrops lists, as transport 'sink', the drops of the top-level
+// dropped that no transport counts: readings the sink accepted and failed
+// to write (sink_write_error, a full disk).
+function sinkDrops(s) {
+  const byTransports = {};
+  for (const ts of Object.values(s.transports || {})) {
+    for (const [reason, n] of Object.entries(ts.dropped || {})) byTransports[reason] = (byTransports[reason] || 0) + n;
+  }
+  return Object.entries(s.dropped || {})
+    .map(([reason, n]) => [reason, 'sink', n - (byTransports[reason] || 0)])
+    .filter((r) => r[2] > 0);
+}
+
 function render(s) {
   const r = s.rates || {};
   setText('#node', s.node ? 'node ' + s.node : '');
@@ -55,7 +68,7 @@ function render(s) {
   const errs = byReason(s.transports, 'errors');
   rows($('#t-errors tbody'), errs, 2);
   $('#no-errors').hidden = errs.length > 0;
-  const drops = byReason(s.transports, 'dropped');
+  const drops = byReason(s.transports, 'dropped').concat(sinkDrops(s)).sort((a, b) => b[2] - a[2]);
   rows($('#t-dropped tbody'), drops, 2);
   $('#no-dropped').hidden = drops.length > 0;
 
@@ -63,11 +76,12 @@ function render(s) {
     ['frames', fmtInt(s.frames)], ['readings', fmtInt(s.readings)], ['payload bytes', fmtBytes(s.payload_bytes)],
     ['bytes read', fmtBytes(s.rx_bytes)], ['datagrams', fmtInt(s.datagrams)], ['control frames', fmtInt(s.controls)],
     ['lost', fmtInt(s.lost)], ['duplicates', fmtInt(s.duplicates)], ['reordered', fmtInt(s.reordered)],
-    ['stored', fmtInt(s.stored)], ['uptime', fmtSI(s.uptime_s, 's')], ['engine', s.engine || '–'],
+    ['stored (by the sink)', fmtInt(s.stored)], ['uptime', fmtSI(s.uptime_s, 's')], ['engine', s.engine || '–'],
   ]);
   const sk = s.sink || {};
   kv($('#sink'), [
-    ['stored', fmtInt(sk.stored)], ['fsynced', fmtInt(sk.synced)], ['pending', fmtInt(sk.pending)],
+    ['accepted', fmtInt(sk.accepted)], ['stored', fmtInt(sk.stored)], ['fsynced', fmtInt(sk.synced)], ['pending', fmtInt(sk.pending)],
+    ['dropped: write errors', fmtInt((sk.dropped || {}).write_error)],
     ['written', fmtBytes(sk.bytes)], ['CSV before compression', fmtBytes(sk.raw_bytes)], ['segments', fmtInt(sk.segments)],
     ['queue', `${fmtInt(sk.queue_chunks)} chunks, ${fmtBytes(sk.queue_bytes)}`], ['write errors', fmtInt(sk.write_errors)],
   ]);
