@@ -29,7 +29,7 @@ const (
 	ReasonTooLarge               // decompressed size above Limits.MaxDecoded (a bomb)
 	ReasonNested                 // compressed frame inside a compressed frame
 	ReasonUnknownDict            // zstd dictionary id the decoder was not given
-	ReasonBadControl             // malformed control frame (#hello, #eos, #cmd, #ack)
+	ReasonBadControl             // malformed control frame (#hello, #eos, #cmd, #ack, #stored, #gaveup)
 	NumReasons                   // number of reasons; not a reason
 )
 

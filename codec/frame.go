@@ -61,10 +61,17 @@ const (
 	ControlCommand
 	// ControlAck is a device's answer to a command.
 	ControlAck
+	// ControlStored is the server's storage acknowledgement to a device that
+	// asked for it (Control.Ack on its hello): every sample with a sequence
+	// number below Seq is durably stored, and so is each of Ranges.
+	ControlStored
+	// ControlGaveUp is a device's promise that it will never send again any
+	// sample below Seq that the server has not acknowledged.
+	ControlGaveUp
 	numControlKinds
 )
 
-var controlNames = [numControlKinds]string{"none", "hello", "eos", "cmd", "ack"}
+var controlNames = [numControlKinds]string{"none", "hello", "eos", "cmd", "ack", "stored", "gaveup"}
 
 func (k ControlKind) String() string {
 	if k < numControlKinds {
@@ -102,16 +109,38 @@ func ParseAckStatus(b []byte) (AckStatus, bool) {
 	return 0, false
 }
 
+// SeqRange is a run of sequence numbers, Lo to Hi inclusive (Lo <= Hi).
+// Inclusive because that is how #stored writes ranges; every range in
+// fleetwire (codec/ack included) is inclusive, so Hi-Lo+1 is its length.
+// Sample 2^64-1 never exists (a frame must end below it), so Hi+1 always
+// fits a uint64.
+type SeqRange struct{ Lo, Hi uint64 }
+
+// Len returns the number of sequence numbers in r.
+func (r SeqRange) Len() uint64 { return r.Hi - r.Lo + 1 }
+
+// MaxStoredRanges is the most ranges a #stored may list, so that the
+// frame stays small and a decoder's work for it bounded.
+const MaxStoredRanges = 16
+
+// MaxAckWindow is the largest window a device may announce in its hello.
+const MaxAckWindow = 1_000_000
+
 // Control is a decoded control frame. Device and Payload alias the input,
-// like Frame.Device.
+// like Frame.Device; Ranges alias the Batch, like Frame.Values.
 type Control struct {
 	Kind    ControlKind
-	Device  []byte    // hello, eos: the device (eos may omit it)
-	Seq     uint64    // eos: the next sequence number
+	Device  []byte    // hello, stored: the device; eos, gaveup: the device or nil
+	Seq     uint64    // eos, stored, gaveup: the next sequence number
 	ID      uint64    // cmd, ack: command id
 	Status  AckStatus // ack
 	Payload []byte    // cmd: the command; ack: optional detail
-	Binary  bool      // arrived as a binary control frame (MagicControl)
+	// Ranges are, for stored, the acknowledged runs above Seq: ascending,
+	// neither overlapping nor adjacent, at most MaxStoredRanges.
+	Ranges []SeqRange
+	Window uint32 // hello with Ack: samples the device holds unacknowledged, 1 to MaxAckWindow
+	Ack    bool   // hello: the device asks for #stored acknowledgements
+	Binary bool   // arrived as a binary control frame (MagicControl)
 }
 
 // Batch is a reusable destination for decoded frames. Decoders append to
@@ -124,6 +153,7 @@ type Batch struct {
 	values         []Value
 	times          []int64
 	vstart, tstart int // where the frame being built starts in values, times
+	ranges         []SeqRange
 
 	// Scratch holds bytes a decoder had to materialise (decompressed
 	// frames), which decoded frames may alias. Decoders append to it and
@@ -137,6 +167,7 @@ func (b *Batch) Reset() {
 	b.Controls = b.Controls[:0]
 	b.values = b.values[:0]
 	b.times = b.times[:0]
+	b.ranges = b.ranges[:0]
 	b.Scratch = b.Scratch[:0]
 }
 
@@ -144,11 +175,11 @@ func (b *Batch) Reset() {
 func (b *Batch) Readings() int { return len(b.values) }
 
 // Mark is a point a decoder can roll back to.
-type Mark struct{ frames, controls, values, times int }
+type Mark struct{ frames, controls, values, times, ranges int }
 
 // Mark returns the current end of b.
 func (b *Batch) Mark() Mark {
-	return Mark{len(b.Frames), len(b.Controls), len(b.values), len(b.times)}
+	return Mark{len(b.Frames), len(b.Controls), len(b.values), len(b.times), len(b.ranges)}
 }
 
 // DecodedSince returns the Batch memory (DecodedSize) of the readings
@@ -174,6 +205,9 @@ func (b *Batch) Shrink(maxBytes int) {
 	if cap(b.Controls)*int(unsafe.Sizeof(Control{})) > maxBytes {
 		b.Controls = nil
 	}
+	if cap(b.ranges)*int(unsafe.Sizeof(SeqRange{})) > maxBytes {
+		b.ranges = nil
+	}
 }
 
 // Rollback drops everything appended since m, so a frame that fails half
@@ -183,6 +217,7 @@ func (b *Batch) Rollback(m Mark) {
 	b.Controls = b.Controls[:m.controls]
 	b.values = b.values[:m.values]
 	b.times = b.times[:m.times]
+	b.ranges = b.ranges[:m.ranges]
 }
 
 // BeginFrame starts a frame and returns it for the decoder to fill in its
@@ -225,3 +260,17 @@ func (b *Batch) EndFrame() *Frame {
 
 // AddControl appends a decoded control frame.
 func (b *Batch) AddControl(c Control) { b.Controls = append(b.Controls, c) }
+
+// AddRange appends a range of the control being decoded (a #stored) to
+// b's range arena.
+func (b *Batch) AddRange(r SeqRange) { b.ranges = append(b.ranges, r) }
+
+// RangesSince returns the ranges added since m, capped so that appending
+// to them cannot overwrite the next control's. They are valid until the
+// next Reset or Rollback past m.
+func (b *Batch) RangesSince(m Mark) []SeqRange {
+	if len(b.ranges) == m.ranges {
+		return nil
+	}
+	return b.ranges[m.ranges:len(b.ranges):len(b.ranges)]
+}

@@ -30,3 +30,29 @@ func ExampleAppendBinary() {
 	// "#ack 17 ok\n"
 	// 00000000  a1 0a 04 11 00 00 00 00  00 00 00 00              |............|
 }
+
+// The frames of acknowledged delivery quoted in PROTOCOL.md: a hello that
+// asks for acks with a 256-sample window, the server's #stored (everything
+// below 4690 stored, and 4700-4705 and 4800), and the device giving up
+// everything below 4600 it has not seen acknowledged.
+func ExampleAppendBinary_acknowledgedDelivery() {
+	for _, c := range []codec.Control{
+		{Kind: codec.ControlHello, Device: []byte("mote-3"), Ack: true, Window: 256},
+		{Kind: codec.ControlStored, Device: []byte("mote-3"), Seq: 4690, Ranges: []codec.SeqRange{{Lo: 4700, Hi: 4705}, {Lo: 4800, Hi: 4800}}},
+		{Kind: codec.ControlGaveUp, Device: []byte("mote-3"), Seq: 4600},
+		{Kind: codec.ControlGaveUp, Seq: 4600},
+	} {
+		fmt.Printf("%q\n%s", control.AppendText(nil, &c, '\n'), hex.Dump(control.AppendBinary(nil, &c)))
+	}
+	// Output:
+	// "#hello mote-3 ack 256\n"
+	// 00000000  a1 0b 01 06 6d 6f 74 65  2d 33 01 80 02           |....mote-3...|
+	// "#stored mote-3 4690 4700-4705 4800-4800\n"
+	// 00000000  a1 0f 05 06 6d 6f 74 65  2d 33 d2 24 02 0a 06 5e  |....mote-3.$...^|
+	// 00000010  01                                                |.|
+	// "#gaveup mote-3 4600\n"
+	// 00000000  a1 10 06 06 6d 6f 74 65  2d 33 f8 11 00 00 00 00  |....mote-3......|
+	// 00000010  00 00                                             |..|
+	// "#gaveup 4600\n"
+	// 00000000  a1 0a 06 00 f8 11 00 00  00 00 00 00              |............|
+}

@@ -223,3 +223,32 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// TestDecode_StoredInCompressed: a compressed frame whose #stored decodes
+// but whose next inner frame does not takes the #stored's ranges back with
+// the rest; a good one keeps them.
+func TestDecode_StoredInCompressed(t *testing.T) {
+	dec := NewDecoder(codec.Limits{}, 0, nil)
+	comp := compress.Default()
+	var b codec.Batch
+	for _, c := range []struct {
+		inner string
+		ok    bool
+	}{
+		{"#stored m 1 3-4 6-9\n#stored m 1 3-4 4-9\n", false}, // the second overlaps
+		{"#stored m 1 3-4 6-9\n21.5\n", true},
+	} {
+		frame := comp.Append(nil, codec.CompressS2, []byte(c.inner))
+		m := b.Mark()
+		err := dec.Decode(&b, frame)
+		if (err == nil) != c.ok {
+			t.Fatalf("%q: %v", c.inner, err)
+		}
+		if !c.ok && b.Mark() != m {
+			t.Fatalf("%q: the batch keeps part of a failed frame", c.inner)
+		}
+	}
+	if len(b.Controls) != 1 || len(b.Controls[0].Ranges) != 2 || b.Controls[0].Ranges[1] != (codec.SeqRange{Lo: 6, Hi: 9}) {
+		t.Fatalf("controls %+v", b.Controls)
+	}
+}
