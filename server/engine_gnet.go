@@ -195,6 +195,7 @@ func (e *gnetEngine) loopOf(c gnet.Conn) *loopState {
 		e.srv.hub.register(&sh.ctr)
 		e.srv.addShard(sh)
 		ls = &loopState{loop: l, g: newIngester(e.srv, sh, nil)}
+		ls.g.lazyShrink = true // the sweep calls finish every chunkAge
 		e.loops[l] = ls
 	}
 	return ls

@@ -361,6 +361,7 @@ func startStdUDP(srv *Server, lis *listener, n int) (*stdUDP, error) {
 		srv.hub.register(&sh.ctr)
 		srv.addShard(sh)
 		g := newIngester(srv, sh, lis)
+		g.lazyShrink = true
 		g.udpLink = func(src netip.AddrPort) *downlink {
 			return &downlink{ln: lis, transport: UDP, addr: src, strength: strengthDatagram, udp: conn}
 		}
@@ -374,13 +375,14 @@ func (e *stdUDP) read(conn *net.UDPConn, g *ingester) {
 	defer e.wg.Done()
 	buf := make([]byte, udpBufSize(e.srv)+1)
 	for {
-		if g.chunk != nil {
+		if g.chunk != nil || g.unshrunk {
 			_ = conn.SetReadDeadline(time.Now().Add(chunkAge))
 		}
 		n, src, err := conn.ReadFromUDPAddrPort(buf)
 		now := time.Now().UnixNano()
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) && !e.srv.closing.Load() {
+				g.finish(UDP, now) // shrinks a batch grown by a burst that is over
 				g.flushChunk(UDP)
 				_ = conn.SetReadDeadline(time.Time{})
 				continue

@@ -8,6 +8,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/ack"
 	"github.com/fleetwire/fleetwire/codec/framing"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
@@ -99,18 +100,41 @@ type ingester struct {
 	}
 	// Latencies of this feed, ms, run-length coded (bulk loads see the
 	// same few values frame after frame), flushed under latMu.
-	lats    [64]latRun
-	nlat    int
-	decoded int                            // decoded bytes of readings in the current feed
-	idBuf   []byte                         // scratch for device ids derived from addresses
-	ln      *listener                      // a UDP reader's listener; streams carry their own
-	udpLink func(netip.AddrPort) *downlink // how to answer a UDP source, for readers
+	lats [64]latRun
+	nlat int
+
+	receipt *ackReceipt // of the chunk, once it holds an acking device's samples
+	// fresh is what storeFresh's callback (freshFn, g.onFresh bound once
+	// so that passing it allocates nothing) needs about the frame.
+	fresh struct {
+		s   *Session
+		f   *codec.Frame
+		id  []byte
+		tr  Transport
+		now int64
+	}
+	freshFn func(lo, hi uint64)
+	decoded int // decoded bytes of the current feed (readings, or what compressed frames decompressed to)
+
+	// lazyShrink: the ingester serves many connections or sources (a gnet
+	// loop, a UDP reader), so it keeps a grown batch until it has had no
+	// large feed for chunkAge: shrinking after every large datagram made
+	// a stream of them reallocate a frame's arrays each time. A
+	// connection's own ingester (std engine) shrinks at once.
+	lazyShrink bool
+	lastBig    int64                          // unix ns of the last feed above keepBatch
+	unshrunk   bool                           // the batch is still grown: call finish again after chunkAge
+	idBuf      []byte                         // scratch for device ids derived from addresses
+	ln         *listener                      // a UDP reader's listener; streams carry their own
+	udpLink    func(netip.AddrPort) *downlink // how to answer a UDP source, for readers
 }
 
 // newIngester returns an ingester of srv; ln is the listener whose
 // datagrams it reads (nil for streams, which carry their listener).
 func newIngester(srv *Server, sh *shard, ln *listener) *ingester {
-	return &ingester{srv: srv, sh: sh, ln: ln, idBuf: make([]byte, 0, 64)}
+	g := &ingester{srv: srv, sh: sh, ln: ln, idBuf: make([]byte, 0, 64)}
+	g.freshFn = g.onFresh
+	return g
 }
 
 // feedStream processes the whole frames at the front of data, which came
@@ -226,6 +250,7 @@ func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, credit int64, src netip.AddrPort, now int64) (ok bool, spent int) {
 	defer g.batch.Reset() // drop references into the network buffer
 	m := g.batch.Mark()
+	scratch := len(g.batch.Scratch)
 	if credit <= 0 {
 		credit = 1 // nothing left: any frame with readings is refused
 	}
@@ -245,9 +270,16 @@ func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, cred
 			r = ErrAmplification
 		}
 		g.countError(tr, s, r, err, now)
-		return false, 0
+		// What was decompressed was decoding work, whether or not the
+		// frame then decoded: the amplification bucket pays for it.
+		spent = len(g.batch.Scratch) - scratch
+		g.decoded += spent
+		return false, spent
 	}
-	spent = g.batch.DecodedSince(m)
+	// A compressed frame costs what it decompressed to, or what its
+	// readings take, whichever is more: 1 MiB of blank lines holds no
+	// reading and was as much work as 1 MiB of them.
+	spent = max(g.batch.DecodedSince(m), len(g.batch.Scratch)-scratch)
 	g.decoded += spent
 	for i := range g.batch.Controls {
 		g.control(st, tr, &g.batch.Controls[i], src, now)
@@ -372,8 +404,26 @@ func (g *ingester) frame(st *stream, tr Transport, f *codec.Frame, src netip.Add
 		g.refuse(tr, why, readings, now)
 		return
 	}
-	if s.apply(f, now) {
-		g.countError(tr, s, ErrBadSequence, nil, now)
+	if f.Flags&codec.HasSeq != 0 && s.started {
+		f.Seq = ack.Extend32(s.next, f.Seq) // a 32-bit counter that wrapped goes on counting
+		if seqOverflows(f) {
+			g.countError(tr, s, ErrBadSequence, nil, now)
+			return
+		}
+	}
+	acked := s.ack != nil && f.Flags&codec.HasSeq != 0 && f.Samples() > 0
+	switch {
+	case !acked:
+		if s.apply(f, now) {
+			g.countError(tr, s, ErrBadSequence, nil, now)
+		}
+	case !g.storeFresh(tr, s, f, id, now):
+		// Storing it would open one hole too many in what the device
+		// is acknowledged: it keeps the frame and sends it again.
+		g.countError(tr, s, ErrAckHoles, nil, now)
+		return
+	default:
+		s.note(f, now)
 	}
 	s.transport = tr
 	g.linkSession(s, st, tr, src, f.Format != codec.FormatText)
@@ -397,13 +447,24 @@ func (g *ingester) frame(st *stream, tr Transport, f *codec.Frame, src netip.Add
 			g.nlat++
 		}
 	}
-	g.store(tr, f, id, readings, now)
+	if !acked {
+		g.store(tr, f, id, now, nil)
+	}
 }
 
 // store hands the frame's readings to the sink, copying them out of the
-// network buffer into a pooled chunk.
-func (g *ingester) store(tr Transport, f *codec.Frame, id []byte, readings uint64, now int64) {
+// network buffer into a pooled chunk. e, when set, are the samples of an
+// acking device: the chunk's receipt will tell the acker whether they
+// became durable.
+func (g *ingester) store(tr Transport, f *codec.Frame, id []byte, now int64, e *ackEntry) {
 	if !g.srv.storing {
+		if e != nil {
+			// The none sink keeps nothing; for benchmarks, acks go as if
+			// it had stored everything (sink.None settles the same way).
+			r := g.srv.acker.receipt()
+			r.entries = append(r.entries, *e)
+			r.Settled(true)
+		}
 		return
 	}
 	if g.chunk == nil {
@@ -411,9 +472,22 @@ func (g *ingester) store(tr Transport, f *codec.Frame, id []byte, readings uint6
 		g.chunkBorn = now
 	}
 	g.chunk.Add(f, id)
+	if e != nil {
+		if g.receipt == nil {
+			g.receipt = g.srv.acker.receipt()
+			g.chunk.SetReceipt(g.receipt)
+		}
+		g.receipt.entries = append(g.receipt.entries, *e)
+	}
 	if g.chunk.Readings() >= chunkReadings {
 		g.flushChunk(tr)
 	}
+}
+
+// storeAcked stores samples [lo, hi] of an acking device s, frame f.
+func (g *ingester) storeAcked(tr Transport, s *Session, f *codec.Frame, id []byte, lo, hi uint64, now int64) {
+	s.readings += uint64(f.Readings())
+	g.store(tr, f, id, now, &ackEntry{s: s, lo: lo, hi: hi})
 }
 
 // flushChunk submits the pending chunk; a full sink is a counted drop,
@@ -423,7 +497,7 @@ func (g *ingester) flushChunk(tr Transport) {
 	if c == nil {
 		return
 	}
-	g.chunk = nil
+	g.chunk, g.receipt = nil, nil
 	n := uint64(c.Readings())
 	if g.srv.sink.Submit(c) {
 		return // the sink counts it (Stats.Sink.Accepted) and what becomes of it
@@ -451,6 +525,9 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 		}
 		s.transport = tr
 		s.lastSeen = now
+		if c.Ack {
+			s.optIn(c.Window)
+		}
 		g.linkSession(s, st, tr, src, c.Binary)
 	case codec.ControlEOS:
 		var f codec.Frame
@@ -464,6 +541,27 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 		if !s.endOfStream(c.Seq, now) {
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
+		if s.ack != nil {
+			g.srv.acker.flushSoon(s)
+		}
+	case codec.ControlGaveUp:
+		var f codec.Frame
+		f.Device = c.Device
+		id, anon := g.deviceOf(st, &f, src)
+		s, why := g.session(st, tr, id, anon, src, now)
+		if s == nil {
+			g.refuse(tr, why, 0, now)
+			return
+		}
+		if !s.gaveUp(c.Seq, now) {
+			g.countError(tr, s, ErrBadSequence, nil, now)
+		}
+		if s.ack != nil {
+			g.srv.acker.flushSoon(s)
+		}
+	case codec.ControlStored:
+		// The server sends these; a device does not.
+		g.countError(tr, nil, ErrReason(codec.ReasonBadControl), nil, now)
 	case codec.ControlAck:
 		if !g.srv.cmds.acked(c.ID, c.Status, c.Payload, now, pathOf(st, src)) {
 			g.countError(tr, nil, ErrBadAck, nil, now)
@@ -494,6 +592,15 @@ func (g *ingester) finish(tr Transport, now int64) {
 		g.flushChunk(tr)
 	}
 	g.batch.Reset() // drop references into the network buffer
+	if g.lazyShrink {
+		if g.decoded > keepBatch {
+			g.lastBig = now
+		}
+		g.decoded = 0
+		if g.unshrunk = now-g.lastBig < int64(chunkAge); g.unshrunk {
+			return
+		}
+	}
 	g.batch.Shrink(keepBatch)
 }
 

@@ -31,6 +31,7 @@ type Server struct {
 	sink      sink.Sink
 	storing   bool // false with the none sink: skip copying readings at all
 	cmds      *commands
+	acker     *acker
 	amp       int64 // Config.MaxAmplification
 	burst     int64 // a stream's amplification bucket: Limits.MaxDecoded
 	started   time.Time
@@ -65,6 +66,7 @@ func New(cfg Config) (*Server, error) {
 		burst:     int64(cfg.Limits.MaxDecoded),
 	}
 	s.cmds = newCommands(s)
+	s.acker = newAcker(s)
 	for i, l := range cfg.listeners() {
 		ln := &listener{cfg: l, transport: l.Transport, policy: *l.Policy, naming: l.Naming,
 			fixedID: []byte(l.FixedID), raw: l.RawDownlink, index: i,
@@ -161,6 +163,7 @@ func (s *Server) Start() (err error) {
 		s.engines = append(s.engines, s.gnet)
 	}
 	go s.sweep()
+	go s.acker.run()
 	attrs := []any{"node", s.cfg.Node, "engine", s.cfg.Engine}
 	for _, ln := range s.listeners {
 		attrs = append(attrs, ln.cfg.Name, ln.transport.String()+"://"+s.listenerAddr(ln).String())
@@ -293,6 +296,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-s.sweepDone
 	s.stopEngines(ctx)
 	err := s.sink.Close()
+	s.acker.close() // after the sink settled every receipt
 	st := s.Stats()
 	slog.Info("fleetwire stopped", "node", s.cfg.Node, "devices", st.Devices, "frames", st.Frames,
 		"readings", st.Readings, "stored", st.Stored, "lost", st.Lost, "duplicates", st.Duplicates,

@@ -71,6 +71,10 @@ type Session struct {
 	// pendingCmds lets the hot path skip the command queue's lock when the
 	// device has nothing queued, which is almost always.
 	pendingCmds atomic.Int32
+
+	// ack is the device's acknowledged-delivery state, nil until it opts
+	// in (acks.go).
+	ack *ackState
 }
 
 // seqOverflows reports whether the samples of f would be numbered past
@@ -86,8 +90,19 @@ func seqOverflows(f *codec.Frame) bool {
 func (s *Session) apply(f *codec.Frame, now int64) (jumped bool) {
 	n := uint64(f.Samples())
 	ch := uint64(f.Channels)
-	s.frames++
 	s.readings += n * ch
+	s.note(f, now)
+	if f.Flags&codec.HasSeq == 0 || n == 0 {
+		return false
+	}
+	return s.account(f.Seq, n, ch)
+}
+
+// note takes what a frame says besides its readings' count: format,
+// channels, last values, time. Call with mu held.
+func (s *Session) note(f *codec.Frame, now int64) {
+	n := uint64(f.Samples())
+	s.frames++
 	s.bytes += uint64(f.WireBytes)
 	s.format, s.compress = f.Format, f.Compression
 	s.channels = f.Channels
@@ -97,10 +112,6 @@ func (s *Session) apply(f *codec.Frame, now int64) (jumped bool) {
 		last := f.Sample(int(n - 1))
 		s.lastVals = append(s.lastVals[:0], last...)
 	}
-	if f.Flags&codec.HasSeq == 0 || n == 0 {
-		return false
-	}
-	return s.account(f.Seq, n, ch)
 }
 
 // maxSeqGap is the largest gap between sequence numbers counted as lost
@@ -205,6 +216,30 @@ func (s *Session) endOfStream(next uint64, now int64) bool {
 		ch := uint64(max(s.channels, 1))
 		s.lost += (next - s.next) * ch
 		s.advance(next, next)
+	}
+	return true
+}
+
+// gaveUp accounts a device's #gaveup: it will never send again the
+// samples below next it has not had acknowledged. Those not received are
+// lost; acknowledgements move past them. false: next is absurdly far
+// ahead (bad_sequence), as for an end-of-stream.
+func (s *Session) gaveUp(next uint64, now int64) bool {
+	if s.started && next > s.next && next-s.next > maxSeqGap {
+		return false
+	}
+	s.lastSeen = now
+	switch {
+	case !s.started:
+		s.started, s.next = true, next
+	case next > s.next:
+		s.lost += (next - s.next) * uint64(max(s.channels, 1))
+		s.advance(next, next)
+	}
+	if st := s.ack; st != nil {
+		st.received.Advance(next)
+		st.durable.Advance(next)
+		st.dirty, st.flush = true, true
 	}
 	return true
 }

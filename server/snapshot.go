@@ -46,7 +46,9 @@ type Stats struct {
 	Transports map[string]TransportStats `json:"transports"`
 	Codecs     map[string]CodecStats     `json:"codecs"`
 	Latency    LatencyStats              `json:"latency_ms"`
-	Sink       sink.Stats                `json:"sink"`
+	// Acks sums acknowledged delivery over the devices that opted in.
+	Acks AckStats   `json:"acks"`
+	Sink sink.Stats `json:"sink"`
 	// NATSSink is the NATS sink's own state (spool, in flight, acks) when
 	// --sink is nats://.
 	NATSSink *natssink.NATSStats `json:"nats_sink,omitempty"`
@@ -69,6 +71,30 @@ type TransportStats struct {
 	// TCPInfo sums the kernel's TCP_INFO of the connections that closed
 	// (tcp and tls only).
 	TCPInfo *TCPInfo `json:"tcp_info,omitempty"`
+}
+
+// AckStats sum acknowledged delivery (PROTOCOL.md): samples are counted
+// as the devices number them (a sample of 3 channels is 1 sample, 3
+// readings).
+type AckStats struct {
+	Devices    int    `json:"devices"`         // devices that opted in
+	Writes     uint64 `json:"writes"`          // datagrams or stream writes of #stored frames
+	Bytes      uint64 `json:"bytes"`           // their bytes (payload; headers are the kernel's)
+	Resent     uint64 `json:"resent_samples"`  // samples received again, not stored again
+	Failed     uint64 `json:"failed_samples"`  // samples the sink could not store: never acknowledged, resent by the device
+	Unsettled  uint64 `json:"unacked_samples"` // samples received since each device's last #stored
+	AckedTotal uint64 `json:"acks_sent"`       // #stored frames (several may share a write)
+}
+
+// DeviceAck is one device's acknowledged delivery, when it opted in.
+type DeviceAck struct {
+	Window       uint32    `json:"window"`     // samples it holds unacknowledged (its hello)
+	AckedThrough uint64    `json:"acked_next"` // every sample below is durable and acknowledged (or given up)
+	Ranges       string    `json:"ranges"`     // durable ranges above it, as its next #stored says them
+	Unacked      uint64    `json:"unacked"`    // samples received since the last #stored
+	Resent       uint64    `json:"resent"`     // samples received again (duplicates suppressed)
+	Acks         uint64    `json:"acks_sent"`  // #stored frames sent to it
+	LastAck      time.Time `json:"last_ack,omitzero"`
 }
 
 // CodecStats count what arrived in one codec.
@@ -148,6 +174,11 @@ func (s *Server) Stats() Stats {
 	s.reg.each(func(x *Session) {
 		x.mu.Lock()
 		t, lost, dups, reo, eos := x.transport, x.lost, x.dups, x.reordered, x.eos
+		if a := x.ack; a != nil {
+			st.Acks.Devices++
+			st.Acks.Unsettled += a.fresh
+			st.Acks.AckedTotal += a.acks
+		}
 		x.mu.Unlock()
 		per[t].Devices++
 		per[t].Lost += lost
@@ -170,6 +201,8 @@ func (s *Server) Stats() Stats {
 		st.Transports[t.String()] = per[t]
 	}
 	st.Latency = s.latency()
+	st.Acks.Writes, st.Acks.Bytes = s.acker.acksSent.Load(), s.acker.ackBytes.Load()
+	st.Acks.Resent, st.Acks.Failed = s.acker.suppress.Load(), s.acker.failed.Load()
 	if ns, ok := s.sink.(*natssink.Sink); ok {
 		n := ns.NATSStats()
 		st.NATSSink = &n
@@ -218,6 +251,7 @@ type Device struct {
 	LastValues   []string      `json:"last_values"`
 	Address      string        `json:"address,omitempty"`
 	Errors       []DeviceError `json:"recent_errors,omitempty"`
+	Ack          *DeviceAck    `json:"ack,omitempty"`
 	Commands     []Command     `json:"commands,omitempty"`
 }
 
@@ -247,6 +281,16 @@ func (x *Session) snapshot(withErrors bool) Device {
 	}
 	if x.addr.IsValid() {
 		d.Address = x.addr.String()
+	}
+	if a := x.ack; a != nil {
+		d.Ack = &DeviceAck{Window: a.window, AckedThrough: a.durable.Next(), Unacked: a.fresh,
+			Resent: a.resends, Acks: a.acks}
+		if s := a.durable.String(); len(s) > 0 {
+			_, d.Ack.Ranges, _ = strings.Cut(s, " ")
+		}
+		if a.sentAt != 0 {
+			d.Ack.LastAck = time.Unix(0, a.sentAt)
+		}
 	}
 	if r := x.errors; withErrors && r != nil {
 		for i := max(0, r.n-len(r.at)); i < r.n; i++ {

@@ -52,12 +52,13 @@ const (
 	ErrSourceLimit                                                       // more devices from one source than --max-devices-per-source
 	ErrBadAck                                                            // an ack for no command sent on the path it came from
 	ErrTLSIdentity                                                       // client certificate names no valid device id: closed
+	ErrAckHoles                                                          // an acking device's frame would open more holes than its state holds: it resends it
 	NumErrReasons
 )
 
 var serverReasonNames = [...]string{"conn_limit", "idle_timeout", "frame_timeout", "write_blocked", "tls_handshake", "device_limit", "unresyncable", "too_many_errors",
 	"amplification", "backlog", "bound_elsewhere", "credential_mismatch", "unauthenticated", "bad_sequence", "anonymous_limit",
-	"source_limit", "bad_ack", "tls_identity"}
+	"source_limit", "bad_ack", "tls_identity", "ack_holes"}
 
 func (r ErrReason) String() string {
 	if r < ErrReason(codec.NumReasons) {

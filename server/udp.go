@@ -130,6 +130,7 @@ func newUDPReader(srv *Server, lis *listener, conn *net.UDPConn, bufSize int, st
 	srv.addShard(sh)
 	r := &udpReader{srv: srv, sock: sock, local: local, wait: wait, waitRC: waitRC,
 		lis: lis, g: newIngester(srv, sh, lis), coalesce: srv.cfg.UDPCoalesce}
+	r.g.lazyShrink = true
 	// One backing array for all buffers; +1 byte so a datagram of exactly
 	// bufSize is told apart from a longer one that the kernel cut.
 	mem := make([]byte, udpBatch*(bufSize+1))
@@ -256,6 +257,9 @@ func (r *udpReader) run() {
 			r.napsOff--
 		}
 		timeout := time.Duration(-1)
+		if r.g.unshrunk {
+			timeout = chunkAge // then finish lets go of a burst's memory
+		}
 		if r.g.chunk != nil {
 			timeout = time.Duration(r.g.chunkBorn+int64(chunkAge)-time.Now().UnixNano()) + time.Millisecond
 			if timeout < 0 {

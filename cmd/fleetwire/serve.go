@@ -151,6 +151,7 @@ the sink, log a summary.`,
 	f.StringVar(&end, "end", "\n", "END byte of text frames")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a connection that sent nothing for this long (0: never)")
 	f.DurationVar(&cfg.FrameTimeout, "frame-timeout", cfg.FrameTimeout, "close a connection whose unfinished frame is older than this (slow clients; 0: never)")
+	f.DurationVar(&cfg.AckInterval, "ack-interval", cfg.AckInterval, "acknowledged delivery: send a device that opted in (#hello <id> ack <window>) at most one #stored this often; sooner for its first, when half its window waits for one, and after its end-of-stream")
 	f.DurationVar(&cfg.CommandTTL, "command-ttl", cfg.CommandTTL, "how long a downlink command waits for an unreachable device")
 	f.DurationVar(&cfg.AckTimeout, "ack-timeout", cfg.AckTimeout, "how long a sent command waits for its acknowledgement")
 	f.StringVar(&cfg.Node, "node", "", "name of this server in logs, stats and multi-node views")

@@ -23,6 +23,8 @@ type Chunk struct {
 	values []codec.Value
 	times  []int64
 	ids    []byte
+
+	receipt Receipt
 }
 
 // GetChunk returns an empty Chunk from the pool.
@@ -46,6 +48,7 @@ func (c *Chunk) memBytes() int64 {
 }
 
 func (c *Chunk) reset() {
+	c.receipt = nil
 	c.Frames = c.Frames[:0]
 	c.values = c.values[:0]
 	c.times = c.times[:0]
@@ -147,3 +150,13 @@ func (p *calibratedPool) put(c *Chunk) {
 	c.reset()
 	p.p.Put(c)
 }
+
+// Receipt learns the fate of a chunk's readings once the sink knows it.
+// (Interim declaration: the sinks' receipts land with their own change.)
+type Receipt interface{ Settled(durable bool) }
+
+// SetReceipt attaches r to c.
+func (c *Chunk) SetReceipt(r Receipt) { c.receipt = r }
+
+// Receipt returns c's receipt, nil if none.
+func (c *Chunk) Receipt() Receipt { return c.receipt }

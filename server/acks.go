@@ -1,0 +1,370 @@
+package server
+
+import (
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/ack"
+	"github.com/fleetwire/fleetwire/codec/control"
+)
+
+// Acknowledged delivery, the server's side (PROTOCOL.md, "Acknowledged
+// delivery"). A device that opted in keeps every sample until a #stored
+// says the sink made it durable. Per device the server keeps two sets of
+// sequence numbers:
+//
+//   - received: what it took from the wire and handed to the sink, durable
+//     or not yet. A sample already in it is a resend: counted, not stored
+//     again. A chunk the sink failed to write takes its samples out again,
+//     so that the device's next resend is stored.
+//   - durable: what the sink settled as durable (sink.Receipt). Only this
+//     set is ever acknowledged.
+//
+// The ingesters (event loops, UDP readers) only touch received, under the
+// session lock they hold anyway, and attach a receipt to the chunk of each
+// acking device's samples. Receipts settle on the sink's goroutine and are
+// queued to the acker, one goroutine that applies them and sends the
+// #stored frames: nothing here runs on, or waits for, an event loop.
+
+// ackState is an acking device's state, allocated at its opt-in: a device
+// that never opts in costs one nil pointer.
+type ackState struct {
+	window   uint32 // samples the device holds unacknowledged (its hello)
+	received ack.Set
+	durable  ack.Set
+
+	sentAt   int64  // unix ns of the last #stored sent; 0: none yet
+	fresh    uint64 // samples received since the last #stored
+	dirty    bool   // durable changed since the last #stored
+	queued   bool   // in the acker's dirty list
+	flush    bool   // ack at once (end of stream, gave up)
+	resends  uint64 // samples received again
+	suppress uint64 // of them, not stored again (all of them)
+	acks     uint64 // #stored sent
+}
+
+// ackEntry is samples [lo, hi] of s handed to the sink in one chunk.
+type ackEntry struct {
+	s      *Session
+	lo, hi uint64
+}
+
+// ackReceipt is the sink.Receipt of a chunk that holds acking devices'
+// samples: what to mark durable, or take back, when it settles.
+type ackReceipt struct {
+	a       *acker
+	entries []ackEntry
+	durable bool
+}
+
+// Settled implements sink.Receipt: it only queues the receipt for the
+// acker, so that it neither blocks the sink nor takes a session lock (the
+// none sink settles inside Submit, where an ingester holds one).
+func (r *ackReceipt) Settled(durable bool) {
+	r.durable = durable
+	r.a.mu.Lock()
+	r.a.settled = append(r.a.settled, r)
+	r.a.mu.Unlock()
+	select {
+	case r.a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// acker applies settled receipts and sends #stored frames: at most one
+// per device per Config.AckInterval, sooner when half the device's window
+// waits for one, and at once for a device's first, after its
+// end-of-stream or #gaveup.
+type acker struct {
+	srv      *Server
+	interval time.Duration
+
+	mu      sync.Mutex
+	settled []*ackReceipt
+	pending []ackEntry // durable ranges that did not fit yet (see apply)
+	dirty   []*Session
+	wake    chan struct{}
+	pool    sync.Pool
+
+	stop, done chan struct{}
+
+	// Totals for Stats.
+	acksSent, ackBytes atomic.Uint64
+	resends, suppress  atomic.Uint64
+	failed             atomic.Uint64 // samples taken back: the sink could not store them
+}
+
+func newAcker(srv *Server) *acker {
+	a := &acker{srv: srv, interval: srv.cfg.AckInterval, wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	a.pool.New = func() any { return &ackReceipt{a: a} }
+	return a
+}
+
+// receipt returns an empty receipt for a chunk.
+func (a *acker) receipt() *ackReceipt {
+	r := a.pool.Get().(*ackReceipt)
+	r.entries = r.entries[:0]
+	return r
+}
+
+// ackTick is how often the acker looks at devices waiting for an ack
+// while no receipt wakes it: the resolution of the ack interval.
+const ackTick = 100 * time.Millisecond
+
+func (a *acker) run() {
+	defer close(a.done)
+	t := time.NewTicker(ackTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stop:
+			a.applySettled()
+			a.send(time.Now().UnixNano(), true)
+			return
+		case <-a.wake:
+			a.applySettled()
+		case now := <-t.C:
+			a.applySettled()
+			a.send(now.UnixNano(), false)
+		}
+	}
+}
+
+func (a *acker) close() {
+	close(a.stop)
+	<-a.done
+}
+
+// applySettled moves what the sink settled into the devices' sets.
+func (a *acker) applySettled() {
+	a.mu.Lock()
+	settled := a.settled
+	a.settled = nil
+	pending := a.pending
+	a.pending = nil
+	a.mu.Unlock()
+	var retry []ackEntry
+	for _, e := range pending {
+		if !a.apply(e, true) {
+			retry = append(retry, e)
+		}
+	}
+	for _, r := range settled {
+		for _, e := range r.entries {
+			if !a.apply(e, r.durable) {
+				retry = append(retry, e)
+			}
+		}
+		r.entries = r.entries[:0]
+		a.pool.Put(r)
+	}
+	if len(retry) > 0 {
+		a.mu.Lock()
+		a.pending = append(a.pending, retry...)
+		a.mu.Unlock()
+	}
+}
+
+// apply marks e durable, or takes it back from received. It returns false
+// when a durable range does not fit the set yet: receipts of one device
+// may settle out of order (its frames went through different ingesters'
+// chunks), and the hole below fills when the earlier chunk settles.
+func (a *acker) apply(e ackEntry, durable bool) bool {
+	s := e.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.ack
+	if st == nil {
+		return true
+	}
+	if !durable {
+		_, _ = st.received.Remove(e.lo, e.hi)
+		a.failed.Add(e.hi - e.lo + 1)
+		return true
+	}
+	if _, err := st.durable.Add(e.lo, e.hi, nil); err != nil {
+		return false
+	}
+	st.dirty = true
+	if !st.queued {
+		st.queued = true
+		a.mu.Lock()
+		a.dirty = append(a.dirty, s)
+		a.mu.Unlock()
+	}
+	return true
+}
+
+// due reports whether st should be acknowledged now. Call with the
+// session lock held.
+func (a *acker) due(st *ackState, now int64, closing bool) bool {
+	switch {
+	case !st.dirty:
+		return false
+	case st.sentAt == 0, st.flush, closing:
+		return true
+	case st.window > 0 && st.fresh >= uint64(st.window)/2:
+		return true
+	}
+	return now-st.sentAt >= int64(a.interval)
+}
+
+// send acknowledges every dirty device that is due, several devices
+// behind one address (a gateway) in one datagram.
+func (a *acker) send(now int64, closing bool) {
+	a.mu.Lock()
+	dirty := a.dirty
+	a.dirty = nil
+	a.mu.Unlock()
+	var keep []*Session
+	out := map[sendKey]*pendingWrite{}
+	for _, s := range dirty {
+		s.mu.Lock()
+		st := s.ack
+		link := s.link.Load()
+		if st == nil || !st.dirty {
+			if st != nil {
+				st.queued = false
+			}
+			s.mu.Unlock()
+			continue
+		}
+		if link == nil || !a.due(st, now, closing) {
+			keep = append(keep, s) // offline, or not yet: stays queued
+			s.mu.Unlock()
+			continue
+		}
+		k := keyOf(link)
+		w := out[k]
+		if w == nil {
+			w = &pendingWrite{link: link}
+			out[k] = w
+		} else if link.transport == UDP && len(w.b) > 1200 {
+			// One datagram per address, no larger than a UDP payload
+			// that no link fragments: start a new one beyond it.
+			a.write(link, w.b)
+			w.b = w.b[:0]
+		}
+		ctl := st.durable.Stored([]byte(s.ID))
+		if link.binary.Load() {
+			w.b = control.AppendBinary(w.b, &ctl)
+		} else {
+			w.b = control.AppendText(w.b, &ctl, link.ln.dec.End())
+		}
+		st.sentAt, st.fresh, st.dirty, st.flush, st.queued = now, 0, false, false, false
+		st.acks++
+		s.mu.Unlock()
+	}
+	for _, w := range out {
+		if len(w.b) > 0 {
+			a.write(w.link, w.b)
+		}
+	}
+	if len(keep) > 0 {
+		a.mu.Lock()
+		a.dirty = append(a.dirty, keep...)
+		a.mu.Unlock()
+	}
+}
+
+// sendKey groups #stored frames into one write: per connection, or per
+// UDP address and socket, whichever device of a gateway they are for.
+type sendKey struct {
+	link *downlink // streams
+	udp  udpSender
+	addr netip.AddrPort
+}
+
+func keyOf(l *downlink) sendKey {
+	if l.transport == UDP {
+		return sendKey{udp: l.udp, addr: l.addr}
+	}
+	return sendKey{link: l}
+}
+
+type pendingWrite struct {
+	link *downlink
+	b    []byte
+}
+
+func (a *acker) write(link *downlink, b []byte) {
+	// link.send keeps b (a connection's queue): hand it a copy.
+	if err := link.send(append([]byte(nil), b...)); err != nil {
+		slog.Debug("ack send failed", "transport", link.transport, "addr", link.addr, "err", err)
+		return
+	}
+	a.acksSent.Add(1)
+	a.ackBytes.Add(uint64(len(b)))
+}
+
+// flushSoon has s acknowledged on the acker's next tick, whatever the
+// interval: the device ended its stream or gave samples up. Call with
+// s.mu held.
+func (a *acker) flushSoon(s *Session) {
+	st := s.ack
+	st.dirty, st.flush = true, true
+	if !st.queued {
+		st.queued = true
+		a.mu.Lock()
+		a.dirty = append(a.dirty, s)
+		a.mu.Unlock()
+	}
+}
+
+// optIn starts or updates s's ack state from a hello. Call with s.mu held.
+func (s *Session) optIn(window uint32) {
+	if s.ack == nil {
+		s.ack = &ackState{}
+		// Samples stored before the device opted in are not resends:
+		// numbering starts where the session's count stands.
+		if s.started {
+			s.ack.received.Reset(s.next)
+			s.ack.durable.Reset(s.next)
+		}
+	}
+	s.ack.window = window
+}
+
+// storeFresh stores the samples of frame f that s has not received yet,
+// and counts the rest as resends. It returns false, storing nothing, when
+// the frame would open one hole too many (ack.ErrFull): the device keeps
+// it and sends it again once the holes below have filled. Call with s.mu
+// held.
+func (g *ingester) storeFresh(tr Transport, s *Session, f *codec.Frame, id []byte, now int64) bool {
+	n := uint64(f.Samples())
+	g.fresh.s, g.fresh.f, g.fresh.id, g.fresh.tr, g.fresh.now = s, f, id, tr, now
+	added, err := s.ack.received.Add(f.Seq, f.Seq+n-1, g.freshFn)
+	g.fresh.s, g.fresh.f = nil, nil
+	if err != nil {
+		return false
+	}
+	if dup := n - added; dup > 0 {
+		s.ack.resends += dup
+		s.ack.suppress += dup
+		g.srv.acker.resends.Add(dup)
+		g.srv.acker.suppress.Add(dup)
+	}
+	s.ack.fresh += added
+	return true
+}
+
+// onFresh is storeFresh's callback for each run of new samples [lo, hi]:
+// account and store them as a frame of their own.
+func (g *ingester) onFresh(lo, hi uint64) {
+	f, s := g.fresh.f, g.fresh.s
+	i, j := int(lo-f.Seq), int(hi-f.Seq)+1
+	sub := *f
+	sub.Seq = lo
+	sub.Times = f.Times[i:j:j]
+	sub.Values = f.Values[i*f.Channels : j*f.Channels : j*f.Channels]
+	if i > 0 {
+		sub.WireBytes = 0 // the frame's bytes are counted once
+	}
+	s.account(lo, uint64(j-i), uint64(f.Channels))
+	g.storeAcked(g.fresh.tr, s, &sub, g.fresh.id, lo, hi, g.fresh.now)
+}
