@@ -69,7 +69,14 @@ var Pow10 = [MaxScale + 1]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
 // 18 significant digits (19 when they fit int64) are kept exactly, with the
 // number of fraction digits as written. Anything else that strconv accepts
 // as a finite float64 (exponents, very long numbers) becomes a float Value.
-// NaN, Inf, empty and malformed numbers get ReasonBadNumber or ReasonNonFinite.
+//
+// What is refused says why, so that a server's counters tell a device
+// with a bad value from a client that speaks no fleetwire at all:
+// ReasonNonFinite for a spelling of NaN or Inf (any case, signed:
+// "nan", "-Inf", "infinity") and for numbers beyond float64;
+// ReasonBadNumber for a token that starts like a number (see whyNot) and
+// is not one ("21.5x", "1e", "5.", ""); ReasonNotAReading for anything
+// else: words, a greeting ("Hello world").
 //
 // The error return is a Reason, not an error, so the hot path allocates
 // nothing; callers wrap it with the offset they know.
@@ -135,10 +142,7 @@ func parseSlow(b []byte) (Value, Reason) {
 	// "1_000"): only digits, sign, '.', and an exponent are allowed here.
 	for _, c := range b {
 		if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
-			if c == 'n' || c == 'N' || c == 'i' || c == 'I' {
-				return Value{}, ReasonNonFinite
-			}
-			return Value{}, ReasonBadNumber
+			return Value{}, whyNot(b)
 		}
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
@@ -146,12 +150,62 @@ func parseSlow(b []byte) (Value, Reason) {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
 			return Value{}, ReasonNonFinite
 		}
-		return Value{}, ReasonBadNumber
+		return Value{}, whyNot(b)
 	}
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return Value{}, ReasonNonFinite
 	}
 	return Float(f), 0
+}
+
+// whyNot says why b, which is not a number, was refused. A token "starts
+// like a number" when its first byte that is not a space or tab is a
+// digit, '.', '+' or '-': a device meant a number and printed it wrong
+// (bad_number). A token that does not is a word: a greeting from a
+// tutorial client, an HTTP request, a device that prints its own labels
+// (not_a_reading), unless it is a spelling of NaN or Inf. Only the
+// spellings strconv knows count as those: a word that merely holds an 'n'
+// or an 'i' ("I am the client", "Info") is a word.
+func whyNot(b []byte) Reason {
+	if nonFiniteWord(b) {
+		return ReasonNonFinite
+	}
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	if i == len(b) {
+		return ReasonBadNumber // empty or blank: a value left out, not a word
+	}
+	if c := b[i]; c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-' {
+		return ReasonBadNumber
+	}
+	return ReasonNotAReading
+}
+
+// nonFiniteWord reports whether b spells NaN or Inf as strconv.ParseFloat
+// reads them: an optional sign, then "nan", "inf" or "infinity" in any
+// case.
+func nonFiniteWord(b []byte) bool {
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		b = b[1:]
+	}
+	return foldEqual(b, "nan") || foldEqual(b, "inf") || foldEqual(b, "infinity")
+}
+
+// foldEqual reports whether b is the lower-case ASCII word w in any case.
+// Setting bit 0x20 maps only 'A'-'Z' onto 'a'-'z' among the bytes that can
+// then equal a letter, so no other byte matches.
+func foldEqual(b []byte, w string) bool {
+	if len(b) != len(w) {
+		return false
+	}
+	for i := range b {
+		if b[i]|0x20 != w[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendValue appends v as text: decimals with exactly Scale fraction

@@ -66,6 +66,30 @@ func TestParseValue_Failure(t *testing.T) {
 	f("+Infinity", ReasonNonFinite)
 	f("1e999", ReasonNonFinite)
 	f("--1", ReasonBadNumber)
+	// Only real spellings of NaN and Inf are non_finite.
+	f("INFINITY", ReasonNonFinite)
+	f("-nan", ReasonNonFinite)
+	f("+iNf", ReasonNonFinite)
+	f("-1e999", ReasonNonFinite)
+	// Typos of a number: it starts like one.
+	f("21.5x", ReasonBadNumber)
+	f("1e", ReasonBadNumber)
+	f("1e+", ReasonBadNumber)
+	f("21..5", ReasonBadNumber)
+	f("2l.5", ReasonBadNumber)
+	f("1,5", ReasonBadNumber)
+	f(".e1", ReasonBadNumber)
+	f("-x", ReasonBadNumber)
+	f("\t7a", ReasonBadNumber)
+	// Words: what tutorial clients and chatty devices send.
+	f("I am the client sending you a message.", ReasonNotAReading)
+	f("Hello world", ReasonNotAReading)
+	f("Info", ReasonNotAReading)
+	f("nano", ReasonNotAReading)
+	f("infinite", ReasonNotAReading)
+	f("e5", ReasonNotAReading)
+	f("temp=21.5", ReasonNotAReading)
+	f("O.5", ReasonNotAReading) // a letter O: nothing tells it from a word
 }
 
 func TestValueRescale(t *testing.T) {

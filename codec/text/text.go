@@ -130,6 +130,13 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 					}
 					return fail(p+k, codec.ReasonBadSyntax, "more than three header fields")
 				}
+				if r == codec.ReasonNotAReading && (fields > 0 || samples > 0 || ch > 0) {
+					// A word after a header or a reading: the sender
+					// speaks the format and one of its values is bad.
+					// not_a_reading is kept for frames in which nothing is
+					// fleetwire: a greeting, an HTTP request.
+					r = codec.ReasonBadNumber
+				}
 				return fail(p, r, "")
 			}
 		}

@@ -113,6 +113,21 @@ func TestDecode_Failure(t *testing.T) {
 	f("1@5", &lim, codec.ReasonBadSyntax) // a step needs a header time
 	f("m;1;2;1@x", &lim, codec.ReasonBadNumber)
 	f("m;99999999999999999999;1", &lim, codec.ReasonBadNumber)
+	// What is not a reading at all, as opposed to a reading typed wrong.
+	f("I am the client sending you a message.", &lim, codec.ReasonNotAReading)
+	f("Hello world", &lim, codec.ReasonNotAReading)
+	f("Hello, world", &lim, codec.ReasonNotAReading)
+	f("GET / HTTP/1.1", &lim, codec.ReasonNotAReading)
+	f("Info: starting", &lim, codec.ReasonNotAReading)
+	f("temp=21.5", &lim, codec.ReasonNotAReading)
+	f("21.5x", &lim, codec.ReasonBadNumber)
+	f("1e", &lim, codec.ReasonBadNumber)
+	f("21..5,21.6", &lim, codec.ReasonBadNumber)
+	f("21.5:hello", &lim, codec.ReasonBadNumber) // a word after a reading: a bad value
+	f("m;1;hello", &lim, codec.ReasonBadNumber)  // a word after a header: a bad value
+	f("Inf", &lim, codec.ReasonNonFinite)
+	f("-Infinity", &lim, codec.ReasonNonFinite)
+	f("1e999", &lim, codec.ReasonNonFinite)
 }
 
 func TestDecode_ErrorOffset(t *testing.T) {
