@@ -11,7 +11,9 @@
 // 5 s after the first. A sample's time is the previous sample's time plus
 // the step; a step holds until the next "@", so a regular series states
 // its period once. The END byte (see package framing) is not part of the
-// frame given to Decode. PROTOCOL.md has the byte-level specification.
+// frame given to Decode; EndAllowed says which bytes may be END. With END
+// ',' a frame holds one sample. PROTOCOL.md has the byte-level
+// specification.
 package text
 
 import (
@@ -279,34 +281,35 @@ func eightDigits(x uint64) uint64 {
 // Append appends f as one text frame followed by end. It writes the
 // shortest header that carries what f has: nothing for a bare frame of the
 // connection's device, up to "device;seq;unix_ms;".
+//
+// With end ',' a frame holds one sample and a header names only its own
+// frame, so a frame of several samples with a header is written as one
+// frame per sample, each with the header of that sample (seq+i, its
+// time): what the receiver decodes is the same readings. A bare frame
+// needs no such care: "1,2,3," is three bare frames of the same readings.
 func Append(dst []byte, f *codec.Frame, end byte) []byte {
 	hasSeq, hasTime := f.Flags&codec.HasSeq != 0, f.Flags&codec.HasTime != 0
+	header := f.Device != nil || hasSeq || hasTime
 	n := f.Samples()
-	if f.Device != nil || hasSeq || hasTime {
-		dst = append(dst, f.Device...)
-		dst = append(dst, ';')
-		if hasSeq || hasTime {
-			if hasSeq {
-				dst = strconv.AppendUint(dst, f.Seq, 10)
-			}
-			dst = append(dst, ';')
+	if end == ',' && n > 1 && header {
+		for i := 0; i < n; i++ {
+			// f.Seq+i wraps past 2^64-1 as the sequence numbers of the
+			// samples would: a receiver refuses both (bad_sequence).
+			dst = appendHeader(dst, f, f.Seq+uint64(i), i)
+			dst = appendSample(dst, f, i)
+			dst = append(dst, end)
 		}
-		if hasTime && n > 0 {
-			dst = strconv.AppendInt(dst, f.Times[0], 10)
-			dst = append(dst, ';')
-		}
+		return dst
+	}
+	if header {
+		dst = appendHeader(dst, f, f.Seq, 0)
 	}
 	step := int64(0)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		for c, v := range f.Sample(i) {
-			if c > 0 {
-				dst = append(dst, ':')
-			}
-			dst = codec.AppendValue(dst, v)
-		}
+		dst = appendSample(dst, f, i)
 		if hasTime && i > 0 {
 			if s := f.Times[i] - f.Times[i-1]; s != step {
 				step = s
@@ -316,4 +319,34 @@ func Append(dst []byte, f *codec.Frame, end byte) []byte {
 		}
 	}
 	return append(dst, end)
+}
+
+// appendHeader writes the header of f with sequence number seq and the
+// time of sample i.
+func appendHeader(dst []byte, f *codec.Frame, seq uint64, i int) []byte {
+	hasSeq, hasTime := f.Flags&codec.HasSeq != 0, f.Flags&codec.HasTime != 0
+	dst = append(dst, f.Device...)
+	dst = append(dst, ';')
+	if hasSeq || hasTime {
+		if hasSeq {
+			dst = strconv.AppendUint(dst, seq, 10)
+		}
+		dst = append(dst, ';')
+	}
+	if hasTime && i < f.Samples() {
+		dst = strconv.AppendInt(dst, f.Times[i], 10)
+		dst = append(dst, ';')
+	}
+	return dst
+}
+
+// appendSample writes the values of sample i, ':' between channels.
+func appendSample(dst []byte, f *codec.Frame, i int) []byte {
+	for c, v := range f.Sample(i) {
+		if c > 0 {
+			dst = append(dst, ':')
+		}
+		dst = codec.AppendValue(dst, v)
+	}
+	return dst
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/framing"
 )
 
 var lim = codec.DefaultLimits
@@ -187,6 +188,29 @@ func FuzzDecode(f *testing.F) {
 		}
 		if a, z := frameString(fr), frameString(&b2.Frames[0]); a != z {
 			t.Fatalf("round trip changed the frame:\n %s\n %s", a, z)
+		}
+		// With END ',' the same readings arrive, one sample per frame.
+		want := strings.Join(appendSamples(nil, fr), "\n")
+		stream := Append(nil, fr, ',')
+		var got []string
+		split := framing.NewSplitter(',', 0)
+		for off := 0; off < len(stream); {
+			adv, line, err := split.Split(stream[off:], true)
+			if err != nil {
+				t.Fatalf("END ',': %q does not split: %v", stream, err)
+			}
+			off += adv
+			if line == nil {
+				continue
+			}
+			var b3 codec.Batch
+			if err := Decode(&b3, line, &lim); err != nil {
+				t.Fatalf("END ',': %q of %q does not decode: %v", line, stream, err)
+			}
+			got = appendSamples(got, &b3.Frames[0])
+		}
+		if strings.Join(got, "\n") != want {
+			t.Fatalf("END ',': %q carries\n %q, want\n %q", stream, got, want)
 		}
 	})
 }
