@@ -19,6 +19,7 @@ package text
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"strconv"
 
@@ -29,12 +30,49 @@ func fail(off int, r codec.Reason, detail string) error {
 	return codec.Errorf(codec.FormatText, off, r, detail)
 }
 
+// Options are what a receiver decides about text frames that a frame does
+// not say itself. The zero Options are the format's defaults.
+type Options struct {
+	// Radix is the base sample values are written in: 0 or 10 for the
+	// decimals of the grammar, or 2, 8 or 16 for devices that print
+	// integers so (Serial.print(v, BIN), printf("%x")): "111111111111",
+	// "7777" and "fff" are each 4095 (see codec.ParseRadix). Header
+	// fields and steps stay decimal: they are the protocol's, not the
+	// device's readings.
+	Radix int
+}
+
+// CheckRadix reports whether base can be Options.Radix: 0, 2, 8, 10 or
+// 16, the bases devices print in. Check a flag with it before building a
+// decoder.
+func CheckRadix(base int) error {
+	switch base {
+	case 0, 2, 8, 10, 16:
+		return nil
+	}
+	return errors.New("text: radix " + strconv.Itoa(base) + ": want 2, 8, 10 or 16")
+}
+
 // Decode parses one text frame (without its END byte) and appends it to
 // dst as one codec.Frame. On error dst is left as it was: a frame is
 // accepted whole or not at all. Device aliases line.
 func Decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
+	return DecodeWith(dst, line, lim, Options{})
+}
+
+// DecodeWith is Decode with options. It panics when CheckRadix refuses
+// o.Radix.
+func DecodeWith(dst *codec.Batch, line []byte, lim *codec.Limits, o Options) error {
+	radix := o.Radix
+	switch radix {
+	case 0:
+		radix = 10
+	case 2, 8, 10, 16:
+	default:
+		panic(CheckRadix(radix)) // a configuration error, not bad input
+	}
 	m := dst.Mark()
-	if err := decode(dst, line, lim); err != nil {
+	if err := decode(dst, line, lim, radix); err != nil {
 		dst.Rollback(m)
 		return err
 	}
@@ -48,7 +86,7 @@ func Decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 	return nil
 }
 
-func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
+func decode(dst *codec.Batch, line []byte, lim *codec.Limits, radix int) error {
 	f := dst.BeginFrame()
 	f.Format = codec.FormatText
 	f.WireBytes = len(line) + 1
@@ -118,12 +156,18 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 		// Fast path: a plain decimal followed by a separator or the end.
 		v, n := codec.ScanValue(line[p:])
 		q := p + n
-		if n == 0 || (q < len(line) && !isSep(line[q])) {
-			// Slow path: cut the token and let the careful parser judge it.
+		if n == 0 || (q < len(line) && !isSep(line[q])) || radix != 10 {
+			// Slow path: cut the token and let the careful parser judge
+			// it. Other bases always come here: "101" scans as a decimal.
 			for q = p; q < len(line) && !isSep(line[q]); q++ {
 			}
 			var r codec.Reason
-			if v, r = codec.ParseValue(line[p:q]); r != codec.ReasonNone {
+			if radix == 10 {
+				v, r = codec.ParseValue(line[p:q])
+			} else {
+				v, r = codec.ParseRadix(line[p:q], radix)
+			}
+			if r != codec.ReasonNone {
 				// A ';' among the samples is a header field that is not a
 				// number, or a fourth one: say so rather than "bad number".
 				if k := bytes.IndexByte(line[p:q], ';'); k >= 0 && samples == 0 && ch == 0 {
