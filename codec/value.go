@@ -158,9 +158,9 @@ func parseSlow(b []byte) (Value, Reason) {
 	return Float(f), 0
 }
 
-// whyNot says why b, which is not a number in base, was refused. A token "starts
-// like a number" when its first byte that is not a space or tab is a
-// digit, '.', '+' or '-': a device meant a number and printed it wrong
+// whyNot says why b, which is not a number in base, was refused. A token
+// "starts like a number" when its first byte that is not a space or tab is
+// a digit, '.', '+' or '-': a device meant a number and printed it wrong
 // (bad_number). A token that does not is a word: a greeting from a
 // tutorial client, an HTTP request, a device that prints its own labels
 // (not_a_reading), unless it is a spelling of NaN or Inf. Only the

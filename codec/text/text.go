@@ -337,8 +337,9 @@ func Append(dst []byte, f *codec.Frame, end byte) []byte {
 	n := f.Samples()
 	if end == ',' && n > 1 && header {
 		for i := 0; i < n; i++ {
-			// f.Seq+i wraps past 2^64-1 as the sequence numbers of the
-			// samples would: a receiver refuses both (bad_sequence).
+			// f.Seq+i wraps past 2^64-1. Such a frame is refused in any
+			// form (a server counts it bad_sequence); wrapped, the later
+			// samples would read as a device restart instead.
 			dst = appendHeader(dst, f, f.Seq+uint64(i), i)
 			dst = appendSample(dst, f, i)
 			dst = append(dst, end)
