@@ -18,8 +18,8 @@ const (
 	ReasonTruncated              // frame ends before its fields do
 	ReasonBadLength              // a length field disagrees with what arrived
 	ReasonBadSyntax              // bytes where a separator or field was expected
-	ReasonBadNumber              // a value that is not a number
-	ReasonNonFinite              // NaN or Inf, or out of float64 range
+	ReasonBadNumber              // a value that starts like a number and is not one ("21.5x", "1e")
+	ReasonNonFinite              // a spelling of NaN or Inf, or out of float64 range
 	ReasonBadID                  // device id empty, too long or with forbidden bytes
 	ReasonTooManyChannels        // more than Limits.MaxChannels
 	ReasonTooManySamples         // more than Limits.MaxSamples in one frame
@@ -30,6 +30,7 @@ const (
 	ReasonNested                 // compressed frame inside a compressed frame
 	ReasonUnknownDict            // zstd dictionary id the decoder was not given
 	ReasonBadControl             // malformed control frame (#hello, #eos, #cmd, #ack, #stored, #gaveup)
+	ReasonNotAReading            // a text frame that holds no number: words, a greeting
 	NumReasons                   // number of reasons; not a reason
 )
 
@@ -52,6 +53,7 @@ var reasonNames = [NumReasons]string{
 	ReasonNested:          "nested_compression",
 	ReasonUnknownDict:     "unknown_dictionary",
 	ReasonBadControl:      "bad_control",
+	ReasonNotAReading:     "not_a_reading",
 }
 
 // String returns the reason's stable snake_case name.

@@ -69,7 +69,14 @@ var Pow10 = [MaxScale + 1]int64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9,
 // 18 significant digits (19 when they fit int64) are kept exactly, with the
 // number of fraction digits as written. Anything else that strconv accepts
 // as a finite float64 (exponents, very long numbers) becomes a float Value.
-// NaN, Inf, empty and malformed numbers get ReasonBadNumber or ReasonNonFinite.
+//
+// What is refused says why, so that a server's counters tell a device
+// with a bad value from a client that speaks no fleetwire at all:
+// ReasonNonFinite for a spelling of NaN or Inf (any case, signed:
+// "nan", "-Inf", "infinity") and for numbers beyond float64;
+// ReasonBadNumber for a token that starts like a number (see whyNot) and
+// is not one ("21.5x", "1e", "5.", ""); ReasonNotAReading for anything
+// else: words, a greeting ("Hello world").
 //
 // The error return is a Reason, not an error, so the hot path allocates
 // nothing; callers wrap it with the offset they know.
@@ -135,10 +142,7 @@ func parseSlow(b []byte) (Value, Reason) {
 	// "1_000"): only digits, sign, '.', and an exponent are allowed here.
 	for _, c := range b {
 		if !(c >= '0' && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
-			if c == 'n' || c == 'N' || c == 'i' || c == 'I' {
-				return Value{}, ReasonNonFinite
-			}
-			return Value{}, ReasonBadNumber
+			return Value{}, whyNot(b, 10)
 		}
 	}
 	f, err := strconv.ParseFloat(unsafe.String(&b[0], len(b)), 64)
@@ -146,13 +150,135 @@ func parseSlow(b []byte) (Value, Reason) {
 		if ne, ok := err.(*strconv.NumError); ok && ne.Err == strconv.ErrRange {
 			return Value{}, ReasonNonFinite
 		}
-		return Value{}, ReasonBadNumber
+		return Value{}, whyNot(b, 10)
 	}
 	if math.IsInf(f, 0) || math.IsNaN(f) {
 		return Value{}, ReasonNonFinite
 	}
 	return Float(f), 0
 }
+
+// whyNot says why b, which is not a number in base, was refused. A token
+// "starts like a number" when its first byte that is not a space or tab is
+// a digit, '.', '+' or '-': a device meant a number and printed it wrong
+// (bad_number). A token that does not is a word: a greeting from a
+// tutorial client, an HTTP request, a device that prints its own labels
+// (not_a_reading), unless it is a spelling of NaN or Inf. Only the
+// spellings strconv knows count as those: a word that merely holds an 'n'
+// or an 'i' ("I am the client", "Info") is a word.
+//
+// In base 16 the letters a-f start a number too: "fg" is a bad number,
+// "Hello" a word. Every decimal digit does in every base, so "2" in base 2
+// is a bad number.
+func whyNot(b []byte, base int) Reason {
+	if nonFiniteWord(b) {
+		return ReasonNonFinite
+	}
+	i := 0
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t') {
+		i++
+	}
+	if i == len(b) {
+		return ReasonBadNumber // empty or blank: a value left out, not a word
+	}
+	if c := b[i]; c >= '0' && c <= '9' || c == '.' || c == '+' || c == '-' || int(digitValue[c]) < base {
+		return ReasonBadNumber
+	}
+	return ReasonNotAReading
+}
+
+// nonFiniteWord reports whether b spells NaN or Inf as strconv.ParseFloat
+// reads them: an optional sign, then "nan", "inf" or "infinity" in any
+// case.
+func nonFiniteWord(b []byte) bool {
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		b = b[1:]
+	}
+	return foldEqual(b, "nan") || foldEqual(b, "inf") || foldEqual(b, "infinity")
+}
+
+// foldEqual reports whether b is the lower-case ASCII word w in any case.
+// Setting bit 0x20 maps only 'A'-'Z' onto 'a'-'z' among the bytes that can
+// then equal a letter, so no other byte matches.
+func foldEqual(b []byte, w string) bool {
+	if len(b) != len(w) {
+		return false
+	}
+	for i := range b {
+		if b[i]|0x20 != w[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseRadix parses an integer as a device prints it in another base than
+// 10: Arduino's print(v, BIN), print(v, OCT), print(v, HEX), printf's %o
+// and %x. That is an optional sign, then one or more digits of base (2 to
+// 16), letters in either case, and nothing else: no fraction, exponent or
+// prefix ("0x"). The Value is the integer, scale 0: "111111111111" in
+// base 2, "7777" in base 8 and "fff" or "FFF" in base 16 are all 4095. A
+// magnitude beyond int64 is ReasonBadNumber; what is not a number at all
+// is refused as ParseValue refuses it. "-0" keeps FlagNegZero, as in
+// base 10.
+func ParseRadix(b []byte, base int) (Value, Reason) {
+	if base < 2 || base > 16 {
+		panic("codec: ParseRadix base " + strconv.Itoa(base) + " outside 2-16")
+	}
+	i := 0
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		i = 1
+	}
+	if i == len(b) {
+		return Value{}, whyNot(b, base)
+	}
+	limit := uint64(math.MaxInt64)
+	if neg {
+		limit++ // -2^63 fits, as in ParseValue
+	}
+	ub := uint64(base)
+	var n uint64
+	for ; i < len(b); i++ {
+		d := uint64(digitValue[b[i]])
+		if d >= ub {
+			return Value{}, whyNot(b, base)
+		}
+		// Below 2^59, n*16+15 cannot pass 2^63: the division is only
+		// needed for the last digits of a long number.
+		if n >= 1<<59 && n > (limit-d)/ub {
+			return Value{}, ReasonBadNumber
+		}
+		n = n*ub + d
+	}
+	v := Value{Mant: int64(n)}
+	if neg {
+		v.Mant = -v.Mant // for 1<<63 this wraps to -2^63, as wanted
+		if n == 0 {
+			v.Flags = FlagNegZero
+		}
+	}
+	return v, 0
+}
+
+// digitValue is the value of a digit byte in bases up to 36: '0'-'9',
+// then 'a'-'z' and 'A'-'Z' from 10; 0xff for every other byte.
+var digitValue = func() (t [256]uint8) {
+	for c := range t {
+		switch {
+		case c >= '0' && c <= '9':
+			t[c] = uint8(c - '0')
+		case c >= 'a' && c <= 'z':
+			t[c] = uint8(c - 'a' + 10)
+		case c >= 'A' && c <= 'Z':
+			t[c] = uint8(c - 'A' + 10)
+		default:
+			t[c] = 0xff
+		}
+	}
+	return t
+}()
 
 // AppendValue appends v as text: decimals with exactly Scale fraction
 // digits, floats in the shortest form that parses back to the same float64.

@@ -2,6 +2,7 @@ package codec
 
 import (
 	"math"
+	"strconv"
 	"testing"
 )
 
@@ -66,6 +67,30 @@ func TestParseValue_Failure(t *testing.T) {
 	f("+Infinity", ReasonNonFinite)
 	f("1e999", ReasonNonFinite)
 	f("--1", ReasonBadNumber)
+	// Only real spellings of NaN and Inf are non_finite.
+	f("INFINITY", ReasonNonFinite)
+	f("-nan", ReasonNonFinite)
+	f("+iNf", ReasonNonFinite)
+	f("-1e999", ReasonNonFinite)
+	// Typos of a number: it starts like one.
+	f("21.5x", ReasonBadNumber)
+	f("1e", ReasonBadNumber)
+	f("1e+", ReasonBadNumber)
+	f("21..5", ReasonBadNumber)
+	f("2l.5", ReasonBadNumber)
+	f("1,5", ReasonBadNumber)
+	f(".e1", ReasonBadNumber)
+	f("-x", ReasonBadNumber)
+	f("\t7a", ReasonBadNumber)
+	// Words: what tutorial clients and chatty devices send.
+	f("I am the client sending you a message.", ReasonNotAReading)
+	f("Hello world", ReasonNotAReading)
+	f("Info", ReasonNotAReading)
+	f("nano", ReasonNotAReading)
+	f("infinite", ReasonNotAReading)
+	f("e5", ReasonNotAReading)
+	f("temp=21.5", ReasonNotAReading)
+	f("O.5", ReasonNotAReading) // a letter O: nothing tells it from a word
 }
 
 func TestValueRescale(t *testing.T) {
@@ -236,4 +261,88 @@ func TestParseUintInt(t *testing.T) {
 			t.Errorf("ParseInt(%q) = %d, %v", c.in, i, ok)
 		}
 	}
+}
+
+func TestParseRadix_Success(t *testing.T) {
+	f := func(in string, base int, want Value) {
+		t.Helper()
+		got, r := ParseRadix([]byte(in), base)
+		if r != ReasonNone || got != want {
+			t.Fatalf("ParseRadix(%q, %d) = %+v, %s; want %+v", in, base, got, r, want)
+		}
+	}
+	f("111111111111", 2, Decimal(4095, 0))
+	f("0", 2, Decimal(0, 0))
+	f("-101", 2, Decimal(-5, 0))
+	f("+101", 2, Decimal(5, 0))
+	f("000000000000000000000000000000000000000000000000000000000000000000000001", 2, Decimal(1, 0)) // leading zeros are not digits of the magnitude
+	f("111111111111111111111111111111111111111111111111111111111111111", 2, Decimal(math.MaxInt64, 0))
+	f("-1000000000000000000000000000000000000000000000000000000000000000", 2, Decimal(math.MinInt64, 0))
+	f("7777", 8, Decimal(4095, 0))
+	f("777777777777777777777", 8, Decimal(math.MaxInt64, 0))
+	f("-1000000000000000000000", 8, Decimal(math.MinInt64, 0))
+	f("fff", 16, Decimal(4095, 0))
+	f("FFF", 16, Decimal(4095, 0))
+	f("fFf", 16, Decimal(4095, 0))
+	f("dEaDbEeF", 16, Decimal(0xdeadbeef, 0))
+	f("FFFFFFFF", 16, Decimal(4294967295, 0)) // Arduino's print(-1, HEX): the device's word, unsigned
+	f("7fffffffffffffff", 16, Decimal(math.MaxInt64, 0))
+	f("-8000000000000000", 16, Decimal(math.MinInt64, 0))
+	f("-0", 16, Value{Flags: FlagNegZero})
+}
+
+func TestParseRadix_Failure(t *testing.T) {
+	f := func(in string, base int, want Reason) {
+		t.Helper()
+		if _, r := ParseRadix([]byte(in), base); r != want {
+			t.Fatalf("ParseRadix(%q, %d) reason = %s, want %s", in, base, r, want)
+		}
+	}
+	f("", 2, ReasonBadNumber)
+	f("-", 16, ReasonBadNumber)
+	f("2", 2, ReasonBadNumber)
+	f("1012", 2, ReasonBadNumber)
+	f("8", 8, ReasonBadNumber)
+	f("fg", 16, ReasonBadNumber)
+	f("1.5", 16, ReasonBadNumber)
+	f("1e3", 2, ReasonBadNumber)
+	f("0x1f", 16, ReasonBadNumber) // no prefixes: Serial.print(v, HEX) writes none
+	f("0b101", 2, ReasonBadNumber)
+	f("--1", 2, ReasonBadNumber)
+	f("1 ", 2, ReasonBadNumber)
+	f("1000000000000000000000000000000000000000000000000000000000000000", 2, ReasonBadNumber) // 2^63
+	f("-1000000000000000000000000000000000000000000000000000000000000001", 2, ReasonBadNumber)
+	f("1000000000000000000000", 8, ReasonBadNumber)
+	f("8000000000000000", 16, ReasonBadNumber)
+	f("ffffffffffffffffff", 16, ReasonBadNumber)
+	f("abc", 2, ReasonNotAReading) // letters are no digits in base 2
+	f("Hello world", 16, ReasonNotAReading)
+	f("I am the client sending you a message.", 8, ReasonNotAReading)
+	f("nan", 16, ReasonNonFinite)
+	f("-Inf", 2, ReasonNonFinite)
+}
+
+// FuzzParseRadix: ParseRadix agrees with strconv.ParseInt, which takes
+// the same grammar when given a base.
+func FuzzParseRadix(f *testing.F) {
+	for _, s := range []string{"111111111111", "-fff", "+7777", "8000000000000000", "0x10", "1_0", ""} {
+		f.Add([]byte(s), uint8(16))
+	}
+	f.Fuzz(func(t *testing.T, b []byte, pick uint8) {
+		base := []int{2, 8, 16}[int(pick)%3]
+		v, r := ParseRadix(b, base)
+		want, err := strconv.ParseInt(string(b), base, 64)
+		if (r == ReasonNone) != (err == nil) {
+			t.Fatalf("ParseRadix(%q, %d) = %+v, %s; strconv: %d, %v", b, base, v, r, want, err)
+		}
+		if r != ReasonNone {
+			if r != ReasonBadNumber && r != ReasonNotAReading && r != ReasonNonFinite {
+				t.Fatalf("ParseRadix(%q, %d): reason %s", b, base, r)
+			}
+			return
+		}
+		if v.Mant != want || v.Scale != 0 || v.IsFloat() {
+			t.Fatalf("ParseRadix(%q, %d) = %+v, strconv %d", b, base, v, want)
+		}
+	})
 }

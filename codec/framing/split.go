@@ -14,9 +14,15 @@ import (
 // bufio.SplitFunc. A Splitter carries a little state (whether it is
 // skipping the rest of an over-long text line), so use one per stream.
 //
-// Text frames (first byte < 0x80) end at the End byte; a "\r" before a
-// "\n" End is dropped. Every other frame is a length-prefixed envelope:
-// magic byte, uvarint length of the rest, the rest.
+// Text frames (first byte < 0x80) end at the End byte. With End '\n' a
+// "\r" before it is dropped. With any other End, ASCII whitespace ("\r",
+// "\n", "\t", " ") before and after a frame is not part of it: a device
+// that ends each reading with ',' often prints "\r\n" or spaces too
+// (Serial.println), and nothing in a frame ends or starts with those. End
+// '\n' keeps its old rule, under which a leading space stays in the
+// frame, so lines that decoded before decode alike. Every other frame is a
+// length-prefixed envelope: magic byte, uvarint length of the rest, the
+// rest.
 type Splitter struct {
 	End      byte // END byte of text frames; 0 means '\n'
 	MaxFrame int  // bytes of one frame on the wire; 0 means codec.DefaultMaxFrame
@@ -56,9 +62,12 @@ func (s *Splitter) max() int {
 //
 //   - (0, nil, nil): need more data.
 //   - (n, frame, nil): a frame; consume n bytes (n can exceed len(frame)
-//     by the END byte and a "\r"). For text, frame excludes the END byte.
+//     by the END byte and the "\r" or, when END is not '\n', the
+//     whitespace before it). For text, frame excludes the END byte.
 //   - (n, nil, nil) with n > 0: bytes to skip (blank lines, the tail of a
-//     line being skipped).
+//     line being skipped, and when END is not '\n' whitespace before a
+//     frame, which is skipped on its own so that the frame's first byte
+//     picks its format: "\r\n" may come before a binary envelope).
 //   - (n, nil, err) with n > 0: bad input that the stream recovers from;
 //     count err, consume n bytes and go on (an over-long text line is
 //     skipped up to its END byte, a byte that starts no format up to the
@@ -85,6 +94,11 @@ func (s *Splitter) Split(data []byte, atEOF bool) (advance int, frame []byte, er
 		return len(data), nil, nil
 	}
 
+	if end != '\n' {
+		if n := leadingSpace(data); n > 0 {
+			return n, nil, nil // whole, or the rest comes in the next call
+		}
+	}
 	first := data[0]
 	if codec.Delimited(first) {
 		return s.splitLine(data, atEOF, end)
@@ -114,20 +128,48 @@ func (s *Splitter) splitLine(data []byte, atEOF bool, end byte) (int, []byte, er
 			return 0, nil, nil
 		}
 		i = len(data) // the final line of a datagram or stream
-		return i, trimCR(data, end), nil
+		if line := trimEnd(data, end); len(line) > 0 {
+			return i, line, nil
+		}
+		return i, nil, nil // a lone "\r": blank, as below
 	}
-	line := trimCR(data[:i], end)
+	line := trimEnd(data[:i], end)
 	if len(line) == 0 {
 		return i + 1, nil, nil // blank line: someone pressed Enter in telnet
 	}
 	return i + 1, line, nil
 }
 
-func trimCR(line []byte, end byte) []byte {
-	if end == '\n' && len(line) > 0 && line[len(line)-1] == '\r' {
-		return line[:len(line)-1]
+// trimEnd drops what comes between a text frame and its END byte: a "\r"
+// before '\n', any ASCII whitespace before another END.
+func trimEnd(line []byte, end byte) []byte {
+	n := len(line)
+	if end == '\n' {
+		if n > 0 && line[n-1] == '\r' {
+			n--
+		}
+		return line[:n]
 	}
-	return line
+	for n > 0 && isSpace(line[n-1]) {
+		n--
+	}
+	return line[:n]
+}
+
+// leadingSpace returns how many bytes of ASCII whitespace start data.
+func leadingSpace(data []byte) int {
+	n := 0
+	for n < len(data) && isSpace(data[n]) {
+		n++
+	}
+	return n
+}
+
+// isSpace reports whether c is ' ', '\r', '\n' or '\t', in one compare
+// and a bit test: it runs on both ends of every frame.
+func isSpace(c byte) bool {
+	const set = 1<<' ' | 1<<'\r' | 1<<'\n' | 1<<'\t'
+	return c <= ' ' && uint64(1)<<c&set != 0
 }
 
 // EnvelopeHeader parses the magic byte and uvarint length at the front of

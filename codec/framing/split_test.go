@@ -83,7 +83,22 @@ func TestSplit(t *testing.T) {
 	f("blank lines are skipped", "\n\r\n1\n\n", '\n', 0, []string{"1"}, none, false)
 	f("final line without END", "1,2\n3", '\n', 0, []string{"1,2", "3"}, none, false)
 	f("custom END", "1,2;3|4|", '|', 0, []string{"1,2;3", "4"}, none, false)
-	f("CR kept when END is not LF", "1\r|", '|', 0, []string{"1\r"}, none, false)
+	f("END LF keeps spaces and tabs", " 1 \n\t2\r\n", '\n', 0, []string{" 1 ", "\t2"}, none, false)
+	f("END LF: a lone CR at the end is blank", "1\n\r", '\n', 0, []string{"1"}, none, false)
+	f("CR dropped when END is not LF", "1\r|", '|', 0, []string{"1"}, none, false)
+	// END ',': the potentiometer sketches, one reading per frame.
+	f("END comma: a frame per reading", "512,513,4095,0,", ',', 0, []string{"512", "513", "4095", "0"}, none, false)
+	f("END comma: println after the comma", "512,\r\n513,\r\n", ',', 0, []string{"512", "513"}, none, false)
+	f("END comma: spaces and tabs around frames", " 512 ,\t513\t, 4095", ',', 0, []string{"512", "513", "4095"}, none, false)
+	f("END comma: blank frames are skipped", ",,\r\n, ,512,,", ',', 0, []string{"512"}, none, false)
+	f("END comma: only whitespace", " \r\n\t ", ',', 0, nil, none, false)
+	f("END comma: header and control", "mote-3;42;21.5:40,#hello mote-3,\r\n", ',', 0, []string{"mote-3;42;21.5:40", "#hello mote-3"}, none, false)
+	f("END comma: whitespace inside a frame stays", "21.5 x,", ',', 0, []string{"21.5 x"}, none, false)
+	f("END comma: whitespace before an envelope", "512,\r\n"+bin+"513,", ',', 0, []string{"512", bin, "513"}, none, false)
+	f("END comma: lines without a comma are one frame", "512\r\n513\r\n", ',', 0, []string{"512\r\n513"}, none, false)
+	f("END comma: over-long after whitespace", "\r\n"+strings.Repeat("9", 40)+",2,", ',', 16, []string{"2"}, []codec.Reason{codec.ReasonTooLong}, false)
+	f("END comma: a frame at the limit, whitespace before it", "\r\n"+strings.Repeat("9", 15)+",", ',', 16, []string{strings.Repeat("9", 15)}, none, false)
+	f("END CR", "512\r\n513\r\n", '\r', 0, []string{"512", "513"}, none, false)
 	f("binary between lines", "1\n"+bin+"2\n", '\n', 0, []string{"1", bin, "2"}, none, false)
 	f("over-long line resyncs", "1\n"+strings.Repeat("9", 40)+"\n2\n", '\n', 16, []string{"1", "2"}, []codec.Reason{codec.ReasonTooLong}, false)
 	f("line exactly at the limit", strings.Repeat("9", 15)+"\n", '\n', 16, []string{strings.Repeat("9", 15)}, none, false)
@@ -138,6 +153,38 @@ func FuzzSplit(f *testing.F) {
 		}
 		if total > len(data) {
 			t.Fatalf("frames hold %d bytes of %d input", total, len(data))
+		}
+	})
+}
+
+// FuzzSplitEnd: for any END byte and any chunking, the frames are those of
+// the whole input at once, text frames never hold END, and with END other
+// than '\n' no text frame is empty or starts or ends with whitespace.
+func FuzzSplitEnd(f *testing.F) {
+	f.Add([]byte("512,\r\n513, 4095 ,,"), uint8(2), uint8(1))
+	f.Add([]byte("m;1;2:3,#hello m,\r\n\xb1\x03abc1,"), uint8(0), uint8(1))
+	f.Add([]byte("1\r\n2\r\n"), uint8(6), uint8(3))
+	ends := []byte{'\n', ',', '|', '\r', '\t', ' ', 0x7f}
+	f.Fuzz(func(t *testing.T, data []byte, chunk, endIndex uint8) {
+		end := ends[int(endIndex)%len(ends)]
+		whole, wholeReasons, wholeFatal := drive(t, NewSplitter(end, 64), string(data), 1<<20)
+		frames, reasons, fatal := drive(t, NewSplitter(end, 64), string(data), int(chunk)+1)
+		if strings.Join(frames, "\x00|") != strings.Join(whole, "\x00|") || fatal != wholeFatal || len(reasons) != len(wholeReasons) {
+			t.Fatalf("chunks of %d: %q %v %v; whole: %q %v %v", int(chunk)+1, frames, reasons, fatal, whole, wholeReasons, wholeFatal)
+		}
+		for _, fr := range frames {
+			if len(fr) > 64 || !bytes.Contains(data, []byte(fr)) {
+				t.Fatalf("frame %q: above the limit or not in the input", fr)
+			}
+			if !codec.Delimited(fr[0]) {
+				continue // an envelope holds any byte
+			}
+			if strings.IndexByte(fr, end) >= 0 {
+				t.Fatalf("END %q: text frame %q holds it", end, fr)
+			}
+			if end != '\n' && (isSpace(fr[0]) || isSpace(fr[len(fr)-1])) {
+				t.Fatalf("END %q: text frame %q starts or ends with whitespace", end, fr)
+			}
 		}
 	})
 }

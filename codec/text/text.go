@@ -11,12 +11,15 @@
 // 5 s after the first. A sample's time is the previous sample's time plus
 // the step; a step holds until the next "@", so a regular series states
 // its period once. The END byte (see package framing) is not part of the
-// frame given to Decode. PROTOCOL.md has the byte-level specification.
+// frame given to Decode; EndAllowed says which bytes may be END. With END
+// ',' a frame holds one sample. PROTOCOL.md has the byte-level
+// specification.
 package text
 
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math/bits"
 	"strconv"
 
@@ -27,12 +30,49 @@ func fail(off int, r codec.Reason, detail string) error {
 	return codec.Errorf(codec.FormatText, off, r, detail)
 }
 
+// Options are what a receiver decides about text frames that a frame does
+// not say itself. The zero Options are the format's defaults.
+type Options struct {
+	// Radix is the base sample values are written in: 0 or 10 for the
+	// decimals of the grammar, or 2, 8 or 16 for devices that print
+	// integers so (Serial.print(v, BIN), printf("%x")): "111111111111",
+	// "7777" and "fff" are each 4095 (see codec.ParseRadix). Header
+	// fields and steps stay decimal: they are the protocol's, not the
+	// device's readings.
+	Radix int
+}
+
+// CheckRadix reports whether base can be Options.Radix: 0, 2, 8, 10 or
+// 16, the bases devices print in. Check a flag with it before building a
+// decoder.
+func CheckRadix(base int) error {
+	switch base {
+	case 0, 2, 8, 10, 16:
+		return nil
+	}
+	return errors.New("text: radix " + strconv.Itoa(base) + ": want 2, 8, 10 or 16")
+}
+
 // Decode parses one text frame (without its END byte) and appends it to
 // dst as one codec.Frame. On error dst is left as it was: a frame is
 // accepted whole or not at all. Device aliases line.
 func Decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
+	return DecodeWith(dst, line, lim, Options{})
+}
+
+// DecodeWith is Decode with options. It panics when CheckRadix refuses
+// o.Radix.
+func DecodeWith(dst *codec.Batch, line []byte, lim *codec.Limits, o Options) error {
+	radix := o.Radix
+	switch radix {
+	case 0:
+		radix = 10
+	case 2, 8, 10, 16:
+	default:
+		panic(CheckRadix(radix)) // a configuration error, not bad input
+	}
 	m := dst.Mark()
-	if err := decode(dst, line, lim); err != nil {
+	if err := decode(dst, line, lim, radix); err != nil {
 		dst.Rollback(m)
 		return err
 	}
@@ -46,7 +86,7 @@ func Decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 	return nil
 }
 
-func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
+func decode(dst *codec.Batch, line []byte, lim *codec.Limits, radix int) error {
 	f := dst.BeginFrame()
 	f.Format = codec.FormatText
 	f.WireBytes = len(line) + 1
@@ -116,12 +156,18 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 		// Fast path: a plain decimal followed by a separator or the end.
 		v, n := codec.ScanValue(line[p:])
 		q := p + n
-		if n == 0 || (q < len(line) && !isSep(line[q])) {
-			// Slow path: cut the token and let the careful parser judge it.
+		if n == 0 || (q < len(line) && !isSep(line[q])) || radix != 10 {
+			// Slow path: cut the token and let the careful parser judge
+			// it. Other bases always come here: "101" scans as a decimal.
 			for q = p; q < len(line) && !isSep(line[q]); q++ {
 			}
 			var r codec.Reason
-			if v, r = codec.ParseValue(line[p:q]); r != codec.ReasonNone {
+			if radix == 10 {
+				v, r = codec.ParseValue(line[p:q])
+			} else {
+				v, r = codec.ParseRadix(line[p:q], radix)
+			}
+			if r != codec.ReasonNone {
 				// A ';' among the samples is a header field that is not a
 				// number, or a fourth one: say so rather than "bad number".
 				if k := bytes.IndexByte(line[p:q], ';'); k >= 0 && samples == 0 && ch == 0 {
@@ -129,6 +175,13 @@ func decode(dst *codec.Batch, line []byte, lim *codec.Limits) error {
 						return fail(p, codec.ReasonBadNumber, "sequence number and unix_ms must be integers")
 					}
 					return fail(p+k, codec.ReasonBadSyntax, "more than three header fields")
+				}
+				if r == codec.ReasonNotAReading && (fields > 0 || samples > 0 || ch > 0) {
+					// A word after a header or a reading: the sender
+					// speaks the format and one of its values is bad.
+					// not_a_reading is kept for frames in which nothing is
+					// fleetwire: a greeting, an HTTP request.
+					r = codec.ReasonBadNumber
 				}
 				return fail(p, r, "")
 			}
@@ -272,34 +325,36 @@ func eightDigits(x uint64) uint64 {
 // Append appends f as one text frame followed by end. It writes the
 // shortest header that carries what f has: nothing for a bare frame of the
 // connection's device, up to "device;seq;unix_ms;".
+//
+// With end ',' a frame holds one sample and a header names only its own
+// frame, so a frame of several samples with a header is written as one
+// frame per sample, each with the header of that sample (seq+i, its
+// time): what the receiver decodes is the same readings. A bare frame
+// needs no such care: "1,2,3," is three bare frames of the same readings.
 func Append(dst []byte, f *codec.Frame, end byte) []byte {
 	hasSeq, hasTime := f.Flags&codec.HasSeq != 0, f.Flags&codec.HasTime != 0
+	header := f.Device != nil || hasSeq || hasTime
 	n := f.Samples()
-	if f.Device != nil || hasSeq || hasTime {
-		dst = append(dst, f.Device...)
-		dst = append(dst, ';')
-		if hasSeq || hasTime {
-			if hasSeq {
-				dst = strconv.AppendUint(dst, f.Seq, 10)
-			}
-			dst = append(dst, ';')
+	if end == ',' && n > 1 && header {
+		for i := 0; i < n; i++ {
+			// f.Seq+i wraps past 2^64-1. Such a frame is refused in any
+			// form (a server counts it bad_sequence); wrapped, the later
+			// samples would read as a device restart instead.
+			dst = appendHeader(dst, f, f.Seq+uint64(i), i)
+			dst = appendSample(dst, f, i)
+			dst = append(dst, end)
 		}
-		if hasTime && n > 0 {
-			dst = strconv.AppendInt(dst, f.Times[0], 10)
-			dst = append(dst, ';')
-		}
+		return dst
+	}
+	if header {
+		dst = appendHeader(dst, f, f.Seq, 0)
 	}
 	step := int64(0)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		for c, v := range f.Sample(i) {
-			if c > 0 {
-				dst = append(dst, ':')
-			}
-			dst = codec.AppendValue(dst, v)
-		}
+		dst = appendSample(dst, f, i)
 		if hasTime && i > 0 {
 			if s := f.Times[i] - f.Times[i-1]; s != step {
 				step = s
@@ -309,4 +364,34 @@ func Append(dst []byte, f *codec.Frame, end byte) []byte {
 		}
 	}
 	return append(dst, end)
+}
+
+// appendHeader writes the header of f with sequence number seq and the
+// time of sample i.
+func appendHeader(dst []byte, f *codec.Frame, seq uint64, i int) []byte {
+	hasSeq, hasTime := f.Flags&codec.HasSeq != 0, f.Flags&codec.HasTime != 0
+	dst = append(dst, f.Device...)
+	dst = append(dst, ';')
+	if hasSeq || hasTime {
+		if hasSeq {
+			dst = strconv.AppendUint(dst, seq, 10)
+		}
+		dst = append(dst, ';')
+	}
+	if hasTime && i < f.Samples() {
+		dst = strconv.AppendInt(dst, f.Times[i], 10)
+		dst = append(dst, ';')
+	}
+	return dst
+}
+
+// appendSample writes the values of sample i, ':' between channels.
+func appendSample(dst []byte, f *codec.Frame, i int) []byte {
+	for c, v := range f.Sample(i) {
+		if c > 0 {
+			dst = append(dst, ':')
+		}
+		dst = codec.AppendValue(dst, v)
+	}
+	return dst
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/framing"
 )
 
 var lim = codec.DefaultLimits
@@ -113,6 +114,21 @@ func TestDecode_Failure(t *testing.T) {
 	f("1@5", &lim, codec.ReasonBadSyntax) // a step needs a header time
 	f("m;1;2;1@x", &lim, codec.ReasonBadNumber)
 	f("m;99999999999999999999;1", &lim, codec.ReasonBadNumber)
+	// What is not a reading at all, as opposed to a reading typed wrong.
+	f("I am the client sending you a message.", &lim, codec.ReasonNotAReading)
+	f("Hello world", &lim, codec.ReasonNotAReading)
+	f("Hello, world", &lim, codec.ReasonNotAReading)
+	f("GET / HTTP/1.1", &lim, codec.ReasonNotAReading)
+	f("Info: starting", &lim, codec.ReasonNotAReading)
+	f("temp=21.5", &lim, codec.ReasonNotAReading)
+	f("21.5x", &lim, codec.ReasonBadNumber)
+	f("1e", &lim, codec.ReasonBadNumber)
+	f("21..5,21.6", &lim, codec.ReasonBadNumber)
+	f("21.5:hello", &lim, codec.ReasonBadNumber) // a word after a reading: a bad value
+	f("m;1;hello", &lim, codec.ReasonBadNumber)  // a word after a header: a bad value
+	f("Inf", &lim, codec.ReasonNonFinite)
+	f("-Infinity", &lim, codec.ReasonNonFinite)
+	f("1e999", &lim, codec.ReasonNonFinite)
 }
 
 func TestDecode_ErrorOffset(t *testing.T) {
@@ -172,6 +188,29 @@ func FuzzDecode(f *testing.F) {
 		}
 		if a, z := frameString(fr), frameString(&b2.Frames[0]); a != z {
 			t.Fatalf("round trip changed the frame:\n %s\n %s", a, z)
+		}
+		// With END ',' the same readings arrive, one sample per frame.
+		want := strings.Join(appendSamples(nil, fr), "\n")
+		stream := Append(nil, fr, ',')
+		var got []string
+		split := framing.NewSplitter(',', 0)
+		for off := 0; off < len(stream); {
+			adv, line, err := split.Split(stream[off:], true)
+			if err != nil {
+				t.Fatalf("END ',': %q does not split: %v", stream, err)
+			}
+			off += adv
+			if line == nil {
+				continue
+			}
+			var b3 codec.Batch
+			if err := Decode(&b3, line, &lim); err != nil {
+				t.Fatalf("END ',': %q of %q does not decode: %v", line, stream, err)
+			}
+			got = appendSamples(got, &b3.Frames[0])
+		}
+		if strings.Join(got, "\n") != want {
+			t.Fatalf("END ',': %q carries\n %q, want\n %q", stream, got, want)
 		}
 	})
 }

@@ -50,3 +50,37 @@ func BenchmarkAppend(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch.Readings()), "ns/reading")
 }
+
+// BenchmarkDecodeRadix: the other bases take the slow path (cut the
+// token, then parse it), which BenchmarkDecode's decimals must not pay
+// for.
+func BenchmarkDecodeRadix(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		radix int
+		line  string
+	}{
+		{"bin4", 2, "111111111111,1000000000,111111111,0"},
+		{"hex4", 16, "fff,200,1ff,0"},
+		{"header2ch_hex", 16, "mote-3;4242;1700000000000;ff:1e,fe:1e,fe:1d,fe:1d@5000"},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var batch codec.Batch
+			line := []byte(bc.line)
+			o := Options{Radix: bc.radix}
+			if err := DecodeWith(&batch, line, &lim, o); err != nil {
+				b.Fatal(err)
+			}
+			readings := batch.Readings()
+			b.SetBytes(int64(len(line) + 1))
+			b.ReportAllocs()
+			for b.Loop() {
+				batch.Reset()
+				if err := DecodeWith(&batch, line, &lim, o); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*readings), "ns/reading")
+		})
+	}
+}

@@ -22,19 +22,49 @@ type Decoder struct {
 	limits     codec.Limits
 	end        byte
 	compressor *compress.Compressor
+	text       text.Options
+}
+
+// Option configures a Decoder beyond what NewDecoder's arguments say.
+type Option func(*Decoder)
+
+// WithRadix makes the Decoder read the sample values of text frames in
+// base radix: 2, 8 or 16 for devices that print integers so, 10 (the
+// default) for decimals; see text.Options. Header fields and steps stay
+// decimal, and so do the frames fleetwire's own encoders write: a decoder
+// with another radix is for ports such devices speak to. It panics when
+// text.CheckRadix refuses radix: check a flag with CheckRadix first.
+func WithRadix(radix int) Option {
+	if err := text.CheckRadix(radix); err != nil {
+		panic(err)
+	}
+	return func(d *Decoder) { d.text.Radix = radix }
 }
 
 // NewDecoder returns a Decoder with the given limits (zero fields take
-// their defaults), text END byte (0 means '\n') and compressor (nil means
-// compress.Default(), with the embedded dictionaries).
-func NewDecoder(lim codec.Limits, end byte, c *compress.Compressor) *Decoder {
+// their defaults), text END byte (0 means '\n'; text.EndAllowed says which
+// bytes make sense), compressor (nil means compress.Default(), with the
+// embedded dictionaries) and options.
+func NewDecoder(lim codec.Limits, end byte, c *compress.Compressor, opts ...Option) *Decoder {
 	if end == 0 {
 		end = '\n'
 	}
 	if c == nil {
 		c = compress.Default()
 	}
-	return &Decoder{limits: lim.OrDefault(), end: end, compressor: c}
+	d := &Decoder{limits: lim.OrDefault(), end: end, compressor: c}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// Radix returns the base of text sample values (10 unless WithRadix).
+func (d *Decoder) Radix() int {
+	if d.text.Radix == 0 {
+		return 10
+	}
+	return d.text.Radix
 }
 
 // Limits returns the decoder's limits.
@@ -83,7 +113,7 @@ func (d *Decoder) DecodeBudget(dst *codec.Batch, frame []byte, budget int) error
 func (d *Decoder) decodeBare(dst *codec.Batch, frame []byte, f codec.Format, lim *codec.Limits) error {
 	switch f {
 	case codec.FormatText:
-		return text.Decode(dst, frame, lim)
+		return text.DecodeWith(dst, frame, lim, d.text)
 	case codec.FormatBinary:
 		return binary.Decode(dst, frame, lim)
 	case codec.FormatCompact:

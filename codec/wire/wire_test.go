@@ -2,6 +2,8 @@ package wire
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/fleetwire/fleetwire/codec"
@@ -250,5 +252,65 @@ func TestDecode_StoredInCompressed(t *testing.T) {
 	}
 	if len(b.Controls) != 1 || len(b.Controls[0].Ranges) != 2 || b.Controls[0].Ranges[1] != (codec.SeqRange{Lo: 6, Hi: 9}) {
 		t.Fatalf("controls %+v", b.Controls)
+	}
+}
+
+// TestDecoder_RadixStream: a potentiometer sketch printing base 2 with
+// END ',' and println, fed 1, 3 and 7 bytes at a time as a socket would:
+// the same hello, readings and errors come out however the bytes arrive.
+func TestDecoder_RadixStream(t *testing.T) {
+	dec := NewDecoder(codec.Limits{}, ',', nil, WithRadix(2))
+	if dec.Radix() != 2 || NewDecoder(codec.Limits{}, 0, nil).Radix() != 10 {
+		t.Fatalf("Radix() = %d", dec.Radix())
+	}
+	stream := "#hello pot-1,\r\n111111111111,\r\n1000000000,0, 1 ,2,Hello world,mote-3;42;1010:11,\r\n-101"
+	want := "hello pot-1|4095|512|0|1|bad_number|not_a_reading|mote-3 42 10:3|-5"
+	for _, chunk := range []int{1, 3, 7, len(stream)} {
+		var got []string
+		var buf []byte
+		split := dec.NewSplitter()
+		feed := func(atEOF bool) {
+			for len(buf) > 0 {
+				adv, fr, err := split.Split(buf, atEOF)
+				if err != nil {
+					t.Fatalf("chunk %d: split: %v", chunk, err)
+				}
+				if adv == 0 {
+					return
+				}
+				if fr != nil {
+					var b codec.Batch
+					switch err := dec.Decode(&b, fr); {
+					case err != nil:
+						got = append(got, codec.ReasonOf(err).String())
+					case len(b.Controls) == 1:
+						got = append(got, "hello "+string(b.Controls[0].Device))
+					default:
+						s := ""
+						if f := &b.Frames[0]; f.Device != nil {
+							s = string(f.Device) + " " + strconv.FormatUint(f.Seq, 10) + " "
+						}
+						for i, v := range b.Frames[0].Values {
+							if i > 0 {
+								s += ":"
+							}
+							s += v.String()
+						}
+						got = append(got, s)
+					}
+				}
+				buf = buf[adv:]
+			}
+		}
+		for in := []byte(stream); len(in) > 0; {
+			n := min(chunk, len(in))
+			buf = append(buf, in[:n]...)
+			in = in[n:]
+			feed(false)
+		}
+		feed(true)
+		if s := strings.Join(got, "|"); s != want {
+			t.Fatalf("chunk %d:\n got  %s\n want %s", chunk, s, want)
+		}
 	}
 }
