@@ -108,6 +108,7 @@ const sinkKeeps = 4*(1*mib+256<<10) + 8*mib
 var cases = []attackCase{
 	{"tcp-bomb", nil, false, budget{ingesters: 1, conns: 1}, attackTCPBomb},
 	{"tcp-bomb-file-sink", []string{"--sink", "files"}, false, budget{ingesters: 1, conns: 1, queued: fileQueue, keeps: sinkKeeps}, attackTCPBomb},
+	{"udp-bombs", nil, true, budget{ingesters: 2}, attackUDPBombs},
 	{"zstd-inner-frames", nil, true, budget{ingesters: 3, conns: 1}, attackZstdInner},
 	{"zstd-bomb", nil, true, budget{ingesters: 3, conns: 1}, attackZstdBomb},
 	{"partial-frames", []string{"--frame-timeout", "1s"}, false, budget{ingesters: 2, conns: 200}, attackPartialFrames},

@@ -52,6 +52,45 @@ func (r *rig) decodedBombs(decoded int, wireBytes int64) {
 	}
 }
 
+// attackUDPBombs sends 300 datagrams of 53 bomb frames (413 KB) from 16
+// sockets, so that both UDP readers get some: each datagram may decode to
+// maxAmp times its 1,378 bytes, capped at maxDecoded: one bomb frame.
+//
+// On --engine std this breaks the budget (peak RSS +24 to +41 MiB over
+// idle against 23.5): its UDP reader ends a feed after every datagram,
+// which lets go of the batch's arrays (keepBatch), so every bomb datagram
+// grows them again from nothing (about 5 MiB of append growth for one
+// frame's 1 MiB) and the collector, at 200 cycles a second, overshoots.
+func attackUDPBombs(r *rig) want {
+	bomb := bombFrame(r.t)
+	dgram := bytes.Repeat(bomb, 1400/len(bomb))
+	const datagrams = 300
+	decoded, refused := 0, uint64(0)
+	for range datagrams {
+		b := datagramBucket(len(dgram))
+		for range len(dgram) / len(bomb) {
+			if b.frame(0, bombCost) == "" {
+				decoded++
+			} else {
+				refused++
+			}
+		}
+	}
+	socks := make([]*net.UDPConn, 16) // the kernel spreads sources over the readers by a hash
+	for i := range socks {
+		socks[i] = r.dialUDP("127.0.0.1")
+	}
+	for i := range datagrams {
+		r.write(socks[i%len(socks)], dgram)
+		if i%50 == 49 {
+			time.Sleep(5 * time.Millisecond) // stay well within the socket's receive buffer
+		}
+	}
+	return want{errors: map[string]uint64{"amplification": refused}, check: func() {
+		r.decodedBombs(decoded, datagrams*int64(len(dgram)))
+	}}
+}
+
 // attackZstdInner sends zstd envelopes of 64 bomb frames (34 bytes that
 // decompress to 1.7 KB and decode to 62 MiB): 40 on one TCP connection,
 // whose full bucket makes them too_large, and 100 as datagrams, whose
