@@ -111,6 +111,7 @@ var cases = []attackCase{
 	{"udp-bombs", nil, true, budget{ingesters: 2}, attackUDPBombs},
 	{"zstd-inner-frames", nil, true, budget{ingesters: 3, conns: 1}, attackZstdInner},
 	{"zstd-bomb", nil, true, budget{ingesters: 3, conns: 1}, attackZstdBomb},
+	{"zstd-junk", nil, true, budget{ingesters: 3, conns: 1}, attackJunkEnvelopes},
 	{"partial-frames", []string{"--frame-timeout", "1s"}, false, budget{ingesters: 2, conns: 200}, attackPartialFrames},
 	{"slow-clients", []string{"--frame-timeout", "1500ms"}, false, budget{ingesters: 2, conns: 20}, attackSlowClients},
 	{"anonymous-flood", []string{"--max-anonymous", "50"}, true, budget{ingesters: 2}, attackAnonymousFlood},

@@ -130,6 +130,56 @@ func (r *rig) envelopes(env []byte, cost int64) want {
 	return w
 }
 
+// attackJunkEnvelopes sends zstd envelopes of 37 bytes that decompress to
+// 1 MiB: of bytes that start no format (unknown_format inside), 100 on a
+// TCP connection and 25 datagrams of 37; and of blank lines (no frame
+// inside), 25 datagrams of 37. Decompressing is decoding work that
+// --max-amplification bounds, so the bucket pays for each whether or not
+// anything then decodes: on the stream it admits about one in 14 and the
+// stream is closed after maxBadRun bad frames in a row; in a datagram the
+// first fills the datagram's bucket and the rest are refused
+// (amplification). Without that, a 1,369-byte datagram costs 37 MiB of
+// decompression: 27,000 decoded bytes per wire byte.
+func attackJunkEnvelopes(r *rig) want {
+	bad, blank := junkEnvelope(r.t, 0xff), junkEnvelope(r.t, '\n')
+	const onStream, datagrams = 100, 25
+	w := want{errors: map[string]uint64{"too_many_errors": 1}}
+	count := func(why, admitted string) {
+		if why == "" {
+			why = admitted // decompressed, then refused or empty
+		}
+		if why != "" {
+			w.errors[why]++
+		}
+	}
+	b := streamBucket()
+	for range maxBadRun + 1 {
+		count(b.frame(len(bad), junkSize), "unknown_format")
+	}
+	per := 1400 / len(bad)
+	for _, admitted := range []string{"unknown_format", ""} {
+		for range datagrams {
+			b := datagramBucket(per * len(bad))
+			for range per {
+				count(b.frame(0, junkSize), admitted)
+			}
+		}
+	}
+	c := r.dial()
+	r.write(c, bytes.Repeat(bad, onStream))
+	r.closedByServer(c)
+	u := r.dialUDP("127.0.0.1")
+	for _, env := range [][]byte{bad, blank} {
+		if len(env) != len(bad) {
+			r.t.Fatalf("envelopes of %d and %d bytes", len(bad), len(env))
+		}
+		for range datagrams {
+			r.write(u, bytes.Repeat(env, per))
+		}
+	}
+	return w
+}
+
 // attackPartialFrames opens 200 connections that each send a text line just
 // under --max-frame without its END byte, then wait: the server holds
 // each one's partial frame until --frame-timeout closes it. What it holds
@@ -290,7 +340,6 @@ func attackCommandInjection(r *rig) want {
 // binary length field above --max-frame.
 func attackGarbageStreams(r *rig) want {
 	const conns = 30
-	const badRun = 64 // server.maxBadRun: bad frames in a row before a stream is closed
 	length := binary.AppendUvarint([]byte{0xB1}, 1<<30)
 	kinds := [][]byte{bytes.Repeat([]byte("x;1;y\n"), 200), bytes.Repeat([]byte("\xff\xfe\x00garbage\n"), 200), length}
 	for _, k := range kinds {
@@ -300,7 +349,7 @@ func attackGarbageStreams(r *rig) want {
 			r.closedByServer(c)
 		}
 	}
-	return want{errors: map[string]uint64{"bad_number": conns * (badRun + 1), "unknown_format": conns * (badRun + 1),
+	return want{errors: map[string]uint64{"bad_number": conns * (maxBadRun + 1), "unknown_format": conns * (maxBadRun + 1),
 		"too_many_errors": 2 * conns, "too_long": conns, "unresyncable": conns}}
 }
 

@@ -14,6 +14,7 @@ const (
 	maxFrame   = codec.DefaultMaxFrame   // --max-frame
 	maxDecoded = codec.DefaultMaxDecoded // --max-decoded: one frame, and a stream's bucket
 	maxAmp     = 2048                    // --max-amplification
+	maxBadRun  = 64                      // bad frames in a row before a stream is closed
 )
 
 // bombFrame is a valid compact frame of device "amp": 4096 samples of 15
@@ -57,6 +58,17 @@ func zstdBomb(t *testing.T) []byte {
 	return b
 }
 
+// junkEnvelope is a zstd frame of our envelope, 37 bytes, that declares
+// and decompresses to junkSize bytes of b: 0xff starts no format (the
+// whole work of a frame within the limit, then a frame that fails), and
+// END bytes are blank lines (a frame that holds nothing).
+func junkEnvelope(t *testing.T, b byte) []byte {
+	t.Helper()
+	return compress.Default().Append(nil, codec.CompressZstd, bytes.Repeat([]byte{b}, junkSize))
+}
+
+const junkSize = maxDecoded - 64
+
 // bucket is the amplification rule as --max-amplification documents it:
 // a stream's bucket is maxDecoded deep, starts full and earns maxAmp
 // decoded bytes per wire byte of each frame; a datagram starts with
@@ -70,7 +82,10 @@ func streamBucket() *bucket { return &bucket{credit: maxDecoded} }
 func datagramBucket(size int) *bucket { return &bucket{credit: min(int64(size)*maxAmp, maxDecoded)} }
 
 // frame applies one frame of wire bytes that decodes to cost and returns
-// "" when it is decoded, else the reason it is refused. A stream earns
+// "" when it is decoded, else the reason it is refused. A frame that is
+// decompressed costs what it decompressed to even if what it holds then
+// fails to decode: that work was done (--max-decoded counts decompressed
+// bytes). A stream earns
 // before the frame; a datagram's bucket earns nothing (wire 0).
 func (b *bucket) frame(wireBytes int, cost int64) string {
 	b.credit = min(b.credit+int64(wireBytes)*maxAmp, maxDecoded)
