@@ -114,7 +114,7 @@ var cases = []attackCase{
 	{"zstd-junk", nil, true, budget{ingesters: 3, conns: 1}, attackJunkEnvelopes},
 	{"partial-frames", []string{"--frame-timeout", "1s"}, false, budget{ingesters: 2, conns: 200}, attackPartialFrames},
 	{"slow-clients", []string{"--frame-timeout", "1500ms"}, false, budget{ingesters: 2, conns: 20}, attackSlowClients},
-	{"anonymous-flood", []string{"--max-anonymous", "50"}, true, budget{ingesters: 2}, attackAnonymousFlood},
+	{"anonymous-flood", []string{"--max-anonymous", "50", "--naming", "ip-port"}, true, budget{ingesters: 2}, attackAnonymousFlood},
 	{"forged-acks", nil, true, budget{ingesters: 3, conns: 1}, attackForgedAcks},
 	{"sequence-poison", nil, true, budget{ingesters: 3, conns: 1}, attackSequencePoison},
 	{"command-injection", nil, false, budget{ingesters: 1, conns: 1}, attackCommandInjection},

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/text"
 	"github.com/fleetwire/fleetwire/codec/wire"
 )
 
@@ -116,7 +117,7 @@ func ParseListener(spec string) (Listener, error) {
 		case "name":
 			l.Name = v
 		case "end":
-			if l.End, err = parseEnd(v); err != nil {
+			if l.End, err = ParseEnd(v); err != nil {
 				return Listener{}, fmt.Errorf("listener %q: %w", spec, err)
 			}
 		case "radix":
@@ -124,15 +125,8 @@ func ParseListener(spec string) (Listener, error) {
 				return Listener{}, fmt.Errorf("listener %q: radix %q: want 2, 8, 10 or 16", spec, v)
 			}
 		case "naming":
-			switch id, fixed := strings.CutPrefix(v, "fixed:"); {
-			case fixed:
-				l.Naming, l.FixedID = NameFixed, id
-			case v == "ip":
-				l.Naming = NameByIP
-			case v == "ip-port":
-				l.Naming = NameByIPPort
-			default:
-				return Listener{}, fmt.Errorf("listener %q: naming %q: want ip, ip-port or fixed:<device id>", spec, v)
+			if l.Naming, l.FixedID, err = ParseNaming(v); err != nil {
+				return Listener{}, fmt.Errorf("listener %q: %w", spec, err)
 			}
 		case "downlink":
 			switch v {
@@ -161,9 +155,24 @@ func ParseListener(spec string) (Listener, error) {
 	return l, nil
 }
 
+// ParseNaming parses a naming: ip, ip-port or fixed:<device id>.
+func ParseNaming(v string) (Naming, string, error) {
+	switch id, fixed := strings.CutPrefix(v, "fixed:"); {
+	case fixed:
+		return NameFixed, id, nil
+	case v == "ip":
+		return NameByIP, "", nil
+	case v == "ip-port":
+		return NameByIPPort, "", nil
+	}
+	return 0, "", fmt.Errorf("naming %q: want ip, ip-port or fixed:<device id>", v)
+}
+
 var endNames = map[string]byte{"lf": '\n', "cr": '\r', "comma": ',', "space": ' ', "tab": '\t'}
 
-func parseEnd(v string) (byte, error) {
+// ParseEnd parses an END byte: the byte itself, or lf, cr, comma, space,
+// tab.
+func ParseEnd(v string) (byte, error) {
 	if b, ok := endNames[v]; ok {
 		return b, nil
 	}
@@ -277,10 +286,8 @@ func (l *Listener) validate() error {
 	if l.Addr == "" {
 		return fmt.Errorf("listener %s: no address", l.Name)
 	}
-	switch l.Radix {
-	case 2, 8, 10, 16:
-	default:
-		return fmt.Errorf("listener %s: radix %d: want 2, 8, 10 or 16", l.Name, l.Radix)
+	if err := text.CheckRadix(l.Radix); err != nil {
+		return fmt.Errorf("listener %s: %w", l.Name, err)
 	}
 	if l.Naming == NameFixed && !codec.ValidID([]byte(l.FixedID)) {
 		return fmt.Errorf("listener %s: fixed device id %q: want 1-64 bytes of [A-Za-z0-9._-]", l.Name, l.FixedID)
@@ -301,16 +308,8 @@ func (l *Listener) validate() error {
 	if p == PolicyAuthenticated && (l.Transport != TLS || l.TLSClientCA == "") {
 		return fmt.Errorf("listener %s: policy authenticated: only a TLS listener with client certificates (a client CA) authenticates devices", l.Name)
 	}
-	if err := endAllowed(l.End); err != nil {
+	if err := text.EndAllowed(l.End); err != nil {
 		return fmt.Errorf("listener %s: %w", l.Name, err)
-	}
-	return nil
-}
-
-// endAllowed says whether b can be the END byte of text frames.
-func endAllowed(b byte) error {
-	if b >= 0x80 || b == ',' || b == ':' || b == ';' || b == '@' || (b >= '0' && b <= '9') {
-		return fmt.Errorf("END byte %q collides with the text format", b)
 	}
 	return nil
 }

@@ -70,7 +70,7 @@ func New(cfg Config) (*Server, error) {
 	for i, l := range cfg.listeners() {
 		ln := &listener{cfg: l, transport: l.Transport, policy: *l.Policy, naming: l.Naming,
 			fixedID: []byte(l.FixedID), raw: l.RawDownlink, index: i,
-			dec: wire.NewDecoder(cfg.Limits, l.End, nil)}
+			dec: wire.NewDecoder(cfg.Limits, l.End, nil, wire.WithRadix(l.Radix))}
 		s.listeners = append(s.listeners, ln)
 	}
 	switch cfg.Sink {

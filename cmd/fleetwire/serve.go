@@ -27,7 +27,8 @@ func newServeCmd() *cobra.Command {
 	var end string
 	var maxFrame, maxDecoded, maxChannels, maxSamples int
 	var shutdownGrace, fsyncInterval time.Duration
-	var clusterNATS string
+	var clusterNATS, naming string
+	var listens []string
 	var httpInsecure bool
 	var wcfg web.Config
 	cmd := &cobra.Command{
@@ -39,6 +40,17 @@ sessions (loss, duplicates, reordering from sequence numbers) and writes
 readings to zstd-compressed CSV segments under --data.
 
 Defaults listen on loopback only. An empty address turns a transport off.
+--tcp, --udp and --tls are the default listeners, with the server-wide
+--end, --naming and policies; --listen adds more, each with its own
+framing and trust (a legacy device printing "512," on its own port):
+
+  --listen 'tcp://0.0.0.0:7072?name=pots&end=comma&radix=2&naming=ip&downlink=raw'
+  --listen 'udp://0.0.0.0:7073?naming=ip-port&policy=open'
+  --listen 'tls://:7443?cert=c.pem&key=k.pem&client-ca=ca.pem&policy=authenticated'
+
+Options: name, end (one byte, or lf, cr, comma, space, tab), radix (2, 8,
+10, 16), naming (ip, ip-port, fixed:<device id>), downlink (framed, raw),
+policy (bound, open, authenticated), cert, key, client-ca.
 --http beyond loopback needs a token ($FLEETWIRE_TOKEN or --http-token-file)
 or an explicit --http-insecure.
 SIGINT/SIGTERM: stop accepting, finish what was received, flush and fsync
@@ -47,13 +59,25 @@ the sink, log a summary.`,
   fleetwire serve --engine std --sink none
   fleetwire serve --node ingest-1 --sink nats://n1:4222,n2:4222,n3:4222 --nats-create-stream --nats-replicas 3
   fleetwire serve --tls 127.0.0.1:7443 --tls-cert cert.pem --tls-key key.pem
+  fleetwire serve --listen 'tcp://127.0.0.1:7072?name=pots&end=comma&naming=ip&downlink=raw'
   printf 'mote-3;42;21.5:40,21.6:41\n' | nc -q1 127.0.0.1 7070`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if len(end) != 1 {
-				return fmt.Errorf("--end must be one byte, got %q", end)
+			b, err := server.ParseEnd(end)
+			if err != nil {
+				return fmt.Errorf("--end: %w", err)
 			}
-			cfg.End = end[0]
+			cfg.End = b
+			if cfg.Naming, cfg.FixedID, err = server.ParseNaming(naming); err != nil {
+				return fmt.Errorf("--naming: %w", err)
+			}
+			for _, spec := range listens {
+				l, err := server.ParseListener(spec)
+				if err != nil {
+					return fmt.Errorf("--listen: %w", err)
+				}
+				cfg.Listeners = append(cfg.Listeners, l)
+			}
 			token, err := httpToken(cmd)
 			if err != nil {
 				return err
@@ -148,7 +172,9 @@ the sink, log a summary.`,
 	f.IntVar(&cfg.MaxAmplification, "max-amplification", cfg.MaxAmplification, "decoded bytes per wire byte a connection (over its life, with one --max-decoded of slack) or a datagram may cost; frames beyond are refused and counted (amplification)")
 	f.IntVar(&maxChannels, "max-channels", codec.DefaultMaxChannels, "channels per sample at most")
 	f.IntVar(&maxSamples, "max-samples", codec.DefaultMaxSamples, "samples per frame at most")
-	f.StringVar(&end, "end", "\n", "END byte of text frames")
+	f.StringVar(&end, "end", "lf", "END byte of text frames on the default listeners: one byte, or lf, cr, comma, space, tab (comma: a frame is one sample)")
+	f.StringVar(&naming, "naming", "ip", "what the default listeners call a device that names itself neither in its frames nor with #hello: ip (one device across reconnects), ip-port (one per source port: many devices behind a NAT) or fixed:<device id>")
+	f.StringArrayVar(&listens, "listen", nil, "add a listener with its own framing and trust, e.g. 'tcp://0.0.0.0:7072?end=comma&radix=2&downlink=raw' (repeatable; options above)")
 	f.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a connection that sent nothing for this long (0: never)")
 	f.DurationVar(&cfg.FrameTimeout, "frame-timeout", cfg.FrameTimeout, "close a connection whose unfinished frame is older than this (slow clients; 0: never)")
 	f.DurationVar(&cfg.AckInterval, "ack-interval", cfg.AckInterval, "acknowledged delivery: send a device that opted in (#hello <id> ack <window>) at most one #stored this often; sooner for its first, when half its window waits for one, and after its end-of-stream")
