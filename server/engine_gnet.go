@@ -251,6 +251,7 @@ func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	st.link = &gc.link
 	c.SetContext(gc)
 	ls.add(gc)
+	ls.g.openStream(st, st.lastRx)
 	return nil, gnet.None
 }
 
@@ -267,6 +268,7 @@ func (e *gnetEngine) OnClose(c gnet.Conn, err error) gnet.Action {
 	if buf, _ := c.Peek(-1); len(buf) > 0 {
 		ls.g.closeStream(st, buf, errors.Is(err, io.EOF), time.Now().UnixNano())
 	}
+	ls.g.leaveOpened(st)
 	unlinkStream(st)
 	c.SetContext(nil)
 	return gnet.None

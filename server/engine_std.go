@@ -117,6 +117,7 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 	defer func() {
 		close(w.done)
 		e.srv.hub.tcp[tr].add(connFd(c))
+		g.leaveOpened(st)
 		unlinkStream(st)
 		g.finish(tr, time.Now().UnixNano())
 		g.flushChunk(tr)
@@ -145,6 +146,7 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 			st.link.strength = strengthCredentials
 		}
 	}
+	g.openStream(st, time.Now().UnixNano())
 
 	buf := make([]byte, stdReadBuf)
 	n := 0 // bytes of a partial frame at the front of buf

@@ -64,6 +64,7 @@ type stream struct {
 	split     framing.Splitter
 	peer      netip.AddrPort // the device is this address when nothing names it
 	hello     []byte         // device named by #hello, owned copy
+	opened    *Session       // the session it opened at connect (openStream)
 	cred      []byte         // device named by the client certificate (TLS): the stream may speak only for it and its gateway's devices
 	session   *Session       // cache: the session of the last frame
 	link      *downlink
@@ -297,7 +298,7 @@ func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, cred
 // deviceOf resolves which device a frame is from: its own id, else the
 // stream's hello, else the stream's credential, else what the listener
 // calls devices that do not name themselves (anon: after an address).
-func (g *ingester) deviceOf(st *stream, f *codec.Frame, src netip.AddrPort) (id []byte, anon bool) {
+func (g *ingester) deviceOf(st *stream, f *codec.Frame, src netip.AddrPort, now int64) (id []byte, anon bool) {
 	switch {
 	case f.Device != nil:
 		return f.Device, false
@@ -309,8 +310,74 @@ func (g *ingester) deviceOf(st *stream, f *codec.Frame, src netip.AddrPort) (id 
 		g.idBuf, anon = st.ln.anonID(g.idBuf[:0], st.peer)
 		return g.idBuf, anon
 	}
+	if id := g.ln.hellos.lookup(src, now); id != nil {
+		// The address said hello for a device: copy, as the map may
+		// change once this frame's session lock is let go.
+		g.idBuf = append(g.idBuf[:0], id...)
+		return g.idBuf, false
+	}
 	g.idBuf, anon = g.ln.anonID(g.idBuf[:0], src)
 	return g.idBuf, anon
+}
+
+// openStream gives a new connection its device's session at once, so a
+// device that connects and says nothing (an LED that only reads) is
+// listed, online and can be commanded: the session of its certificate's
+// id, else what the listener calls a device that does not name itself.
+// A limit that refuses it is counted; the connection stays, and may
+// still name a device with #hello.
+func (g *ingester) openStream(st *stream, now int64) {
+	var f codec.Frame
+	id, anon := g.deviceOf(st, &f, netip.AddrPort{}, now)
+	s, why := g.session(st, st.transport, id, anon, netip.AddrPort{}, now)
+	if s == nil {
+		g.refuse(st.transport, why, 0, now)
+	} else {
+		s.transport = st.transport
+		s.streams++
+		st.opened = s
+		g.linkSession(s, st, st.transport, netip.AddrPort{}, false)
+	}
+	g.release()
+}
+
+// leaveOpened lets go of the session a stream opened at connect, once
+// the stream speaks for another device (#hello) or closes: an anonymous
+// session that never had a frame, a queued command or another open
+// connection goes at once, rather than waiting to idle out.
+func (g *ingester) leaveOpened(st *stream) {
+	o := st.opened
+	if o == nil {
+		return
+	}
+	st.opened = nil
+	g.lock(o)
+	o.streams--
+	o.link.CompareAndSwap(st.link, nil)
+	if o.anon && o.frames == 0 && o.streams == 0 && o.pendingCmds.Load() == 0 {
+		g.srv.reg.remove(o)
+	}
+	g.release()
+}
+
+// lock takes s's lock for this ingester, letting go of the one it holds.
+func (g *ingester) lock(s *Session) {
+	if g.locked == s {
+		return
+	}
+	if g.locked != nil {
+		g.locked.mu.Unlock()
+	}
+	s.mu.Lock()
+	g.locked = s
+}
+
+// release lets go of the session lock the ingester holds.
+func (g *ingester) release() {
+	if g.locked != nil {
+		g.locked.mu.Unlock()
+		g.locked = nil
+	}
 }
 
 // session returns the locked session of id, switching locks when the
@@ -333,11 +400,7 @@ func (g *ingester) session(st *stream, tr Transport, id []byte, anon bool, src n
 					refusedSource: ErrSourceLimit}[why]
 			}
 		}
-		if g.locked != nil {
-			g.locked.mu.Unlock()
-		}
-		s.mu.Lock()
-		g.locked = s
+		g.lock(s)
 		if st != nil {
 			st.session = s
 		}
@@ -393,7 +456,10 @@ func (g *ingester) refuse(tr Transport, why ErrReason, readings uint64, now int6
 }
 
 func (g *ingester) frame(st *stream, tr Transport, f *codec.Frame, src netip.AddrPort, now int64) {
-	id, anon := g.deviceOf(st, f, src)
+	id, anon := g.deviceOf(st, f, src, now)
+	if st != nil && st.opened != nil && st.opened.ID != string(id) {
+		g.leaveOpened(st) // the connection speaks for named devices, not its address
+	}
 	readings := uint64(f.Readings())
 	if seqOverflows(f) {
 		g.countError(tr, nil, ErrBadSequence, nil, now)
@@ -517,11 +583,18 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 		if st != nil {
 			st.hello = append(st.hello[:0], c.Device...)
 			st.session = nil
+			if st.opened != nil && st.opened.ID != string(c.Device) {
+				g.leaveOpened(st)
+			}
 		}
 		s, why := g.session(st, tr, c.Device, false, src, now)
 		if s == nil {
 			g.refuse(tr, why, 0, now)
 			return
+		}
+		if st == nil {
+			// Bare datagrams from this address are the device's now.
+			g.ln.hellos.bind(src, c.Device, now)
 		}
 		s.transport = tr
 		s.lastSeen = now
@@ -532,7 +605,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 	case codec.ControlEOS:
 		var f codec.Frame
 		f.Device = c.Device
-		id, anon := g.deviceOf(st, &f, src)
+		id, anon := g.deviceOf(st, &f, src, now)
 		s, why := g.session(st, tr, id, anon, src, now)
 		if s == nil {
 			g.refuse(tr, why, 0, now)
@@ -547,7 +620,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 	case codec.ControlGaveUp:
 		var f codec.Frame
 		f.Device = c.Device
-		id, anon := g.deviceOf(st, &f, src)
+		id, anon := g.deviceOf(st, &f, src, now)
 		s, why := g.session(st, tr, id, anon, src, now)
 		if s == nil {
 			g.refuse(tr, why, 0, now)
@@ -575,10 +648,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 // finish ends a feed: releases the session lock, publishes counters and
 // latencies, and sends the chunk on if it is old enough.
 func (g *ingester) finish(tr Transport, now int64) {
-	if g.locked != nil {
-		g.locked.mu.Unlock()
-		g.locked = nil
-	}
+	g.release()
 	for t := g.acc.touched; t != 0; t &= t - 1 {
 		ci := trailingZeros(t)
 		g.sh.ctr.frames[tr][ci].Add(g.acc.frames[ci])
@@ -619,9 +689,12 @@ func (g *ingester) flushLatencies() {
 	g.nlat = 0
 }
 
+// countError counts an error by reason, and keeps it on the page of s
+// (the device it concerns, or the one its connection opened) when known.
 func (g *ingester) countError(tr Transport, s *Session, r ErrReason, err error, now int64) {
 	g.sh.ctr.errors[tr][r].Add(1)
-	if s != nil && s == g.locked {
+	if s != nil && !s.gone.Load() {
+		g.lock(s)
 		if s.errors == nil {
 			s.errors = new(errorRing)
 		}

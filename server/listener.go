@@ -228,7 +228,8 @@ type listener struct {
 	naming    Naming
 	fixedID   []byte
 	raw       bool
-	index     int // in Server.listeners
+	index     int       // in Server.listeners
+	hellos    *helloMap // UDP: the device each source said hello for
 }
 
 // anonID appends the id of a device heard from a that does not name

@@ -71,6 +71,10 @@ func New(cfg Config) (*Server, error) {
 		ln := &listener{cfg: l, transport: l.Transport, policy: *l.Policy, naming: l.Naming,
 			fixedID: []byte(l.FixedID), raw: l.RawDownlink, index: i,
 			dec: wire.NewDecoder(cfg.Limits, l.End, nil, wire.WithRadix(l.Radix))}
+		if l.Transport == UDP {
+			// As many addresses as there may be devices without an id.
+			ln.hellos = newHelloMap(cfg.MaxAnonymous + cfg.MaxDevicesPerSource)
+		}
 		s.listeners = append(s.listeners, ln)
 	}
 	switch cfg.Sink {
@@ -267,6 +271,11 @@ func (s *Server) sweep() {
 				// 4 of the registry's 64 shards a second: every
 				// anonymous session is looked at every 16 s.
 				s.reg.evictIdle(4, s.cfg.AnonymousIdle, now.UnixNano())
+				for _, ln := range s.listeners {
+					if ln.hellos != nil {
+						ln.hellos.expire(now.UnixNano(), s.cfg.AnonymousIdle)
+					}
+				}
 			}
 			if s.gnet != nil {
 				s.gnet.sweep(full)

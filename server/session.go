@@ -75,6 +75,9 @@ type Session struct {
 	// ack is the device's acknowledged-delivery state, nil until it opts
 	// in (acks.go).
 	ack *ackState
+	// streams counts the open connections whose session this is since
+	// they connected (openStream): an anonymous one stays while any does.
+	streams int32
 }
 
 // seqOverflows reports whether the samples of f would be numbered past
@@ -427,6 +430,25 @@ func (r *registry) evictIdle(n int, idle time.Duration, now int64) {
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// remove takes s out of the registry at once: an anonymous session its
+// connection opened and left without a frame. Call with s.mu held (the
+// registry's shard lock comes after a session's, as in get).
+func (r *registry) remove(s *Session) {
+	sh := &r.shards[maphash.String(r.seed, s.ID)%uint64(len(r.shards))]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m[s.ID] != s {
+		return
+	}
+	delete(sh.m, s.ID)
+	s.gone.Store(true)
+	r.count.Add(-1)
+	if s.anon {
+		r.anonCount.Add(-1)
+	}
+	r.release(s.source)
 }
 
 // retire keeps an evicted session's counts. Call with s.mu held.
