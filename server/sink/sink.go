@@ -96,6 +96,9 @@ type Stats struct {
 
 	Recovered      uint64 `json:"recovered_segments"`   // .partial segments of an earlier run sealed at open
 	RecoveredTrunc uint64 `json:"recovered_torn_bytes"` // bytes of torn frames cut from them
+
+	Checkpoints      uint64 `json:"checkpoints"`       // checkpoints written (FileConfig.Checkpoint)
+	CheckpointErrors uint64 `json:"checkpoint_errors"` // checkpoints that failed: the previous one stayed
 }
 
 // ByReason holds a count per DropReason. It marshals to JSON as an object
@@ -144,6 +147,7 @@ type counters struct {
 	refused, refusedReadings, dropped [NumDropReasons]atomic.Uint64
 	writeErrors                       atomic.Uint64
 	recovered, recoveredTrunc         atomic.Uint64
+	checkpoints, checkpointErrors     atomic.Uint64
 	queueHighWater                    atomic.Int64
 	queueBytes                        atomic.Int64
 }
@@ -174,6 +178,8 @@ func (c *counters) stats() Stats {
 	s.WriteErrors = c.writeErrors.Load()
 	s.Recovered = c.recovered.Load()
 	s.RecoveredTrunc = c.recoveredTrunc.Load()
+	s.Checkpoints = c.checkpoints.Load()
+	s.CheckpointErrors = c.checkpointErrors.Load()
 	if done := s.Stored + s.Dropped[DropWriteError] + s.Dropped[DropDiscardedByConfig]; s.Accepted > done {
 		s.Pending = s.Accepted - done
 	}

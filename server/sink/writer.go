@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -26,8 +27,9 @@ type writer struct {
 	bufFrames    uint64
 	seg          *openSeg
 	rc           receipts
-	adding       bool // inside add: a full segment is sealed at the chunk's end
-	rotate       bool // the open segment is full: seal it at the chunk's end
+	ckbuf        *bufio.Writer // of the checkpoints, made at the first
+	adding       bool          // inside add: a full segment is sealed at the chunk's end
+	rotate       bool          // the open segment is full: seal it at the chunk's end
 	lastErrLog   time.Time
 	suppressLogs int
 }
@@ -248,7 +250,8 @@ func (w *writer) open(now time.Time) error {
 
 // seal fsyncs and closes the open segment and renames it to its final
 // name, then fsyncs the directory so that the name survives a power loss.
-// It settles the receipts of the rows in the segment.
+// It settles the receipts of the rows in the segment and writes a
+// checkpoint.
 func (w *writer) seal() {
 	seg := w.seg
 	if seg == nil {
@@ -278,7 +281,14 @@ func (w *writer) seal() {
 	// one if it was fsynced before (a power cut leaves one of the two,
 	// and the next start seals a .partial).
 	durable = durable && (sealed || seg.dirSynced)
-	w.rc.sealed(durable)
+	whole := w.rc.sealed(durable)
+	// A checkpoint covers this segment: only once it is durable, and
+	// only when the receipts of all its rows are settled. A chunk being
+	// added with rows in it (a wider device, or a failed write, in its
+	// middle) is not, so its checkpoint waits for the next seal.
+	if sealed && durable && whole && w.s.cfg.Checkpoint != nil {
+		w.checkpoint(seg.name)
+	}
 }
 
 func (w *writer) tick(now time.Time) {
