@@ -99,6 +99,9 @@ type Stats struct {
 
 	Checkpoints      uint64 `json:"checkpoints"`       // checkpoints written (FileConfig.Checkpoint)
 	CheckpointErrors uint64 `json:"checkpoint_errors"` // checkpoints that failed: the previous one stayed
+	// ReplayDamaged counts what Recover skipped: a torn or corrupt
+	// checkpoint, damaged frames and rows of the segments it replayed.
+	ReplayDamaged uint64 `json:"replay_damaged"`
 }
 
 // ByReason holds a count per DropReason. It marshals to JSON as an object
@@ -148,6 +151,7 @@ type counters struct {
 	writeErrors                       atomic.Uint64
 	recovered, recoveredTrunc         atomic.Uint64
 	checkpoints, checkpointErrors     atomic.Uint64
+	replayDamaged                     atomic.Uint64
 	queueHighWater                    atomic.Int64
 	queueBytes                        atomic.Int64
 }
@@ -180,6 +184,7 @@ func (c *counters) stats() Stats {
 	s.RecoveredTrunc = c.recoveredTrunc.Load()
 	s.Checkpoints = c.checkpoints.Load()
 	s.CheckpointErrors = c.checkpointErrors.Load()
+	s.ReplayDamaged = c.replayDamaged.Load()
 	if done := s.Stored + s.Dropped[DropWriteError] + s.Dropped[DropDiscardedByConfig]; s.Accepted > done {
 		s.Pending = s.Accepted - done
 	}
