@@ -28,7 +28,8 @@ type FileConfig struct {
 	// width stays for the rest of the run. Default 8.
 	Channels int
 	// SegmentBytes rotates a segment once this much CSV (uncompressed)
-	// is in it. Default 64 MiB.
+	// is in it, at the end of the chunk that reached it, so that a chunk
+	// stays in one segment. Default 64 MiB.
 	SegmentBytes int64
 	// SegmentAge rotates a segment this long after its first write.
 	// Default 1 minute.
