@@ -573,6 +573,9 @@ func (g *ingester) flushChunk(tr Transport) {
 		why = DropSinkClosed
 	}
 	g.sh.ctr.dropped[tr][why].Add(n)
+	if r := c.Receipt(); r != nil {
+		r.Settled(false) // refused: the sink never settles it
+	}
 	c.Release()
 }
 

@@ -20,10 +20,9 @@ type Chunk struct {
 	// the chunk's own arrays, never into the caller's buffers.
 	Frames []codec.Frame
 
-	values []codec.Value
-	times  []int64
-	ids    []byte
-
+	values  []codec.Value
+	times   []int64
+	ids     []byte
 	receipt Receipt
 }
 
@@ -34,8 +33,23 @@ func GetChunk() *Chunk {
 	return c
 }
 
-// Release empties c and puts it back in the pool. c must not be used after.
+// Release empties c (its receipt too) and puts it back in the pool. c
+// must not be used after.
 func (c *Chunk) Release() { chunkPool.put(c) }
+
+// SetReceipt makes r learn the fate of c's readings (see Receipt). A
+// chunk carries at most one receipt: setting a second one panics, since
+// the first would never be settled. SetReceipt(nil) removes it. A chunk
+// without a receipt costs the sink nothing more.
+func (c *Chunk) SetReceipt(r Receipt) {
+	if c.receipt != nil && r != nil {
+		panic("sink: a second receipt for one chunk")
+	}
+	c.receipt = r
+}
+
+// Receipt returns c's receipt, nil if none.
+func (c *Chunk) Receipt() Receipt { return c.receipt }
 
 // Readings returns the number of readings (values) in c.
 func (c *Chunk) Readings() int { return len(c.values) }
@@ -48,11 +62,11 @@ func (c *Chunk) memBytes() int64 {
 }
 
 func (c *Chunk) reset() {
-	c.receipt = nil
 	c.Frames = c.Frames[:0]
 	c.values = c.values[:0]
 	c.times = c.times[:0]
 	c.ids = c.ids[:0]
+	c.receipt = nil
 }
 
 // Add appends a copy of f. device names the device when f names none (a
@@ -150,13 +164,3 @@ func (p *calibratedPool) put(c *Chunk) {
 	c.reset()
 	p.p.Put(c)
 }
-
-// Receipt learns the fate of a chunk's readings once the sink knows it.
-// (Interim declaration: the sinks' receipts land with their own change.)
-type Receipt interface{ Settled(durable bool) }
-
-// SetReceipt attaches r to c.
-func (c *Chunk) SetReceipt(r Receipt) { c.receipt = r }
-
-// Receipt returns c's receipt, nil if none.
-func (c *Chunk) Receipt() Receipt { return c.receipt }

@@ -2,12 +2,14 @@ package sink
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/internal/tmpfs"
 )
 
@@ -127,4 +129,86 @@ func TestFileSink_DiskFullResumes(t *testing.T) {
 		send(i)
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// On a full disk every receipt is settled once, in order: true exactly
+// for the chunks whose rows are all on disk (a tmpfs fsync cannot fail),
+// false for those a failed write cost rows.
+func TestReceipts_DiskFull(t *testing.T) {
+	dir := tmpfs.Mount(t, 1<<20)
+	s := openTest(t, FileConfig{Dir: dir, FlushBytes: 32 << 10, FlushInterval: 5 * time.Millisecond})
+	var l ledger
+	type key struct {
+		dev string
+		seq uint64
+	}
+	var chunks [][]key // the rows of each chunk, by receipt id
+	seq := make([]uint64, 100)
+	extra := -1
+	deadline := time.Now().Add(30 * time.Second)
+	for id := 0; extra != 0; id++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write error after 30 s: %+v", s.Stats())
+		}
+		c := GetChunk()
+		var rows []key
+		for j := range 32 {
+			d := (id*32 + j) % len(seq)
+			dev := fmt.Sprintf("mote-%03d", d)
+			f := testFrame(dev, seq[d], 10, 4, 1764000000000, codec.HasSeq|codec.HasTime)
+			c.Add(&f, nil)
+			for k := range uint64(10) {
+				rows = append(rows, key{dev, seq[d] + k})
+			}
+			seq[d] += 10
+		}
+		c.SetReceipt(&receipt{id: id, l: &l})
+		chunks = append(chunks, rows)
+		if !submit(t, s, c) {
+			t.FailNow()
+		}
+		switch st := s.Stats(); {
+		case extra > 0:
+			extra--
+		case extra < 0 && st.Dropped[DropWriteError] > 0:
+			extra = 100
+		}
+	}
+	if err := s.Close(); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Close = %v, want ENOSPC", err)
+	}
+	rows, damage := readAll(t, dir)
+	if len(damage) > 0 {
+		t.Fatalf("damage: %v", damage)
+	}
+	onDisk := make(map[key]bool, len(rows))
+	for _, r := range rows {
+		onDisk[key{r.dev, r.seq}] = true
+	}
+	got := l.settled()
+	if len(got) != len(chunks) {
+		t.Fatalf("%d receipts settled, want %d", len(got), len(chunks))
+	}
+	var durable, lost int
+	for i, st := range got {
+		if st.id != i {
+			t.Fatalf("settlement %d is receipt %d: out of order", i, st.id)
+		}
+		all := true
+		for _, k := range chunks[i] {
+			all = all && onDisk[k]
+		}
+		if st.durable != all {
+			t.Fatalf("receipt %d settled %v, but all its rows on disk: %v", i, st.durable, all)
+		}
+		if st.durable {
+			durable++
+		} else {
+			lost++
+		}
+	}
+	if durable == 0 || lost == 0 {
+		t.Fatalf("%d chunks durable, %d lost: want both", durable, lost)
+	}
+	t.Logf("%d chunks settled durable, %d not", durable, lost)
 }

@@ -5,6 +5,7 @@ package sink
 //	<data>/readings/.lock                                       flock(2) of the running server
 //	<data>/readings/seg-20261125T110650.123Z-000001.csv.zst     sealed segment
 //	<data>/readings/seg-20261125T110710.480Z-000002.csv.zst.partial   being written
+//	<data>/readings/checkpoint                                  FileConfig.Checkpoint's state (checkpoint.go)
 //
 // A segment is a concatenation of zstd frames (RFC 8878), each with its
 // content checksum, so `zstdcat seg-*.csv.zst` prints it as one CSV:
@@ -47,3 +48,21 @@ package sink
 //     frame costs no row. Nothing is skipped silently: Reader.Damage,
 //     Reader.Segments, and `fleetwire export` (exit 1) and `verify` say
 //     which segment, which byte offset.
+//
+// Acknowledged delivery (README.md, "Acknowledged delivery"):
+//
+//   - A chunk's Receipt settles true once every row of the chunk was
+//     written and the segment fsynced after that write (periodically or
+//     at its seal), its directory entry too; false once some row never
+//     will be (a failed write, create or fsync). The server acknowledges
+//     only what settled true, so no crash or power cut loses an
+//     acknowledged sample (a damaged frame aside).
+//   - After each durable seal, FileConfig.Checkpoint writes the server's
+//     state of what was settled true; the file (one per node, replaced
+//     atomically, checksummed) covers that segment and every earlier one.
+//   - At start, FileSink.Recover returns the checkpoint and replays the
+//     rows of the node's later segments. Checkpoint plus replay is every
+//     acknowledged sample and only stored ones; a stored row in neither
+//     was never acknowledged, so it costs a resend and a duplicate, not a
+//     loss. A torn or corrupt checkpoint is reported and ignored: every
+//     segment of the node is replayed.

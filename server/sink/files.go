@@ -3,6 +3,7 @@ package sink
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,7 +28,8 @@ type FileConfig struct {
 	// width stays for the rest of the run. Default 8.
 	Channels int
 	// SegmentBytes rotates a segment once this much CSV (uncompressed)
-	// is in it. Default 64 MiB.
+	// is in it, at the end of the chunk that reached it, so that a chunk
+	// stays in one segment. Default 64 MiB.
 	SegmentBytes int64
 	// SegmentAge rotates a segment this long after its first write.
 	// Default 1 minute.
@@ -55,6 +57,27 @@ type FileConfig struct {
 	// Logger receives recovery notices and write errors. Default
 	// slog.Default().
 	Logger *slog.Logger
+	// Checkpoint, when set, is called on the writer goroutine right
+	// after each segment is sealed (fsynced, renamed, the directory
+	// fsynced), once the receipts of all its rows are settled; what it
+	// writes to w becomes, atomically, the node's checkpoint, which
+	// covers that segment and every earlier one of the node (Recover
+	// returns it, and replays only the segments after it).
+	//
+	// It should write the state those settlements built (the
+	// acknowledging devices' ack.Sets): everything settled true before
+	// the call. What it leaves out of that costs duplicates after a
+	// restart (the devices send those samples again and they are stored
+	// twice); what it holds beyond that (readings not settled true) a
+	// power cut can lose while the checkpoint says they are stored.
+	//
+	// It must return promptly: the writer waits for it while the queue
+	// fills. An error, its own or the disk's, keeps the previous
+	// checkpoint, is logged and counted (Stats.CheckpointErrors), and the
+	// sink goes on. No checkpoint follows a seal that failed, nor one
+	// that cut a chunk in two (a wider device in its middle): the next
+	// seal writes it.
+	Checkpoint func(w io.Writer) error
 }
 
 // Defaults of FileConfig.
@@ -130,6 +153,8 @@ type FileSink struct {
 	closeOnce sync.Once
 	err       error // first write error; written by the writer, read after done
 
+	startCounter uint64 // of the node's last segment at open: Recover reads none after it
+
 	w writer // owned by the writer goroutine
 }
 
@@ -179,6 +204,14 @@ func openFiles(cfg FileConfig) (*FileSink, error) {
 		lock.Close()
 		return nil, fmt.Errorf("sink: recover %s: %w", dir, err)
 	}
+	// Number segments after the checkpoint's even if the segments it
+	// covers are gone: Recover replays only those numbered after it.
+	if _, seg, ok, err := readCheckpoint(dir, cfg.Node); err == nil && ok {
+		counter = max(counter, seg.counter)
+	}
+	s.startCounter = counter
+	_, tmp := checkpointFile(cfg.Node)
+	os.Remove(filepath.Join(dir, tmp)) // a checkpoint a crash interrupted
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(cfg.Level),
 		zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
 	if err != nil {

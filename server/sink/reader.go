@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/fleetwire/fleetwire/codec"
@@ -67,10 +68,18 @@ type Reader struct {
 // OpenReader lists the segments under dataDir/readings and reads their
 // headers. A missing directory is an error; an empty one is not.
 func OpenReader(dataDir string) (*Reader, error) {
-	dir := filepath.Join(dataDir, ReadingsDir)
+	return openReader(filepath.Join(dataDir, ReadingsDir), nil)
+}
+
+// openReader reads the segments in dir that keep selects, all when keep
+// is nil.
+func openReader(dir string, keep func(segFile) bool) (*Reader, error) {
 	segs, err := listSegments(dir)
 	if err != nil {
 		return nil, fmt.Errorf("sink: %w", err)
+	}
+	if keep != nil {
+		segs = slices.DeleteFunc(segs, func(s segFile) bool { return !keep(s) })
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(MaxFrameBytes))
 	if err != nil {

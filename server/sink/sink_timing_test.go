@@ -125,6 +125,77 @@ func BenchmarkWriter(b *testing.B) {
 	}
 }
 
+// BenchmarkWriterReceipts is what receipts cost the writer: the same
+// chunks (32 frames of 10 samples x 4 channels, 1280 readings) written
+// inline on one locked thread, without and with a receipt each, with an
+// fsync every 64 chunks that settles them. cpu-ns/reading is that thread's
+// CPU time, fsyncs included.
+func BenchmarkWriterReceipts(b *testing.B) {
+	for _, with := range []bool{false, true} {
+		name := "without"
+		if with {
+			name = "with"
+		}
+		b.Run(name, func(b *testing.B) {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			s, err := openFiles(FileConfig{Dir: b.TempDir(), Logger: quiet})
+			if err != nil {
+				b.Fatal(err)
+			}
+			frames := sensorFrames(1000, 32*100, 10, 4)
+			chunks := make([]*Chunk, 100)
+			for i := range chunks {
+				chunks[i] = GetChunk()
+				for j := range 32 {
+					chunks[i].Add(&frames[i*32+j], nil)
+				}
+			}
+			var r countReceipt
+			step := func(i int) {
+				c := chunks[i%len(chunks)]
+				if with {
+					c.SetReceipt(&r)
+				}
+				s.w.add(c)
+				c.SetReceipt(nil)
+				if i%64 == 63 {
+					s.w.flush()
+					s.w.sync()
+				}
+			}
+			for i := range 2 * len(chunks) { // warm: buffers, tables, the receipt queue
+				step(i)
+			}
+			b.ReportAllocs()
+			cpu0, stored0 := threadCPU(), s.c.stored.Load()
+			i := 0
+			for b.Loop() {
+				step(i)
+				i++
+			}
+			s.w.finish()
+			cpu := threadCPU() - cpu0
+			stored := float64(s.c.stored.Load() - stored0)
+			if with && r.durable != r.settled {
+				b.Fatalf("%d of %d receipts durable", r.durable, r.settled)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/stored, "ns/reading")
+			b.ReportMetric(float64(cpu.Nanoseconds())/stored, "cpu-ns/reading")
+		})
+	}
+}
+
+// countReceipt counts its settlements: one value serves every chunk.
+type countReceipt struct{ settled, durable int }
+
+func (r *countReceipt) Settled(durable bool) {
+	r.settled++
+	if durable {
+		r.durable++
+	}
+}
+
 // BenchmarkFileSink is the whole path under load: GOMAXPROCS producers
 // fill chunks and Submit them (retrying while the queue is full), the
 // writer goroutine stores them, Close drains. It reports throughput and

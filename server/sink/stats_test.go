@@ -10,6 +10,7 @@ func TestStatsJSONRoundTrip(t *testing.T) {
 	in := Stats{
 		Accepted: 1, Stored: 2, Synced: 3, Pending: 4, Frames: 5, RawBytes: 6, Bytes: 7, Segments: 8,
 		QueueChunks: 9, QueueHighWater: 10, QueueBytes: 11, WriteErrors: 12, Recovered: 13, RecoveredTrunc: 14,
+		Checkpoints: 24, CheckpointErrors: 25, ReplayDamaged: 26,
 		Refused:         ByReason{15, 16, 17, 18},
 		RefusedReadings: ByReason{19, 20, 21, 22},
 		Dropped:         ByReason{0, 0, 1 << 63, 23},

@@ -1,6 +1,7 @@
 package sink
 
 import (
+	"bufio"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,10 @@ type writer struct {
 	bufReadings  uint64
 	bufFrames    uint64
 	seg          *openSeg
+	rc           receipts
+	ckbuf        *bufio.Writer // of the checkpoints, made at the first
+	adding       bool          // inside add: a full segment is sealed at the chunk's end
+	rotate       bool          // the open segment is full: seal it at the chunk's end
 	lastErrLog   time.Time
 	suppressLogs int
 }
@@ -79,6 +84,8 @@ func (w *writer) finish() {
 
 func (w *writer) add(c *Chunk) {
 	flushAt := w.s.cfg.FlushBytes
+	w.rc.begin(c.receipt)
+	w.adding = true
 	for i := range c.Frames {
 		f := &c.Frames[i]
 		if f.Channels > w.k {
@@ -97,6 +104,23 @@ func (w *writer) add(c *Chunk) {
 		if len(w.buf) >= flushAt {
 			w.flush()
 		}
+	}
+	w.adding = false
+	w.rc.end(len(w.buf) == 0, w.seg != nil)
+	if w.rotate {
+		// A segment full by size is sealed at the end of a chunk, not in
+		// its middle, so that a chunk's rows are in one segment (a wider
+		// device aside) and the checkpoint after the seal covers whole
+		// chunks. The segment grows past SegmentBytes by at most a chunk.
+		w.flush()
+		w.seal()
+	}
+	if w.rc.waiting() >= w.s.cfg.QueueChunks {
+		// Bound the receipts waiting (and the wait of the devices behind
+		// them): fsync now rather than at the next FsyncInterval, or with
+		// FsyncOnSeal the next seal.
+		w.flush()
+		w.sync()
 	}
 }
 
@@ -153,6 +177,7 @@ func (w *writer) flush() {
 		if err := w.open(time.Now()); err != nil {
 			w.fail("create segment", err)
 			w.s.c.dropped[DropWriteError].Add(readings)
+			w.rc.lostBuffer(false)
 			return
 		}
 	}
@@ -160,6 +185,7 @@ func (w *writer) flush() {
 	if err := w.write(w.zbuf); err != nil {
 		w.fail("write "+w.seg.name, err)
 		w.s.c.dropped[DropWriteError].Add(readings)
+		w.rc.lostBuffer(true)
 		// Start afresh in a new segment rather than append behind a
 		// frame that may be torn.
 		w.seal()
@@ -171,8 +197,13 @@ func (w *writer) flush() {
 	c.rawBytes.Add(uint64(raw))
 	w.seg.raw += int64(raw)
 	w.seg.unsynced += readings
+	w.rc.wrote()
 	if w.seg.raw >= w.s.cfg.SegmentBytes {
-		w.seal()
+		if w.adding {
+			w.rotate = true
+		} else {
+			w.seal()
+		}
 	}
 }
 
@@ -219,26 +250,44 @@ func (w *writer) open(now time.Time) error {
 
 // seal fsyncs and closes the open segment and renames it to its final
 // name, then fsyncs the directory so that the name survives a power loss.
+// It settles the receipts of the rows in the segment and writes a
+// checkpoint.
 func (w *writer) seal() {
 	seg := w.seg
 	if seg == nil {
 		return
 	}
-	w.seg = nil
+	w.seg, w.rotate = nil, false
+	durable := true
 	if err := seg.f.Sync(); err != nil {
 		w.fail("fsync "+seg.name, err)
+		durable = false
 	} else {
 		w.s.c.synced.Add(seg.unsynced)
 	}
 	if err := seg.f.Close(); err != nil {
 		w.fail("close "+seg.name, err)
 	}
+	sealed := true
 	if err := os.Rename(filepath.Join(w.s.dir, seg.name+partialSuffix), filepath.Join(w.s.dir, seg.name)); err != nil {
 		w.fail("seal "+seg.name, err)
-		return
-	}
-	if err := syncDir(w.s.dir); err != nil {
+		sealed = false
+	} else if err := syncDir(w.s.dir); err != nil {
 		w.fail("fsync "+w.s.dir, err)
+		sealed = false
+	}
+	// The rows are durable once a name of their file is: the sealed one
+	// if the directory was fsynced after the rename, else the .partial
+	// one if it was fsynced before (a power cut leaves one of the two,
+	// and the next start seals a .partial).
+	durable = durable && (sealed || seg.dirSynced)
+	whole := w.rc.sealed(durable)
+	// A checkpoint covers this segment: only once it is durable, and
+	// only when the receipts of all its rows are settled. A chunk being
+	// added with rows in it (a wider device, or a failed write, in its
+	// middle) is not, so its checkpoint waits for the next seal.
+	if sealed && durable && whole && w.s.cfg.Checkpoint != nil {
+		w.checkpoint(seg.name)
 	}
 }
 
@@ -250,42 +299,54 @@ func (w *writer) tick(now time.Time) {
 }
 
 // sync fsyncs the open segment if anything was written since the last
-// fsync. Rows still in buf are not written yet: they wait for the next
-// flush and the fsync after it.
+// fsync, and settles the receipts of what was written. Rows still in buf
+// are not written yet: they wait for the next flush and the fsync after
+// it.
 func (w *writer) sync() {
 	seg := w.seg
-	if seg == nil || seg.unsynced == 0 {
+	if seg == nil || seg.unsynced == 0 && w.rc.written == 0 {
 		return
 	}
-	if err := seg.f.Sync(); err != nil {
-		// These readings stay Stored but never count as Synced: after a
-		// failed fsync Linux may have dropped their dirty pages, so a
-		// later successful fsync would not cover them.
-		w.fail("fsync "+seg.name, err)
+	if seg.unsynced > 0 {
+		if err := seg.f.Sync(); err != nil {
+			// These readings stay Stored but never count as Synced, and
+			// their receipts are settled false: after a failed fsync
+			// Linux may have dropped their dirty pages, so a later
+			// successful fsync would not cover them.
+			w.fail("fsync "+seg.name, err)
+			seg.unsynced = 0
+			w.rc.synced(false)
+			return
+		}
+		w.s.c.synced.Add(seg.unsynced)
 		seg.unsynced = 0
-		return
 	}
-	w.s.c.synced.Add(seg.unsynced)
-	seg.unsynced = 0
 	if !seg.dirSynced {
-		// The .partial's own name must be durable too.
+		// The .partial's own name must be durable too; until it is, the
+		// receipts wait (for the next fsync or the seal).
 		if err := syncDir(w.s.dir); err != nil {
 			w.fail("fsync "+w.s.dir, err)
 			return
 		}
 		seg.dirSynced = true
 	}
+	w.rc.synced(true)
 }
 
-// fail records a write error: the first one is what Close returns, and
-// the log gets at most one line a second so a full disk cannot flood it.
+// fail records a write error: the first one is what Close returns.
 func (w *writer) fail(op string, err error) {
 	w.s.c.writeErrors.Add(1)
 	if w.s.err == nil {
 		w.s.err = fmt.Errorf("sink: %s: %w", op, err)
 	}
+	w.logError("sink: write failed", op, err)
+}
+
+// logError logs at most one line a second, so that a full disk cannot
+// flood the log.
+func (w *writer) logError(msg, op string, err error) {
 	if now := time.Now(); now.Sub(w.lastErrLog) >= time.Second {
-		w.s.cfg.Logger.Error("sink: write failed", "op", op, "err", err, "suppressed", w.suppressLogs)
+		w.s.cfg.Logger.Error(msg, "op", op, "err", err, "suppressed", w.suppressLogs)
 		w.lastErrLog, w.suppressLogs = now, 0
 	} else {
 		w.suppressLogs++
