@@ -316,13 +316,20 @@ func (a *acker) flushSoon(s *Session) {
 	}
 }
 
-// optIn starts or updates s's ack state from a hello. Call with s.mu held.
-func (s *Session) optIn(window uint32) {
+// optIn starts or updates s's ack state from a hello. Call with s.mu
+// held.
+func (s *Session) optIn(window uint32, srv *Server) {
 	if s.ack == nil {
 		s.ack = &ackState{}
-		// Samples stored before the device opted in are not resends:
-		// numbering starts where the session's count stands.
-		if s.started {
+		switch rec := srv.recoveredSet(s.ID); {
+		case rec != nil:
+			// Stored before the server (re)started: a resend of any of it
+			// is a duplicate.
+			s.ack.received, s.ack.durable = *rec, *srv.recoveredSet(s.ID)
+			s.ack.dirty = true // tell the device at once
+		case s.started:
+			// Samples stored before the device opted in are not resends:
+			// numbering starts where the session's count stands.
 			s.ack.received.Reset(s.next)
 			s.ack.durable.Reset(s.next)
 		}

@@ -602,7 +602,10 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 		s.transport = tr
 		s.lastSeen = now
 		if c.Ack {
-			s.optIn(c.Window)
+			s.optIn(c.Window, g.srv)
+			if s.ack.dirty && !s.ack.queued {
+				g.srv.acker.flushSoon(s)
+			}
 		}
 		g.linkSession(s, st, tr, src, c.Binary)
 	case codec.ControlEOS:

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/ack"
 	"github.com/fleetwire/fleetwire/codec/wire"
 	"github.com/fleetwire/fleetwire/server/natssink"
 	"github.com/fleetwire/fleetwire/server/sink"
@@ -32,6 +33,9 @@ type Server struct {
 	storing   bool // false with the none sink: skip copying readings at all
 	cmds      *commands
 	acker     *acker
+	// recovered holds, per device, the samples stored before the server
+	// started, until the device opts in to acks again (ackstate.go).
+	recovered map[string]*ack.Set
 	amp       int64 // Config.MaxAmplification
 	burst     int64 // a stream's amplification bucket: Limits.MaxDecoded
 	started   time.Time
@@ -81,9 +85,14 @@ func New(cfg Config) (*Server, error) {
 	case "none":
 		s.sink = sink.None()
 	case "files":
-		fs, err := sink.OpenFiles(sink.FileConfig{Dir: cfg.DataDir, Node: cfg.Node, FsyncInterval: cfg.FsyncInterval})
+		fs, err := sink.OpenFiles(sink.FileConfig{Dir: cfg.DataDir, Node: cfg.Node, FsyncInterval: cfg.FsyncInterval,
+			Checkpoint: s.writeAckCheckpoint})
 		if err != nil {
 			return nil, fmt.Errorf("open file sink in %s: %w", cfg.DataDir, err)
+		}
+		if err := s.recoverAcks(fs); err != nil {
+			_ = fs.Close()
+			return nil, err
 		}
 		s.sink, s.storing = fs, true
 	default:

@@ -1,0 +1,228 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/control"
+	"github.com/fleetwire/fleetwire/codec/wire"
+	"github.com/fleetwire/fleetwire/server/sink"
+)
+
+// storedLine waits for the next #stored line on r, skipping others.
+func storedLine(t *testing.T, r *bufio.Reader, c net.Conn) string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no #stored: %v", err)
+		}
+		if strings.HasPrefix(l, "#stored ") {
+			return strings.TrimSuffix(l, "\n")
+		}
+	}
+}
+
+// TestAckStream: a TCP device that opted in gets #stored lines for what
+// the file sink made durable, holes listed as ranges; a resend of a
+// sample already stored is counted and not stored again; the device's
+// page shows its ack state.
+func TestAckStream(t *testing.T) {
+	for _, engine := range []string{"gnet", "std"} {
+		t.Run(engine, func(t *testing.T) {
+			srv := startServer(t, func(c *Config) {
+				c.Engine, c.Sink, c.AckInterval = engine, "files", 200*time.Millisecond
+			})
+			c, err := net.Dial("tcp", srv.Addr(TCP).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			r := bufio.NewReader(c)
+			fmt.Fprintf(c, "#hello dev-a ack 64\ndev-a;0;1,2,3\n")
+			if got := storedLine(t, r, c); got != "#stored dev-a 3" {
+				t.Fatalf("first ack %q", got)
+			}
+			// 3-4 lost on the way; 5-6 arrive, then a resend of 0-2.
+			fmt.Fprintf(c, "dev-a;5;6,7\ndev-a;0;1,2,3\n")
+			waitFor(t, 5*time.Second, "#stored with the hole", func() bool {
+				return storedLine(t, r, c) == "#stored dev-a 3 5-6"
+			})
+			fmt.Fprintf(c, "dev-a;3;4,5\n")
+			waitFor(t, 5*time.Second, "#stored past the hole", func() bool {
+				return storedLine(t, r, c) == "#stored dev-a 7"
+			})
+			d, _ := srv.Device("dev-a")
+			if d.Readings != 7 || d.Lost != 0 || d.Ack == nil || d.Ack.Resent != 3 || d.Ack.AckedThrough != 7 {
+				t.Fatalf("device %+v ack %+v: want 7 readings, 3 resent, acked through 7", d, d.Ack)
+			}
+			if st := srv.Stats(); st.Acks.Devices != 1 || st.Acks.Resent != 3 {
+				t.Fatalf("ack stats %+v", st.Acks)
+			}
+			if err := srv.Shutdown(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			seqs := map[uint64]int{}
+			rd, err := sink.OpenReader(srv.Config().DataDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rd.Next() {
+				seqs[rd.Row().Seq]++
+			}
+			rd.Close()
+			for q := range uint64(7) {
+				if seqs[q] != 1 {
+					t.Fatalf("sample %d stored %d times: %v", q, seqs[q], seqs)
+				}
+			}
+		})
+	}
+}
+
+// TestAckDatagrams: a UDP device gets #stored datagrams at its address,
+// in binary when it speaks binary; devices behind one address (a gateway)
+// share a datagram; #gaveup moves the acknowledgement past a hole and
+// counts it as lost.
+func TestAckDatagrams(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.AckInterval = 200 * time.Millisecond })
+	gw := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+	enc := wire.NewEncoder(codec.Codec{Format: codec.FormatBinary}, 0, nil)
+	var dgram []byte
+	for _, id := range []string{"gw-1.a", "gw-1.b"} {
+		dgram = control.AppendBinary(dgram, &codec.Control{Kind: codec.ControlHello, Device: []byte(id), Ack: true, Window: 100})
+		dgram = enc.Append(dgram, &codec.Frame{Device: []byte(id), Seq: 0, Flags: codec.HasSeq, Channels: 1,
+			Times: []int64{0, 0}, Values: []codec.Value{codec.Decimal(1, 0), codec.Decimal(2, 0)}})
+	}
+	if _, err := gw.Write(dgram); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	_ = gw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := gw.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b codec.Batch
+	dec := wire.NewDecoder(codec.Limits{}, 0, nil)
+	for off := 0; off < n; {
+		total := int(buf[off+1]) + 2 // short frames: one-byte length
+		if err := dec.Decode(&b, buf[off:off+total]); err != nil {
+			t.Fatalf("decode % x: %v", buf[off:n], err)
+		}
+		off += total
+	}
+	if len(b.Controls) != 2 || b.Controls[0].Kind != codec.ControlStored || b.Controls[0].Seq != 2 || b.Controls[1].Seq != 2 {
+		t.Fatalf("one datagram with both devices' #stored through 2, got %+v", b.Controls)
+	}
+	fmt.Fprintf(gw, "gw-1.a;5;6\n#gaveup gw-1.a 5\n")
+	_ = gw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		n, err := gw.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(buf[:n]) == "#stored gw-1.a 6\n" {
+			break
+		}
+	}
+	if d, _ := srv.Device("gw-1.a"); d.Lost != 3 || d.Readings != 3 {
+		t.Fatalf("after #gaveup: %+v, want 3 readings and the 3 given up lost", d)
+	}
+}
+
+// TestAckOnlyWhenDurable: nothing is acknowledged before the sink says it
+// is durable; a chunk the sink could not write is never acknowledged and
+// its samples are taken again when resent.
+func TestAckOnlyWhenDurable(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = "files", 100*time.Millisecond })
+	c, err := net.Dial("tcp", srv.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-d ack 64\ndev-d;0;1\n")
+	storedLine(t, r, c)
+	// A receipt that settles false takes the samples back.
+	s := srv.reg.lookup("dev-d")
+	rc := srv.acker.receipt()
+	s.mu.Lock()
+	_, _ = s.ack.received.Add(1, 4, nil)
+	s.mu.Unlock()
+	rc.entries = append(rc.entries, ackEntry{s: s, lo: 1, hi: 4})
+	rc.Settled(false)
+	waitFor(t, 5*time.Second, "the failed samples taken back", func() bool { return srv.Stats().Acks.Failed == 4 })
+	fmt.Fprintf(c, "dev-d;1;2,3,4,5\n")
+	if got := storedLine(t, r, c); got != "#stored dev-d 5" {
+		t.Fatalf("after the resend: %q", got)
+	}
+	if d, _ := srv.Device("dev-d"); d.Ack.Resent != 0 {
+		t.Fatalf("the resend of samples the sink lost counted as a duplicate: %+v", d.Ack)
+	}
+}
+
+// TestAckRestart: what a device was sent no ack for and resends after the
+// server restarted on the same data directory is stored once: the
+// checkpoint written with the segments, and the rows after it, tell the
+// new server what it holds. The device hears so at its hello.
+func TestAckRestart(t *testing.T) {
+	dir := t.TempDir()
+	first := startServer(t, func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond })
+	c, err := net.Dial("tcp", first.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-r ack 500\n")
+	for q := range 100 {
+		fmt.Fprintf(c, "dev-r;%d;%d\n", q, q)
+	}
+	waitFor(t, 10*time.Second, "#stored through 100", func() bool { return storedLine(t, r, c) == "#stored dev-r 100" })
+	c.Close()
+	if err := first.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	second := startServer(t, func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond })
+	c, err = net.Dial("tcp", second.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r = bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-r ack 500\n")
+	if got := storedLine(t, r, c); got != "#stored dev-r 100" {
+		t.Fatalf("at hello after the restart: %q", got)
+	}
+	for q := 50; q < 150; q++ { // a device that missed the last acks resends
+		fmt.Fprintf(c, "dev-r;%d;%d\n", q, q)
+	}
+	waitFor(t, 10*time.Second, "#stored through 150", func() bool { return storedLine(t, r, c) == "#stored dev-r 150" })
+	if d, _ := second.Device("dev-r"); d.Ack.Resent != 50 || d.Readings != 50 {
+		t.Fatalf("after the resend: %d readings, ack %+v: want 50 new, 50 resent", d.Readings, d.Ack)
+	}
+	if err := second.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := sink.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	seqs := map[uint64]int{}
+	for rd.Next() {
+		seqs[rd.Row().Seq]++
+	}
+	for q := range uint64(150) {
+		if seqs[q] != 1 {
+			t.Fatalf("sample %d stored %d times", q, seqs[q])
+		}
+	}
+}
