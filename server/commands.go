@@ -55,9 +55,13 @@ type Command struct {
 	Sent    time.Time    `json:"sent,omitzero"`
 	Done    time.Time    `json:"done,omitzero"`
 	Via     string       `json:"via,omitempty"` // tcp, udp or tls
+	// Raw: the payload went (or goes) as exactly its bytes, nothing added,
+	// and the command is done once written: no ack is expected.
+	Raw bool `json:"raw"`
 
 	payload []byte
-	sentOn  path // where it was sent: its ack counts only from there
+	rawReq  *bool // what the submitter asked; nil: the device's listener decides
+	sentOn  path  // where it was sent: its ack counts only from there
 }
 
 // Errors of Submit.
@@ -91,8 +95,9 @@ func newCommands(srv *Server) *commands {
 }
 
 // submit creates a command for device id and sends it now if the device
-// is reachable, else queues it.
-func (c *commands) submit(id string, payload []byte, now time.Time) (Command, error) {
+// is reachable, else queues it. raw nil lets the listener the device is
+// on decide whether it goes raw or as a #cmd.
+func (c *commands) submit(id string, payload []byte, raw *bool, now time.Time) (Command, error) {
 	if !codec.ValidID([]byte(id)) {
 		return Command{}, ErrBadDeviceID
 	}
@@ -103,7 +108,7 @@ func (c *commands) submit(id string, payload []byte, now time.Time) (Command, er
 	if s == nil {
 		return Command{}, ErrUnknownDev
 	}
-	if l := s.link.Load(); l != nil && !c.framable(l, payload) {
+	if l := s.link.Load(); l != nil && !isRaw(raw, l) && !c.framable(l, payload) {
 		return Command{}, ErrUnframable
 	}
 	c.mu.Lock()
@@ -113,7 +118,10 @@ func (c *commands) submit(id string, payload []byte, now time.Time) (Command, er
 		return Command{}, ErrQueueFull
 	}
 	cmd := &Command{ID: c.newID(), Device: id, Payload: string(payload), State: CmdQueued, Created: now,
-		payload: append([]byte(nil), payload...)}
+		payload: append([]byte(nil), payload...), rawReq: raw}
+	if raw != nil {
+		cmd.Raw = *raw
+	}
 	c.remember(cmd)
 	c.pending[s] = append(c.pending[s], cmd)
 	c.queued++
@@ -140,6 +148,15 @@ func (c *commands) newID() uint64 {
 	}
 }
 
+// isRaw says whether a command goes raw on l: as asked, else as l's
+// listener says.
+func isRaw(req *bool, l *downlink) bool {
+	if req != nil {
+		return *req
+	}
+	return l.ln.raw
+}
+
 // framable reports whether payload can go to the device on l: any bytes
 // in a binary control frame (length-prefixed), only a safe text line for
 // a device that speaks text.
@@ -157,7 +174,7 @@ func (c *commands) remember(cmd *Command) {
 	c.order = append(c.order, cmd.ID)
 	for len(c.order) > c.srv.cfg.CommandHistory {
 		old := c.byID[c.order[0]]
-		if old != nil && (old.State == CmdQueued || old.State == CmdSent) {
+		if old != nil && (old.State == CmdQueued || old.State == CmdSent && !old.Raw) {
 			break // still live: keep it
 		}
 		delete(c.byID, c.order[0])
@@ -181,7 +198,16 @@ func (c *commands) flushLocked(s *Session, now time.Time) {
 	q := c.pending[s]
 	for len(q) > 0 {
 		cmd := q[0]
-		if !c.framable(link, cmd.payload) {
+		cmd.Raw = isRaw(cmd.rawReq, link)
+		if cmd.Raw {
+			// Exactly its bytes: a device that reads up to its own END
+			// byte (an LED reading "128,") gets what the operator typed.
+			if err := link.send(cmd.payload); err != nil {
+				cmd.Detail = "send: " + err.Error()
+				break
+			}
+			cmd.State, cmd.Sent, cmd.Done, cmd.Via, cmd.Detail = CmdSent, now, now, link.transport.String(), "raw: done when written, no ack expected"
+		} else if !c.framable(link, cmd.payload) {
 			// Queued for a device that now speaks text: sending it would
 			// let the payload's bytes read as lines of their own.
 			cmd.State, cmd.Done, cmd.Detail = CmdFailed, now, ErrUnframable.Error()
@@ -254,7 +280,7 @@ func (c *commands) expire(now time.Time) {
 		}
 	}
 	for _, id := range c.order {
-		if cmd := c.byID[id]; cmd != nil && cmd.State == CmdSent && now.Sub(cmd.Sent) > cfg.AckTimeout {
+		if cmd := c.byID[id]; cmd != nil && cmd.State == CmdSent && !cmd.Raw && now.Sub(cmd.Sent) > cfg.AckTimeout {
 			cmd.State, cmd.Done, cmd.Detail = CmdFailed, now, fmt.Sprintf("no ack within %s", cfg.AckTimeout)
 		}
 	}

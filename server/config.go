@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
@@ -249,6 +250,11 @@ func (c *Config) validate() error {
 			return fmt.Errorf("two listeners named %s", ls[i].Name)
 		}
 		names[ls[i].Name] = true
+		for _, o := range ls[:i] {
+			if o.Transport == ls[i].Transport && o.Addr == ls[i].Addr && !strings.HasSuffix(o.Addr, ":0") {
+				return fmt.Errorf("listeners %s and %s: both on %s %s", o.Name, ls[i].Name, o.Transport, o.Addr)
+			}
+		}
 	}
 	for _, v := range []struct {
 		name string

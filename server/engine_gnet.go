@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,7 +25,8 @@ type gnetEngine struct {
 	gnet.BuiltinEventEngine
 	srv       *Server
 	listeners []*listener
-	bound     []net.Addr // per listener, ports resolved
+	addrs     []string   // per listener, as gnet binds it (resolvePorts)
+	bound     []net.Addr // per listener, as bound
 
 	eng     gnet.Engine
 	started chan error
@@ -85,10 +87,36 @@ func newGnetEngine(srv *Server, listeners []*listener) *gnetEngine {
 
 func (e *gnetEngine) protoAddrs() []string {
 	addrs := make([]string, len(e.listeners))
-	for i, ln := range e.listeners {
-		addrs[i] = "tcp://" + ln.cfg.Addr
+	for i, a := range e.addrs {
+		addrs[i] = "tcp://" + a
 	}
 	return addrs
+}
+
+// resolvePorts gives each listener an address of its own before gnet
+// binds them: gnet names listeners by the address they were given, so two
+// listeners on port 0 of one host could not be told apart. A port 0 is
+// replaced by a free port the kernel picks now (what binding port 0 would
+// do, one step earlier).
+func (e *gnetEngine) resolvePorts() error {
+	e.addrs = make([]string, len(e.listeners))
+	for i, ln := range e.listeners {
+		host, port, err := net.SplitHostPort(ln.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("listener %s: %w", ln.cfg.Name, err)
+		}
+		if port != "0" {
+			e.addrs[i] = ln.cfg.Addr
+			continue
+		}
+		l, err := net.Listen("tcp", ln.cfg.Addr)
+		if err != nil {
+			return fmt.Errorf("listener %s: %w", ln.cfg.Name, err)
+		}
+		e.addrs[i] = net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+		_ = l.Close()
+	}
+	return nil
 }
 
 // addr implements engine.
@@ -144,6 +172,9 @@ func (e *gnetEngine) start() error {
 	if cfg.TCPKeepAlive > 0 {
 		opts = append(opts, gnet.WithTCPKeepAlive(cfg.TCPKeepAlive))
 	}
+	if err := e.resolvePorts(); err != nil {
+		return err
+	}
 	go func() {
 		err := gnet.Rotate(e, e.protoAddrs(), opts...)
 		select {
@@ -166,8 +197,8 @@ func (e *gnetEngine) start() error {
 func (e *gnetEngine) OnBoot(eng gnet.Engine) gnet.Action {
 	e.eng = eng
 	// The configured addresses may say port 0: learn the bound ones.
-	for i, ln := range e.listeners {
-		fd, err := eng.DupListener("tcp", ln.cfg.Addr)
+	for i := range e.listeners {
+		fd, err := eng.DupListener("tcp", e.addrs[i])
 		if err != nil {
 			continue
 		}

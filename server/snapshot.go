@@ -391,9 +391,17 @@ func (s *Server) Devices(q DeviceQuery) ([]Device, int) {
 }
 
 // SubmitCommand sends payload to device id now if it is reachable, else
-// queues it (bounded, with a TTL).
+// queues it (bounded, with a TTL), as the device's listener frames
+// commands (a #cmd line or binary frame, or raw).
 func (s *Server) SubmitCommand(id string, payload []byte) (Command, error) {
-	return s.cmds.submit(id, payload, time.Now())
+	return s.cmds.submit(id, payload, nil, time.Now())
+}
+
+// SubmitRaw is SubmitCommand with the framing chosen: raw sends exactly
+// the payload's bytes, nothing added, and the command is done once
+// written; !raw sends a #cmd the device acknowledges.
+func (s *Server) SubmitRaw(id string, payload []byte, raw bool) (Command, error) {
+	return s.cmds.submit(id, payload, &raw, time.Now())
 }
 
 // Command returns a command by id.

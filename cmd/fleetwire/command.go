@@ -29,10 +29,12 @@ type apiCommand struct {
 	Ack     string `json:"ack"`
 	Detail  string `json:"detail"`
 	Via     string `json:"via"`
+	Raw     bool   `json:"raw"`
 }
 
+// final: nothing more will happen to it. A raw command is done once sent.
 func (c *apiCommand) final() bool {
-	return c.State == "acked" || c.State == "failed" || c.State == "expired"
+	return c.State == "acked" || c.State == "failed" || c.State == "expired" || c.Raw && c.State == "sent"
 }
 
 func (c *apiCommand) String() string {
@@ -51,7 +53,7 @@ func (c *apiCommand) String() string {
 
 func newCommandCmd() *cobra.Command {
 	var device, addr, token string
-	var wait, isHex bool
+	var wait, isHex, raw, framed bool
 	var timeout time.Duration
 	cmd := &cobra.Command{
 		Use:   "command --device ID [--http ADDR] [--token T] [--wait] PAYLOAD",
@@ -61,10 +63,17 @@ of a running "fleetwire serve". The server writes it to the device's TCP/TLS
 connection or its last UDP address, or queues it (bounded, with a TTL) while
 the device is unreachable. The device answers with an ack frame.
 
+With --raw the device gets exactly the payload's bytes, nothing added (a
+plain device that reads "128," up to its own END byte), and the command is
+done once written: no ack is expected. --framed asks for a #cmd frame on a
+listener whose devices get raw commands by default.
+
 Prints the command's id and state. With --wait it polls until the command is
-acked, failed or expired, and exits non-zero unless the device acked it "ok".`,
+acked, failed or expired (or, raw, sent), and exits non-zero unless the
+device acked it "ok" (or, raw, it was sent).`,
 		Example: `  fleetwire command --device mote-3 "LED ON"
   fleetwire command --device mote-3 --wait "LED TOGGLE"
+  fleetwire command --device 192.168.1.40 --raw --wait 128,
   FLEETWIRE_TOKEN=... fleetwire command --http 10.0.0.5:7080 --device mote-3 --hex --wait 0102ff`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,12 +84,18 @@ acked, failed or expired, and exits non-zero unless the device acked it "ok".`,
 			if err != nil {
 				return err
 			}
-			body := map[string]string{"payload": args[0]}
+			if raw && framed {
+				return fmt.Errorf("--raw and --framed: give one")
+			}
+			body := map[string]any{"payload": args[0]}
 			if isHex {
 				if _, err := hex.DecodeString(args[0]); err != nil {
 					return fmt.Errorf("--hex payload: %w", err)
 				}
-				body = map[string]string{"payload_hex": args[0]}
+				body = map[string]any{"payload_hex": args[0]}
+			}
+			if raw || framed {
+				body["raw"] = raw
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
@@ -109,6 +124,9 @@ acked, failed or expired, and exits non-zero unless the device acked it "ok".`,
 					last = c.State
 				}
 			}
+			if c.Raw && c.State == "sent" {
+				return nil
+			}
 			if c.State != "acked" || c.Ack != "ok" {
 				return fmt.Errorf("not acked ok: %s", c.String())
 			}
@@ -121,6 +139,8 @@ acked, failed or expired, and exits non-zero unless the device acked it "ok".`,
 	f.StringVar(&token, "token", os.Getenv("FLEETWIRE_TOKEN"), "bearer token of the API (default $FLEETWIRE_TOKEN; prefer the variable: arguments show in ps)")
 	f.BoolVar(&wait, "wait", false, "wait until the command is acked, failed or expired; exit non-zero unless acked ok")
 	f.BoolVar(&isHex, "hex", false, "the payload is hex: send those bytes (binary commands)")
+	f.BoolVar(&raw, "raw", false, "send exactly the payload's bytes, nothing added; done once written, no ack expected")
+	f.BoolVar(&framed, "framed", false, "send a #cmd frame the device acknowledges, where its listener sends raw by default")
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long")
 	_ = cmd.MarkFlagRequired("device")
 	return cmd

@@ -221,44 +221,47 @@ func (s *Server) apiDevice(w http.ResponseWriter, r *http.Request) {
 // commandPayload reads a command body: JSON {"payload": "LED ON"} or
 // {"payload_hex": "4c4544"}, or the raw bytes of a text/plain or
 // application/octet-stream body.
-func commandPayload(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// commandPayload reads a command's payload and, from a JSON body, whether
+// it goes raw (nil: as the device's listener says).
+func commandPayload(w http.ResponseWriter, r *http.Request) ([]byte, *bool, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
-		return nil, fmt.Errorf("read body (at most %d bytes): %w", maxBody, err)
+		return nil, nil, fmt.Errorf("read body (at most %d bytes): %w", maxBody, err)
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	switch ct {
 	case "text/plain", "application/octet-stream":
-		return body, nil
+		return body, nil, nil
 	case "application/json", "":
 	default:
-		return nil, fmt.Errorf("content type %q: want application/json, text/plain or application/octet-stream", ct)
+		return nil, nil, fmt.Errorf("content type %q: want application/json, text/plain or application/octet-stream", ct)
 	}
 	var req struct {
 		Payload    *string `json:"payload"`
 		PayloadHex *string `json:"payload_hex"`
+		Raw        *bool   `json:"raw"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
-		return nil, fmt.Errorf("body must be JSON {\"payload\": \"...\"} or {\"payload_hex\": \"...\"}: %w", err)
+		return nil, nil, fmt.Errorf("body must be JSON {\"payload\": \"...\"} or {\"payload_hex\": \"...\"}, optionally with \"raw\": true: %w", err)
 	}
 	switch {
 	case req.Payload != nil && req.PayloadHex != nil:
-		return nil, errors.New("give payload or payload_hex, not both")
+		return nil, nil, errors.New("give payload or payload_hex, not both")
 	case req.Payload != nil:
 		if !utf8.ValidString(*req.Payload) {
-			return nil, errors.New("payload must be UTF-8 text; use payload_hex for binary")
+			return nil, nil, errors.New("payload must be UTF-8 text; use payload_hex for binary")
 		}
-		return []byte(*req.Payload), nil
+		return []byte(*req.Payload), req.Raw, nil
 	case req.PayloadHex != nil:
 		b, err := hex.DecodeString(*req.PayloadHex)
 		if err != nil {
-			return nil, fmt.Errorf("payload_hex: %w", err)
+			return nil, nil, fmt.Errorf("payload_hex: %w", err)
 		}
-		return b, nil
+		return b, req.Raw, nil
 	}
-	return nil, errors.New("body must be JSON {\"payload\": \"...\"} or {\"payload_hex\": \"...\"}")
+	return nil, nil, errors.New("body must be JSON {\"payload\": \"...\"} or {\"payload_hex\": \"...\"}")
 }
 
 func (s *Server) apiSubmit(w http.ResponseWriter, r *http.Request) {
@@ -266,12 +269,17 @@ func (s *Server) apiSubmit(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	payload, err := commandPayload(w, r)
+	payload, raw, err := commandPayload(w, r)
 	if err != nil {
 		jsonError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	cmd, err := s.srv.SubmitCommand(id, payload)
+	var cmd server.Command
+	if raw != nil {
+		cmd, err = s.srv.SubmitRaw(id, payload, *raw)
+	} else {
+		cmd, err = s.srv.SubmitCommand(id, payload)
+	}
 	switch {
 	case err == nil:
 		w.Header().Set("Location", "/api/commands/"+strconv.FormatUint(cmd.ID, 10))
