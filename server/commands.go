@@ -164,7 +164,13 @@ func (c *commands) framable(l *downlink, payload []byte) bool {
 	if l.binary.Load() {
 		return true
 	}
-	return control.ValidTextPayload(payload) && bytes.IndexByte(payload, l.ln.dec.End()) < 0
+	end := l.ln.dec.End()
+	if !control.ValidTextPayload(payload) || bytes.IndexByte(payload, end) >= 0 {
+		return false
+	}
+	// With an END other than '\n' a receiver drops whitespace around a
+	// frame: a payload beginning or ending with a space would arrive cut.
+	return end == '\n' || payload[0] != ' ' && payload[len(payload)-1] != ' '
 }
 
 // remember adds cmd to the history, forgetting the oldest finished ones
