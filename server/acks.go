@@ -85,7 +85,8 @@ type acker struct {
 
 	mu      sync.Mutex
 	settled []*ackReceipt
-	pending []ackEntry // durable ranges that did not fit yet (see apply)
+	spare   []*ackReceipt // the other of two lists swapped by applySettled, so queueing allocates nothing
+	pending []ackEntry    // durable ranges that did not fit yet (see apply)
 	dirty   []*Session
 	wake    chan struct{}
 	pool    sync.Pool
@@ -144,7 +145,7 @@ func (a *acker) close() {
 func (a *acker) applySettled() {
 	a.mu.Lock()
 	settled := a.settled
-	a.settled = nil
+	a.settled, a.spare = a.spare[:0], nil
 	pending := a.pending
 	a.pending = nil
 	a.mu.Unlock()
@@ -163,6 +164,12 @@ func (a *acker) applySettled() {
 		r.entries = r.entries[:0]
 		a.pool.Put(r)
 	}
+	clear(settled)
+	a.mu.Lock()
+	if a.spare == nil {
+		a.spare = settled[:0]
+	}
+	a.mu.Unlock()
 	if len(retry) > 0 {
 		a.mu.Lock()
 		a.pending = append(a.pending, retry...)

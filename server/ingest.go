@@ -526,10 +526,12 @@ func (g *ingester) store(tr Transport, f *codec.Frame, id []byte, now int64, e *
 	if !g.srv.storing {
 		if e != nil {
 			// The none sink keeps nothing; for benchmarks, acks go as if
-			// it had stored everything (sink.None settles the same way).
-			r := g.srv.acker.receipt()
-			r.entries = append(r.entries, *e)
-			r.Settled(true)
+			// it had stored everything (sink.None settles the same way),
+			// once per feed (finish).
+			if g.receipt == nil {
+				g.receipt = g.srv.acker.receipt()
+			}
+			g.receipt.entries = append(g.receipt.entries, *e)
 		}
 		return
 	}
@@ -655,6 +657,10 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 // latencies, and sends the chunk on if it is old enough.
 func (g *ingester) finish(tr Transport, now int64) {
 	g.release()
+	if r := g.receipt; r != nil && !g.srv.storing {
+		g.receipt = nil
+		r.Settled(true)
+	}
 	for t := g.acc.touched; t != 0; t &= t - 1 {
 		ci := trailingZeros(t)
 		g.sh.ctr.frames[tr][ci].Add(g.acc.frames[ci])

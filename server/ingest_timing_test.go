@@ -147,3 +147,49 @@ func BenchmarkSessionMemory(b *testing.B) {
 		runtime.KeepAlive(srv)
 	}
 }
+
+// BenchmarkIngestAck measures what acknowledged delivery adds to the
+// shared path: the same stream of one device's text frames (4 readings
+// each, in 64 KiB reads) with the device opted in ("ack") and not
+// ("plain"), in one run, so their ratio is the cost of dropping resends
+// and keeping receipts. Each iteration sees the samples as new: the
+// device's sets are reset outside the timer.
+func BenchmarkIngestAck(b *testing.B) {
+	for _, acked := range []bool{false, true} {
+		name := map[bool]string{false: "plain", true: "ack"}[acked]
+		b.Run(name, func(b *testing.B) {
+			srv, err := New(Config{TCPAddr: "127.0.0.1:0", Sink: "none"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			data, readings := streamOf(codec.Codec{Format: codec.FormatText}, 1, 64<<10)
+			g := newIngester(srv, newShard(), srv.listeners[0])
+			st := &stream{ln: srv.listeners[0], transport: TCP}
+			st.split.End, st.split.MaxFrame = '\n', codec.DefaultMaxFrame
+			consumed, _, _ := g.feedStream(st, data, false, 1, 0)
+			data = data[:consumed]
+			s := srv.reg.lookup("dev-00000")
+			if acked {
+				s.mu.Lock()
+				s.optIn(1<<20, srv)
+				s.mu.Unlock()
+			}
+			b.SetBytes(int64(len(data)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				g.feedStream(st, data, false, int64(i), 0)
+				b.StopTimer()
+				if acked {
+					srv.acker.applySettled()
+					s.mu.Lock()
+					s.ack.received.Reset(0)
+					s.ack.durable.Reset(0)
+					s.mu.Unlock()
+				}
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(readings), "ns/reading")
+		})
+	}
+}

@@ -64,7 +64,7 @@ func testPotentiometerComma(t *testing.T, engine string) {
 	values := []int{512, 513, 4095, 0, 1, 2048, 77, 3000}
 	for _, tc := range []struct {
 		listener, device string
-		print    func(int) string
+		print            func(int) string
 	}{
 		{"pots", "127.0.0.1", strconv.Itoa},
 		{"pots2", "pot-b2", func(v int) string { return strconv.FormatInt(int64(v), 2) }},
