@@ -84,11 +84,13 @@ func (c *Config) newAckConfig(onAck func(codec.SeqRange, time.Duration)) *ack.Co
 
 // ackDev is the acknowledged-delivery state of one device.
 //
-// Memory: this struct (104 bytes), the Sender (152 bytes and 24 per
+// Memory: this struct (96 bytes), the Sender (152 bytes, and 24 per
 // flight in the air, its array keeping its largest size), 16 bytes per
 // acknowledged island above the lowest held sample (acked's ranges,
 // kept), the walk checkpoint (8 bytes per channel, in the loop's arena)
-// and 16 bytes per given-up range. TestAckMemory measures it.
+// and 16 bytes per given-up range. TestAckMemory measures 656 bytes per
+// device with ten one-sample flights in the air (rate 1/s against a
+// server that acks every 10 s), 6.4 KiB with a full window of 256.
 type ackDev struct {
 	snd *ack.Sender
 	// acked holds the acknowledged samples at and above snd.Low() (it is
