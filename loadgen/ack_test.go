@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"slices"
@@ -228,5 +229,90 @@ func TestAckFailover(t *testing.T) {
 			}
 			t.Logf("%s: %d failovers, %d readings resent", tr, rep.Failovers, rep.ReadingsResent)
 		})
+	}
+}
+
+// TestAckDrainBounded: a receiver that never acknowledges. Devices resend
+// on their timers after end-of-stream, give up waiting after --ack-drain,
+// and the report says what was left unacknowledged.
+func TestAckDrainBounded(t *testing.T) {
+	c := ackConfig(TCP, newAckFakeDark(t).listen(TCP, nil), nil)
+	c.Devices = 10
+	c.AckMinRTO = 100 * time.Millisecond
+	c.AckDrain = 500 * time.Millisecond
+	start := time.Now()
+	rep := runOK(t, c)
+	wall := time.Since(start)
+	a := rep.AckReport
+	all := uint64(c.Devices * c.Samples * rep.Channels)
+	if a.ReadingsAcked != 0 || a.ReadingsUnackedAtEnd != all || a.DevicesUnackedAtEnd != c.Devices ||
+		a.AckDrainTimeouts != uint64(c.Devices) || a.ReadingsResent == 0 {
+		t.Fatalf("acked %d, unacked at end %d of %d (%d devices), drain timeouts %d, resent %d",
+			a.ReadingsAcked, a.ReadingsUnackedAtEnd, all, a.DevicesUnackedAtEnd, a.AckDrainTimeouts, a.ReadingsResent)
+	}
+	// 0.8 s of sending, then the drain: not the 20 s of a stuck run.
+	if wall > 8*time.Second {
+		t.Fatalf("the run took %v", wall)
+	}
+}
+
+// TestAckCancelEndsDrain: cancelling the run while devices wait for
+// acknowledgements ends it at once, not at their next resend timer (30 s
+// here).
+func TestAckCancelEndsDrain(t *testing.T) {
+	pki := newTestPKI(t)
+	for _, tr := range []Transport{TCP, UDP, TLS} {
+		t.Run(string(tr), func(t *testing.T) {
+			c := ackConfig(tr, newAckFakeDark(t).listen(tr, pki), pki)
+			c.Devices = 10
+			c.AckDrain, c.AckMinRTO = time.Hour, 30*time.Second
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan *Report, 1)
+			go func() {
+				rep, err := Run(ctx, c)
+				if err != nil {
+					t.Error(err)
+				}
+				done <- rep
+			}()
+			time.Sleep(2 * time.Second) // 0.8 s of sending, then waiting
+			cancel()
+			cancelled := time.Now()
+			var rep *Report
+			select {
+			case rep = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatal("Run did not return within 60 s of its context's cancel")
+			}
+			if d := time.Since(cancelled); d > 10*time.Second {
+				t.Fatalf("Run returned %v after its context's cancel", d)
+			}
+			if rep == nil || rep.AckReport.ReadingsUnackedAtEnd != uint64(c.Devices*c.Samples*rep.Channels) {
+				t.Fatalf("unacknowledged at the end: %+v", rep.AckReport)
+			}
+		})
+	}
+}
+
+func newAckFakeDark(t *testing.T) *ackFake {
+	f := newAckFake(t, 0, 1)
+	f.setDark(true)
+	return f
+}
+
+// TestAckProcs: two worker processes; the merged report's acknowledged
+// delivery adds up, ack latency histograms included.
+func TestAckProcs(t *testing.T) {
+	f := newAckFake(t, 0.05, 3)
+	c := ackConfig(TCP, f.listen(TCP, nil), nil)
+	c.Devices, c.Procs, c.Loops = 41, 2, 0
+	c.AckMinRTO = 100 * time.Millisecond
+	c.WorkerCommand = testWorkerCommand
+	rep := runOK(t, c)
+	checkAcked(t, rep, &c, f)
+	a := rep.AckReport
+	if rep.Procs != 2 || a.ReadingsResent == 0 || a.AckLatency.Count == 0 || a.AckLatency.Count > int64(rep.FramesSent+a.ResentFrames) {
+		t.Fatalf("procs %d: resent %d, ack latency count %d for %d frames", rep.Procs, a.ReadingsResent, a.AckLatency.Count, rep.FramesSent)
 	}
 }

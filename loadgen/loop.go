@@ -291,11 +291,14 @@ func (l *loop) stopAll(now int64) {
 			for !l.cancelled && l.s.periodNs > 0 && !d.finishing && d.state == stUp {
 				l.sendDue(int32(i)) // due < end <= now: it ends with finish
 			}
-			if !d.finishing && d.state == stUp {
+			switch {
+			case !d.finishing && d.state == stUp:
 				l.reset()
 				l.finish(d)
 				l.emit(int32(i), now)
 				l.afterFinish(int32(i), now)
+			case d.finishing && l.cancelled && l.ack != nil:
+				l.afterFinish(int32(i), now) // no more waiting for acknowledgements
 			}
 		}
 	}
