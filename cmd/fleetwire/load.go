@@ -52,7 +52,14 @@ spreads the fleet over several servers: device n (dev-000001 is 0) sends
 to the (n mod len)-th, whatever --procs splits the fleet into, and the
 report's "targets" give each one's totals. Only loopback targets are
 allowed without --allow-remote. A progress line goes to stderr every second, a summary to
-stdout at the end, and --json writes the full report with per-device counts.`,
+stdout at the end, and --json writes the full report with per-device counts.
+
+With --ack devices ask for acknowledged delivery (#stored): they keep what is
+not acknowledged and send it again, give up their oldest samples when the
+--ack-window overflows (#gaveup), move to the next target of a list when theirs
+refuses or drops them, and after end-of-stream wait up to --ack-drain for the
+acks. The report then says what was acknowledged, resent, given up (per device,
+which sequence numbers) and left unacknowledged.`,
 		Example: `  fleetwire load --devices 1000 --rate 1 --duration 60s
   fleetwire load --udp 127.0.0.1:7071 --devices 10000 --rate 10 --batch 5 --codec compact --samples 600 --json run.json
   fleetwire load --devices 19000 --rate 0.2 --duration 60s --connect-rate 2000
@@ -60,7 +67,8 @@ stdout at the end, and --json writes the full report with per-device counts.`,
   fleetwire load --signal replay:../shared/data/multihop.csv --device-col mote_id --seq-col reading --columns humidity,temperature
   fleetwire load --udp 127.0.0.1:7071 --udp-sockets 4 --devices 10000 --rate 0 --samples 1000
   fleetwire load --tls 127.0.0.1:7443 --tls-ca ca.pem --devices 500 --duration 30s
-  fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --devices 2000 --rate 4 --duration 60s --json run.json`,
+  fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --devices 2000 --rate 4 --duration 60s --json run.json
+  fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --ack --devices 1000 --rate 1 --duration 60s --json run.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if worker {
