@@ -400,10 +400,11 @@ func (l *loop) catchUp(id int32, now int64) {
 // lives in loop (n-IDOffset) mod nloops at index (n-IDOffset) / nloops.
 func (l *loop) deviceByID(id []byte) int32 {
 	c := l.r.cfg
-	rest, ok := bytes.CutPrefix(id, []byte(c.IDPrefix))
-	if !ok || len(rest) == 0 || len(rest) > 19 {
+	p := len(c.IDPrefix)
+	if len(id) <= p || len(id) > p+19 || string(id[:p]) != c.IDPrefix {
 		return -1
 	}
+	rest := id[p:]
 	n := 0
 	for _, b := range rest {
 		if b < '0' || b > '9' {
