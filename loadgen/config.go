@@ -78,6 +78,16 @@ type Config struct {
 	DrainTimeout time.Duration // how long to wait for the receiver to close after end-of-stream
 	LateAfter    time.Duration // a frame that leaves later than this after its due time is a late send
 
+	// Acknowledged delivery (PROTOCOL.md, package codec/ack): every device
+	// asks for #stored acknowledgements, runs an ack.Sender, keeps what is
+	// not acknowledged and sends it again; with several targets it fails
+	// over to the next. Needs Rate > 0. See ack.go.
+	Ack         bool
+	AckWindow   int           // samples a device holds unacknowledged (its hello says so); 0 = DefaultAckWindow
+	AckMaxBatch int           // samples per resent frame; 0 = 4 frames' worth, at least 16
+	AckMinRTO   time.Duration // minimum resend timeout; 0 = min(window/(2*Rate), 10s) + 2s
+	AckDrain    time.Duration // after end-of-stream, wait up to this long for acknowledgements; 0 = not at all
+
 	TLSCA, TLSCert, TLSKey, TLSServerName string
 
 	AllowRemote bool
@@ -127,6 +137,8 @@ func DefaultConfig() Config {
 		SendBuffer:     256 << 10,
 		DrainTimeout:   5 * time.Second,
 		LateAfter:      2 * time.Millisecond,
+		AckWindow:      DefaultAckWindow,
+		AckDrain:       DefaultAckDrain,
 		ProgressEvery:  time.Second,
 	}
 }
@@ -218,6 +230,9 @@ func (c *Config) validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together")
 	}
+	if c.Ack {
+		c.validateAck(bad)
+	}
 	return errors.Join(errs...)
 }
 
@@ -278,4 +293,25 @@ func (c *Config) logger() *slog.Logger {
 		return c.Logger
 	}
 	return slog.Default()
+}
+
+func (c *Config) validateAck(bad func(string, ...any)) {
+	if c.Rate == 0 {
+		// A resent sample carries the time of its first transmission,
+		// computed back from the schedule, and a window of samples is
+		// only meaningful at a rate.
+		bad("--ack needs --rate > 0: resent samples take their times from the schedule")
+	}
+	if w := c.ackWindow(); w < c.Batch || w > codec.MaxAckWindow {
+		bad("--ack-window %d: want --batch (%d) to %d samples", c.AckWindow, c.Batch, codec.MaxAckWindow)
+	}
+	if c.AckMaxBatch < 0 || c.AckMaxBatch > codec.DefaultMaxSamples {
+		bad("--ack-max-batch %d: want 1..%d samples per resent frame (0: default)", c.AckMaxBatch, codec.DefaultMaxSamples)
+	}
+	if c.AckMinRTO < 0 || c.AckMinRTO > 10*time.Minute {
+		bad("--ack-min-rto %v: want 0 (default) up to 10m", c.AckMinRTO)
+	}
+	if c.AckDrain < 0 {
+		bad("--ack-drain %v: negative", c.AckDrain)
+	}
 }

@@ -29,6 +29,9 @@ func TestConfigValidate_Success(t *testing.T) {
 	f(func(c *Config) { c.Devices, c.Procs = 100000, 6 })
 	f(func(c *Config) { c.Addr = "127.0.0.1:7070,127.0.0.1:7170, 127.0.0.1:7270" })
 	f(func(c *Config) { c.Devices, c.Addr = 1, "127.0.0.1:7070,127.0.0.1:7170" }) // a target without devices
+	f(func(c *Config) { c.Ack = true })
+	f(func(c *Config) { c.Ack, c.AckWindow, c.Batch, c.AckDrain = true, 10, 10, 0 })
+	f(func(c *Config) { c.Ack, c.Transport, c.UDPSockets = true, UDP, 2 })
 }
 
 func TestConfigValidate_Failure(t *testing.T) {
@@ -63,6 +66,12 @@ func TestConfigValidate_Failure(t *testing.T) {
 	f("empty address", func(c *Config) { c.Addr = "127.0.0.1:7070,,127.0.0.1:7170" })
 	f("empty address", func(c *Config) { c.Addr = "127.0.0.1:7070," })
 	f("twice", func(c *Config) { c.Addr = "127.0.0.1:7070,127.0.0.1:7170,127.0.0.1:7070" })
+	f("--ack needs --rate > 0", func(c *Config) { c.Ack, c.Rate = true, 0 })
+	f("--ack-window", func(c *Config) { c.Ack, c.AckWindow, c.Batch = true, 10, 11 })
+	f("--ack-window", func(c *Config) { c.Ack, c.AckWindow = true, codec.MaxAckWindow+1 })
+	f("--ack-max-batch", func(c *Config) { c.Ack, c.AckMaxBatch = true, codec.DefaultMaxSamples+1 })
+	f("--ack-min-rto", func(c *Config) { c.Ack, c.AckMinRTO = true, -time.Second })
+	f("--ack-drain", func(c *Config) { c.Ack, c.AckDrain = true, -time.Second })
 }
 
 func TestDeviceID(t *testing.T) {
@@ -111,5 +120,36 @@ func TestSourceAddresses(t *testing.T) {
 	c.Addr = "127.0.0.1:7070,127.0.0.1:0"
 	if _, err := resolveTargets(t.Context(), &c); err == nil || !strings.Contains(err.Error(), "bad port") {
 		t.Fatalf("port 0 in the second target: %v", err)
+	}
+}
+
+// TestAckDefaults: the minimum resend timeout is min(W/(2r), 10 s) + 2 s
+// (the server acks at its interval, sooner at half a window), and a
+// resent frame carries 4 frames' worth, at least 16, at most the window.
+func TestAckDefaults(t *testing.T) {
+	f := func(window int, rate float64, batch int, wantRTO time.Duration, wantBatch int) {
+		t.Helper()
+		c := DefaultConfig()
+		c.AckWindow, c.Rate, c.Batch = window, rate, batch
+		if got := c.ackMinRTO(); got != wantRTO {
+			t.Errorf("window %d rate %g: min RTO %v, want %v", window, rate, got, wantRTO)
+		}
+		if got := c.ackMaxBatch(); got != wantBatch {
+			t.Errorf("window %d batch %d: resend batch %d, want %d", window, batch, got, wantBatch)
+		}
+		ac := c.newAckConfig(nil)
+		if err := ac.Check(); err != nil || ac.InitialRTO < wantRTO || ac.MinRTO != wantRTO {
+			t.Errorf("ack config %+v: %v", ac, err)
+		}
+	}
+	f(256, 1, 1, 12*time.Second, 16)         // half a window takes 128 s: the server's 10 s
+	f(256, 50, 2, 4560*time.Millisecond, 16) // 2.56 s + 2 s
+	f(256, 1000, 10, 2128*time.Millisecond, 40)
+	f(20, 100, 5, 2100*time.Millisecond, 20) // no more than the window
+	f(4096, 1000, 2000, 4048*time.Millisecond, codec.DefaultMaxSamples)
+	c := DefaultConfig()
+	c.AckMinRTO = 300 * time.Millisecond
+	if got := c.ackMinRTO(); got != c.AckMinRTO {
+		t.Errorf("--ack-min-rto 300ms: %v", got)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/fleetwire/fleetwire/codec"
 )
 
 // connectSome starts as many connects as the rate limit allows. UDP
@@ -46,7 +44,7 @@ func (l *loop) connect(id int32, now int64) {
 	if l.r.cfg.Transport == UDP {
 		typ = unix.SOCK_DGRAM
 	}
-	ti := l.r.tgts.of(d.num)
+	ti := int(d.tgt)
 	fd, err := unix.Socket(l.r.tgts.list[ti].family(), typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		l.connectFailed(id, err, now)
@@ -122,7 +120,11 @@ func (l *loop) onConnectEvent(id int32, now int64) {
 }
 
 // connected starts a device on a fresh connection: hello first on
-// streams, then its schedule if the send phase has begun.
+// streams, then its schedule if the send phase has begun. With Ack the
+// hello asks for acknowledgements, and a device that held samples (it
+// reconnected, or its frames fell due while it was down) sends, after the
+// hello, its #gaveup and everything unacknowledged at once (see
+// ack.Sender.Reconnected).
 func (l *loop) connected(id int32, now int64) {
 	d := &l.devs[id]
 	l.setState(d, stUp)
@@ -132,26 +134,34 @@ func (l *loop) connected(id int32, now int64) {
 		d.everUp = true
 		l.live.everConn.Add(1)
 	}
-	l.out, l.marks = l.out[:0], l.marks[:0]
-	if l.r.cfg.Transport != UDP {
-		l.appendControl(codec.Control{Kind: codec.ControlHello, Device: d.id}, markHello)
+	l.reset()
+	if l.ack != nil {
+		if l.started {
+			l.catchUp(id, now)
+		}
+		l.ack.devs[id].snd.Reconnected()
 	}
-	switch {
-	case l.stopping:
+	if l.r.cfg.Transport != UDP {
+		l.appendControl(l.helloControl(d), markHello)
+	}
+	if l.ack != nil {
+		l.ackResend(&l.framer, id, now, nil)
+	}
+	if l.stopping || d.finishing {
 		l.finish(d)
 		l.emit(id, now)
 		l.afterFinish(id, now)
 		return
-	case len(l.out) > 0:
-		l.emit(id, now)
 	}
+	l.emit(id, now)
 	if d.state == stUp && l.started {
 		l.schedule(id, true)
 	}
 }
 
 // connectFailed counts a failed attempt and retries with exponential
-// back-off, or gives up after ConnectRetries retries.
+// back-off, or gives up after ConnectRetries retries. With Ack and
+// several targets the next attempt goes to the next target (failover).
 func (l *loop) connectFailed(id int32, err error, now int64) {
 	d := &l.devs[id]
 	why := reason(err)
@@ -165,41 +175,62 @@ func (l *loop) connectFailed(id int32, err error, now int64) {
 	}
 	d.attempts++
 	d.lastErr = why
-	if int(d.attempts) > l.r.cfg.ConnectRetries || l.stopping {
+	if int(d.attempts) > l.r.cfg.ConnectRetries || l.stopping && !l.ackRetry(id, now) {
 		l.tally.connectFailures[why]++
 		l.setState(d, stDone)
 		l.gens[id]++
 		return
 	}
 	l.tally.connectRetries[why]++
+	l.failover(d)
 	l.setState(d, stRetry)
-	l.arm(id, now+backoff(d.attempts, &d.rng))
+	l.arm(id, now+backoff(d.attempts, mix(uint64(d.num)^l.s.seed, uint64(now))))
+}
+
+// failover moves an acknowledging device to the next target of the list
+// after its target refused or dropped it: it resends there everything
+// not acknowledged (connected). Without Ack a device keeps its target.
+func (l *loop) failover(d *device) {
+	if n := len(l.r.tgts.list); l.ack != nil && n > 1 {
+		d.tgt = (d.tgt + 1) % int32(n)
+		d.failovers++
+		l.tally.failovers++
+	}
 }
 
 // backoff returns the wait before attempt n+1: 100 ms doubling up to 5 s,
-// with ±50 % jitter so that a fleet refused at once does not return at once.
-func backoff(n uint8, rng *uint64) int64 {
+// with ±50 % jitter (from the random r) so that a fleet refused at once
+// does not return at once. The jitter does not come from a device's
+// signal generator: that must depend on its samples alone (regen.go).
+func backoff(n uint8, r uint64) int64 {
 	b := int64(100 * time.Millisecond)
 	for i := uint8(1); i < n && b < int64(5*time.Second); i++ {
 		b *= 2
 	}
 	b = min(b, int64(5*time.Second))
-	return b/2 + int64(uniform(splitmix(rng), uint64(b)))
+	return b/2 + int64(uniform(r, uint64(b)))
 }
 
 // broken handles a connection that failed mid-run: what it had queued is
 // lost, and it reconnects (if allowed) while its schedule keeps running.
+// With Ack what was lost is still held, and the device also reconnects
+// at the end of its run (ackRetry), to another target if it has several.
 func (l *loop) broken(id int32, err error, now int64) {
 	d := &l.devs[id]
 	why := reason(err)
 	l.tally.disconnects[why]++
 	wasDraining := d.state == stDraining
 	l.closeDevice(d, stIdle)
-	if wasDraining || d.finishing || l.stopping || !l.r.cfg.Reconnect {
+	again := l.r.cfg.Reconnect && !d.finishing && !l.stopping
+	if l.ack != nil {
+		again = l.ackRetry(id, now)
+	}
+	if wasDraining || !again {
 		l.setState(d, stDone)
 		return
 	}
 	d.attempts = 1
+	l.failover(d)
 	l.setState(d, stRetry)
-	l.arm(id, now+backoff(d.attempts, &d.rng))
+	l.arm(id, now+backoff(d.attempts, mix(uint64(d.num)^l.s.seed, uint64(now))))
 }

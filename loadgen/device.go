@@ -55,6 +55,11 @@ type device struct {
 	commands uint64
 	acks     uint64
 	sock     int32 // --udp-sockets: index of the shared socket
+
+	// Target: the index of the receiver it sends to. It starts at num mod
+	// the number of targets and, with Ack, moves on when one fails.
+	tgt       int32
+	failovers uint32
 }
 
 // mark describes one frame in an output buffer: where it ends and what
@@ -64,6 +69,7 @@ type mark struct {
 	due     int64 // ns on the run clock; data frames only
 	size    int32
 	samples int32 // 0 for control frames
+	pre     int32 // bytes of a hello put in front of the frame in its datagram (UDP, ack), part of size
 	kind    markKind
 }
 
@@ -75,6 +81,8 @@ const (
 	markEOS
 	markEOSCopy // a repeat of a UDP end-of-stream (see udpEOSCopies)
 	markAck
+	markResend // samples sent again (ack)
+	markGaveUp // #gaveup
 )
 
 // pending is a device's queue of bytes its socket has not accepted yet.

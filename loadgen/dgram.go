@@ -6,6 +6,9 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/framing"
 )
 
 // emitDatagrams sends each frame in l.out as its own datagram from d's
@@ -23,6 +26,9 @@ func (l *loop) emitDatagrams(d *device, now int64) {
 		}
 		if _, err := unix.Write(d.fd, b); err != nil {
 			l.sendError(d, m, err)
+			if errors.Is(err, unix.ECONNREFUSED) {
+				l.udpRefused(d.lid, now)
+			}
 			continue
 		}
 		l.account(d, m, now)
@@ -56,6 +62,9 @@ func (l *loop) onDatagrams(id int32, now int64) {
 			// An ICMP error for an earlier datagram (port unreachable when
 			// nothing listens). The datagram itself was sent.
 			l.tally.downlinkErrors["icmp_"+reason(err)]++
+			if errors.Is(err, unix.ECONNREFUSED) {
+				l.udpRefused(id, now)
+			}
 		}
 	}
 }
@@ -216,10 +225,11 @@ func sendmmsg(fd int, msgs []mmsghdr) (int, error) {
 }
 
 // onMuxEvent drains what arrives on a shared socket. Commands cannot be
-// routed to a device here: the receiver saw only the shared address.
+// routed to a device here: the receiver saw only the shared address. A
+// #stored names its device, so with Ack it goes to that device.
 func (l *loop) onMuxEvent(s *muxSock, events uint32) {
 	for range 16 {
-		_, err := unix.Read(s.fd, l.rbuf)
+		n, err := unix.Read(s.fd, l.rbuf)
 		if errors.Is(err, unix.EAGAIN) {
 			return
 		}
@@ -227,6 +237,68 @@ func (l *loop) onMuxEvent(s *muxSock, events uint32) {
 			l.tally.downlinkErrors["icmp_"+reason(err)]++
 			continue
 		}
-		l.tally.downlinkErrors["unroutable"]++
+		if l.ack == nil {
+			l.tally.downlinkErrors["unroutable"]++
+			continue
+		}
+		l.muxDatagram(l.rbuf[:n], l.r.now())
 	}
+}
+
+// muxDatagram handles one datagram that arrived on a shared socket.
+func (l *loop) muxDatagram(data []byte, now int64) {
+	if l.muxSplit == nil {
+		l.muxSplit = framing.NewSplitter(l.r.endByte, maxDownlinkFrame)
+	}
+	l.muxSplit.Reset()
+	for off := 0; off < len(data); {
+		adv, fr, err := l.muxSplit.Split(data[off:], true)
+		if err != nil {
+			l.tally.downlinkErrors[codec.ReasonOf(err).String()]++
+		}
+		if adv == 0 {
+			return
+		}
+		off += adv
+		if fr == nil {
+			continue
+		}
+		c, why := decodeControl(&l.dl, fr)
+		switch {
+		case why != "":
+			l.tally.downlinkErrors[why]++
+		case c.Kind != codec.ControlStored:
+			l.tally.downlinkErrors["unroutable"]++
+		default:
+			if id := l.deviceByID(c.Device); id >= 0 {
+				l.onStored(id, c, adv, now)
+			} else {
+				l.tally.downlinkErrors["stored_unknown_device"]++
+			}
+		}
+	}
+}
+
+// udpRefused handles ECONNREFUSED on a UDP device's own socket: its
+// target sent ICMP port unreachable. With Ack and several targets the
+// device moves to the next (the socket is connected there instead) and
+// resends everything unacknowledged, at most ConnectRetries times until
+// a #stored arrives again; past that it stays where it is.
+func (l *loop) udpRefused(id int32, now int64) {
+	d := &l.devs[id]
+	if l.ack == nil || len(l.r.tgts.list) < 2 || d.fd < 0 || d.state != stUp {
+		return
+	}
+	a := &l.ack.devs[id]
+	if int(a.refused) >= l.r.cfg.ConnectRetries {
+		return
+	}
+	a.refused++
+	l.failover(d)
+	if err := unix.Connect(d.fd, l.sas[d.tgt]); err != nil {
+		l.tally.disconnects[reason(err)]++
+		return
+	}
+	a.snd.Reconnected()
+	l.armNext(id, now) // the resends leave on the next tick
 }

@@ -45,4 +45,14 @@
 // to skip (its connection was down, or its send buffer was full) still
 // consumes its sequence numbers, as on a real device, so the receiver sees
 // the gap; Report lists such frames under DroppedFrames.
+//
+// # Acknowledged delivery
+//
+// With Config.Ack every device runs the device algorithm of codec/ack (an
+// ack.Sender each): its hello asks for #stored acknowledgements, it keeps
+// what is not acknowledged (frames it could not send included) and sends
+// it again, gives up its oldest samples when its window overflows
+// (#gaveup), fails over to the next target of a list, and waits for the
+// acknowledgements after its end-of-stream. Resent samples are
+// regenerated from the signal, not stored (regen.go); ack.go is the glue.
 package loadgen

@@ -51,7 +51,7 @@ func (l *loop) downlink(id int32, data []byte, atEOF bool, now int64) {
 		}
 		off += adv
 		if fr != nil {
-			l.onDownlinkFrame(id, fr, now)
+			l.onDownlinkFrame(id, fr, adv, now)
 			if d.state != stUp && d.state != stDraining {
 				return
 			}
@@ -59,14 +59,40 @@ func (l *loop) downlink(id int32, data []byte, atEOF bool, now int64) {
 	}
 }
 
-// onDownlinkFrame obeys a command and acknowledges it.
-func (l *loop) onDownlinkFrame(id int32, fr []byte, now int64) {
-	d := &l.devs[id]
-	c, why := decodeCommand(&l.dl, fr)
+// onDownlinkFrame handles one frame from the receiver (size bytes on the
+// wire): a command, which the device obeys and acknowledges, or with Ack
+// a #stored. A #stored names its device: on a UDP socket (which devices
+// may share) it goes to the device it names.
+func (l *loop) onDownlinkFrame(id int32, fr []byte, size int, now int64) {
+	c, why := decodeControl(&l.dl, fr)
 	if why != "" {
 		l.tally.downlinkErrors[why]++
 		return
 	}
+	switch {
+	case c.Kind == codec.ControlCommand:
+		l.onCommand(id, c, now)
+	case c.Kind == codec.ControlStored && l.ack != nil:
+		to := id
+		if !bytes.Equal(c.Device, l.devs[id].id) {
+			if l.r.cfg.Transport != UDP {
+				l.tally.downlinkErrors["stored_other_device"]++
+				return
+			}
+			if to = l.deviceByID(c.Device); to < 0 {
+				l.tally.downlinkErrors["stored_unknown_device"]++
+				return
+			}
+		}
+		l.onStored(to, c, size, now)
+	default:
+		l.tally.downlinkErrors["unexpected_"+c.Kind.String()]++
+	}
+}
+
+// onCommand obeys a command and acknowledges it.
+func (l *loop) onCommand(id int32, c *codec.Control, now int64) {
+	d := &l.devs[id]
 	d.commands++
 	l.live.commands.Add(1)
 	st := obey(&d.led, c.Payload)
@@ -76,14 +102,16 @@ func (l *loop) onDownlinkFrame(id int32, fr []byte, now int64) {
 	if d.state != stUp {
 		return // write side already shut: the receiver sees no ack
 	}
-	l.out, l.marks = l.out[:0], l.marks[:0]
+	l.reset()
+	pre := l.helloPrefix(&l.framer, id)
 	l.appendControl(codec.Control{Kind: codec.ControlAck, ID: c.ID, Status: st}, markAck)
+	l.joinHello(&l.framer, pre)
 	l.emit(id, now)
 }
 
-// decodeCommand decodes a downlink frame that should be a command; why
-// names the problem otherwise.
-func decodeCommand(b *codec.Batch, fr []byte) (c *codec.Control, why string) {
+// decodeControl decodes a downlink frame that should be a control frame;
+// why names the problem otherwise.
+func decodeControl(b *codec.Batch, fr []byte) (c *codec.Control, why string) {
 	if codec.FormatOf(fr[0]) != codec.FormatControl {
 		return nil, "not_control"
 	}
@@ -91,9 +119,5 @@ func decodeCommand(b *codec.Batch, fr []byte) (c *codec.Control, why string) {
 	if err := control.Decode(b, fr); err != nil {
 		return nil, codec.ReasonOf(err).String()
 	}
-	c = &b.Controls[0]
-	if c.Kind != codec.ControlCommand {
-		return nil, "unexpected_" + c.Kind.String()
-	}
-	return c, ""
+	return &b.Controls[0], ""
 }

@@ -6,63 +6,53 @@ import (
 	"github.com/fleetwire/fleetwire/codec"
 )
 
-// sendDue builds and writes every frame of d that is due.
+// sendDue builds and writes every frame of d that is due (at most
+// maxFramesFire: a device that fell behind goes on at the next tick),
+// with Ack the resends and #gaveup that are due too, and end-of-stream
+// when d has sent all it was asked to.
 func (l *loop) sendDue(id int32) {
 	d := &l.devs[id]
 	now := l.r.now()
-	l.out, l.marks = l.out[:0], l.marks[:0]
-	for built := 0; ; built++ {
+	l.reset()
+	last := false
+	for range maxFramesFire {
 		n := l.s.frameSamples(d.k)
-		if n == 0 {
-			l.finish(d)
-			break
-		}
 		due := l.t0 + l.s.due(d, d.k)
-		if l.end > 0 && due >= l.end {
-			l.finish(d)
+		if n == 0 || l.end > 0 && due >= l.end {
+			last = true
 			break
 		}
-		if due > now || built == maxFramesFire {
-			l.arm(id, due)
+		if due > now {
 			break
 		}
-		l.appendFrame(d, n, due)
+		l.dataFrame(id, n, due, now)
+	}
+	if l.ack != nil {
+		l.ackResend(&l.framer, id, now, nil)
+	}
+	if last {
+		l.finish(d)
 	}
 	l.emit(id, now)
-	if d.finishing {
+	switch {
+	case d.finishing:
 		l.afterFinish(id, now)
+	case d.state == stUp:
+		l.armNext(id, now)
 	}
 }
 
-// appendFrame encodes d's next frame of n samples, due at due, into l.out.
-// The last sample carries the due time: a receiver measures latency from
-// when the frame should have left, not from when a late generator got to it.
-func (l *loop) appendFrame(d *device, n int, due int64) {
-	l.vals = l.s.fill(l.vals[:0], d, n)
-	times := l.times[:n]
-	last := l.r.wallMs(due)
-	for j := range times {
-		times[j] = last - int64(n-1-j)*l.s.stepMs
+// dataFrame appends device id's next frame, of n samples due at due, and
+// with Ack records it in the device's Sender as sent at now.
+func (l *loop) dataFrame(id int32, n int, due, now int64) {
+	d := &l.devs[id]
+	seq := d.seq
+	pre := l.helloPrefix(&l.framer, id)
+	l.appendFrame(d, n, due)
+	l.joinHello(&l.framer, pre)
+	if l.ack != nil {
+		l.ackSent(id, seq, n, now)
 	}
-	// The frame lives in the loop: through the encoder interface a local
-	// one would escape, one allocation per frame.
-	f := &l.frame
-	*f = codec.Frame{
-		Device: d.id, Seq: d.seq, Flags: codec.HasSeq | codec.HasTime, Format: l.format,
-		Channels: l.s.channels, Times: times, Values: l.vals,
-	}
-	start := len(l.out)
-	l.out = l.enc.Append(l.out, f)
-	l.marks = append(l.marks, mark{end: len(l.out), size: int32(len(l.out) - start), due: due, samples: int32(n), kind: markData})
-	d.k++
-	d.seq += uint64(n)
-}
-
-func (l *loop) appendControl(c codec.Control, kind markKind) {
-	start := len(l.out)
-	l.ctrl = c
-	l.out = l.enc.AppendControl(l.out, &l.ctrl)
-	l.marks = append(l.marks, mark{end: len(l.out), size: int32(len(l.out) - start), kind: kind})
 }
 
 // udpEOSCopies is how many times a UDP device sends its end-of-stream.
@@ -75,11 +65,18 @@ const udpEOSCopies = 3
 func (l *loop) finish(d *device) {
 	d.finishing = true
 	eos := codec.Control{Kind: codec.ControlEOS, Device: d.id, Seq: d.seq}
-	l.appendControl(eos, markEOS)
+	copies := 1
 	if l.r.cfg.Transport == UDP {
-		for range udpEOSCopies - 1 {
-			l.appendControl(eos, markEOSCopy)
+		copies = udpEOSCopies
+	}
+	for i := range copies {
+		kind := markEOS
+		if i > 0 || d.eosSent {
+			kind = markEOSCopy // a repeat, or again on a new connection (Ack)
 		}
+		pre := l.helloPrefix(&l.framer, d.lid)
+		l.appendControl(eos, kind)
+		l.joinHello(&l.framer, pre)
 	}
 }
 
@@ -89,6 +86,10 @@ func (l *loop) finish(d *device) {
 func (l *loop) afterFinish(id int32, now int64) {
 	d := &l.devs[id]
 	if d.state != stUp {
+		return
+	}
+	if l.ack != nil && !l.ackSettled(id, now) {
+		l.armNext(id, now) // resends and the end of the wait
 		return
 	}
 	if !d.pend.empty() {
@@ -119,7 +120,22 @@ func (l *loop) afterFinish(id int32, now int64) {
 func (l *loop) account(d *device, m *mark, now int64) {
 	size := uint64(m.size)
 	l.live.bytes.Add(size)
-	if m.kind != markData {
+	if m.pre > 0 { // the hello in front of a UDP datagram (ack)
+		l.tally.controlFrames++
+		l.tally.controlBytes += uint64(m.pre)
+		l.tally.helloPrefixes++
+		size -= uint64(m.pre)
+	}
+	switch m.kind {
+	case markData:
+	case markResend:
+		r := uint64(m.samples) * uint64(l.s.channels)
+		l.ack.devs[d.lid].resent += uint64(m.samples)
+		l.tally.resentFrames++
+		l.tally.resentBytes += size
+		l.live.resent.Add(r)
+		return
+	default:
 		l.tally.controlFrames++
 		l.tally.controlBytes += size
 		switch m.kind {
@@ -130,6 +146,8 @@ func (l *loop) account(d *device, m *mark, now int64) {
 		case markAck:
 			d.acks++
 			l.live.acks.Add(1)
+		case markGaveUp:
+			l.tally.gaveUpFrames++
 		}
 		return
 	}

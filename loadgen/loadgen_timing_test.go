@@ -116,3 +116,40 @@ func BenchmarkAppendFrame(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGeneratorAck is the paced TCP mode of BenchmarkGenerator (2,000
+// devices, 25 frames/s each, 5 samples of 2 channels per frame, text)
+// with and without --ack, against a sink in another process that
+// acknowledges every read (ackSinkMain): what acknowledged delivery adds
+// to a frame's generator CPU, reading the #stored included.
+func BenchmarkGeneratorAck(b *testing.B) {
+	for _, acking := range []bool{false, true} {
+		b.Run(fmt.Sprintf("ack=%v", acking), func(b *testing.B) {
+			addr := startDiscardSink(b, "tcp-ack")
+			c := DefaultConfig()
+			c.Addr, c.Ack = addr, acking
+			c.Devices, c.Rate, c.Batch = 2000, 125, 5
+			perDev := (b.N + c.Devices - 1) / c.Devices
+			c.Samples = perDev * c.Batch
+			c.ConnectRate = 1e5
+			c.Logger = slog.New(slog.DiscardHandler)
+			b.ResetTimer()
+			rep, err := Run(context.Background(), c)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if rep.FramesSent != uint64(perDev*c.Devices) {
+				b.Fatalf("sent %d frames, want %d", rep.FramesSent, perDev*c.Devices)
+			}
+			if a := rep.AckReport; a != nil && a.ReadingsUnackedAtEnd != 0 {
+				b.Fatalf("%d readings unacknowledged at the end", a.ReadingsUnackedAtEnd)
+			}
+			b.ReportMetric(rep.CPUNsPerFrame, "cpu-ns/frame")
+			b.ReportMetric(rep.LoopCPUNsPerFrame, "loop-ns/frame")
+			b.ReportMetric(float64(rep.BytesSent)/float64(rep.FramesSent), "B/frame")
+			if a := rep.AckReport; a != nil {
+				b.ReportMetric(float64(a.AcksReceived)/float64(rep.FramesSent), "acks/frame")
+			}
+		})
+	}
+}

@@ -9,14 +9,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/framing"
 )
 
 // loop is one event loop: an epoll instance on a locked OS thread that owns
 // a share of the devices. Nothing in it is shared with other goroutines
 // except live (atomics) and what runner publishes (t0, stop).
 type loop struct {
-	r    *runner
-	s    *sched
+	framer // frames being written for one device at a time
+
 	sas  []unix.Sockaddr // the targets
 	idx  int
 	epfd int
@@ -30,17 +31,9 @@ type loop struct {
 	events []unix.EpollEvent
 	nstate [stDone + 1]int
 
-	enc    encoder
-	frame  codec.Frame
-	ctrl   codec.Control
-	format codec.Format
-	out    []byte // frames and controls being written for one device
-	marks  []mark
-	vals   []codec.Value
-	times  []int64
-	rbuf   []byte
-	dl     codec.Batch
-	free   []*pending
+	rbuf []byte
+	dl   codec.Batch
+	free []*pending
 
 	connQ    []int32
 	qhead    int
@@ -49,15 +42,21 @@ type loop struct {
 	connRate float64 // connects per ns for this loop
 	inflight int
 
-	ready []int32 // as-fast-as-possible mode: devices whose socket has room
-	socks []*muxSock
+	ready    []int32 // as-fast-as-possible mode: devices whose socket has room
+	socks    []*muxSock
+	muxSplit *framing.Splitter // datagrams arriving on socks (Ack)
 
-	started  bool
-	stopping bool
-	reported bool // connect phase over, told the runner
-	t0, end  int64
-	firstAt  int64 // first and last data frame written (run clock)
-	lastAt   int64
+	started   bool
+	stopping  bool
+	cancelled bool  // stopped by Runner.stop: no waiting for acknowledgements
+	reported  bool  // connect phase over, told the runner
+	end       int64 // end of --duration (run clock), 0 for none
+	stopAt    int64 // when stopAll ran
+
+	firstAt int64 // first and last data frame written (run clock)
+	lastAt  int64
+
+	ack *ackLoop // Config.Ack
 
 	live  *live
 	tally *tally
@@ -84,18 +83,15 @@ func newLoop(r *runner, idx int, nums []int) (*loop, error) {
 	c := r.cfg
 	var err error
 	l := &loop{
-		r: r, s: &r.sched, idx: idx, epfd: -1, wake: -1,
+		framer: newFramer(r), idx: idx, epfd: -1, wake: -1,
 		devs:   make([]device, len(nums)),
 		due:    make([]int64, len(nums)),
 		gens:   make([]uint32, len(nums)),
 		wheel:  newWheel(r.now(), c.Tick),
 		events: make([]unix.EpollEvent, 256),
-		enc:    newEncoder(c.Codec, c.End), format: c.Codec.Format,
-		vals:  make([]codec.Value, 0, c.Batch*r.sched.channels),
-		times: make([]int64, c.Batch),
-		rbuf:  make([]byte, readBufSize),
-		live:  &live{},
-		tally: newTally(),
+		rbuf:   make([]byte, readBufSize),
+		live:   &live{},
+		tally:  newTally(),
 	}
 	for i := range r.tgts.list {
 		l.sas = append(l.sas, r.sockaddr(i))
@@ -103,11 +99,17 @@ func newLoop(r *runner, idx int, nums []int) (*loop, error) {
 	for i, n := range nums {
 		r.sched.initDevice(&l.devs[i], c, n)
 		l.devs[i].lid = int32(i)
+		l.devs[i].tgt = int32(r.tgts.of(n))
 		l.nstate[stIdle]++
 		l.connQ = append(l.connQ, int32(i))
 	}
 	l.connRate = c.ConnectRate / float64(r.nloops) / float64(time.Second)
 	l.tokens = 1
+	if c.Ack {
+		if err := l.newAckLoop(); err != nil {
+			return nil, fmt.Errorf("loop %d: %w", idx, err)
+		}
+	}
 	if l.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
 		return nil, fmt.Errorf("loop %d: epoll_create1: %w", idx, err)
 	}
@@ -193,6 +195,8 @@ func (l *loop) run() {
 		}
 		if !l.stopping && (l.r.stop.Load() || l.end > 0 && now >= l.end) {
 			l.stopAll(now)
+		} else if l.stopping && !l.cancelled && l.r.stop.Load() {
+			l.cancelWait(now)
 		}
 		l.fired = l.wheel.expire(now, l.due, l.gens, l.fired[:0])
 		for _, id := range l.fired {
@@ -263,11 +267,50 @@ func (l *loop) start(t0 int64) {
 // stopAll ends the run for every device: the connected ones send their
 // end-of-stream, the others give up. At the end of --duration a device
 // first sends the frames that fell due before it (a loop running behind
-// still owes them); when the run is cancelled it stops at once.
+// still owes them); when the run is cancelled it stops at once. With Ack
+// a device that is down keeps trying to connect, to hand over what it
+// holds, until its wait for acknowledgements ends (ackRetry).
 func (l *loop) stopAll(now int64) {
-	l.stopping = true
+	l.stopping, l.stopAt = true, now
 	l.ready = l.ready[:0]
-	cancelled := l.r.stop.Load()
+	l.cancelled = l.r.stop.Load()
+	keep := false
+	for i := range l.devs {
+		d := &l.devs[i]
+		switch d.state {
+		case stIdle, stRetry, stConnecting:
+			if l.ackRetry(int32(i), now) {
+				keep = true
+				continue
+			}
+			if !d.everUp {
+				l.tally.connectFailures["stopped"]++
+			}
+			l.closeDevice(d, stDone)
+		case stUp:
+			for !l.cancelled && l.s.periodNs > 0 && !d.finishing && d.state == stUp {
+				l.sendDue(int32(i)) // due < end <= now: it ends with finish
+			}
+			switch {
+			case !d.finishing && d.state == stUp:
+				l.reset()
+				l.finish(d)
+				l.emit(int32(i), now)
+				l.afterFinish(int32(i), now)
+			case d.finishing && l.cancelled && l.ack != nil:
+				l.afterFinish(int32(i), now) // no more waiting for acknowledgements
+			}
+		}
+	}
+	if !keep {
+		l.qhead = len(l.connQ)
+	}
+}
+
+// cancelWait ends the wait for acknowledgements when the run is
+// cancelled after its end: devices close at once.
+func (l *loop) cancelWait(now int64) {
+	l.cancelled = true
 	for i := range l.devs {
 		d := &l.devs[i]
 		switch d.state {
@@ -277,13 +320,7 @@ func (l *loop) stopAll(now int64) {
 			}
 			l.closeDevice(d, stDone)
 		case stUp:
-			for !cancelled && l.s.periodNs > 0 && !d.finishing && d.state == stUp {
-				l.sendDue(int32(i)) // due < end <= now: it ends with finish
-			}
-			if !d.finishing && d.state == stUp {
-				l.out, l.marks = l.out[:0], l.marks[:0]
-				l.finish(d)
-				l.emit(int32(i), now)
+			if d.finishing {
 				l.afterFinish(int32(i), now)
 			}
 		}
@@ -312,6 +349,9 @@ func (l *loop) setState(d *device, st devState) {
 	l.live.connected.Store(int64(l.nstate[stUp] + l.nstate[stDraining]))
 	if st == stDone {
 		l.live.finished.Add(1)
+		if l.ack != nil {
+			l.endWait(d.lid)
+		}
 	}
 }
 
@@ -347,11 +387,25 @@ func (l *loop) onTimer(id int32) {
 	d := &l.devs[id]
 	switch d.state {
 	case stRetry:
+		if l.stopping && !l.ackRetry(id, l.r.now()) {
+			l.closeDevice(d, stDone)
+			return
+		}
 		l.setState(d, stIdle)
 		l.connQ = append(l.connQ, id)
 	case stConnecting:
 		l.connectFailed(id, unix.ETIMEDOUT, l.r.now())
 	case stUp:
+		if d.finishing && l.ack != nil && l.ack.devs[id].waiting {
+			// Waiting for acknowledgements: resend what is due, or end
+			// the wait.
+			now := l.r.now()
+			l.reset()
+			l.ackResend(&l.framer, id, now, nil)
+			l.emit(id, now)
+			l.afterFinish(id, now)
+			return
+		}
 		if d.finishing {
 			// End-of-stream is still queued behind frames the receiver
 			// does not read: give up on them.
@@ -401,11 +455,16 @@ func (l *loop) onEvent(data int32, events uint32) {
 // schedule arms a connected device's next frame. After a reconnect
 // (skipPast) the frames that fell due while it was down are skipped: their
 // sequence numbers are consumed, as a device that could not send them
-// would, so the receiver counts them lost.
+// would, so the receiver counts them lost. With Ack they were not skipped
+// but kept (catchUp), and the timer also covers the device's resends.
 func (l *loop) schedule(id int32, skipPast bool) {
 	d := &l.devs[id]
 	if l.s.periodNs == 0 {
 		l.ready = append(l.ready, id)
+		return
+	}
+	if l.ack != nil {
+		l.armNext(id, l.r.now())
 		return
 	}
 	if skipPast {
@@ -419,4 +478,24 @@ func (l *loop) schedule(id int32, skipPast bool) {
 		}
 	}
 	l.arm(id, l.t0+l.s.due(d, d.k))
+}
+
+// ackRetry reports whether device id, down at the end of its run, keeps
+// trying to connect to hand over what it holds: with Ack, until its wait
+// for acknowledgements ends (from its end-of-stream, or from the end of
+// the run if it never got there), unless the run was cancelled. Before
+// that it always does (Config.Reconnect permitting; the retries are
+// bounded by ConnectRetries).
+func (l *loop) ackRetry(id int32, now int64) bool {
+	if l.ack == nil || l.cancelled || !l.r.cfg.Reconnect {
+		return false
+	}
+	a := &l.ack.devs[id]
+	switch {
+	case a.waiting:
+		return now < a.drainAt
+	case l.stopping:
+		return now < l.stopAt+int64(l.r.cfg.ackDrain())
+	}
+	return true
 }

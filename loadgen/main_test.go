@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	case os.Getenv(envSink) == "tcp-ack":
+		os.Exit(ackSinkMain())
 	case os.Getenv(envSink) != "":
 		os.Exit(discardSinkMain(os.Getenv(envSink)))
 	}

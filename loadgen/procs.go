@@ -201,7 +201,7 @@ func runProcs(ctx context.Context, cfg *Config) (*Report, error) {
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
-	progress := newTextProgress(cfg.Progress)
+	progress := newTextProgress(cfg.Progress, cfg.Ack)
 	every := cfg.ProgressEvery
 	if every <= 0 {
 		every = time.Second

@@ -71,6 +71,9 @@ type Report struct {
 	LoopCPUNsPerFrame float64 `json:"loop_cpu_ns_per_frame"`
 	MaxRSSBytes       int64   `json:"max_rss_bytes"` // sum over processes of each one's peak
 
+	// Acknowledged delivery (--ack): absent without it.
+	*AckReport
+
 	// Targets split the totals by receiver, in --tcp/--udp/--tls order:
 	// one entry for a run against one address.
 	Targets []TargetReport `json:"targets"`
@@ -126,6 +129,20 @@ type DeviceReport struct {
 	LED       string `json:"led"`
 	Commands  uint64 `json:"commands,omitempty"`
 	Acks      uint64 `json:"acks,omitempty"`
+
+	// Ack: readings acknowledged, sent again (each time), given up and
+	// still unacknowledged at the end; GivenUp lists the given-up sequence
+	// numbers as inclusive ranges [lo, hi] (at most 256; Truncated when
+	// there were more, Inexact if they may include acknowledged samples).
+	ReadingsAcked    uint64      `json:"readings_acked,omitempty"`
+	ReadingsResent   uint64      `json:"readings_resent,omitempty"`
+	ReadingsGivenUp  uint64      `json:"readings_given_up,omitempty"`
+	GivenUp          [][2]uint64 `json:"given_up,omitempty"`
+	GivenUpTruncated bool        `json:"given_up_truncated,omitempty"`
+	GivenUpInexact   bool        `json:"given_up_inexact,omitempty"`
+	ReadingsUnacked  uint64      `json:"readings_unacked,omitempty"`
+	Failovers        uint32      `json:"failovers,omitempty"`
+	LastTarget       string      `json:"last_target,omitempty"` // where it failed over to last
 }
 
 func setLateness(l *Lateness, h *hdrhistogram.Histogram) {
@@ -243,6 +260,12 @@ func Merge(parts []*Report) (*Report, error) {
 		Procs: len(parts), Loops: p0.Loops, UDPSockets: p0.UDPSockets,
 		Started: p0.Started, LateAfterMs: p0.LateAfterMs,
 	}
+	var ackHist *hdrhistogram.Histogram
+	if p0.AckReport != nil {
+		a := *p0.AckReport
+		m.AckReport = &AckReport{AckWindow: a.AckWindow, AckMaxBatch: a.AckMaxBatch, AckMinRTOMs: a.AckMinRTOMs, AckDrainSeconds: a.AckDrainSeconds}
+		ackHist = newLatenessHist()
+	}
 	hist := newLatenessHist()
 	for _, p := range parts {
 		if p.Started.Before(m.Started) {
@@ -275,16 +298,21 @@ func Merge(parts []*Report) (*Report, error) {
 		m.DroppedByReason = addMap(m.DroppedByReason, p.DroppedByReason)
 		m.DownlinkErrors = addMap(m.DownlinkErrors, p.DownlinkErrors)
 		m.PerDevice = append(m.PerDevice, p.PerDevice...)
-		if p.Lateness.Histogram != "" {
-			h, err := hdrhistogram.Decode([]byte(p.Lateness.Histogram))
-			if err != nil {
-				return nil, fmt.Errorf("merge: lateness histogram: %w", err)
+		if p.AckReport != nil && m.AckReport != nil {
+			m.AckReport.add(p.AckReport)
+			if err := mergeHist(ackHist, p.AckLatency.Histogram); err != nil {
+				return nil, fmt.Errorf("merge: ack latency histogram: %w", err)
 			}
-			hist.Merge(h)
+		}
+		if err := mergeHist(hist, p.Lateness.Histogram); err != nil {
+			return nil, fmt.Errorf("merge: lateness histogram: %w", err)
 		}
 	}
 	m.sortDevices()
 	setLateness(&m.Lateness, hist)
+	if m.AckReport != nil {
+		setLateness(&m.AckLatency, ackHist)
+	}
 	m.finish()
 	return &m, nil
 }
@@ -323,6 +351,16 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		row("lateness", "%d late (> %gms); p50 %s p90 %s p99 %s p99.9 %s max %s",
 			r.LateSends, r.LateAfterMs, us(r.Lateness.P50Us), us(r.Lateness.P90Us), us(r.Lateness.P99Us), us(r.Lateness.P999Us), us(r.Lateness.MaxUs))
 	}
+	if a := r.AckReport; a != nil {
+		row("acks", "window %d, resend frames up to %d samples, min RTO %s, drain %gs",
+			a.AckWindow, a.AckMaxBatch, time.Duration(a.AckMinRTOMs*float64(time.Millisecond)), a.AckDrainSeconds)
+		row("  acknowledged", "%d readings; %d #stored received (%d bytes)", a.ReadingsAcked, a.AcksReceived, a.AckBytesReceived)
+		row("  resent", "%d readings in %d frames, %d bytes", a.ReadingsResent, a.ResentFrames, a.ResentBytes)
+		row("  given up", "%d readings (%d #gaveup sent)", a.ReadingsGivenUp, a.GaveUpSent)
+		row("  unacked at end", "%d readings of %d devices (%d waits for acks ran out); %d failovers", a.ReadingsUnackedAtEnd, a.DevicesUnackedAtEnd, a.AckDrainTimeouts, a.Failovers)
+		row("  ack latency", "%d flights; p50 %s p90 %s p99 %s p99.9 %s max %s", a.AckLatency.Count,
+			us(a.AckLatency.P50Us), us(a.AckLatency.P90Us), us(a.AckLatency.P99Us), us(a.AckLatency.P999Us), us(a.AckLatency.MaxUs))
+	}
 	row("commands", "%d received (%d unknown), %d acks sent, %d LEDs on, downlink errors %s", r.CommandsReceived, r.CommandsUnknown, r.AcksSent, r.LEDsOn, fmtMap(r.DownlinkErrors))
 	row("generator cpu", "user %.2fs sys %.2fs = %.0f ns/frame (event loops %.0f ns/frame), max RSS %.1f MiB",
 		r.CPUUserSeconds, r.CPUSysSeconds, r.CPUNsPerFrame, r.LoopCPUNsPerFrame, float64(r.MaxRSSBytes)/(1<<20))
@@ -347,4 +385,99 @@ func fmtMap(m map[string]uint64) string {
 
 func us(v int64) string {
 	return time.Duration(v * int64(time.Microsecond)).String()
+}
+
+// AckReport is what acknowledged delivery did (Config.Ack). Readings are
+// samples times channels. Every sample a device generated was either
+// acknowledged, given up, or still unacknowledged at the end:
+// readings_acked + readings_given_up + readings_unacked_at_end is the sum
+// of next_seq - first_seq over the devices, times channels.
+type AckReport struct {
+	AckWindow       int     `json:"ack_window"`
+	AckMaxBatch     int     `json:"ack_max_batch"`
+	AckMinRTOMs     float64 `json:"ack_min_rto_ms"`
+	AckDrainSeconds float64 `json:"ack_drain_seconds"`
+
+	ReadingsAcked        uint64 `json:"readings_acked"`          // acknowledged by a #stored, each once
+	ReadingsResent       uint64 `json:"readings_resent"`         // sent again, each time (accepted by the kernel)
+	ResentFrames         uint64 `json:"resent_frames"`           // frames that carried them
+	ResentBytes          uint64 `json:"resent_bytes"`            // their bytes (also in bytes_sent)
+	AcksReceived         uint64 `json:"acks_received"`           // #stored frames applied
+	AckBytesReceived     uint64 `json:"ack_bytes_received"`      // their bytes on the wire
+	ReadingsGivenUp      uint64 `json:"readings_given_up"`       // dropped from a full window
+	GaveUpSent           uint64 `json:"gaveup_sent"`             // #gaveup frames
+	ReadingsUnackedAtEnd uint64 `json:"readings_unacked_at_end"` // still held when the device closed
+	DevicesUnackedAtEnd  int    `json:"devices_unacked_at_end"`
+	AckDrainTimeouts     uint64 `json:"ack_drain_timeouts"` // devices whose wait for acks after end-of-stream ran out
+	Failovers            uint64 `json:"failovers"`          // moves to the next target
+	UDPHelloPrefixes     uint64 `json:"udp_hello_prefixes"` // datagrams that carried a hello (before the first #stored)
+
+	// AckLatency is, per acknowledged flight (a run of samples sent
+	// together), the time from its first transmission to the #stored that
+	// covered it, in µs (ack.Config.OnAck).
+	AckLatency Lateness `json:"ack_latency"`
+}
+
+func (c *Config) newAckReport() *AckReport {
+	if !c.Ack {
+		return nil
+	}
+	return &AckReport{
+		AckWindow: c.ackWindow(), AckMaxBatch: c.ackMaxBatch(),
+		AckMinRTOMs:     float64(c.ackMinRTO()) / float64(time.Millisecond),
+		AckDrainSeconds: c.ackDrain().Seconds(),
+	}
+}
+
+// add adds q's counters to a (not the latency, which merges as a histogram).
+func (a *AckReport) add(q *AckReport) {
+	a.ReadingsAcked += q.ReadingsAcked
+	a.ReadingsResent += q.ReadingsResent
+	a.ResentFrames += q.ResentFrames
+	a.ResentBytes += q.ResentBytes
+	a.AcksReceived += q.AcksReceived
+	a.AckBytesReceived += q.AckBytesReceived
+	a.ReadingsGivenUp += q.ReadingsGivenUp
+	a.GaveUpSent += q.GaveUpSent
+	a.ReadingsUnackedAtEnd += q.ReadingsUnackedAtEnd
+	a.DevicesUnackedAtEnd += q.DevicesUnackedAtEnd
+	a.AckDrainTimeouts += q.AckDrainTimeouts
+	a.Failovers += q.Failovers
+	a.UDPHelloPrefixes += q.UDPHelloPrefixes
+}
+
+// addTally adds what one loop counted.
+func (a *AckReport) addTally(t *tally) {
+	a.ResentFrames += t.resentFrames
+	a.ResentBytes += t.resentBytes
+	a.AcksReceived += t.ackFrames
+	a.AckBytesReceived += t.ackBytes
+	a.GaveUpSent += t.gaveUpFrames
+	a.AckDrainTimeouts += t.ackDrainTimeouts
+	a.Failovers += t.failovers
+	a.UDPHelloPrefixes += t.helloPrefixes
+}
+
+// addDevice adds one device's entry.
+func (a *AckReport) addDevice(d *DeviceReport) {
+	a.ReadingsAcked += d.ReadingsAcked
+	a.ReadingsResent += d.ReadingsResent
+	a.ReadingsGivenUp += d.ReadingsGivenUp
+	a.ReadingsUnackedAtEnd += d.ReadingsUnacked
+	if d.ReadingsUnacked > 0 {
+		a.DevicesUnackedAtEnd++
+	}
+}
+
+// mergeHist merges an encoded histogram (a Lateness.Histogram) into h.
+func mergeHist(h *hdrhistogram.Histogram, enc string) error {
+	if enc == "" {
+		return nil
+	}
+	x, err := hdrhistogram.Decode([]byte(enc))
+	if err != nil {
+		return err
+	}
+	h.Merge(x)
+	return nil
 }

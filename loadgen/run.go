@@ -31,7 +31,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Procs > 1 {
 		return runProcs(ctx, &cfg)
 	}
-	return runLocal(ctx, &cfg, newTextProgress(cfg.Progress), nil)
+	return runLocal(ctx, &cfg, newTextProgress(cfg.Progress, cfg.Ack), nil)
 }
 
 // runner holds what every loop of one process shares, read-only except
@@ -95,6 +95,7 @@ func runLocal(ctx context.Context, cfg *Config, progress func(Progress), awaitSt
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	r.awaitStart = awaitStart
+	progress = r.drainLog(progress)
 	if err := checkSockets(cfg.sockets(), 1); err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
@@ -136,7 +137,8 @@ func (r *runner) checkFrameSize() error {
 	enc := newEncoder(r.cfg.Codec, r.endByte)
 	var d device
 	r.sched.initDevice(&d, r.cfg, r.cfg.IDOffset+r.cfg.Devices-1)
-	n := r.sched.frameSamples(0)
+	// A resent frame (Ack) may carry more samples than a first one.
+	n := max(r.sched.frameSamples(0), r.ackMaxBatch())
 	vals := r.sched.fill(nil, &d, n)
 	f := codec.Frame{Device: d.id, Seq: math.MaxUint32, Flags: codec.HasSeq | codec.HasTime,
 		Channels: r.sched.channels, Times: make([]int64, n), Values: vals}
@@ -149,7 +151,7 @@ func (r *runner) checkFrameSize() error {
 		limit = MaxDatagram
 	}
 	if size > limit*9/10 {
-		return fmt.Errorf("a frame of %d samples x %d channels is %d bytes in %v, too close to the %d-byte limit: lower --batch",
+		return fmt.Errorf("a frame of %d samples x %d channels is %d bytes in %v, too close to the %d-byte limit: lower --batch (or --ack-max-batch)",
 			n, r.sched.channels, size, r.cfg.Codec, limit)
 	}
 	return nil
@@ -205,11 +207,11 @@ func (r *runner) runLoops(ctx context.Context, progress func(Progress)) (*Report
 	rep := r.newReport(started, connectSec)
 	u1, s1 := cpuTimes()
 	rep.CPUUserSeconds, rep.CPUSysSeconds = (u1 - u0).Seconds(), (s1 - s0).Seconds()
-	hist := newLatenessHist()
+	hist, ackHist := newLatenessHist(), newLatenessHist()
 	var lastAt int64
 	var errs []error
 	for _, l := range loops {
-		r.addLoop(rep, l, hist)
+		r.addLoop(rep, l, hist, ackHist)
 		lastAt = max(lastAt, l.lastAt)
 		if l.err != nil {
 			errs = append(errs, l.err)
@@ -217,6 +219,9 @@ func (r *runner) runLoops(ctx context.Context, progress func(Progress)) (*Report
 	}
 	if t0 := r.t0.Load(); lastAt > t0 {
 		rep.DurationSeconds = float64(lastAt-t0) / 1e9
+	}
+	if rep.AckReport != nil {
+		setLateness(&rep.AckLatency, ackHist)
 	}
 	setLateness(&rep.Lateness, hist)
 	rep.sortDevices()
@@ -277,10 +282,11 @@ func (r *runner) newReport(started time.Time, connectSec float64) *Report {
 		DownlinkErrors:     map[string]uint64{},
 		MaxRSSBytes:        maxRSS(),
 		PerDevice:          make([]DeviceReport, 0, c.Devices),
+		AckReport:          c.newAckReport(),
 	}
 }
 
-func (r *runner) addLoop(rep *Report, l *loop, hist *hdrhistogram.Histogram) {
+func (r *runner) addLoop(rep *Report, l *loop, hist, ackHist *hdrhistogram.Histogram) {
 	t := l.tally
 	addMap(rep.ConnectFailures, t.connectFailures)
 	addMap(rep.ConnectRetries, t.connectRetries)
@@ -298,11 +304,22 @@ func (r *runner) addLoop(rep *Report, l *loop, hist *hdrhistogram.Histogram) {
 	rep.BytesSent += l.live.bytes.Load()
 	rep.LoopCPUSeconds += l.cpu.Seconds()
 	hist.Merge(t.lateness)
+	if rep.AckReport != nil {
+		rep.AckReport.addTally(t)
+		ackHist.Merge(t.ackLatency)
+	}
 	for i := range l.devs {
 		d := &l.devs[i]
 		dr := d.report()
-		if len(r.tgts.list) > 1 {
+		if n := len(r.tgts.list); n > 1 {
 			dr.Target = r.tgts.list[r.tgts.of(d.num)].spec
+			if int(d.tgt) != r.tgts.of(d.num) {
+				dr.LastTarget = r.tgts.list[d.tgt].spec
+			}
+		}
+		if l.ack != nil {
+			l.ack.devs[i].report(&dr, uint64(l.s.channels))
+			rep.AckReport.addDevice(&dr)
 		}
 		rep.PerDevice = append(rep.PerDevice, dr)
 		if d.everUp {
@@ -323,6 +340,7 @@ func (d *device) report() DeviceReport {
 		Device: string(d.id), Frames: d.frames, Samples: d.samples, Readings: d.readings, Bytes: d.bytes,
 		FirstSeq: d.firstSeq, NextSeq: d.seq, Dropped: d.skipped, Connected: d.everUp, EOS: d.eosSent,
 		LED: led, Commands: d.commands, Acks: d.acks,
+		Failovers: d.failovers,
 	}
 }
 
@@ -351,4 +369,13 @@ func (r *runner) logDone(rep *Report) {
 	r.log().Info("load: done", "frames", rep.FramesSent, "readings", rep.ReadingsSent, "bytes", rep.BytesSent,
 		"connect_failures", rep.ConnectFailuresTotal, "send_errors", rep.SendErrors, "dropped", rep.FramesDropped,
 		"late", rep.LateSends, "cpu_ns_per_frame", int64(rep.CPUNsPerFrame))
+}
+
+// ackMaxBatch returns the most samples a resent frame carries, 0 without
+// Ack.
+func (r *runner) ackMaxBatch() int {
+	if !r.cfg.Ack {
+		return 0
+	}
+	return r.cfg.ackMaxBatch()
 }

@@ -30,7 +30,13 @@ type live struct {
 	connErrors atomic.Uint64 // failed connect attempts
 	commands   atomic.Uint64
 	acks       atomic.Uint64
-	_          [64]byte // keep loops' counters on separate cache lines
+	// Ack, in readings.
+	acked      atomic.Uint64
+	resent     atomic.Uint64
+	gaveUp     atomic.Uint64
+	unacked    atomic.Int64
+	ackWaiting atomic.Int64 // devices waiting for acknowledgements after end-of-stream
+	_          [64]byte     // keep loops' counters on separate cache lines
 }
 
 // tally holds what only the loop touches, read after it has stopped.
@@ -46,6 +52,15 @@ type tally struct {
 	eos             uint64
 	unknownCommands uint64
 	lateness        *hdrhistogram.Histogram // µs
+
+	// Ack.
+	ackFrames, ackBytes       uint64 // #stored received
+	resentFrames, resentBytes uint64
+	gaveUpFrames              uint64 // #gaveup sent
+	helloPrefixes             uint64 // hellos in front of UDP datagrams
+	ackDrainTimeouts          uint64 // devices whose wait for acknowledgements ran out
+	failovers                 uint64
+	ackLatency                *hdrhistogram.Histogram // µs, per acknowledged flight
 }
 
 func newTally() *tally {
@@ -57,6 +72,7 @@ func newTally() *tally {
 		dropped:         map[string]uint64{},
 		downlinkErrors:  map[string]uint64{},
 		lateness:        newLatenessHist(),
+		ackLatency:      newLatenessHist(),
 	}
 }
 

@@ -74,10 +74,13 @@ func (l *loop) enqueue(d *device, i, from int) {
 		start := m.end - int(m.size)
 		if start < from {
 			start = from
-		} else if m.kind == markData && len(p.buf)-p.off+int(m.size) > limit {
-			d.skipped++
-			l.tally.dropped[dropBackpressure]++
-			l.live.dropped.Add(1)
+		} else if (m.kind == markData || m.kind == markResend) && len(p.buf)-p.off+int(m.size) > limit {
+			// With Ack the samples stay held and are resent later.
+			if m.kind == markData {
+				d.skipped++
+				l.tally.dropped[dropBackpressure]++
+				l.live.dropped.Add(1)
+			}
 			continue
 		}
 		p.buf = append(p.buf, l.out[start:m.end]...)

@@ -87,10 +87,18 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 		tally:   newTally(),
 		started: make(chan struct{}), stopped: make(chan struct{}),
 	}
-	t.acc = &loop{r: r, s: &r.sched, live: &t.live, tally: t.tally}
+	t.acc = &loop{framer: framer{r: r, s: &r.sched}, live: &t.live, tally: t.tally}
 	devs := make([]device, c.Devices)
 	for i := range devs {
 		r.sched.initDevice(&devs[i], c, c.IDOffset+i)
+		devs[i].lid = int32(i)
+		devs[i].tgt = int32(r.tgts.of(devs[i].num))
+	}
+	t.acc.devs = devs
+	if c.Ack {
+		if err := t.acc.newAckLoop(); err != nil {
+			return nil, fmt.Errorf("loadgen: %w", err)
+		}
 	}
 	u0, s0 := cpuTimes()
 	started := time.Now()
@@ -126,10 +134,14 @@ wait:
 			if c.Duration > 0 {
 				t.end = t.t0 + int64(c.Duration)
 			}
+			t.acc.t0, t.acc.end, t.acc.started = t.t0, t.end, true // published by closing t.started
 			r.t0.Store(t.t0)
 			close(t.started)
 		case <-ctxDone:
 			ctxDone = nil
+			t.mu.Lock()
+			t.acc.cancelled = true // no waiting for acknowledgements
+			t.mu.Unlock()
 			close(t.stopped)
 		case <-ticker.C:
 			tick()
@@ -142,11 +154,13 @@ wait:
 	u1, s1 := cpuTimes()
 	rep.CPUUserSeconds, rep.CPUSysSeconds = (u1 - u0).Seconds(), (s1 - s0).Seconds()
 	rep.LoopCPUSeconds = rep.CPUUserSeconds + rep.CPUSysSeconds // no loops: the goroutines are the generator
-	t.acc.devs = devs
-	hist := newLatenessHist()
-	r.addLoop(rep, t.acc, hist)
+	hist, ackHist := newLatenessHist(), newLatenessHist()
+	r.addLoop(rep, t.acc, hist, ackHist)
 	if t.t0 > 0 && t.acc.lastAt > t.t0 {
 		rep.DurationSeconds = float64(t.acc.lastAt-t.t0) / 1e9
+	}
+	if rep.AckReport != nil {
+		setLateness(&rep.AckLatency, ackHist)
 	}
 	setLateness(&rep.Lateness, hist)
 	rep.sortDevices()
@@ -223,8 +237,12 @@ func (t *tlsRun) dial(ctx context.Context, d *device) *tls.Conn {
 			t.count(func(tl *tally) { tl.connectFailures[why]++ })
 			return nil
 		}
-		t.count(func(tl *tally) { tl.connectRetries[why]++ })
-		if !sleepUntil(time.Now().Add(time.Duration(backoff(uint8(attempt+1), &d.rng))), t.stopped) {
+		t.mu.Lock()
+		t.tally.connectRetries[why]++
+		t.acc.failover(d) // with Ack and several targets: the next one
+		t.mu.Unlock()
+		jitter := mix(uint64(d.num)^t.r.sched.seed, uint64(time.Now().UnixNano()))
+		if !sleepUntil(time.Now().Add(time.Duration(backoff(uint8(attempt+1), jitter))), t.stopped) {
 			return nil
 		}
 	}
@@ -233,7 +251,7 @@ func (t *tlsRun) dial(ctx context.Context, d *device) *tls.Conn {
 func (t *tlsRun) dialOnce(ctx context.Context, d *device) (*tls.Conn, error) {
 	c := t.r.cfg
 	nd := &net.Dialer{Timeout: c.ConnectTimeout}
-	ti := t.r.tgts.of(d.num)
+	ti := int(d.tgt)
 	if src, ok := t.r.tgts.source(d.num, ti); ok {
 		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
 		nd.Control = func(_, _ string, rc syscall.RawConn) error {

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"strings"
@@ -11,18 +12,21 @@ import (
 	"github.com/fleetwire/fleetwire/codec/framing"
 )
 
-// tlsConn is one connection of a TLS device and its command reader.
+// tlsConn is one connection of a TLS device and its downlink reader.
 type tlsConn struct {
 	conn    *tls.Conn
 	closed  chan struct{} // the reader saw the end
 	readErr error         // why, valid once closed is
 }
 
-// device is the sender goroutine of one TLS device.
+// device is the sender goroutine of one TLS device. With Ack its Sender
+// lives in t.acc and every use of it, and of the device's signal state
+// (which regeneration reads), is under t.mu; the reader applies #stored
+// there and hands the fast resends over in w.fast, kicking the sender.
 func (t *tlsRun) device(ctx context.Context, d *device) {
 	c := t.r.cfg
 	s := &t.r.sched
-	w := &tlsWriter{t: t, d: d, enc: newEncoder(c.Codec, c.End)}
+	w := &tlsWriter{t: t, d: d, framer: newFramer(t.r), kick: make(chan struct{}, 1)}
 	conn := t.dial(ctx, d)
 	if conn != nil {
 		w.up(conn)
@@ -37,6 +41,7 @@ func (t *tlsRun) device(ctx context.Context, d *device) {
 	case <-t.stopped:
 		<-t.started
 	}
+	w.t0 = t.t0
 	if s.periodNs == 0 {
 		// No due times to wait for: start at t0, where the report's
 		// duration starts, not when t0 became known.
@@ -48,38 +53,29 @@ func (t *tlsRun) device(ctx context.Context, d *device) {
 		}
 		if s.periodNs > 0 {
 			due := t.t0 + s.due(d, d.k)
-			if t.end > 0 && due >= t.end || !sleepUntil(t.r.base.Add(time.Duration(due)), t.stopped) {
+			if t.end > 0 && due >= t.end || !w.sleep(min(due, w.ackDeadline())) {
 				break
 			}
 		} else if closed(t.stopped) || t.end > 0 && t.r.now() >= t.end {
 			break
 		}
-		w.out, w.marks = w.out[:0], w.marks[:0]
-		now := t.r.now()
-		for built := 0; built < maxFramesFire; built++ {
-			n := s.frameSamples(d.k)
-			due := t.t0 + s.due(d, d.k)
-			if n == 0 || t.end > 0 && due >= t.end || s.periodNs > 0 && due > now {
-				break
-			}
-			if s.periodNs == 0 {
-				due = now
-			}
-			w.appendFrame(n, due)
-			if s.periodNs == 0 && len(w.out) >= bulkBytes {
-				break
-			}
-		}
+		w.sendDue()
 		if err := w.write(); err != nil {
 			w.broken(ctx, err)
 		}
 	}
 	if w.c != nil {
-		w.out, w.marks = w.out[:0], w.marks[:0]
-		w.appendControl(&codec.Control{Kind: codec.ControlEOS, Device: d.id, Seq: d.seq}, markEOS)
+		w.finishing = true
+		w.reset()
+		w.appendEOS()
 		if err := w.write(); err != nil {
 			t.count(func(tl *tally) { tl.disconnects[tlsReason(err)]++ })
 		}
+		if c.Ack {
+			w.awaitAcks(ctx)
+		}
+	}
+	if w.c != nil {
 		w.c.conn.CloseWrite()
 		select {
 		case <-w.c.closed:
@@ -88,33 +84,169 @@ func (t *tlsRun) device(ctx context.Context, d *device) {
 		}
 		w.down()
 	}
+	if c.Ack {
+		t.mu.Lock()
+		t.acc.endWait(d.lid)
+		t.mu.Unlock()
+	}
 	t.live.finished.Add(1)
 }
 
 // tlsWriter is a TLS device's sending side.
 type tlsWriter struct {
-	t     *tlsRun
-	d     *device
-	enc   encoder
-	c     *tlsConn
-	wmu   sync.Mutex // the reader writes acks too
-	out   []byte
-	marks []mark
-	vals  []codec.Value
-	times []int64
-	frame codec.Frame
+	framer
+	t         *tlsRun
+	d         *device
+	c         *tlsConn
+	wmu       sync.Mutex // the reader writes acks too
+	finishing bool       // end-of-stream is out (or going)
+
+	// Ack: fast resends from the reader (under t.mu), and the reader's
+	// nudge to look at them.
+	fast []codec.SeqRange
+	kick chan struct{}
 }
 
+// sendDue builds the frames that are due, with Ack the resends and
+// #gaveup that are due too.
+func (w *tlsWriter) sendDue() {
+	t, d, s := w.t, w.d, &w.t.r.sched
+	ack := t.r.cfg.Ack
+	if ack {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+	}
+	w.reset()
+	now := t.r.now()
+	for range maxFramesFire {
+		n := s.frameSamples(d.k)
+		due := t.t0 + s.due(d, d.k)
+		if n == 0 || t.end > 0 && due >= t.end || s.periodNs > 0 && due > now {
+			break
+		}
+		if s.periodNs == 0 {
+			due = now
+		}
+		seq := d.seq
+		w.appendFrame(d, n, due)
+		if ack {
+			t.acc.ackSent(d.lid, seq, n, now)
+		}
+		if s.periodNs == 0 && len(w.out) >= bulkBytes {
+			break
+		}
+	}
+	if ack {
+		w.resends(now)
+	}
+}
+
+// resends appends what the Sender says is due, fast resends first; t.mu
+// is held.
+func (w *tlsWriter) resends(now int64) {
+	w.t.acc.ackResend(&w.framer, w.d.lid, now, w.fast)
+	w.fast = w.fast[:0]
+}
+
+// ackDeadline returns when the Sender next wants to resend (run clock),
+// far away without Ack or without anything to resend.
+func (w *tlsWriter) ackDeadline() int64 {
+	if !w.t.r.cfg.Ack {
+		return 1<<63 - 1
+	}
+	w.t.mu.Lock()
+	defer w.t.mu.Unlock()
+	if len(w.fast) > 0 {
+		return 0
+	}
+	at, ok := w.t.acc.ack.devs[w.d.lid].snd.NextDeadline()
+	if !ok {
+		return 1<<63 - 1
+	}
+	return max(at, 0)
+}
+
+// sleep waits until at (run clock), or until the reader has fast resends;
+// false when the run was cancelled.
+func (w *tlsWriter) sleep(at int64) bool {
+	d := time.Until(w.t.r.base.Add(time.Duration(at)))
+	if d <= 0 {
+		return !closed(w.t.stopped)
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return true
+	case <-w.kick:
+		return true
+	case <-w.t.stopped:
+		return false
+	}
+}
+
+// awaitAcks waits after end-of-stream until everything is acknowledged
+// or given up, resending on the Sender's timers, at most Config.AckDrain
+// (see loop.ackSettled). A broken connection is reconnected, to the next
+// target with several.
+func (w *tlsWriter) awaitAcks(ctx context.Context) {
+	t, id := w.t, w.d.lid
+	for w.c != nil {
+		t.mu.Lock()
+		now := t.r.now()
+		if t.acc.ackSettled(id, now) {
+			t.mu.Unlock()
+			return
+		}
+		w.reset()
+		w.resends(now)
+		at := t.acc.ack.devs[id].drainAt
+		if next, ok := t.acc.ack.devs[id].snd.NextDeadline(); ok {
+			at = min(at, max(next, now))
+		}
+		t.mu.Unlock()
+		if err := w.write(); err != nil {
+			w.broken(ctx, err)
+			continue
+		}
+		w.sleep(at) // a cancelled run settles at once
+	}
+}
+
+func (w *tlsWriter) appendEOS() {
+	kind := markEOS
+	if w.d.eosSent {
+		kind = markEOSCopy // again, on a new connection
+	}
+	w.appendControl(codec.Control{Kind: codec.ControlEOS, Device: w.d.id, Seq: w.d.seq}, kind)
+}
+
+// up starts a connection: hello, and with Ack the frames that fell due
+// while the device was down, a #gaveup and everything unacknowledged
+// (loop.connected does the same).
 func (w *tlsWriter) up(conn *tls.Conn) {
-	d := w.d
+	t, d := w.t, w.d
 	w.c = &tlsConn{conn: conn, closed: make(chan struct{})}
-	w.t.live.connected.Add(1)
+	t.live.connected.Add(1)
 	if !d.everUp {
 		d.everUp = true
-		w.t.live.everConn.Add(1)
+		t.live.everConn.Add(1)
 	}
-	w.out, w.marks = w.out[:0], w.marks[:0]
-	w.appendControl(&codec.Control{Kind: codec.ControlHello, Device: d.id}, markHello)
+	w.reset()
+	w.appendControl(t.acc.helloControl(d), markHello)
+	if t.r.cfg.Ack {
+		t.mu.Lock()
+		now := t.r.now()
+		if closed(t.started) {
+			t.acc.catchUp(d.lid, now)
+		}
+		t.acc.ack.devs[d.lid].snd.Reconnected()
+		w.resends(now)
+		t.mu.Unlock()
+	}
+	if w.finishing {
+		w.appendEOS()
+	}
 	w.write() // a failure shows on the next write
 	go w.read(w.c)
 }
@@ -126,8 +258,10 @@ func (w *tlsWriter) down() {
 	w.t.live.connected.Add(-1)
 }
 
-// broken reconnects after a failed write, skipping the frames that fall
-// due meanwhile (their sequence numbers are consumed).
+// broken reconnects after a failed write. Without Ack the frames that
+// fall due meanwhile are skipped (their sequence numbers are consumed);
+// with Ack they are kept (up), and with several targets the device tries
+// the next one.
 func (w *tlsWriter) broken(ctx context.Context, err error) {
 	t, d := w.t, w.d
 	c := w.c
@@ -139,20 +273,21 @@ func (w *tlsWriter) broken(ctx context.Context, err error) {
 	if r := tlsReason(c.readErr); strings.HasPrefix(r, "tls_") {
 		why = r
 	}
-	t.count(func(tl *tally) { tl.disconnects[why]++ })
-	if !t.r.cfg.Reconnect {
+	t.mu.Lock()
+	t.tally.disconnects[why]++
+	t.acc.failover(d)
+	t.mu.Unlock()
+	if !t.r.cfg.Reconnect || closed(t.stopped) {
 		return
-	}
-	select {
-	case <-t.stopped:
-		return
-	default:
 	}
 	conn := t.dial(ctx, d)
 	if conn == nil {
 		return
 	}
 	w.up(conn)
+	if t.r.cfg.Ack {
+		return
+	}
 	now := t.r.now()
 	for {
 		n := t.r.sched.frameSamples(d.k)
@@ -166,32 +301,6 @@ func (w *tlsWriter) broken(ctx context.Context, err error) {
 		t.live.dropped.Add(1)
 		t.count(func(tl *tally) { tl.dropped[dropDisconnected]++ })
 	}
-}
-
-func (w *tlsWriter) appendFrame(n int, due int64) {
-	s, d := &w.t.r.sched, w.d
-	w.vals = s.fill(w.vals[:0], d, n)
-	if cap(w.times) < n {
-		w.times = make([]int64, n)
-	}
-	w.times = w.times[:n]
-	last := w.t.r.wallMs(due)
-	for j := range w.times {
-		w.times[j] = last - int64(n-1-j)*s.stepMs
-	}
-	w.frame = codec.Frame{Device: d.id, Seq: d.seq, Flags: codec.HasSeq | codec.HasTime, Format: w.t.r.cfg.Codec.Format,
-		Channels: s.channels, Times: w.times, Values: w.vals}
-	start := len(w.out)
-	w.out = w.enc.Append(w.out, &w.frame)
-	w.marks = append(w.marks, mark{end: len(w.out), size: int32(len(w.out) - start), due: due, samples: int32(n), kind: markData})
-	d.k++
-	d.seq += uint64(n)
-}
-
-func (w *tlsWriter) appendControl(c *codec.Control, kind markKind) {
-	start := len(w.out)
-	w.out = w.enc.AppendControl(w.out, c)
-	w.marks = append(w.marks, mark{end: len(w.out), size: int32(len(w.out) - start), kind: kind})
 }
 
 // write writes w.out and counts what the connection accepted. A frame
@@ -216,7 +325,8 @@ func (w *tlsWriter) write() error {
 	return err
 }
 
-// read obeys commands until the connection ends.
+// read obeys commands and, with Ack, applies #stored until the
+// connection ends.
 func (w *tlsWriter) read(c *tlsConn) {
 	var err error
 	defer func() {
@@ -228,7 +338,7 @@ func (w *tlsWriter) read(c *tlsConn) {
 		k     int
 		split = framing.NewSplitter(w.t.r.endByte, maxDownlinkFrame)
 		b     codec.Batch
-		ack   []byte
+		out   []byte
 	)
 	for {
 		var n int
@@ -250,32 +360,62 @@ func (w *tlsWriter) read(c *tlsConn) {
 			if fr == nil {
 				continue
 			}
-			cmd, why := decodeCommand(&b, fr)
+			ctl, why := decodeControl(&b, fr)
+			switch {
+			case why != "":
+			case ctl.Kind == codec.ControlStored && w.t.r.cfg.Ack:
+				if !bytes.Equal(ctl.Device, w.d.id) {
+					why = "stored_other_device"
+					break
+				}
+				w.onStored(ctl, adv)
+				continue
+			case ctl.Kind != codec.ControlCommand:
+				why = "unexpected_" + ctl.Kind.String()
+			}
 			if why != "" {
 				w.t.count(func(tl *tally) { tl.downlinkErrors[why]++ })
 				continue
 			}
-			w.t.live.commands.Add(1)
-			w.t.mu.Lock()
-			w.d.commands++
-			st := obey(&w.d.led, cmd.Payload)
-			if st != codec.AckOK {
-				w.t.tally.unknownCommands++
-			}
-			w.t.mu.Unlock()
-			ack = w.enc.AppendControl(ack[:0], &codec.Control{Kind: codec.ControlAck, ID: cmd.ID, Status: st})
-			w.wmu.Lock()
-			_, werr := c.conn.Write(ack)
-			w.wmu.Unlock()
-			if werr == nil {
-				w.t.mu.Lock()
-				w.t.acc.account(w.d, &mark{end: len(ack), size: int32(len(ack)), kind: markAck}, 0)
-				w.t.mu.Unlock()
-			}
+			out = w.obey(c, ctl, out)
 		}
 		k = copy(buf, data[off:])
 		if err != nil {
 			return
 		}
 	}
+}
+
+// onStored applies a #stored and hands its fast resends to the sender.
+func (w *tlsWriter) onStored(ctl *codec.Control, size int) {
+	w.t.mu.Lock()
+	fast := w.t.acc.applyStored(w.d.lid, ctl, size, w.t.r.now())
+	w.fast = append(w.fast, fast...)
+	w.t.mu.Unlock()
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// obey applies a command and acknowledges it on c; out is scratch.
+func (w *tlsWriter) obey(c *tlsConn, cmd *codec.Control, out []byte) []byte {
+	w.t.live.commands.Add(1)
+	w.t.mu.Lock()
+	w.d.commands++
+	st := obey(&w.d.led, cmd.Payload)
+	if st != codec.AckOK {
+		w.t.tally.unknownCommands++
+	}
+	w.t.mu.Unlock()
+	out = w.enc.AppendControl(out[:0], &codec.Control{Kind: codec.ControlAck, ID: cmd.ID, Status: st})
+	w.wmu.Lock()
+	_, werr := c.conn.Write(out)
+	w.wmu.Unlock()
+	if werr == nil {
+		w.t.mu.Lock()
+		w.t.acc.account(w.d, &mark{end: len(out), size: int32(len(out)), kind: markAck}, 0)
+		w.t.mu.Unlock()
+	}
+	return out
 }

@@ -52,7 +52,14 @@ spreads the fleet over several servers: device n (dev-000001 is 0) sends
 to the (n mod len)-th, whatever --procs splits the fleet into, and the
 report's "targets" give each one's totals. Only loopback targets are
 allowed without --allow-remote. A progress line goes to stderr every second, a summary to
-stdout at the end, and --json writes the full report with per-device counts.`,
+stdout at the end, and --json writes the full report with per-device counts.
+
+With --ack devices ask for acknowledged delivery (#stored): they keep what is
+not acknowledged and send it again, give up their oldest samples when the
+--ack-window overflows (#gaveup), move to the next target of a list when theirs
+refuses or drops them, and after end-of-stream wait up to --ack-drain for the
+acks. The report then says what was acknowledged, resent, given up (per device,
+which sequence numbers) and left unacknowledged.`,
 		Example: `  fleetwire load --devices 1000 --rate 1 --duration 60s
   fleetwire load --udp 127.0.0.1:7071 --devices 10000 --rate 10 --batch 5 --codec compact --samples 600 --json run.json
   fleetwire load --devices 19000 --rate 0.2 --duration 60s --connect-rate 2000
@@ -60,7 +67,8 @@ stdout at the end, and --json writes the full report with per-device counts.`,
   fleetwire load --signal replay:../shared/data/multihop.csv --device-col mote_id --seq-col reading --columns humidity,temperature
   fleetwire load --udp 127.0.0.1:7071 --udp-sockets 4 --devices 10000 --rate 0 --samples 1000
   fleetwire load --tls 127.0.0.1:7443 --tls-ca ca.pem --devices 500 --duration 30s
-  fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --devices 2000 --rate 4 --duration 60s --json run.json`,
+  fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --devices 2000 --rate 4 --duration 60s --json run.json
+  fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --ack --devices 1000 --rate 1 --duration 60s --json run.json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if worker {
@@ -150,6 +158,11 @@ stdout at the end, and --json writes the full report with per-device counts.`,
 	f.IntVar(&cfg.SocketBuffer, "so-sndbuf", 0, "SO_SNDBUF of device sockets in bytes, as small as a device's (0: kernel default, autotuned)")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", cfg.DrainTimeout, "after end-of-stream, wait this long for the server to close")
 	f.DurationVar(&cfg.LateAfter, "late-after", cfg.LateAfter, "a frame written later than this after its due time counts as a late send")
+	f.BoolVar(&cfg.Ack, "ack", false, "acknowledged delivery: devices ask for #stored (\"#hello <id> ack <window>\"), keep what is not acknowledged and send it again, give up their oldest samples when the window overflows (#gaveup), move to the next target of a list when theirs refuses or drops them, and wait for acks after end-of-stream (needs --rate > 0)")
+	f.IntVar(&cfg.AckWindow, "ack-window", cfg.AckWindow, "--ack: samples a device holds unacknowledged, as its hello announces (256: about a small MCU's RAM)")
+	f.IntVar(&cfg.AckMaxBatch, "ack-max-batch", 0, "--ack: most samples in a resent frame, which packs due flights together (0: 4 x --batch, at least 16, at most the window)")
+	f.DurationVar(&cfg.AckMinRTO, "ack-min-rto", 0, "--ack: minimum resend timeout (0: min(window/(2 x rate), 10s) + 2s). A device cannot know the server's --ack-interval, but the server acks at least that often (10s by default) and sooner once half a window is unacknowledged, which takes window/(2 x rate): timing out earlier resends what is already stored")
+	f.DurationVar(&cfg.AckDrain, "ack-drain", cfg.AckDrain, "--ack: after end-of-stream, wait up to this long for everything sent to be acknowledged or given up, resending meanwhile (0: do not wait)")
 	f.StringVar(&cfg.TLSCA, "tls-ca", "", "CA certificate(s), PEM, that signed the server's certificate")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "client certificate, PEM (mutual TLS)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "client private key, PEM (mutual TLS)")

@@ -156,6 +156,7 @@ func TestLoadCLIRefuses(t *testing.T) {
 	f("one of --tcp, --udp and --tls", "--tcp", "127.0.0.1:7070", "--udp", "127.0.0.1:7071", "--samples", "1")
 	f("unknown codec", "--codec", "morse", "--samples", "1")
 	f("--tls needs --tls-ca", "--tls", "127.0.0.1:7443", "--samples", "1")
+	f("--ack needs --rate > 0", "--ack", "--rate", "0", "--samples", "1")
 }
 
 // TestLoadHelp: every flag explains itself.
