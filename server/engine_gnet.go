@@ -274,7 +274,7 @@ func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	ln := e.listenerOf(c)
 	gc := &gnetConn{stream: stream{ln: ln, transport: TCP, lastRx: time.Now().UnixNano(), credit: e.srv.burst}, ls: ls, c: c}
 	st := &gc.stream
-	st.split.End, st.split.MaxFrame = ln.dec.End(), e.srv.limits.MaxFrame
+	st.split.End, st.split.MaxFrame, st.split.TextOnly = ln.dec.End(), e.srv.limits.MaxFrame, ln.cfg.TextOnly
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		st.peer = a.AddrPort()
 	}

@@ -108,7 +108,7 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 	tr := e.transport
 	g := newIngester(e.srv, sh, nil)
 	st := &stream{ln: e.lis, transport: tr, lastRx: time.Now().UnixNano(), credit: e.srv.burst}
-	st.split.End, st.split.MaxFrame = e.lis.dec.End(), e.srv.limits.MaxFrame
+	st.split.End, st.split.MaxFrame, st.split.TextOnly = e.lis.dec.End(), e.srv.limits.MaxFrame, e.lis.cfg.TextOnly
 	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
 		st.peer = a.AddrPort()
 	}

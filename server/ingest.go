@@ -226,7 +226,7 @@ func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 	g.sh.ctr.datagrams.Add(1)
 	g.sh.ctr.rxBytes[UDP].Add(uint64(len(data)))
 	var split framing.Splitter
-	split.End, split.MaxFrame = g.ln.dec.End(), g.srv.limits.MaxFrame
+	split.End, split.MaxFrame, split.TextOnly = g.ln.dec.End(), g.srv.limits.MaxFrame, g.ln.cfg.TextOnly
 	credit := min(int64(len(data))*g.srv.amp, g.srv.burst)
 	for off := 0; off < len(data); {
 		adv, frame, err := split.Split(data[off:], true)

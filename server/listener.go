@@ -38,6 +38,9 @@ type Listener struct {
 	Naming Naming
 	// FixedID is the device of every unnamed frame with NameFixed.
 	FixedID string
+	// TextOnly takes text frames and control lines only: a byte that
+	// would start a binary envelope is line noise from a plain device.
+	TextOnly bool
 	// RawDownlink makes commands to devices heard here go as exactly
 	// their bytes, with nothing added and no ack expected, unless a
 	// command says otherwise.
@@ -128,6 +131,14 @@ func ParseListener(spec string) (Listener, error) {
 			if l.Naming, l.FixedID, err = ParseNaming(v); err != nil {
 				return Listener{}, fmt.Errorf("listener %q: %w", spec, err)
 			}
+		case "formats":
+			switch v {
+			case "text":
+				l.TextOnly = true
+			case "all":
+			default:
+				return Listener{}, fmt.Errorf("listener %q: formats %q: want all or text", spec, v)
+			}
 		case "downlink":
 			switch v {
 			case "raw":
@@ -149,7 +160,7 @@ func ParseListener(spec string) (Listener, error) {
 		case "client-ca":
 			l.TLSClientCA = v
 		default:
-			return Listener{}, fmt.Errorf("listener %q: unknown option %q (name, end, radix, naming, downlink, policy, cert, key, client-ca)", spec, key)
+			return Listener{}, fmt.Errorf("listener %q: unknown option %q (name, end, radix, naming, formats, downlink, policy, cert, key, client-ca)", spec, key)
 		}
 	}
 	return l, nil
@@ -199,6 +210,9 @@ func (l Listener) String() string {
 		q.Set("naming", "ip-port")
 	case NameFixed:
 		q.Set("naming", "fixed:"+l.FixedID)
+	}
+	if l.TextOnly {
+		q.Set("formats", "text")
 	}
 	if l.RawDownlink {
 		q.Set("downlink", "raw")

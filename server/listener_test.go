@@ -21,8 +21,8 @@ func TestParseListener_Success(t *testing.T) {
 		}
 	}
 	f("tcp://127.0.0.1:7072", func(l Listener) bool { return l.Transport == TCP && l.Addr == "127.0.0.1:7072" && l.Policy == nil })
-	f("tcp://0.0.0.0:7072?name=pots&end=comma&radix=2&naming=ip&downlink=raw", func(l Listener) bool {
-		return l.Name == "pots" && l.End == ',' && l.Radix == 2 && l.Naming == NameByIP && l.RawDownlink
+	f("tcp://0.0.0.0:7072?name=pots&end=comma&radix=2&naming=ip&downlink=raw&formats=text", func(l Listener) bool {
+		return l.Name == "pots" && l.End == ',' && l.Radix == 2 && l.Naming == NameByIP && l.RawDownlink && l.TextOnly
 	})
 	f("udp://:7073?naming=ip-port&policy=open", func(l Listener) bool {
 		return l.Transport == UDP && l.Naming == NameByIPPort && *l.Policy == PolicyOpen
@@ -48,6 +48,7 @@ func TestParseListener_Failure(t *testing.T) {
 	f("tcp://127.0.0.1:1?radix=x", "radix")
 	f("tcp://127.0.0.1:1?naming=mac", "naming")
 	f("tcp://127.0.0.1:1?downlink=fast", "downlink")
+	f("tcp://127.0.0.1:1?formats=binary", "formats")
 	f("tcp://127.0.0.1:1?policy=trusting", "policy")
 	f("tcp://127.0.0.1:1?colour=red", "unknown option")
 	f("tcp://127.0.0.1:1?end=comma&end=lf", "given 2 times")

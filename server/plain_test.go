@@ -243,3 +243,38 @@ func TestPlainNC(t *testing.T) {
 		return a.Readings == 3 && b.Readings == 2 && c.Readings == 1 && b.LastValues[0] == "512"
 	})
 }
+
+// TestTextOnlyListener: on a formats=text listener, line noise that looks
+// like an envelope with a huge length (a plain device's serial garbage)
+// is skipped to the next END, where a fleetwire listener must close the
+// connection (it cannot find the next frame).
+func TestTextOnlyListener(t *testing.T) {
+	for _, tc := range []struct {
+		spec   string
+		closed bool
+	}{
+		{"tcp://127.0.0.1:0?name=plain&end=comma&formats=text", false},
+		{"tcp://127.0.0.1:0?name=plain&end=comma", true},
+	} {
+		srv := startServer(t, func(c *Config) {
+			l, err := ParseListener(tc.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Listeners = []Listener{l}
+		})
+		c, err := net.Dial("tcp", srv.ListenerAddr("plain").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "512,\xb1\xff\xff\xff\x0f,513,")
+		c.Close()
+		waitFor(t, 5*time.Second, "the stream judged", func() bool {
+			st := srv.Stats()
+			return st.Errors["unresyncable"] == 1 || st.Readings == 2
+		})
+		if st := srv.Stats(); (st.Errors["unresyncable"] == 1) != tc.closed {
+			t.Fatalf("%s: errors %v, readings %d", tc.spec, st.Errors, st.Readings)
+		}
+	}
+}

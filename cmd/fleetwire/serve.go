@@ -49,7 +49,8 @@ framing and trust (a legacy device printing "512," on its own port):
   --listen 'tls://:7443?cert=c.pem&key=k.pem&client-ca=ca.pem&policy=authenticated'
 
 Options: name, end (one byte, or lf, cr, comma, space, tab), radix (2, 8,
-10, 16), naming (ip, ip-port, fixed:<device id>), downlink (framed, raw),
+10, 16), naming (ip, ip-port, fixed:<device id>), formats (all, or text:
+a byte >= 0x80 is line noise, not an envelope), downlink (framed, raw),
 policy (bound, open, authenticated), cert, key, client-ca.
 --http beyond loopback needs a token ($FLEETWIRE_TOKEN or --http-token-file)
 or an explicit --http-insecure.

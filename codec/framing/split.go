@@ -26,6 +26,11 @@ import (
 type Splitter struct {
 	End      byte // END byte of text frames; 0 means '\n'
 	MaxFrame int  // bytes of one frame on the wire; 0 means codec.DefaultMaxFrame
+	// TextOnly takes no length-prefixed envelope: a byte that would start
+	// one (>= 0x80) starts no frame, as for a listener of plain text
+	// devices, where such a byte is line noise and its "length" would
+	// make the stream unresyncable.
+	TextOnly bool
 
 	skipping bool // discarding an over-long or garbage text line up to the next END
 }
@@ -103,7 +108,7 @@ func (s *Splitter) Split(data []byte, atEOF bool) (advance int, frame []byte, er
 	if codec.Delimited(first) {
 		return s.splitLine(data, atEOF, end)
 	}
-	if codec.FormatOf(first) == codec.FormatUnknown {
+	if s.TextOnly || codec.FormatOf(first) == codec.FormatUnknown {
 		// A byte that starts no frame: skip to the next END byte, which
 		// resynchronises text streams after line noise.
 		s.skipping = true

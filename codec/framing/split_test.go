@@ -188,3 +188,29 @@ func FuzzSplitEnd(f *testing.F) {
 		}
 	})
 }
+
+// TestTextOnly: with TextOnly a byte that would start an envelope starts
+// no frame: it is skipped with the rest of its line, and the stream goes
+// on, where an envelope "length" above the limit would have closed it.
+func TestTextOnly(t *testing.T) {
+	s := Splitter{End: ',', TextOnly: true, MaxFrame: 64}
+	data := []byte("512,\xb1\xff\xff\xff\x0f,513,")
+	var frames []string
+	errs := 0
+	for off := 0; off < len(data); {
+		adv, fr, err := s.Split(data[off:], true)
+		if err != nil {
+			errs++
+		}
+		if adv == 0 {
+			t.Fatalf("stuck at %d (%v)", off, err)
+		}
+		if fr != nil {
+			frames = append(frames, string(fr))
+		}
+		off += adv
+	}
+	if strings.Join(frames, "|") != "512|513" || errs != 1 {
+		t.Fatalf("frames %q, %d errors; want 512|513 and one unknown_format", frames, errs)
+	}
+}
