@@ -15,7 +15,7 @@ const (
 	// rateLimit bounds how slowly a probability adapts: after n bits a
 	// context moves by 1/(n+2) towards each new bit (a counting estimate,
 	// so a frame's first few samples already teach it), and never by less
-	// than 1/(rateLimit+2). See the variants table in the tests.
+	// than 1/(rateLimit+2). See the variants table in variants_test.go (build tag research).
 	rateLimit = 30
 
 	// maxOverrun is how far past its end the decoder may read: its four

@@ -1,3 +1,5 @@
+//go:build research
+
 package compact
 
 import (
@@ -14,7 +16,8 @@ import (
 // of the residuals only, in bytes per reading, so that the columns differ
 // only in the residual code: adaptive variants are exact ideal code
 // lengths (-log2 p with the coder's own integer probability updates),
-// static ones count bits. Run: go test -run Variants -v ./codec/compact/
+// static ones count bits. It asserts nothing, so it builds only with the
+// research tag: go test -tags research -run Variants -v ./codec/compact/
 func TestVariants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("table, not a check")
