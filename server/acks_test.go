@@ -36,8 +36,9 @@ func storedLine(t *testing.T, r *bufio.Reader, c net.Conn) string {
 func TestAckStream(t *testing.T) {
 	for _, engine := range []string{"gnet", "std"} {
 		t.Run(engine, func(t *testing.T) {
+			data := t.TempDir()
 			srv := startServer(t, func(c *Config) {
-				c.Engine, c.Sink, c.AckInterval = engine, "files", 200*time.Millisecond
+				c.Engine, c.Sink, c.AckInterval = engine, files(t, data), 200*time.Millisecond
 			})
 			c, err := net.Dial("tcp", srv.Addr(TCP).String())
 			if err != nil {
@@ -69,7 +70,7 @@ func TestAckStream(t *testing.T) {
 				t.Fatal(err)
 			}
 			seqs := map[uint64]int{}
-			rd, err := sink.OpenReader(srv.Config().DataDir)
+			rd, err := sink.OpenReader(data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +142,7 @@ func TestAckDatagrams(t *testing.T) {
 // is durable; a chunk the sink could not write is never acknowledged and
 // its samples are taken again when resent.
 func TestAckOnlyWhenDurable(t *testing.T) {
-	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = "files", 100*time.Millisecond })
+	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = files(t, t.TempDir()), 100*time.Millisecond })
 	c, err := net.Dial("tcp", srv.Addr(TCP).String())
 	if err != nil {
 		t.Fatal(err)
@@ -174,7 +175,7 @@ func TestAckOnlyWhenDurable(t *testing.T) {
 // new server what it holds. The device hears so at its hello.
 func TestAckRestart(t *testing.T) {
 	dir := t.TempDir()
-	first := startServer(t, func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond })
+	first := startServer(t, func(c *Config) { c.Sink, c.AckInterval = files(t, dir), 100*time.Millisecond })
 	c, err := net.Dial("tcp", first.Addr(TCP).String())
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +191,7 @@ func TestAckRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	second := startServer(t, func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond })
+	second := startServer(t, func(c *Config) { c.Sink, c.AckInterval = files(t, dir), 100*time.Millisecond })
 	c, err = net.Dial("tcp", second.Addr(TCP).String())
 	if err != nil {
 		t.Fatal(err)

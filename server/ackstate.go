@@ -10,7 +10,6 @@ import (
 
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/codec/ack"
-	"github.com/fleetwire/fleetwire/server/sink"
 )
 
 // What recognises a resend must survive the server: after a kill -9 or a
@@ -142,7 +141,7 @@ func cutPrefix(b []byte, p string) ([]byte, bool) {
 // written after it, into s.recovered. A device whose replayed rows hold
 // more holes than a set can is dropped from it: it cannot have been
 // acking (its sessions never let it open that many), so nothing is lost.
-func (s *Server) recoverAcks(fs *sink.FileSink) error {
+func (s *Server) recoverAcks(fs ackStore) error {
 	overflow := map[string]bool{}
 	sets := map[string]*ack.Set{}
 	ckpt, err := fs.Recover(func(device []byte, seq uint64, n int) {

@@ -8,13 +8,14 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
-	"github.com/fleetwire/fleetwire/server/natssink"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
 // Config is everything `fleetwire serve` can be told. The zero value of a
-// field means its default (see Defaults); addresses have none: a Config
-// needs at least one listener.
+// field means its default (Defaults, the same values the CLI's flags
+// start from); a duration whose feature can be turned off takes Never for
+// off. Addresses have no default: a Config needs at least one listener,
+// and the sink is the caller's (nil: None, which keeps nothing).
 type Config struct {
 	// The default listeners, named tcp, udp and tls, with the server-wide
 	// END byte and policies. "" leaves one out.
@@ -35,19 +36,16 @@ type Config struct {
 	UDPReaders int    // UDP sockets (SO_REUSEPORT) with a reader each; 0 = one per core
 	UDPRcvBuf  int    // bytes of kernel receive buffer per UDP socket
 	// UDPCoalesce is how long a busy UDP reader sleeps before it reads
-	// again instead of waiting on the netpoller; 0 = never (see udpReader).
+	// again instead of waiting on the netpoller; Never: it waits on every
+	// empty read (see udpReader).
 	UDPCoalesce time.Duration
 	ReusePort   bool // share the ports with other server processes
 
-	DataDir string // where the file sink writes
-	// FsyncInterval is how often the file sink fsyncs its open segment
-	// (sink.FileConfig.FsyncInterval); negative: only when a segment is
-	// sealed.
-	FsyncInterval time.Duration
-	Sink          string // "files" (default), "none" or "nats://host:port[,host:port...]"
-	// NATS configures the sink of --sink nats://...; its URL, Dir and
-	// Node are taken from Sink, DataDir and Node.
-	NATS natssink.Config
+	// Sink is where readings go, opened by the caller (sink.OpenFiles,
+	// natssink.Open, sink.None); New takes it over and Shutdown closes it.
+	// A sink that keeps acknowledged-delivery state with its data (the
+	// file sink: SetCheckpoint and Recover) gets the server's. nil: None.
+	Sink sink.Sink
 
 	MaxConns   int // open TCP+TLS connections; beyond: closed at once, counted
 	MaxDevices int // identified devices' sessions; beyond: readings dropped, counted
@@ -107,9 +105,6 @@ var Defaults = Config{
 	Engine:              "gnet",
 	UDPRcvBuf:           8 << 20,
 	UDPCoalesce:         time.Millisecond,
-	DataDir:             "./data",
-	FsyncInterval:       sink.DefaultFsyncInterval,
-	Sink:                "files",
 	MaxConns:            100_000,
 	MaxDevices:          1_000_000,
 	MaxAnonymous:        10_000,
@@ -131,6 +126,10 @@ var Defaults = Config{
 	CommandHistory:        10_000,
 }
 
+// Never, as a Config duration that allows it (IdleTimeout, FrameTimeout,
+// UDPCoalesce), turns that feature off; the zero value means the default.
+const Never time.Duration = -1
+
 // withDefaults fills zero fields. Addresses are not defaulted: an empty
 // address means that transport is off (the CLI supplies the defaults).
 func (c Config) withDefaults() Config {
@@ -146,15 +145,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UDPRcvBuf == 0 {
 		c.UDPRcvBuf = d.UDPRcvBuf
-	}
-	if c.DataDir == "" {
-		c.DataDir = d.DataDir
-	}
-	if c.Sink == "" {
-		c.Sink = d.Sink
-	}
-	if c.FsyncInterval == 0 {
-		c.FsyncInterval = d.FsyncInterval
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = d.MaxConns
@@ -178,7 +168,8 @@ func (c Config) withDefaults() Config {
 	for _, p := range []struct {
 		v   *time.Duration
 		def time.Duration
-	}{{&c.CommandTTL, d.CommandTTL}, {&c.AckTimeout, d.AckTimeout}, {&c.AnonymousIdle, d.AnonymousIdle}, {&c.BindTTL, d.BindTTL}, {&c.AckInterval, d.AckInterval}} {
+	}{{&c.CommandTTL, d.CommandTTL}, {&c.AckTimeout, d.AckTimeout}, {&c.AnonymousIdle, d.AnonymousIdle}, {&c.BindTTL, d.BindTTL},
+		{&c.AckInterval, d.AckInterval}, {&c.IdleTimeout, d.IdleTimeout}, {&c.FrameTimeout, d.FrameTimeout}, {&c.UDPCoalesce, d.UDPCoalesce}} {
 		if *p.v == 0 {
 			*p.v = p.def
 		}
@@ -267,12 +258,14 @@ func (c *Config) validate() error {
 		}
 	}
 	for _, v := range []struct {
-		name string
-		d    time.Duration
-	}{{"idle timeout", c.IdleTimeout}, {"frame timeout", c.FrameTimeout}, {"anonymous idle", c.AnonymousIdle},
-		{"bind ttl", c.BindTTL}, {"command ttl", c.CommandTTL}, {"ack timeout", c.AckTimeout}, {"ack interval", c.AckInterval}} {
-		if v.d < 0 {
-			return fmt.Errorf("%s %v: want a positive duration, or 0 where 0 means never", v.name, v.d)
+		name     string
+		d        time.Duration
+		mayNever bool
+	}{{"idle timeout", c.IdleTimeout, true}, {"frame timeout", c.FrameTimeout, true}, {"udp coalesce", c.UDPCoalesce, true},
+		{"anonymous idle", c.AnonymousIdle, false}, {"bind ttl", c.BindTTL, false}, {"command ttl", c.CommandTTL, false},
+		{"ack timeout", c.AckTimeout, false}, {"ack interval", c.AckInterval, false}} {
+		if v.d < 0 && !(v.mayNever && v.d == Never) {
+			return fmt.Errorf("%s %v: want a positive duration", v.name, v.d)
 		}
 	}
 	for _, p := range []Policy{c.TCPPolicy, c.UDPPolicy, c.TLSPolicy} {
@@ -286,10 +279,10 @@ func (c *Config) validate() error {
 	if c.MaxAmplification < 1 {
 		return fmt.Errorf("max amplification %d: want at least 1 decoded byte per wire byte", c.MaxAmplification)
 	}
-	if c.UDPCoalesce < 0 || c.UDPCoalesce > maxUDPCoalesce {
+	if c.UDPCoalesce > maxUDPCoalesce {
 		// Longer naps would hold decoded readings past chunkAge and let a
 		// burst outgrow the socket's receive buffer.
-		return fmt.Errorf("--udp-coalesce %v: want 0 to %v", c.UDPCoalesce, maxUDPCoalesce)
+		return fmt.Errorf("udp coalesce %v: want at most %v", c.UDPCoalesce, maxUDPCoalesce)
 	}
 	return nil
 }

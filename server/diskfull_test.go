@@ -21,7 +21,7 @@ import (
 // received is stored or dropped with a reason.
 func TestDiskFull(t *testing.T) {
 	dir := tmpfs.Mount(t, 256<<10)
-	srv := startServer(t, func(c *Config) { c.Sink, c.DataDir, c.UDPAddr = "files", dir, "" })
+	srv := startServer(t, func(c *Config) { c.Sink, c.UDPAddr = files(t, dir), "" })
 	conn, err := net.Dial("tcp", srv.Addr(TCP).String())
 	if err != nil {
 		t.Fatal(err)

@@ -21,7 +21,7 @@ func FuzzIngest(f *testing.F) {
 	f.Add(append([]byte("x;1;1\n"), good...), uint8(1))
 	f.Add(compress.Default().Append(nil, codec.CompressS2, []byte("a;0;1,2\nb;1;3\n")), uint8(7))
 	f.Add([]byte("\xff\xb1\x7f\nm;1;NaN\n#ack 1 ok\n"), uint8(2))
-	srv, err := New(Config{TCPAddr: "127.0.0.1:0", Sink: "none", Limits: codec.Limits{MaxFrame: 1024, MaxDecoded: 4096}})
+	srv, err := New(Config{TCPAddr: "127.0.0.1:0", Limits: codec.Limits{MaxFrame: 1024, MaxDecoded: 4096}})
 	if err != nil {
 		f.Fatal(err)
 	}

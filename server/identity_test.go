@@ -284,7 +284,7 @@ func TestAuthenticatedPolicyNeedsCredentials(t *testing.T) {
 			c.TLSAddr, c.TLSCert, c.TLSKey = "127.0.0.1:0", "x", "y"
 		},
 	} {
-		cfg := Config{TCPAddr: "127.0.0.1:0", Sink: "none"}
+		cfg := Config{TCPAddr: "127.0.0.1:0"}
 		mutate(&cfg)
 		if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "authenticated") {
 			t.Errorf("config %+v: %v", cfg, err)

@@ -51,7 +51,7 @@ func BenchmarkIngestStream(b *testing.B) {
 	for _, name := range []string{"text", "binary", "compact", "text/loadgen", "binary/loadgen"} {
 		c, _ := codec.ParseCodec(strings.TrimSuffix(name, "/loadgen"))
 		b.Run(name, func(b *testing.B) {
-			srv, err := New(Config{TCPAddr: "127.0.0.1:0", Sink: "none"})
+			srv, err := New(Config{TCPAddr: "127.0.0.1:0"})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -88,7 +88,7 @@ func BenchmarkIngestStream(b *testing.B) {
 // BenchmarkIngestDatagrams measures the UDP path per datagram: one
 // frame of 4 readings each, 1000 devices.
 func BenchmarkIngestDatagrams(b *testing.B) {
-	srv, err := New(Config{UDPAddr: "127.0.0.1:0", Sink: "none"})
+	srv, err := New(Config{UDPAddr: "127.0.0.1:0"})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func BenchmarkIngestDatagrams(b *testing.B) {
 func BenchmarkSessionMemory(b *testing.B) {
 	const devices = 100_000
 	for range b.N {
-		srv, err := New(Config{UDPAddr: "127.0.0.1:0", Sink: "none", MaxDevicesPerSource: devices})
+		srv, err := New(Config{UDPAddr: "127.0.0.1:0", MaxDevicesPerSource: devices})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -158,7 +158,7 @@ func BenchmarkIngestAck(b *testing.B) {
 	for _, acked := range []bool{false, true} {
 		name := map[bool]string{false: "plain", true: "ack"}[acked]
 		b.Run(name, func(b *testing.B) {
-			srv, err := New(Config{TCPAddr: "127.0.0.1:0", Sink: "none"})
+			srv, err := New(Config{TCPAddr: "127.0.0.1:0"})
 			if err != nil {
 				b.Fatal(err)
 			}

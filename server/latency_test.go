@@ -11,7 +11,7 @@ import (
 func TestLatencyRuns(t *testing.T) {
 	f := func(lats []int64, want map[int64]int64) {
 		t.Helper()
-		srv, err := New(Config{TCPAddr: "127.0.0.1:0", Sink: "none"})
+		srv, err := New(Config{TCPAddr: "127.0.0.1:0"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -63,7 +63,7 @@ func TestListenerValidation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = New(Config{Sink: "none", Listeners: []Listener{l}})
+		_, err = New(Config{Listeners: []Listener{l}})
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("%s: %v, want an error with %q", spec, err, want)
 		}
@@ -74,7 +74,7 @@ func TestListenerValidation(t *testing.T) {
 	f("tcp://127.0.0.1:1?policy=authenticated", "authenticated")
 	f("tls://127.0.0.1:1", "certificate")
 	f("udp://127.0.0.1:1?cert=x", "for TLS")
-	if _, err := New(Config{Sink: "none", TCPAddr: "127.0.0.1:7999", Listeners: []Listener{{Name: "b", Transport: TCP, Addr: "127.0.0.1:7999"}}}); err == nil || !strings.Contains(err.Error(), "both on") {
+	if _, err := New(Config{TCPAddr: "127.0.0.1:7999", Listeners: []Listener{{Name: "b", Transport: TCP, Addr: "127.0.0.1:7999"}}}); err == nil || !strings.Contains(err.Error(), "both on") {
 		t.Fatalf("two listeners on one address: %v", err)
 	}
 }

@@ -68,7 +68,7 @@ func TestProtocolExamplesReachTheSink(t *testing.T) {
 	for name, send := range senders {
 		t.Run(name, func(t *testing.T) {
 			data := t.TempDir()
-			srv := startServer(t, func(c *Config) { c.Sink, c.DataDir = "files", data })
+			srv := startServer(t, func(c *Config) { c.Sink = files(t, data) })
 			send(t, srv.Addr(TCP).String(), srv.Addr(UDP).String())
 			waitFor(t, 10*time.Second, "9 samples", func() bool { return srv.Stats().Readings == 13 })
 			if st := srv.Stats(); st.Lost != 0 || len(st.Errors) != 0 || st.EOS != 1 {

@@ -28,7 +28,7 @@ import (
 func plainServer(t *testing.T, data string, engine ...string) *Server {
 	t.Helper()
 	return startServer(t, func(c *Config) {
-		c.Sink, c.DataDir = "files", data
+		c.Sink = files(t, data)
 		if len(engine) > 0 {
 			c.Engine = engine[0]
 		}

@@ -6,11 +6,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +17,6 @@ import (
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/codec/ack"
 	"github.com/fleetwire/fleetwire/codec/wire"
-	"github.com/fleetwire/fleetwire/server/natssink"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -53,7 +51,8 @@ type Server struct {
 	sweepDone chan struct{}
 }
 
-// New checks cfg and opens the sink; Start opens the sockets.
+// New checks cfg and takes over its sink; Start opens the sockets. On
+// error the sink is the caller's to close.
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -81,35 +80,26 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.listeners = append(s.listeners, ln)
 	}
-	switch cfg.Sink {
-	case "none":
+	s.sink = cfg.Sink
+	if s.sink == nil {
 		s.sink = sink.None()
-	case "files":
-		fs, err := sink.OpenFiles(sink.FileConfig{Dir: cfg.DataDir, Node: cfg.Node, FsyncInterval: cfg.FsyncInterval,
-			Checkpoint: s.writeAckCheckpoint})
-		if err != nil {
-			return nil, fmt.Errorf("open file sink in %s: %w", cfg.DataDir, err)
-		}
-		if err := s.recoverAcks(fs); err != nil {
-			_ = fs.Close()
+	}
+	s.storing = !sink.Discards(s.sink)
+	if st, ok := s.sink.(ackStore); ok {
+		st.SetCheckpoint(s.writeAckCheckpoint)
+		if err := s.recoverAcks(st); err != nil {
 			return nil, err
 		}
-		s.sink, s.storing = fs, true
-	default:
-		if !natssink.IsURL(cfg.Sink) {
-			return nil, fmt.Errorf("sink %q: want files, none or nats://host:port[,host:port...]", cfg.Sink)
-		}
-		nc := cfg.NATS
-		nc.URL, nc.Dir, nc.Node = cfg.Sink, cfg.DataDir, cfg.Node
-		ns, err := natssink.Open(nc)
-		if err != nil {
-			return nil, fmt.Errorf("open NATS sink: %w", err)
-		}
-		s.cfg.Node = ns.Node() // the sink defaults it to the host name: one name everywhere
-		ns.SetStatsSource(func() any { return s.Stats() })
-		s.sink, s.storing = ns, true
 	}
 	return s, nil
+}
+
+// ackStore is a sink that keeps acknowledged-delivery state with its data
+// (the file sink): a checkpoint written with its segments, and a replay of
+// what it stored after it.
+type ackStore interface {
+	SetCheckpoint(fn func(w io.Writer) error)
+	Recover(fn func(device []byte, seq uint64, n int)) (checkpoint []byte, err error)
 }
 
 // Config returns the server's configuration with defaults filled in.
@@ -181,7 +171,7 @@ func (s *Server) Start() (err error) {
 	for _, ln := range s.listeners {
 		attrs = append(attrs, ln.cfg.Name, ln.transport.String()+"://"+s.listenerAddr(ln).String())
 	}
-	slog.Info("fleetwire serving", append(attrs, "sink", redactURL(s.cfg.Sink), "data", s.cfg.DataDir)...)
+	slog.Info("fleetwire serving", attrs...)
 	return nil
 }
 
@@ -323,20 +313,4 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("close sink: %w", err)
 	}
 	return nil
-}
-
-// redactURL hides passwords and tokens in a (comma-separated) sink URL
-// before it is logged: nats://user:secret@host becomes nats://user:xxxxx@host.
-func redactURL(s string) string {
-	parts := strings.Split(s, ",")
-	for i, p := range parts {
-		if u, err := url.Parse(p); err == nil && u.User != nil {
-			parts[i] = u.Redacted()
-			if _, has := u.User.Password(); !has { // a token alone is the secret
-				u.User = url.User("xxxxx")
-				parts[i] = u.String()
-			}
-		}
-	}
-	return strings.Join(parts, ",")
 }

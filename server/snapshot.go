@@ -54,6 +54,10 @@ type Stats struct {
 	NATSSink *natssink.NATSStats `json:"nats_sink,omitempty"`
 }
 
+// natsStatser is a sink with a NATS sink's own state to show (spool, in
+// flight, acknowledgements): natssink.Sink.
+type natsStatser interface{ NATSStats() natssink.NATSStats }
+
 // TransportStats are Stats for one transport.
 type TransportStats struct {
 	Devices      int               `json:"devices"`
@@ -203,7 +207,7 @@ func (s *Server) Stats() Stats {
 	st.Latency = s.latency()
 	st.Acks.Writes, st.Acks.Bytes = s.acker.acksSent.Load(), s.acker.ackBytes.Load()
 	st.Acks.Resent, st.Acks.Failed = s.acker.suppress.Load(), s.acker.failed.Load()
-	if ns, ok := s.sink.(*natssink.Sink); ok {
+	if ns, ok := s.sink.(natsStatser); ok {
 		n := ns.NATSStats()
 		st.NATSSink = &n
 	}

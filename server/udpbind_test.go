@@ -47,7 +47,7 @@ func testUDPPortTheft(t *testing.T, engine string, readers int) {
 			defer pc.Close()
 			port = pc.LocalAddr().(*net.UDPAddr).Port
 		}
-		cfg := Config{Sink: "none", DataDir: t.TempDir()}
+		cfg := Config{}
 		udpOnly(fmt.Sprintf("127.0.0.1:%d", port), share)(&cfg)
 		srv, err := New(cfg)
 		if err != nil {

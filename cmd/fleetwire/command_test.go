@@ -37,7 +37,7 @@ func commandEnv(t *testing.T, token, ack string) string {
 	if ack == "" {
 		ackTimeout = 300 * time.Millisecond
 	}
-	srv, err := server.New(server.Config{TCPAddr: "127.0.0.1:0", Sink: "none", AckTimeout: ackTimeout})
+	srv, err := server.New(server.Config{TCPAddr: "127.0.0.1:0", AckTimeout: ackTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}

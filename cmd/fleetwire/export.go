@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetwire/fleetwire/server"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -81,7 +80,7 @@ without a device time are left out then.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data", server.Defaults.DataDir, "data directory of the server (its --data)")
+	cmd.Flags().StringVar(&dataDir, "data", DefaultDataDir, "data directory of the server (its --data)")
 	cmd.Flags().StringSliceVar(&f.Devices, "device", nil, "only these devices (repeat the flag or separate with commas)")
 	cmd.Flags().StringVar(&since, "since", "", "only rows with device time at or after this: unix ms, RFC 3339, or a duration back from now")
 	cmd.Flags().BoolVar(&strict, "strict", false, "also exit with an error when a .partial segment ends in a torn frame (a crash, or a live server writing it)")

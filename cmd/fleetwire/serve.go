@@ -27,7 +27,8 @@ func newServeCmd() *cobra.Command {
 	var end string
 	var maxFrame, maxDecoded, maxChannels, maxSamples int
 	var shutdownGrace, fsyncInterval time.Duration
-	var clusterNATS, naming string
+	var clusterNATS, naming, sinkKind, dataDir string
+	var natsCfg natssink.Config
 	var listens []string
 	var httpInsecure bool
 	var wcfg web.Config
@@ -91,17 +92,40 @@ the sink, log a summary.`,
 			if err != nil {
 				return err
 			}
-			cfg.FsyncInterval = fsync
+			for _, d := range []struct {
+				flag string
+				v    *time.Duration
+			}{{"--idle-timeout", &cfg.IdleTimeout}, {"--frame-timeout", &cfg.FrameTimeout}, {"--udp-coalesce", &cfg.UDPCoalesce}} {
+				switch {
+				case *d.v < 0:
+					return fmt.Errorf("%s %v: want a positive duration, or 0 for never", d.flag, *d.v)
+				case *d.v == 0:
+					*d.v = server.Never
+				}
+			}
 			cfg.Limits = codec.Limits{MaxFrame: maxFrame, MaxDecoded: maxDecoded, MaxChannels: maxChannels, MaxSamples: maxSamples}
-			srv, err := server.New(cfg)
+			sk, err := openSink(sinkKind, dataDir, cfg.Node, fsync, natsCfg)
 			if err != nil {
 				return err
+			}
+			if ns, ok := sk.(*natssink.Sink); ok {
+				cfg.Node = ns.Node() // the sink defaults it to the host name: one name everywhere
+			}
+			cfg.Sink = sk
+			srv, err := server.New(cfg)
+			if err != nil {
+				_ = sk.Close()
+				return err
+			}
+			if ns, ok := sk.(*natssink.Sink); ok {
+				ns.SetStatsSource(func() any { return srv.Stats() })
 			}
 			if err := srv.Start(); err != nil {
 				return err
 			}
-			if url := clusterURL(cfg.Sink, clusterNATS); url != "" && cfg.HTTPAddr != "" {
-				view, stop, err := web.DialCluster(url, cfg.NATS.StatsSubject, strings.Join(strings.Fields("fleetwire "+cfg.Node+" cluster view"), " "))
+			slog.Info("sink", "sink", redactURL(sinkKind), "data", dataDir)
+			if url := clusterURL(sinkKind, clusterNATS); url != "" && cfg.HTTPAddr != "" {
+				view, stop, err := web.DialCluster(url, natsCfg.StatsSubject, strings.Join(strings.Fields("fleetwire "+cfg.Node+" cluster view"), " "))
 				if err != nil {
 					_ = srv.Shutdown(context.Background())
 					return fmt.Errorf("--cluster-nats: %w", err)
@@ -145,14 +169,14 @@ the sink, log a summary.`,
 	f.String("http-token-file", "", "file holding the bearer token (its content, trimmed); instead of --http-token, before $FLEETWIRE_TOKEN")
 	f.BoolVar(&httpInsecure, "http-insecure", false, "serve --http beyond loopback without a token: anyone who reaches it can read the fleet and send commands to devices")
 	f.BoolVar(&wcfg.MetricsPerDevice, "metrics-per-device", false, "add per-device series to /metrics (one label value per device: mind the cardinality)")
-	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "directory of the file sink's segments (and of the NATS sink's spool)")
-	f.DurationVar(&fsyncInterval, "fsync-interval", cfg.FsyncInterval, "file sink: fsync the open segment this often, so a power cut costs about this plus 100 ms of readings (0: only when a segment is sealed, up to a minute)")
-	f.StringVar(&cfg.Sink, "sink", cfg.Sink, "where readings go: files, none (for benchmarks) or nats://host:4222[,host2:4222...] (a JetStream stream, through a spool under --data)")
-	f.StringVar(&cfg.NATS.Stream, "nats-stream", natssink.DefaultStream, "JetStream stream of --sink nats://...")
-	f.IntVar(&cfg.NATS.Replicas, "nats-replicas", 1, "replicas of the stream --nats-create-stream creates")
-	f.BoolVar(&cfg.NATS.CreateStream, "nats-create-stream", false, "create the stream if it does not exist (subjects fleetwire.readings.>, file storage)")
-	f.IntVar(&cfg.NATS.MaxInflight, "nats-max-inflight", natssink.DefaultMaxInflight, "batches published and not yet acknowledged, at most")
-	f.Int64Var(&cfg.NATS.SpoolMaxBytes, "spool-max-bytes", natssink.DefaultSpoolMax, "unacknowledged batches kept on disk at most; beyond, readings are refused (dropped, sink_full)")
+	f.StringVar(&dataDir, "data", DefaultDataDir, "directory of the file sink's segments (and of the NATS sink's spool)")
+	f.DurationVar(&fsyncInterval, "fsync-interval", sink.DefaultFsyncInterval, "file sink: fsync the open segment this often, so a power cut costs about this plus 100 ms of readings (0: only when a segment is sealed, up to a minute)")
+	f.StringVar(&sinkKind, "sink", "files", "where readings go: files, none (for benchmarks) or nats://host:4222[,host2:4222...] (a JetStream stream, through a spool under --data)")
+	f.StringVar(&natsCfg.Stream, "nats-stream", natssink.DefaultStream, "JetStream stream of --sink nats://...")
+	f.IntVar(&natsCfg.Replicas, "nats-replicas", 1, "replicas of the stream --nats-create-stream creates")
+	f.BoolVar(&natsCfg.CreateStream, "nats-create-stream", false, "create the stream if it does not exist (subjects fleetwire.readings.>, file storage)")
+	f.IntVar(&natsCfg.MaxInflight, "nats-max-inflight", natssink.DefaultMaxInflight, "batches published and not yet acknowledged, at most")
+	f.Int64Var(&natsCfg.SpoolMaxBytes, "spool-max-bytes", natssink.DefaultSpoolMax, "unacknowledged batches kept on disk at most; beyond, readings are refused (dropped, sink_full)")
 	f.StringVar(&cfg.Engine, "engine", cfg.Engine, "I/O engine: gnet (event loops) or std (goroutine per connection, ReadFrom for UDP)")
 	f.IntVar(&cfg.Loops, "loops", 0, "gnet event loops (0: one per core)")
 	f.IntVar(&cfg.UDPReaders, "udp-readers", 0, "UDP sockets with a reader each, sharing the port with SO_REUSEPORT (0: one per core)")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetwire/fleetwire/server"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -61,7 +60,7 @@ so it can run beside a live server.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&dataDir, "data", server.Defaults.DataDir, "data directory of the server (its --data)")
+	cmd.Flags().StringVar(&dataDir, "data", DefaultDataDir, "data directory of the server (its --data)")
 	return cmd
 }
 

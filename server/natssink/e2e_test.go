@@ -26,15 +26,19 @@ const (
 
 func startFleetwire(t testing.TB, url, dir, node string) *server.Server {
 	t.Helper()
+	ns, err := natssink.Open(natssink.Config{URL: url, Dir: dir, Node: node, CreateStream: true, Replicas: 3,
+		Linger: 300 * time.Millisecond, AckTimeout: 2 * time.Second, DrainTimeout: 20 * time.Second, Logger: quiet(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv, err := server.New(server.Config{
-		TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Sink: url, DataDir: dir, Node: node,
+		TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Sink: ns, Node: node,
 		Loops: 1, UDPReaders: 1, UDPRcvBuf: 4 << 20,
-		NATS: natssink.Config{CreateStream: true, Replicas: 3, Linger: 300 * time.Millisecond,
-			AckTimeout: 2 * time.Second, DrainTimeout: 20 * time.Second, Logger: quiet(t)},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ns.SetStatsSource(func() any { return srv.Stats() })
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

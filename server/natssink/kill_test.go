@@ -38,14 +38,18 @@ func childNode() int {
 	if r, err := strconv.Atoi(os.Getenv(childEnv + "_REPLICAS")); err == nil {
 		replicas = r
 	}
-	srv, err := server.New(server.Config{
-		TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Sink: os.Getenv(childEnv + "_URL"),
-		DataDir: os.Getenv(childEnv + "_DIR"), Node: os.Getenv(childEnv + "_NODE"),
-		Loops: 1, UDPReaders: 1, UDPRcvBuf: 4 << 20,
-		NATS: natssink.Config{CreateStream: true, Replicas: replicas, Linger: 300 * time.Millisecond,
-			AckTimeout: 2 * time.Second, StatsInterval: 100 * time.Millisecond},
-	})
+	ns, err := natssink.Open(natssink.Config{URL: os.Getenv(childEnv + "_URL"), Dir: os.Getenv(childEnv + "_DIR"),
+		Node: os.Getenv(childEnv + "_NODE"), CreateStream: true, Replicas: replicas, Linger: 300 * time.Millisecond,
+		AckTimeout: 2 * time.Second, StatsInterval: 100 * time.Millisecond})
+	var srv *server.Server
 	if err == nil {
+		srv, err = server.New(server.Config{
+			TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Sink: ns, Node: os.Getenv(childEnv + "_NODE"),
+			Loops: 1, UDPReaders: 1, UDPRcvBuf: 4 << 20,
+		})
+	}
+	if err == nil {
+		ns.SetStatsSource(func() any { return srv.Stats() })
 		err = srv.Start()
 	}
 	if err != nil {

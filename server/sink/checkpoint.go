@@ -66,7 +66,7 @@ func (w *writer) checkpoint(seg string) {
 	if w.ckbuf == nil {
 		w.ckbuf = bufio.NewWriterSize(nil, 64<<10)
 	}
-	if err := writeCheckpoint(w.s.dir, w.s.cfg.Node, seg, w.s.cfg.Checkpoint, w.ckbuf); err != nil {
+	if err := writeCheckpoint(w.s.dir, w.s.cfg.Node, seg, w.s.checkpointFn(), w.ckbuf); err != nil {
 		w.s.c.checkpointErrors.Add(1)
 		w.logError("sink: checkpoint failed; the previous one stays", "checkpoint after "+seg, err)
 		return

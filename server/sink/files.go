@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
@@ -155,7 +156,23 @@ type FileSink struct {
 
 	startCounter uint64 // of the node's last segment at open: Recover reads none after it
 
+	checkpoint atomic.Pointer[func(io.Writer) error] // SetCheckpoint's, else cfg.Checkpoint
+
 	w writer // owned by the writer goroutine
+}
+
+// SetCheckpoint sets the function that writes the checkpoint (see
+// FileConfig.Checkpoint), for a caller that gets the sink already open:
+// the server attaches its acknowledged-delivery state to the sink it is
+// given. Safe at any time; it takes effect at the next seal.
+func (s *FileSink) SetCheckpoint(fn func(w io.Writer) error) { s.checkpoint.Store(&fn) }
+
+// checkpointFn returns the checkpoint function in effect, nil if none.
+func (s *FileSink) checkpointFn() func(io.Writer) error {
+	if fn := s.checkpoint.Load(); fn != nil {
+		return *fn
+	}
+	return s.cfg.Checkpoint
 }
 
 // OpenFiles opens (creating it if needed) the segment directory under

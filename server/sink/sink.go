@@ -233,3 +233,10 @@ func (s *noneSink) Close() error {
 }
 
 func (s *noneSink) Stats() Stats { return s.c.stats() }
+
+// Discards reports whether s keeps nothing (None): a caller may then skip
+// copying readings for it at all.
+func Discards(s Sink) bool {
+	_, none := s.(*noneSink)
+	return none
+}

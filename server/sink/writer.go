@@ -286,7 +286,7 @@ func (w *writer) seal() {
 	// only when the receipts of all its rows are settled. A chunk being
 	// added with rows in it (a wider device, or a failed write, in its
 	// middle) is not, so its checkpoint waits for the next seal.
-	if sealed && durable && whole && w.s.cfg.Checkpoint != nil {
+	if sealed && durable && whole && w.s.checkpointFn() != nil {
 		w.checkpoint(seg.name)
 	}
 }

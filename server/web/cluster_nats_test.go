@@ -27,11 +27,15 @@ func newClusterEnv(t *testing.T, wcfg Config) *clusterEnv {
 	t.Helper()
 	nc := natstest.Start(t, 1)
 	start := func(node string) *server.Server {
-		srv, err := server.New(server.Config{TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Sink: nc.URL(), Node: node,
-			DataDir: t.TempDir(), NATS: natssink.Config{CreateStream: true, StatsInterval: 200 * time.Millisecond}})
+		ns, err := natssink.Open(natssink.Config{URL: nc.URL(), Dir: t.TempDir(), Node: node, CreateStream: true, StatsInterval: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("natssink.Open %s: %s", node, err)
+		}
+		srv, err := server.New(server.Config{TCPAddr: "127.0.0.1:0", UDPAddr: "127.0.0.1:0", Sink: ns, Node: node})
 		if err != nil {
 			t.Fatalf("server.New %s: %s", node, err)
 		}
+		ns.SetStatsSource(func() any { return srv.Stats() })
 		if err := srv.Start(); err != nil {
 			t.Fatalf("server.Start %s: %s", node, err)
 		}

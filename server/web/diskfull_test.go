@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/fleetwire/fleetwire/server/sink"
 	"net"
 	"os"
 	"testing"
@@ -22,7 +23,11 @@ func TestSinkWriteErrorsShown(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Second)
 	defer cancel()
 	dir := tmpfs.Mount(t, 128<<10)
-	srv, err := server.New(server.Config{TCPAddr: "127.0.0.1:0", Sink: "files", DataDir: dir})
+	fs, err := sink.OpenFiles(sink.FileConfig{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(server.Config{TCPAddr: "127.0.0.1:0", Sink: fs})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,8 +42,7 @@ type env struct {
 
 func newEnv(t testing.TB, wcfg Config, scfg server.Config) *env {
 	t.Helper()
-	scfg.TCPAddr, scfg.UDPAddr, scfg.Sink = "127.0.0.1:0", "127.0.0.1:0", "none"
-	scfg.DataDir = t.TempDir()
+	scfg.TCPAddr, scfg.UDPAddr = "127.0.0.1:0", "127.0.0.1:0"
 	srv, err := server.New(scfg)
 	if err != nil {
 		t.Fatalf("server.New: %s", err)
