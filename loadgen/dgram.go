@@ -251,17 +251,10 @@ func (l *loop) muxDatagram(data []byte, now int64) {
 		l.muxSplit = framing.NewSplitter(l.r.endByte, maxDownlinkFrame)
 	}
 	l.muxSplit.Reset()
-	for off := 0; off < len(data); {
-		adv, fr, err := l.muxSplit.Split(data[off:], true)
+	_, _ = l.muxSplit.Scan(data, true, func(fr []byte, size int, err error) bool {
 		if err != nil {
 			l.tally.downlinkErrors[codec.ReasonOf(err).String()]++
-		}
-		if adv == 0 {
-			return
-		}
-		off += adv
-		if fr == nil {
-			continue
+			return true
 		}
 		c, why := decodeControl(&l.dl, fr)
 		switch {
@@ -271,12 +264,13 @@ func (l *loop) muxDatagram(data []byte, now int64) {
 			l.tally.downlinkErrors["unroutable"]++
 		default:
 			if id := l.deviceByID(c.Device); id >= 0 {
-				l.onStored(id, c, adv, now)
+				l.onStored(id, c, size, now)
 			} else {
 				l.tally.downlinkErrors["stored_unknown_device"]++
 			}
 		}
-	}
+		return true
+	})
 }
 
 // udpRefused handles ECONNREFUSED on a UDP device's own socket: its

@@ -36,26 +36,21 @@ func (l *loop) downlink(id int32, data []byte, atEOF bool, now int64) {
 	if d.split == nil {
 		d.split = framing.NewSplitter(l.r.endByte, maxDownlinkFrame)
 	}
-	for off := 0; off < len(data); {
-		adv, fr, err := d.split.Split(data[off:], atEOF)
+	off, err := d.split.Scan(data, atEOF, func(fr []byte, size int, err error) bool {
 		if err != nil {
 			l.tally.downlinkErrors[codec.ReasonOf(err).String()]++
-			if adv == 0 { // a stream that cannot be resynchronised
-				l.broken(id, err, now)
-				return
-			}
+			return true
 		}
-		if adv == 0 {
-			d.rx = append(d.rx[:0], data[off:]...)
-			return
-		}
-		off += adv
-		if fr != nil {
-			l.onDownlinkFrame(id, fr, adv, now)
-			if d.state != stUp && d.state != stDraining {
-				return
-			}
-		}
+		l.onDownlinkFrame(id, fr, size, now)
+		return d.state == stUp || d.state == stDraining
+	})
+	if err != nil { // a stream that cannot be resynchronised
+		l.tally.downlinkErrors[codec.ReasonOf(err).String()]++
+		l.broken(id, err, now)
+		return
+	}
+	if d.state == stUp || d.state == stDraining {
+		d.rx = append(d.rx[:0], data[off:]...) // a partial frame, for the next read
 	}
 }
 

@@ -344,21 +344,10 @@ func (w *tlsWriter) read(c *tlsConn) {
 		var n int
 		n, err = c.conn.Read(buf[k:])
 		data := buf[:k+n]
-		off := 0
-		for off < len(data) {
-			adv, fr, serr := split.Split(data[off:], false)
+		off, serr := split.Scan(data, false, func(fr []byte, size int, serr error) bool {
 			if serr != nil {
 				w.t.count(func(tl *tally) { tl.downlinkErrors[codec.ReasonOf(serr).String()]++ })
-				if adv == 0 {
-					return
-				}
-			}
-			if adv == 0 {
-				break
-			}
-			off += adv
-			if fr == nil {
-				continue
+				return true
 			}
 			ctl, why := decodeControl(&b, fr)
 			switch {
@@ -368,16 +357,21 @@ func (w *tlsWriter) read(c *tlsConn) {
 					why = "stored_other_device"
 					break
 				}
-				w.onStored(ctl, adv)
-				continue
+				w.onStored(ctl, size)
+				return true
 			case ctl.Kind != codec.ControlCommand:
 				why = "unexpected_" + ctl.Kind.String()
 			}
 			if why != "" {
 				w.t.count(func(tl *tally) { tl.downlinkErrors[why]++ })
-				continue
+				return true
 			}
 			out = w.obey(c, ctl, out)
+			return true
+		})
+		if serr != nil { // a stream that cannot be resynchronised
+			w.t.count(func(tl *tally) { tl.downlinkErrors[codec.ReasonOf(serr).String()]++ })
+			return
 		}
 		k = copy(buf, data[off:])
 		if err != nil {

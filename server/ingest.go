@@ -148,43 +148,35 @@ func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64, ma
 	st.lastRx = now
 	g.batch.Reset()
 	g.decoded = 0
-	for consumed < len(data) {
-		if maxDecoded > 0 && g.decoded >= maxDecoded {
-			more = true
-			break
+	// A run of bad frames, split errors and frames that fail to decode
+	// alike, closes the stream: enough to resync after line noise, few
+	// enough that a stream of garbage does not burn a core.
+	bad := func() bool {
+		if st.badRun++; st.badRun > maxBadRun {
+			closeWhy = ErrTooManyErrors
+			return false
 		}
-		adv, frame, err := st.split.Split(data[consumed:], atEOF)
+		return true
+	}
+	consumed, err := st.split.Scan(data, atEOF, func(frame []byte, size int, err error) bool {
 		if err != nil {
 			g.countError(st.transport, st.session, ErrReason(codec.ReasonOf(err)), err, now)
-			if adv == 0 {
-				closeWhy = ErrUnresyncable
-				break
-			}
-			if st.badRun++; st.badRun > maxBadRun {
-				closeWhy = ErrTooManyErrors
-				consumed += adv
-				break
-			}
+			return bad()
 		}
-		if adv == 0 {
-			break // need more bytes
-		}
-		consumed += adv
-		if frame == nil {
-			continue
-		}
-		st.earn(adv, g.srv.amp, g.srv.burst)
-		ok, spent := g.decode(st, st.transport, frame, adv, st.credit, netip.AddrPort{}, now)
+		st.earn(size, g.srv.amp, g.srv.burst)
+		ok, spent := g.decode(st, st.transport, frame, size, st.credit, netip.AddrPort{}, now)
 		st.credit -= int64(spent)
 		if !ok {
-			if st.badRun++; st.badRun > maxBadRun {
-				closeWhy = ErrTooManyErrors
-				break
-			}
-			continue
+			return bad()
 		}
 		st.badRun = 0
+		return maxDecoded == 0 || g.decoded < maxDecoded
+	})
+	if err != nil {
+		g.countError(st.transport, st.session, ErrReason(codec.ReasonOf(err)), err, now)
+		closeWhy = ErrUnresyncable
 	}
+	more = closeWhy == 0 && maxDecoded > 0 && g.decoded >= maxDecoded && consumed < len(data)
 	// Inside a frame: bytes of one wait, or the splitter is discarding
 	// the rest of an over-long line (every byte consumed, the line not
 	// over): either way the slow-client timeout runs.
@@ -228,20 +220,17 @@ func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 	var split framing.Splitter
 	split.End, split.MaxFrame, split.TextOnly = g.ln.dec.End(), g.srv.limits.MaxFrame, g.ln.cfg.TextOnly
 	credit := min(int64(len(data))*g.srv.amp, g.srv.burst)
-	for off := 0; off < len(data); {
-		adv, frame, err := split.Split(data[off:], true)
+	_, _ = split.Scan(data, true, func(frame []byte, size int, err error) bool {
 		if err != nil {
+			// A datagram is whole: the splitter skips what it cannot
+			// resync past, so there is no fatal error here.
 			g.countError(UDP, nil, ErrReason(codec.ReasonOf(err)), err, now)
+			return true
 		}
-		if adv == 0 {
-			break
-		}
-		off += adv
-		if frame != nil {
-			_, spent := g.decode(nil, UDP, frame, adv, credit, src, now)
-			credit -= int64(spent)
-		}
-	}
+		_, spent := g.decode(nil, UDP, frame, size, credit, src, now)
+		credit -= int64(spent)
+		return true
+	})
 }
 
 // decode decodes one frame, within credit bytes of decoded readings, and
@@ -249,9 +238,11 @@ func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 // was good and the decoded bytes it cost. The batch is empty again when
 // it returns: what the frame held is in the sessions and the chunk.
 func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, credit int64, src netip.AddrPort, now int64) (ok bool, spent int) {
-	defer g.batch.Reset() // drop references into the network buffer
-	m := g.batch.Mark()
-	scratch := len(g.batch.Scratch)
+	// The batch holds one frame at a time: empty it of the last one here
+	// (finish empties it at the end of a feed, dropping references into
+	// the network buffer).
+	b := &g.batch
+	b.Reset()
 	if credit <= 0 {
 		credit = 1 // nothing left: any frame with readings is refused
 	}
@@ -259,7 +250,7 @@ func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, cred
 	if st != nil {
 		ln = st.ln
 	}
-	if err := ln.dec.DecodeBudget(&g.batch, frame, int(min(credit, 1<<62))); err != nil {
+	if err := ln.dec.DecodeBudget(b, frame, int(min(credit, 1<<62))); err != nil {
 		var s *Session
 		if st != nil {
 			s = st.session
@@ -273,20 +264,20 @@ func (g *ingester) decode(st *stream, tr Transport, frame []byte, wire int, cred
 		g.countError(tr, s, r, err, now)
 		// What was decompressed was decoding work, whether or not the
 		// frame then decoded: the amplification bucket pays for it.
-		spent = len(g.batch.Scratch) - scratch
+		spent = len(b.Scratch)
 		g.decoded += spent
 		return false, spent
 	}
 	// A compressed frame costs what it decompressed to, or what its
 	// readings take, whichever is more: 1 MiB of blank lines holds no
 	// reading and was as much work as 1 MiB of them.
-	spent = max(g.batch.DecodedSince(m), len(g.batch.Scratch)-scratch)
+	spent = max(b.DecodedSince(codec.Mark{}), len(b.Scratch))
 	g.decoded += spent
-	for i := range g.batch.Controls {
-		g.control(st, tr, &g.batch.Controls[i], src, now)
+	for i := range b.Controls {
+		g.control(st, tr, &b.Controls[i], src, now)
 	}
-	for i := range g.batch.Frames {
-		f := &g.batch.Frames[i]
+	for i := range b.Frames {
+		f := &b.Frames[i]
 		if f.Format == codec.FormatText && f.Compression == codec.CompressNone {
 			f.WireBytes = wire // the splitter knows the END byte and any \r
 		}

@@ -117,6 +117,31 @@ func (s *Splitter) Split(data []byte, atEOF bool) (advance int, frame []byte, er
 	return s.splitEnvelope(data, atEOF)
 }
 
+// Scan drives s over data, as bufio.Scanner drives a SplitFunc, so that
+// every reader of frames keeps one policy in one place. It calls fn, in
+// order, with each whole frame (frame, its size on the wire, nil) and
+// each error the stream recovers from (nil, the bytes skipped, err), and
+// stops when data holds no whole frame, when fn returns false, or when
+// the stream cannot be resynchronised, which it returns as err.
+//
+// consumed is how many bytes were dealt with, the item fn stopped at
+// included; data[consumed:] (a partial frame, or what follows that item)
+// is the caller's to keep for the next call. frame aliases data and is
+// valid only during fn. Scan allocates nothing and keeps nothing of fn.
+func (s *Splitter) Scan(data []byte, atEOF bool, fn func(frame []byte, size int, err error) bool) (consumed int, err error) {
+	for consumed < len(data) {
+		adv, frame, err := s.Split(data[consumed:], atEOF)
+		if adv == 0 {
+			return consumed, err // need more (nil), or unresyncable
+		}
+		consumed += adv
+		if (frame != nil || err != nil) && !fn(frame, adv, err) {
+			break
+		}
+	}
+	return consumed, nil
+}
+
 func (s *Splitter) splitLine(data []byte, atEOF bool, end byte) (int, []byte, error) {
 	max := s.max()
 	window := data

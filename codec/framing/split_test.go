@@ -3,6 +3,7 @@ package framing
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -213,4 +214,33 @@ func TestTextOnly(t *testing.T) {
 	if strings.Join(frames, "|") != "512|513" || errs != 1 {
 		t.Fatalf("frames %q, %d errors; want 512|513 and one unknown_format", frames, errs)
 	}
+}
+
+// TestScan: Scan hands over frames and recoverable errors in order, stops
+// when fn says so (the item it stopped at consumed), keeps a partial frame
+// for later, and returns an unresyncable stream's error.
+func TestScan(t *testing.T) {
+	f := func(data string, atEOF bool, stopAfter int, want string, wantConsumed int, wantErr codec.Reason) {
+		t.Helper()
+		s := Splitter{MaxFrame: 16}
+		var got []string
+		consumed, err := s.Scan([]byte(data), atEOF, func(frame []byte, size int, err error) bool {
+			if err != nil {
+				got = append(got, "!"+codec.ReasonOf(err).String())
+			} else {
+				got = append(got, fmt.Sprintf("%s/%d", frame, size))
+			}
+			return stopAfter == 0 || len(got) < stopAfter
+		})
+		if strings.Join(got, " ") != want || consumed != wantConsumed || codec.ReasonOf(err) != wantErr {
+			t.Fatalf("Scan(%q) = %q, consumed %d, err %v; want %q, %d, %s", data, strings.Join(got, " "), consumed, err, want, wantConsumed, wantErr)
+		}
+	}
+	f("a\nb\nc", false, 0, "a/2 b/2", 4, codec.ReasonNone)
+	f("a\nb\nc", true, 0, "a/2 b/2 c/1", 5, codec.ReasonNone)
+	f("a\n\n\nb\n", false, 0, "a/2 b/2", 6, codec.ReasonNone)
+	f("a\nb\nc\n", false, 2, "a/2 b/2", 4, codec.ReasonNone)
+	f("a\n\xffx\nb\n", false, 0, "a/2 !unknown_format b/2", 7, codec.ReasonNone)
+	f("a\n0123456789abcdefgh\nb\n", false, 0, "a/2 !too_long b/2", 23, codec.ReasonNone)
+	f("a\n\xb1\xff\xff\xff\x0fzz", false, 0, "a/2", 2, codec.ReasonTooLong)
 }

@@ -144,24 +144,27 @@ func (d *Decoder) decodeCompressed(dst *codec.Batch, frame []byte, f codec.Forma
 	split := framing.Splitter{End: d.end, MaxFrame: lim.MaxDecoded}
 	innerLim := *lim
 	first := len(dst.Frames)
-	for off := 0; off < len(inner); {
-		adv, fr, err := split.Split(inner[off:], true)
-		if err != nil {
-			dst.Rollback(m)
-			return err
-		}
-		if fr != nil {
+	off := 0 // of the inner frame being decoded
+	var ferr error
+	_, err = split.Scan(inner, true, func(fr []byte, size int, serr error) bool {
+		switch {
+		case serr != nil: // inner frames are all or nothing: no resync
+			ferr = serr
+		case lim.MaxDecoded-dst.DecodedSince(m) <= 0:
+			ferr = codec.Errorf(f, off, codec.ReasonTooLarge, "inner frames decode to more than the decoded-size limit")
+		default:
 			innerLim.MaxDecoded = lim.MaxDecoded - dst.DecodedSince(m)
-			if innerLim.MaxDecoded <= 0 {
-				dst.Rollback(m)
-				return codec.Errorf(f, off, codec.ReasonTooLarge, "inner frames decode to more than the decoded-size limit")
-			}
-			if err := d.decodeBare(dst, fr, codec.FormatOf(fr[0]), &innerLim); err != nil {
-				dst.Rollback(m)
-				return err
-			}
+			ferr = d.decodeBare(dst, fr, codec.FormatOf(fr[0]), &innerLim)
 		}
-		off += adv
+		off += size
+		return ferr == nil
+	})
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		dst.Rollback(m)
+		return err
 	}
 	// The wire cost of the compressed frame is shared by what it carried:
 	// the first sample frame pays for it, the rest count 0, so per-device

@@ -64,21 +64,25 @@ func decodeStream(w *csvio.Writer, src io.Reader, dec FrameDecoder, o *DecodeOpt
 				return fmt.Errorf("read frames: %w", err)
 			}
 		}
-		off := 0
-		for off < len(buf) {
-			adv, frame, err := split.Split(buf[off:], eof)
-			if err != nil {
-				return fmt.Errorf("frame at byte %d: %w", pos+int64(off), err)
+		// A file is all or nothing: the first bad frame, split error or
+		// decode error, ends the run with its position.
+		at := 0 // offset in buf of the frame being handled
+		var ferr error
+		off, err := split.Scan(buf, eof, func(frame []byte, size int, serr error) bool {
+			ferr = serr
+			if ferr == nil {
+				ferr = decodeFrame(w, &batch, dec, frame, o.Expect, st)
 			}
-			if adv == 0 {
-				break // need more
+			if ferr == nil {
+				at += size
 			}
-			if frame != nil {
-				if err := decodeFrame(w, &batch, dec, frame, o.Expect, st); err != nil {
-					return fmt.Errorf("frame at byte %d: %w", pos+int64(off), err)
-				}
-			}
-			off += adv
+			return ferr == nil
+		})
+		if err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return fmt.Errorf("frame at byte %d: %w", pos+int64(at), err)
 		}
 		pos += int64(off)
 		st.Bytes = pos
