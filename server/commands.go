@@ -64,6 +64,12 @@ type Command struct {
 	sentOn  path  // where it was sent: its ack counts only from there
 }
 
+// Final reports whether nothing more will happen to c: acked, failed or
+// expired, or a raw command once sent.
+func (c Command) Final() bool {
+	return c.State == CmdAcked || c.State == CmdFailed || c.State == CmdExpired || c.Raw && c.State == CmdSent
+}
+
 // Errors of Submit.
 var (
 	ErrBadCommand    = errors.New("server: command payload must be 1-512 bytes")

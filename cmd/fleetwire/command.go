@@ -1,43 +1,23 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/server"
+	"github.com/fleetwire/fleetwire/server/web"
 )
 
 func init() { subcommands = append(subcommands, newCommandCmd) }
 
-// apiCommand is a command as GET /api/commands/{id} shows it.
-type apiCommand struct {
-	ID      uint64 `json:"id"`
-	Device  string `json:"device"`
-	Payload string `json:"payload"`
-	State   string `json:"state"`
-	Ack     string `json:"ack"`
-	Detail  string `json:"detail"`
-	Via     string `json:"via"`
-	Raw     bool   `json:"raw"`
-}
-
-// final: nothing more will happen to it. A raw command is done once sent.
-func (c *apiCommand) final() bool {
-	return c.State == "acked" || c.State == "failed" || c.State == "expired" || c.Raw && c.State == "sent"
-}
-
-func (c *apiCommand) String() string {
+// describe is one line about a command, as the CLI prints its progress.
+func describe(c web.Command) string {
 	s := fmt.Sprintf("command %d for %s: %s", c.ID, c.Device, c.State)
 	if c.Ack != "" {
 		s += " (" + c.Ack + ")"
@@ -80,55 +60,54 @@ device acked it "ok" (or, raw, it was sent).`,
 			if !codec.ValidID([]byte(device)) {
 				return fmt.Errorf("--device %q: want 1-64 bytes of [A-Za-z0-9._-]", device)
 			}
-			base, err := apiBase(addr)
+			api, err := web.NewClient(addr, web.WithToken(token))
 			if err != nil {
-				return err
+				return fmt.Errorf("--http: %w", err)
 			}
 			if raw && framed {
 				return fmt.Errorf("--raw and --framed: give one")
 			}
-			body := map[string]any{"payload": args[0]}
+			req := web.CommandRequest{Payload: &args[0]}
 			if isHex {
 				if _, err := hex.DecodeString(args[0]); err != nil {
 					return fmt.Errorf("--hex payload: %w", err)
 				}
-				body = map[string]any{"payload_hex": args[0]}
+				req = web.CommandRequest{PayloadHex: &args[0]}
 			}
 			if raw || framed {
-				body["raw"] = raw
+				req.Raw = &raw
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			api := apiClient{base: base, token: token}
-			var c apiCommand
-			if err := api.do(ctx, "POST", "/api/devices/"+device+"/commands", body, &c); err != nil {
+			c, err := api.Submit(ctx, device, req)
+			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintln(out, c.String())
+			fmt.Fprintln(out, describe(c))
 			if !wait {
 				return nil
 			}
 			last := c.State
-			for !c.final() {
+			for !c.Final() {
 				select {
 				case <-ctx.Done():
 					return fmt.Errorf("command %d still %s after %s", c.ID, c.State, timeout)
 				case <-time.After(200 * time.Millisecond):
 				}
-				if err := api.do(ctx, "GET", fmt.Sprintf("/api/commands/%d", c.ID), nil, &c); err != nil {
+				if c, err = api.Command(ctx, c.ID); err != nil {
 					return err
 				}
 				if c.State != last {
-					fmt.Fprintln(out, c.String())
+					fmt.Fprintln(out, describe(c))
 					last = c.State
 				}
 			}
-			if c.Raw && c.State == "sent" {
+			if c.Raw && c.State == server.CmdSent {
 				return nil
 			}
-			if c.State != "acked" || c.Ack != "ok" {
-				return fmt.Errorf("not acked ok: %s", c.String())
+			if c.State != server.CmdAcked || c.Ack != "ok" {
+				return fmt.Errorf("not acked ok: %s", describe(c))
 			}
 			return nil
 		},
@@ -144,65 +123,4 @@ device acked it "ok" (or, raw, it was sent).`,
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "give up after this long")
 	_ = cmd.MarkFlagRequired("device")
 	return cmd
-}
-
-// apiBase turns "host:port" or a URL into the API's base URL.
-func apiBase(addr string) (string, error) {
-	if !strings.Contains(addr, "://") {
-		addr = "http://" + addr
-	}
-	u, err := url.Parse(addr)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return "", fmt.Errorf("--http %q: want host:port or an http(s) URL", addr)
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
-type apiClient struct {
-	base, token string
-}
-
-// do sends a JSON request and decodes a 2xx JSON answer into out; other
-// answers become errors carrying the API's message.
-func (a apiClient) do(ctx context.Context, method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
-	if err != nil {
-		return err
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if a.token != "" {
-		req.Header.Set("Authorization", "Bearer "+a.token)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if err != nil {
-		return fmt.Errorf("%s %s: read answer: %w", method, path, err)
-	}
-	if res.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		if json.Unmarshal(b, &e) != nil || e.Error == "" {
-			e.Error = strings.TrimSpace(string(b))
-		}
-		return fmt.Errorf("%s %s: %s: %s", method, path, res.Status, e.Error)
-	}
-	if err := json.Unmarshal(b, out); err != nil {
-		return fmt.Errorf("%s %s: decode answer: %w", method, path, err)
-	}
-	return nil
 }

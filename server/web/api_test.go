@@ -184,13 +184,13 @@ func TestAPICommands(t *testing.T) {
 	dev.send(1)
 	waitFor(t, 5*time.Second, "dev-t online", func() bool { d, ok := e.srv.Device("dev-t"); return ok && d.Online })
 
-	post := func(id, ctype, body string, wantCode int) apiCmd {
+	post := func(id, ctype, body string, wantCode int) Command {
 		t.Helper()
 		code, hdr, resp := e.do(t, "POST", "/api/devices/"+id+"/commands", "", ctype, body)
 		if code != wantCode {
 			t.Fatalf("POST %s %q: %d %s, want %d", ctype, body, code, resp, wantCode)
 		}
-		var c apiCmd
+		var c Command
 		if code == http.StatusAccepted {
 			if err := json.Unmarshal([]byte(resp), &c); err != nil {
 				t.Fatalf("POST response %s: %s", resp, err)
@@ -204,7 +204,7 @@ func TestAPICommands(t *testing.T) {
 		return c
 	}
 	c := post("dev-t", "application/json", `{"payload": "LED ON"}`, http.StatusAccepted)
-	if c.Device != "dev-t" || c.Payload != "LED ON" || c.PayloadHex != "4c4544204f4e" || c.State != "sent" || c.Via != "tcp" {
+	if c.Device != "dev-t" || c.Payload != "LED ON" || c.PayloadHex != "4c4544204f4e" || c.State != server.CmdSent || c.Via != "tcp" {
 		t.Errorf("command = %+v", c)
 	}
 	if c := post("dev-t", "text/plain; charset=utf-8", "LED OFF", http.StatusAccepted); c.Payload != "LED OFF" {
@@ -230,7 +230,7 @@ func TestAPICommands(t *testing.T) {
 	post("dev-t", "text/plain", strings.Repeat("x", 5000), http.StatusBadRequest)
 	post("dev-t", "application/xml", `<cmd/>`, http.StatusBadRequest)
 
-	var got apiCmd
+	var got Command
 	e.getJSON(t, fmt.Sprintf("/api/commands/%d", c.ID), "", &got)
 	if got.ID != c.ID || got.Payload != "LED ON" {
 		t.Errorf("GET command = %+v", got)
@@ -245,7 +245,7 @@ func TestAPICommands(t *testing.T) {
 	_ = dev.conn.Close()
 	waitFor(t, 5*time.Second, "dev-t offline", func() bool { d, _ := e.srv.Device("dev-t"); return !d.Online })
 	for range 2 {
-		if c := post("dev-t", "text/plain", "LED ON", http.StatusAccepted); c.State != "queued" {
+		if c := post("dev-t", "text/plain", "LED ON", http.StatusAccepted); c.State != server.CmdQueued {
 			t.Errorf("offline command state %s, want queued", c.State)
 		}
 	}

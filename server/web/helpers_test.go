@@ -18,20 +18,6 @@ import (
 	"github.com/fleetwire/fleetwire/server"
 )
 
-// apiCmd is a command as a client decodes it (server.CommandState only
-// marshals).
-type apiCmd struct {
-	ID         uint64    `json:"id"`
-	Device     string    `json:"device"`
-	Payload    string    `json:"payload"`
-	PayloadHex string    `json:"payload_hex"`
-	State      string    `json:"state"`
-	Ack        string    `json:"ack"`
-	Via        string    `json:"via"`
-	Sent       time.Time `json:"sent"`
-	Done       time.Time `json:"done"`
-}
-
 // env is a real ingest server on loopback ports 0 with the control plane
 // in front of it, on an httptest server.
 type env struct {

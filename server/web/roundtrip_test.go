@@ -35,7 +35,7 @@ func TestCommandRoundTrip(t *testing.T) {
 				if code != http.StatusAccepted {
 					t.Fatalf("POST command to %s: %d %s", d.id, code, body)
 				}
-				var c apiCmd
+				var c Command
 				if err := json.Unmarshal([]byte(body), &c); err != nil {
 					t.Fatal(err)
 				}
@@ -44,10 +44,10 @@ func TestCommandRoundTrip(t *testing.T) {
 					cmds := d.commands()
 					return len(cmds) == 1 && cmds[0] == want
 				})
-				var got apiCmd
+				var got Command
 				waitFor(t, 5*time.Second, d.id+"'s command to be acked", func() bool {
 					e.getJSON(t, fmt.Sprintf("/api/commands/%d", c.ID), "", &got)
-					return got.State == "acked"
+					return got.State == server.CmdAcked
 				})
 				wantVia := []string{"tcp", "udp"}[i]
 				if got.Ack != "ok" || got.Via != wantVia || got.Sent.IsZero() || got.Done.Before(got.Sent) {
@@ -60,9 +60,9 @@ func TestCommandRoundTrip(t *testing.T) {
 					t.Errorf("%s: LED is off after LED ON", d.id)
 				}
 				// The device's page data lists the command with its state.
-				var dev struct{ Commands []apiCmd }
+				var dev struct{ Commands []Command }
 				e.getJSON(t, "/api/devices/"+d.id, "", &dev)
-				if len(dev.Commands) != 1 || dev.Commands[0].State != "acked" || !strings.EqualFold(dev.Commands[0].Payload, "led on") {
+				if len(dev.Commands) != 1 || dev.Commands[0].State != server.CmdAcked || !strings.EqualFold(dev.Commands[0].Payload, "led on") {
 					t.Errorf("%s: device commands %+v", d.id, dev.Commands)
 				}
 			}
