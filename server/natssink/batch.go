@@ -6,6 +6,7 @@ import (
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/codec/compact"
 	"github.com/fleetwire/fleetwire/codec/compress"
+	"github.com/fleetwire/fleetwire/server/sink"
 )
 
 // Batch bounds. A message must decode with codec.DefaultLimits, so that
@@ -25,6 +26,7 @@ const (
 // merged into one run and coded as one compact frame, which is where the
 // compact format's deltas pay off.
 type builder struct {
+	key      []byte // the device as the frames name it: the batcher's map key
 	device   []byte // valid id (idBytes)
 	inner    []byte // compact frames coded so far
 	run      codec.Frame
@@ -36,14 +38,18 @@ type builder struct {
 	firstSeq uint64
 	hasSeq   bool
 	enc      compact.Encoder
+
+	rids []uint64 // receipts referenced, ascending
 }
 
 func (b *builder) reset(device []byte) {
+	b.key = append(b.key[:0], device...)
 	b.device = idBytes(b.device[:0], device)
 	b.inner = b.inner[:0]
 	b.open = false
 	b.readings, b.frames = 0, 0
 	b.hasSeq = false
+	b.rids = b.rids[:0]
 }
 
 // add appends f (a frame of b's device) and reports whether the batch is
@@ -123,7 +129,8 @@ type record struct {
 	subject  []byte
 	readings uint64
 	frames   uint64
-	payload  []byte // compact+zstd envelope
+	payload  []byte   // compact+zstd envelope
+	rids     []uint64 // receipts the batch references (not spooled)
 }
 
 // batcher turns chunks into records: one builder per device with frames
@@ -136,6 +143,7 @@ type batcher struct {
 	comp     *compress.Compressor
 	open     map[string]*builder
 	free     []*builder
+	rq       *receiptQ
 	rec      record
 	emit     func(*record) // spool append; rec's slices are reused after it returns
 	idBuf    []byte
@@ -145,14 +153,16 @@ type batcher struct {
 	openRead uint64 // readings in open builders
 }
 
-func newBatcher(node, subject string, runID string, comp *compress.Compressor, emit func(*record)) *batcher {
-	return &batcher{node: node, subject: subject, runID: runID, comp: comp, emit: emit, open: map[string]*builder{}}
+func newBatcher(node, subject string, runID string, comp *compress.Compressor, rq *receiptQ, emit func(*record)) *batcher {
+	return &batcher{node: node, subject: subject, runID: runID, comp: comp, rq: rq, emit: emit, open: map[string]*builder{}}
 }
 
-// add files the frames of a chunk under their devices.
-func (bt *batcher) add(frames []codec.Frame) {
-	for i := range frames {
-		f := &frames[i]
+// add files the frames of chunk c under their devices. rid, when hasRid,
+// is the id of c's receipt: each batch that takes readings of c holds a
+// reference to it.
+func (bt *batcher) add(c *sink.Chunk, rid uint64, hasRid bool) {
+	for i := range c.Frames {
+		f := &c.Frames[i]
 		if f.Channels <= 0 || len(f.Values) == 0 {
 			continue
 		}
@@ -166,22 +176,26 @@ func (bt *batcher) add(frames []codec.Frame) {
 			b.reset(f.Device)
 			bt.open[string(f.Device)] = b
 		}
+		if hasRid && (len(b.rids) == 0 || b.rids[len(b.rids)-1] != rid) {
+			b.rids = append(b.rids, rid)
+			bt.rq.ref(rid)
+		}
 		bt.openRead += uint64(len(f.Values))
 		if b.add(f) {
-			bt.close(string(f.Device), b)
+			bt.close(b)
 		}
 	}
 }
 
 // flush closes every open batch.
 func (bt *batcher) flush() {
-	for dev, b := range bt.open {
-		bt.close(dev, b)
+	for _, b := range bt.open {
+		bt.close(b)
 	}
 }
 
-func (bt *batcher) close(key string, b *builder) {
-	delete(bt.open, key)
+func (bt *batcher) close(b *builder) {
+	delete(bt.open, string(b.key))
 	bt.free = append(bt.free, b)
 	b.closeRun()
 	if b.readings == 0 {
@@ -215,6 +229,6 @@ func (bt *batcher) close(key string, b *builder) {
 	bt.subjBuf = subj
 
 	bt.zbuf = bt.comp.Append(bt.zbuf[:0], codec.CompressZstd, b.inner)
-	bt.rec = record{id: id, subject: subj, readings: uint64(b.readings), frames: uint64(b.frames), payload: bt.zbuf}
+	bt.rec = record{id: id, subject: subj, readings: uint64(b.readings), frames: uint64(b.frames), payload: bt.zbuf, rids: b.rids}
 	bt.emit(&bt.rec)
 }

@@ -91,7 +91,14 @@ func Open(cfg Config) (*Sink, error) {
 		hdrCodec:  []string{Codec},
 		hdrNode:   []string{cfg.Node},
 	}
-	s.w.bt = newBatcher(cfg.Node, cfg.Subject, runID, comp, s.w.spoolRecord)
+	s.w.rq.settled = func(durable bool) {
+		if durable {
+			s.c.receiptsDurable.Add(1)
+		} else {
+			s.c.receiptsLost.Add(1)
+		}
+	}
+	s.w.bt = newBatcher(cfg.Node, cfg.Subject, runID, comp, &s.w.rq, s.w.spoolRecord)
 	s.w.noteSpool()
 	s.helpers.Add(3)
 	go s.ensureStream()

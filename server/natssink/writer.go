@@ -2,6 +2,7 @@ package natssink
 
 import (
 	"bytes"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,7 @@ type writer struct {
 	s  *Sink
 	sp *spool
 	bt *batcher
+	rq receiptQ
 
 	inflightQ chan pending // to the acker, in publish order
 	results   chan result  // from the acker, in publish order
@@ -104,19 +106,35 @@ func (w *writer) run() {
 
 func (w *writer) take(c *sink.Chunk) {
 	w.s.c.queueBytes.Add(-approxBytes(c))
-	w.bt.add(c.Frames)
+	r := c.Receipt()
+	var rid uint64
+	if r != nil {
+		rid = w.rq.open(r)
+	}
+	w.bt.add(c, rid, r != nil)
 	c.Release()
+	if r != nil {
+		w.rq.taken(rid) // settles now if the chunk held no readings
+	}
 }
 
 // spoolRecord is the batcher's emit: it appends a closed batch to the
 // spool. A batch the spool cannot take is a counted drop (write_error).
 func (w *writer) spoolRecord(r *record) {
-	if err := w.sp.append(r); err != nil {
+	if w.sp.rotateDue() {
+		// Rotating writes the buffer first: write it here, where a
+		// failure is accounted for batch by batch.
+		w.commit()
+	}
+	end, err := w.sp.append(r)
+	if err != nil {
 		w.fail("spool append", err)
 		w.s.c.dropped[sink.DropWriteError].Add(r.readings)
+		w.rq.lost(r.rids)
 		return
 	}
 	w.wbufReadings += r.readings
+	w.rq.spooled(end, r.rids)
 }
 
 func (w *writer) commit() {
@@ -125,8 +143,10 @@ func (w *writer) commit() {
 	if err := w.sp.commit(); err != nil {
 		w.fail("spool write", err)
 		w.s.c.dropped[sink.DropWriteError].Add(n)
+		w.rq.commit(false)
 	} else {
 		w.s.c.spooled.Add(n)
+		w.rq.commit(true)
 	}
 	w.noteSpool()
 }
@@ -140,6 +160,7 @@ func (w *writer) noteSpool() {
 	}
 	w.s.c.spoolFull.Store(b >= w.s.cfg.SpoolMaxBytes)
 	w.s.c.inflight.Store(int64(w.inflight))
+	w.s.c.receiptsWaiting.Store(int64(w.rq.waiting()))
 }
 
 // tick saves the acknowledged position every Linger, so that a restart
@@ -220,6 +241,10 @@ func (w *writer) handle(r result) {
 	if r.gen != w.gen {
 		return // published again after a rewind
 	}
+	if r.err != nil && rejectedForGood(r.err) {
+		w.reject(r)
+		return
+	}
 	if r.err != nil {
 		w.rewind(r.start, r.err)
 		return
@@ -235,6 +260,41 @@ func (w *writer) handle(r result) {
 		c.bytes.Add(r.bytes)
 		c.stored.Add(r.readings)
 	}
+	// A duplicate counts as acknowledged: JetStream stored the same
+	// batch under the same message id before.
+	w.rq.acked(r.end, false)
+}
+
+// rejectedForGood reports whether JetStream refused a batch in a way
+// publishing it again cannot change: larger than the stream's
+// max_msg_size, or headers over 64 KiB.
+func rejectedForGood(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) &&
+		(api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum || api.ErrorCode == jsErrCodeHeaderExceedsMaximum)
+}
+
+// jsErrCodeHeaderExceedsMaximum is nats-server's
+// JSStreamHeaderExceedsMaximumErr, which the client does not name.
+const jsErrCodeHeaderExceedsMaximum jetstream.ErrorCode = 10097
+
+// reject drops a batch JetStream refused for good, so that it does not
+// stop the node's publishing: its readings are counted
+// (Dropped[write_error], NATSStats.Rejected*) and its receipts settle
+// false.
+func (w *writer) reject(r result) {
+	c := &w.s.c
+	c.rejectedBatches.Add(1)
+	c.rejectedReadings.Add(r.readings)
+	if !r.recovered {
+		c.dropped[sink.DropWriteError].Add(r.readings)
+	}
+	w.s.cfg.Logger.Error("natssink: JetStream refused a batch for good; its readings are dropped", "err", r.err, "readings", r.readings)
+	w.backoff = 0
+	if err := w.sp.acked(r.end); err != nil {
+		w.fail("spool remove", err)
+	}
+	w.rq.acked(r.end, true)
 }
 
 // rewind makes the batch at start, whose publish failed, and everything
@@ -276,6 +336,9 @@ func (w *writer) drain() {
 		w.handle(<-w.results)
 	}
 	close(w.inflightQ)
+	// What is left in the spool goes out with the next Open, which cannot
+	// tell the receipts' owners: for them, it is not stored.
+	w.rq.closeAll()
 	w.noteSpool()
 	if left := w.sp.unacked(); left > 0 {
 		st := s.Stats()
