@@ -3,6 +3,7 @@ package natssink_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -238,4 +239,157 @@ func TestReceiptsRejected(t *testing.T) {
 		t.Fatalf("after a rejected batch:\n%+v\n%+v", st, ns)
 	}
 	checkExactlyOnce(t, readStream(t, nc.URL(), natssink.ReadOptions{}), rows([]codec.Frame{small, after}))
+}
+
+// streamHeaders returns "msg-id held-header" of every message of the
+// stream, in order.
+func streamHeaders(t testing.TB, c *natstest.Cluster) []string {
+	t.Helper()
+	var out []string
+	for _, m := range streamMessages(t, c.Connect(), natssink.DefaultStream) {
+		out = append(out, m.Header.Get("Nats-Msg-Id")+" "+m.Header.Get(natssink.HeaderHeld))
+	}
+	return out
+}
+
+// heldSet calls HeldSet and returns its set as text, "nil" for none.
+func heldSet(t testing.TB, s *natssink.Sink, device string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	set, err := s.HeldSet(ctx, []byte(device))
+	if err != nil {
+		t.Fatalf("HeldSet(%s): %v", device, err)
+	}
+	if set == nil {
+		return "nil"
+	}
+	return set.String()
+}
+
+// run is the frame of samples [lo, hi] of dev, as gen makes them.
+func run(dev string, lo, hi uint64) codec.Frame {
+	g := newGen()
+	g.next[dev] = lo
+	return g.frame(dev, int(hi-lo+1), 2, codec.HasSeq|codec.HasTime)
+}
+
+// TestAckingRuns: an acking device's samples go one contiguous run per
+// message, named device/lo-hi, each with the Fleetwire-Held header: what
+// JetStream had acknowledged of the device before, plus the run. HeldSet
+// reads the last one's, and seeds the headers of the sink it is called on.
+func TestAckingRuns(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	a := openSink(t, nc.URL(), t.TempDir(), "node-a", nil)
+	var log receiptLog
+	i := 0
+	send := func(s *natssink.Sink, frames ...codec.Frame) {
+		t.Helper()
+		if !offer(s, &log, i, true, frames...) {
+			t.Fatal("refused")
+		}
+		i++
+		log.wait(t, i)
+	}
+	if got := heldSet(t, a, "m"); got != "nil" {
+		t.Fatalf("HeldSet before any message: %s", got)
+	}
+	send(a, run("m", 0, 9))
+	send(a, run("m", 20, 24), run("m", 25, 29)) // one run from two frames
+	send(a, run("m", 10, 19))
+	if got := heldSet(t, a, "m"); got != "30" {
+		t.Fatalf("HeldSet = %s, want 30", got)
+	}
+	send(a, run("m", 40, 41))
+	send(a, run("m", 50, 50))
+	// Devices whose ids differ in '.' and '_' share a subject: the last
+	// message there is a_b's, which says nothing of a.b.
+	send(a, run("a.b", 0, 0))
+	send(a, run("a_b", 5, 5))
+	if got := heldSet(t, a, "a.b"); got != "nil" {
+		t.Fatalf("HeldSet(a.b) after a_b's message = %s", got)
+	}
+	if got := heldSet(t, a, "a_b"); got != "0 5-5" {
+		t.Fatalf("HeldSet(a_b) = %s", got)
+	}
+	// Another node learns what the stream holds, and says it on.
+	b := openSink(t, nc.URL(), t.TempDir(), "node-b", nil)
+	if got := heldSet(t, b, "m"); got != "30 40-41 50-50" {
+		t.Fatalf("HeldSet(m) on node-b = %s", got)
+	}
+	send(b, run("m", 30, 39))
+	if got := heldSet(t, a, "m"); got != "42 50-50" {
+		t.Fatalf("HeldSet(m) after node-b's message = %s", got)
+	}
+	send(a, run("n", 0, 1), run("n", 5, 5)) // two runs of one chunk: two messages
+	for _, s := range []*natssink.Sink{a, b} {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := streamHeaders(t, nc)
+	// The last two, in either order: each names its own run, and the
+	// other's if that was acknowledged before it went out.
+	n := got[len(got)-2:]
+	got = got[:len(got)-2]
+	slices.Sort(n)
+	if !(n[0] == "n/0-1 2" || n[0] == "n/0-1 2 5-5") || !(n[1] == "n/5-5 0 5-5" || n[1] == "n/5-5 2 5-5") {
+		t.Fatalf("two runs of one chunk: %q", n)
+	}
+	wantHdr := []string{
+		"m/0-9 10",
+		"m/20-29 10 20-29",
+		"m/10-19 30",
+		"m/40-41 30 40-41",
+		"m/50-50 30 40-41 50-50",
+		"a.b/0-0 1",
+		"a_b/5-5 0 5-5",
+		"m/30-39 42 50-50",
+	}
+	if !slices.Equal(got, wantHdr) {
+		t.Fatalf("messages\n%q\nwant\n%q", got, wantHdr)
+	}
+	if got := log.settled(); !slices.Equal(got, want(i, true)) {
+		t.Fatalf("settled %v", got)
+	}
+}
+
+// TestDupWindow: the same run of an acking device published by two nodes
+// is stored once, within the stream's duplicate window; past it, twice,
+// and Read counts the second copy as duplicate rows.
+func TestDupWindow(t *testing.T) {
+	nc := natstest.Start(t, 1)
+	window := func(c *natssink.Config) { c.DupWindow = time.Second }
+	a := openSink(t, nc.URL(), t.TempDir(), "node-a", window)
+	b := openSink(t, nc.URL(), t.TempDir(), "node-b", window)
+	var log receiptLog
+	r := run("m", 100, 149)
+	for i, s := range []*natssink.Sink{a, b} {
+		if !offer(s, &log, i, true, r) {
+			t.Fatal("refused")
+		}
+		log.wait(t, i+1)
+	}
+	if ns := b.NATSStats(); ns.DuplicateAcks != 1 || ns.DuplicateRead != 100 || ns.DupWindowMs != 1000 {
+		t.Fatalf("node-b: %+v", ns)
+	}
+	if st := readStreamTo(t, nc.URL(), natssink.ReadOptions{}, io.Discard); st.Rows != 50 || st.DuplicateRows != 0 || st.Messages != 1 {
+		t.Fatalf("within the window: %+v", st)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if !offer(b, &log, 2, true, r) {
+		t.Fatal("refused")
+	}
+	if got := log.wait(t, 3); !slices.Equal(got, want(3, true)) {
+		t.Fatalf("settled %v", got)
+	}
+	for _, s := range []*natssink.Sink{a, b} {
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := readStreamTo(t, nc.URL(), natssink.ReadOptions{}, io.Discard)
+	if st.Rows != 100 || st.DuplicateRows != 50 || st.DuplicateReadings != 100 || st.DupDevices != 1 || st.MissingRows != 0 {
+		t.Fatalf("past the window: %+v", st)
+	}
 }

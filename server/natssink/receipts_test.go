@@ -5,6 +5,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/compress"
+	"github.com/fleetwire/fleetwire/server/sink"
 )
 
 // settledLog is a receipt that writes "name:true" or "name:false" to a
@@ -130,5 +134,133 @@ func TestReceiptQReuse(t *testing.T) {
 		if !strings.HasPrefix(l, fmt.Sprint(i)+":") {
 			t.Fatalf("settle %d is %s: out of order", i, l)
 		}
+	}
+}
+
+// TestBatcherRuns: an acking device's frames are published one
+// contiguous run per message, named device/lo-hi; its other frames and
+// other devices' are batched as before; each batch references the
+// receipts of the chunks it took readings from.
+func TestBatcherRuns(t *testing.T) {
+	comp, err := compress.New(compress.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type frame struct {
+		dev     string
+		seq     uint64
+		samples int
+		acked   bool
+	}
+	// chunks: each chunk is a list of frames; a chunk has receipt r<i>.
+	f := func(chunks [][]frame, want ...string) {
+		t.Helper()
+		var rq receiptQ
+		var got []string
+		bt := newBatcher("node-a", "fleetwire.readings", "run", comp, &rq, func(r *record) {
+			id, _, _ := strings.Cut(string(r.id), "/run.") // batch numbers follow map order
+			got = append(got, fmt.Sprintf("%s %d%v", id, r.readings, r.rids))
+		})
+		for _, frames := range chunks {
+			c := sink.GetChunk()
+			for _, x := range frames {
+				fr := codec.Frame{Device: []byte(x.dev), Seq: x.seq, Flags: codec.HasSeq, Channels: 1,
+					Times: make([]int64, x.samples), Values: make([]codec.Value, x.samples)}
+				if x.acked {
+					c.AddAcked(&fr, nil)
+				} else {
+					c.Add(&fr, nil)
+				}
+			}
+			id := rq.open(&settledLog{log: new([]string)})
+			bt.add(c, id, true)
+			rq.taken(id)
+			c.Release()
+		}
+		bt.flush()
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("records\n%v\nwant\n%v", got, want)
+		}
+	}
+	a := func(dev string, seq uint64, n int) frame { return frame{dev, seq, n, true} }
+	p := func(dev string, seq uint64, n int) frame { return frame{dev, seq, n, false} }
+	// Contiguous frames of one chunk or of several: one run.
+	f([][]frame{{a("m", 0, 2), a("m", 2, 3)}}, "m/0-4 5[0]")
+	f([][]frame{{a("m", 0, 2)}, {a("m", 2, 3)}}, "m/0-4 5[0 1]")
+	// A gap, or a frame going back, ends the run.
+	f([][]frame{{a("m", 0, 2), a("m", 5, 1), a("m", 3, 1)}}, "m/0-1 2[0]", "m/3-3 1[0]", "m/5-5 1[0]")
+	// The same device's frames not marked acked go in a batch of their own.
+	f([][]frame{{a("m", 0, 2), p("m", 2, 1)}}, "m/0-1 2[0]", "node-a/m/2 1[0]")
+	// Other devices as before; a chunk's receipt is in each of its batches.
+	f([][]frame{{p("x", 7, 1), a("m", 10, 1)}, {p("x", 9, 2)}}, "m/10-10 1[0]", "node-a/x/7 3[0 1]")
+}
+
+func TestParseRunID(t *testing.T) {
+	f := func(id string, dev string, lo, hi uint64, ok bool) {
+		t.Helper()
+		d, l, h, k := parseRunID([]byte(id))
+		if string(d) != dev || l != lo || h != hi || k != ok {
+			t.Fatalf("%q: %q %d %d %v, want %q %d %d %v", id, d, l, h, k, dev, lo, hi, ok)
+		}
+	}
+	f("mote-1/0-9", "mote-1", 0, 9, true)
+	f("a.b/18446744073709551614-18446744073709551614", "a.b", 1<<64-2, 1<<64-2, true)
+	f(string(appendRunID(nil, []byte("m"), 5, 6)), "m", 5, 6, true)
+	f("node-a/mote-1/0/run.1", "", 0, 0, false) // a batch id
+	f("node-a/mote-1/-/run.1", "", 0, 0, false)
+	f("/0-9", "", 0, 0, false)
+	f("m/9-0", "", 0, 0, false)
+	f("m/0-", "", 0, 0, false)
+	f("m/-1", "", 0, 0, false)
+	f("m/0-1x", "", 0, 0, false)
+	f("m/18446744073709551616-18446744073709551616", "", 0, 0, false)
+	f("m", "", 0, 0, false)
+}
+
+func TestHeldHeader(t *testing.T) {
+	f := func(in string, want string) {
+		t.Helper()
+		set, err := parseHeld(in)
+		if want == "" {
+			if err == nil {
+				t.Fatalf("%q: no error, got %v", in, set)
+			}
+			return
+		}
+		if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if got := string(appendHeld(nil, set)); got != want || set.String() != want {
+			t.Fatalf("%q: %q, want %q", in, got, want)
+		}
+	}
+	f("0", "0")
+	f("100", "100")
+	f("0 5-9", "0 5-9")
+	f("10 12-13 20-29", "10 12-13 20-29")
+	f("10  12-13 ", "10 12-13")
+	f("", "")
+	f("x", "")
+	f("10 10-12", "")       // touches next: a set never says so
+	f("10 12-13 14-15", "") // adjacent
+	f("10 20-29 12-13", "") // not ascending
+	f("10 13-12", "")
+	f("10 12-", "")
+	f("0 "+strings.Repeat("1-1 ", 65), "")
+	var b strings.Builder
+	b.WriteString("0")
+	for i := range 65 {
+		fmt.Fprintf(&b, " %d-%d", 2*i+1, 2*i+1)
+	}
+	f(b.String(), "")
+
+	// holdRun forgets the lowest range rather than refuse a new run.
+	set, _ := parseHeld("0")
+	for i := range 70 {
+		holdRun(set, uint64(2*i+1), uint64(2*i+1))
+	}
+	if set.Len() != 64 || set.Ranges(1)[0].Lo != 13 || !set.Contains(139) {
+		t.Fatalf("after 70 isolated runs: %v", set)
 	}
 }

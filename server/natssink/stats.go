@@ -30,7 +30,7 @@ type counters struct {
 	statsPublished, statsPublishErrs  atomic.Uint64
 	rejectedBatches, rejectedReadings atomic.Uint64
 	receiptsDurable, receiptsLost     atomic.Uint64
-	receiptsWaiting                   atomic.Int64
+	receiptsWaiting, dupWindow        atomic.Int64
 }
 
 func (c *counters) refuse(r sink.DropReason, readings int) {
@@ -112,6 +112,10 @@ type NATSStats struct {
 	ReceiptsLost    uint64 `json:"receipts_lost"`
 	ReceiptsWaiting int64  `json:"receipts_waiting"`
 
+	// DupWindowMs is the stream's duplicate window, once the stream was
+	// found: how long JetStream drops a message id it has seen.
+	DupWindowMs int64 `json:"dup_window_ms"`
+
 	StatsPublished uint64 `json:"stats_published"`
 }
 
@@ -139,6 +143,7 @@ func (s *Sink) NATSStats() NATSStats {
 		RejectedBatches: c.rejectedBatches.Load(), RejectedReadings: c.rejectedReadings.Load(),
 		ReceiptsDurable: c.receiptsDurable.Load(), ReceiptsLost: c.receiptsLost.Load(),
 		ReceiptsWaiting: c.receiptsWaiting.Load(),
+		DupWindowMs:     c.dupWindow.Load() / int64(time.Millisecond),
 		StatsPublished:  c.statsPublished.Load(),
 	}
 	if st.Connected {

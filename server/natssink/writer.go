@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fleetwire/fleetwire/codec/ack"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -39,6 +40,8 @@ type writer struct {
 	rd           record
 	hdrCodec     []string
 	hdrNode      []string
+	scratch      ack.Set // the Fleetwire-Held header being built
+	hbuf         []byte
 	lastErrLog   time.Time
 	suppressed   int
 	lastSync     time.Time
@@ -52,6 +55,8 @@ type pending struct {
 	bytes      uint64
 	gen        uint64
 	recovered  bool
+	held       *ack.Set // an acking device's run [lo, hi]: what its ack adds to
+	lo, hi     uint64
 }
 
 type result struct {
@@ -212,6 +217,12 @@ func (w *writer) pump(now time.Time) {
 				jetstream.MsgIDHeader: {string(r.id)},
 			},
 		}
+		var held *ack.Set
+		dev, lo, hi, acking := parseRunID(r.id)
+		if acking {
+			held = s.held.get(dev)
+			msg.Header[HeaderHeld] = []string{w.heldHeader(held, lo, hi)}
+		}
 		fut, err := s.js.PublishMsgAsync(msg)
 		s.c.published.Add(1)
 		if err != nil {
@@ -224,8 +235,22 @@ func (w *writer) pump(now time.Time) {
 		}
 		w.inflight++
 		w.inflightQ <- pending{fut: fut, start: start, end: end, readings: r.readings, frames: r.frames,
-			bytes: uint64(len(r.payload)), gen: w.gen, recovered: start.less(w.sp.recovered)}
+			bytes: uint64(len(r.payload)), gen: w.gen, recovered: start.less(w.sp.recovered),
+			held: held, lo: lo, hi: hi}
 	}
+}
+
+// heldHeader is the Fleetwire-Held header of an acking device's run [lo,
+// hi]: what JetStream has acknowledged of the device so far (held), plus
+// the run. Whichever of the device's messages is last in the stream, its
+// header names only samples in the stream: those acknowledged before it
+// was published, and its own (stored with it, or before it under the
+// same message id).
+func (w *writer) heldHeader(held *ack.Set, lo, hi uint64) string {
+	w.s.held.copyTo(&w.scratch, held)
+	holdRun(&w.scratch, lo, hi)
+	w.hbuf = appendHeld(w.hbuf[:0], &w.scratch)
+	return string(w.hbuf)
 }
 
 func (w *writer) handle(r result) {
@@ -260,8 +285,13 @@ func (w *writer) handle(r result) {
 		c.bytes.Add(r.bytes)
 		c.stored.Add(r.readings)
 	}
-	// A duplicate counts as acknowledged: JetStream stored the same
-	// batch under the same message id before.
+	// A duplicate counts as acknowledged: JetStream stored the same run
+	// under the same message id before. The held set learns the run
+	// before any receipt settles, so that a device's next message,
+	// which its server sends only after an acknowledgement, names it.
+	if r.held != nil {
+		w.s.held.add(r.held, r.lo, r.hi)
+	}
 	w.rq.acked(r.end, false)
 }
 
