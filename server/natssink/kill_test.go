@@ -23,6 +23,9 @@ import (
 const childEnv = "NATSSINK_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(sinkChildEnv) != "" {
+		os.Exit(childSink())
+	}
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childNode())
 	}
