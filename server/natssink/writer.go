@@ -287,8 +287,8 @@ func (w *writer) handle(r result) {
 	}
 	// A duplicate counts as acknowledged: JetStream stored the same run
 	// under the same message id before. The held set learns the run
-	// before any receipt settles, so that a device's next message,
-	// which its server sends only after an acknowledgement, names it.
+	// before its receipts settle, so that every message of the device
+	// published after the server acknowledged the run names it.
 	if r.held != nil {
 		w.s.held.add(r.held, r.lo, r.hi)
 	}
@@ -319,7 +319,7 @@ func (w *writer) reject(r result) {
 	if !r.recovered {
 		c.dropped[sink.DropWriteError].Add(r.readings)
 	}
-	w.s.cfg.Logger.Error("natssink: JetStream refused a batch for good; its readings are dropped", "err", r.err, "readings", r.readings)
+	w.logErr("natssink: JetStream refused a batch for good; its readings are dropped", r.err, "readings", r.readings)
 	w.backoff = 0
 	if err := w.sp.acked(r.end); err != nil {
 		w.fail("spool remove", err)
