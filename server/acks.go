@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -45,6 +46,7 @@ type ackState struct {
 	resends  uint64 // samples received again
 	suppress uint64 // of them, not stored again (all of them)
 	acks     uint64 // #stored sent
+	seeding  bool   // asking the sink what another node stored (seedAcks); frames refused meanwhile
 }
 
 // ackEntry is samples [lo, hi] of s handed to the sink in one chunk.
@@ -339,6 +341,8 @@ func (s *Session) optIn(window uint32, srv *Server) {
 			// numbering starts where the session's count stands.
 			s.ack.received.Reset(s.next)
 			s.ack.durable.Reset(s.next)
+		default:
+			srv.acker.seedFrom(s)
 		}
 	}
 	s.ack.window = window
@@ -381,4 +385,78 @@ func (g *ingester) onFresh(lo, hi uint64) {
 	}
 	s.account(lo, uint64(j-i), uint64(f.Channels))
 	g.storeAcked(g.fresh.tr, s, &sub, g.fresh.id, lo, hi, g.fresh.now)
+}
+
+// heldSetter is a sink that can tell what another node stored of an
+// acking device (natssink.Sink.HeldSet: the stream is shared).
+type heldSetter interface {
+	HeldSet(ctx context.Context, device []byte) (*ack.Set, error)
+}
+
+// How long seedAcks waits for the sink, and how often it asks.
+const (
+	seedTimeout = 5 * time.Second
+	seedTries   = 3
+)
+
+// seedFrom starts seedAcks for s, a device that opted in and that this
+// node has no state for (it may have moved here from a node that died),
+// when the sink can answer. Call with s.mu held.
+func (a *acker) seedFrom(s *Session) {
+	hs, ok := a.srv.sink.(heldSetter)
+	if !ok {
+		return
+	}
+	s.ack.seeding = true
+	go a.seedAcks(s, hs)
+}
+
+// seedAcks asks the sink what the stream holds of s and makes that what
+// s has received and what is durable, then acknowledges it at once: the
+// device frees it and resends only the rest, and a resend of any of it is
+// not stored again. Until it returns, storeFresh refuses s's frames (the
+// device keeps them and sends them again), on its own goroutine, so that
+// no event loop waits for NATS. A sink that does not answer is asked
+// seedTries times; then the device starts from nothing, as before: its
+// resends of what another node stored are stored twice.
+func (a *acker) seedAcks(s *Session, hs heldSetter) {
+	var held *ack.Set
+	for try := 1; ; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), seedTimeout)
+		h, err := hs.HeldSet(ctx, []byte(s.ID))
+		cancel()
+		if err == nil {
+			held = h
+			break
+		}
+		slog.Warn("acknowledged delivery: cannot learn what the stream holds of a device", "device", s.ID, "try", try, "err", err)
+		if try == seedTries {
+			break
+		}
+		select {
+		case <-a.stop:
+			return
+		case <-time.After(time.Duration(try) * time.Second):
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.ack
+	if st == nil || !st.seeding {
+		return
+	}
+	st.seeding = false
+	if held == nil {
+		return
+	}
+	// A #gaveup that came meanwhile moved next: keep it.
+	for _, set := range []*ack.Set{&st.received, &st.durable} {
+		gaveUp := set.Next()
+		set.Reset(held.Next())
+		for _, r := range held.Ranges(ack.MaxRanges) {
+			_, _ = set.Add(r.Lo, r.Hi, nil)
+		}
+		set.Advance(gaveUp)
+	}
+	a.flushSoon(s)
 }

@@ -474,6 +474,11 @@ func (g *ingester) frame(st *stream, tr Transport, f *codec.Frame, src netip.Add
 		if s.apply(f, now) {
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
+	case s.ack.seeding:
+		// Not known yet what another node stored of it: the device
+		// keeps the frame and sends it again.
+		g.countError(tr, s, ErrAckSeeding, nil, now)
+		return
 	case !g.storeFresh(tr, s, f, id, now):
 		// Storing it would open one hole too many in what the device
 		// is acknowledged: it keeps the frame and sends it again.
@@ -530,7 +535,11 @@ func (g *ingester) store(tr Transport, f *codec.Frame, id []byte, now int64, e *
 		g.chunk = sink.GetChunk()
 		g.chunkBorn = now
 	}
-	g.chunk.Add(f, id)
+	if e != nil {
+		g.chunk.AddAcked(f, id) // a sink may keep an acking device's runs apart (NATS)
+	} else {
+		g.chunk.Add(f, id)
+	}
 	if e != nil {
 		if g.receipt == nil {
 			g.receipt = g.srv.acker.receipt()

@@ -53,12 +53,13 @@ const (
 	ErrBadAck                                                            // an ack for no command sent on the path it came from
 	ErrTLSIdentity                                                       // client certificate names no valid device id: closed
 	ErrAckHoles                                                          // an acking device's frame would open more holes than its state holds: it resends it
+	ErrAckSeeding                                                        // an acking device's frame while the server asks the sink what another node stored of it: it resends it
 	NumErrReasons
 )
 
 var serverReasonNames = [...]string{"conn_limit", "idle_timeout", "frame_timeout", "write_blocked", "tls_handshake", "device_limit", "unresyncable", "too_many_errors",
 	"amplification", "backlog", "bound_elsewhere", "credential_mismatch", "unauthenticated", "bad_sequence", "anonymous_limit",
-	"source_limit", "bad_ack", "tls_identity", "ack_holes"}
+	"source_limit", "bad_ack", "tls_identity", "ack_holes", "ack_seeding"}
 
 func (r ErrReason) String() string {
 	if r < ErrReason(codec.NumReasons) {

@@ -39,9 +39,11 @@ without a device time are left out then. Reading starts at the messages
 stored a minute before T.
 
 At the end it logs what it read, with the rows missing from each device's
-sequence numbers between its first and last row: readings a node held only
-in memory when it died, or that never reached a node, show there. A
-missing row logs a warning.`,
+sequence numbers between its first and last row (readings a node held only
+in memory when it died, or that never reached a node, show there) and the
+rows whose device and sequence number came before (stored twice: see
+"Acknowledging devices" in server/natssink/README.md for when). A missing
+or duplicate row logs a warning.`,
 		Example: `  fleetwire consume --nats nats://127.0.0.1:4222 > all.csv
   fleetwire consume --nats nats://n1:4222,n2:4222 --device mote-3 --since 15m
   fleetwire consume --nats nats://127.0.0.1:4222 --follow`,
@@ -67,11 +69,12 @@ missing row logs a warning.`,
 				slog.Warn("consume: skipped a message that does not decode", "stream_seq", seq, "err", err)
 			})
 			level := slog.LevelInfo
-			if st.MissingRows > 0 || st.Skipped > 0 {
+			if st.MissingRows > 0 || st.DuplicateRows > 0 || st.Skipped > 0 {
 				level = slog.LevelWarn
 			}
 			slog.Log(cmd.Context(), level, "consumed", "messages", st.Messages, "rows", st.Rows, "skipped", st.Skipped,
-				"devices", st.Devices, "missing_rows", st.MissingRows, "missing_readings", st.MissingReadings, "devices_with_gaps", st.GapDevices)
+				"devices", st.Devices, "missing_rows", st.MissingRows, "missing_readings", st.MissingReadings, "devices_with_gaps", st.GapDevices,
+				"duplicate_rows", st.DuplicateRows, "duplicate_readings", st.DuplicateReadings, "devices_with_duplicates", st.DupDevices)
 			return err
 		},
 	}

@@ -175,6 +175,7 @@ the sink, log a summary.`,
 	f.StringVar(&natsCfg.Stream, "nats-stream", natssink.DefaultStream, "JetStream stream of --sink nats://...")
 	f.IntVar(&natsCfg.Replicas, "nats-replicas", 1, "replicas of the stream --nats-create-stream creates")
 	f.BoolVar(&natsCfg.CreateStream, "nats-create-stream", false, "create the stream if it does not exist (subjects fleetwire.readings.>, file storage)")
+	f.DurationVar(&natsCfg.DupWindow, "nats-dup-window", natssink.DefaultDupWindow, "duplicate window of the stream --nats-create-stream creates: how long JetStream drops a message id it has stored (a republished batch, an acking device's run resent through another node); at most the stream's max age")
 	f.IntVar(&natsCfg.MaxInflight, "nats-max-inflight", natssink.DefaultMaxInflight, "batches published and not yet acknowledged, at most")
 	f.Int64Var(&natsCfg.SpoolMaxBytes, "spool-max-bytes", natssink.DefaultSpoolMax, "unacknowledged batches kept on disk at most; beyond, readings are refused (dropped, sink_full)")
 	f.StringVar(&cfg.Engine, "engine", cfg.Engine, "I/O engine: gnet (event loops) or std (goroutine per connection, ReadFrom for UDP)")

@@ -40,10 +40,13 @@ type Config struct {
 	CreateStream bool
 	// Replicas of a stream CreateStream makes. Default 1.
 	Replicas int
-	// DupWindow is the duplicate window of a stream CreateStream makes:
-	// how long JetStream remembers message ids. A batch republished after
-	// a longer outage than this may be stored twice. Default 2 minutes
-	// (JetStream's own default).
+	// DupWindow is the duplicate window of a stream CreateStream makes
+	// (--nats-dup-window): how long JetStream remembers message ids. A
+	// batch republished after a longer outage than this may be stored
+	// twice, and so may an acking device's run published by two nodes
+	// further apart than this (doc.go). An existing stream keeps its own;
+	// NATSStats.DupWindowMs shows it. Default 2 minutes (JetStream's own
+	// default); JetStream takes 100 ms to the stream's max age.
 	DupWindow time.Duration
 
 	// MaxInflight bounds the batches published and not yet acknowledged.

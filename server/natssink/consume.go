@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"time"
 
@@ -54,32 +55,75 @@ type ReadStats struct {
 	// it died shows here, and nowhere else. MissingReadings weighs each
 	// device's missing rows by its channels; GapDevices is how many
 	// devices miss any. A gap before a device's first row or after its
-	// last is invisible, and a row stored twice (possible only past
-	// JetStream's duplicate window) hides a missing one.
+	// last is invisible.
 	Devices         int
 	GapDevices      int
 	MissingRows     uint64
 	MissingReadings uint64
+	// DuplicateRows counts rows whose device and sequence number an
+	// earlier row had: a batch stored twice (republished past JetStream's
+	// duplicate window), or an acking device's resend that another node
+	// stored again (doc.go says when). DuplicateReadings weighs them by
+	// channels; DupDevices is how many devices have any.
+	DupDevices        int
+	DuplicateRows     uint64
+	DuplicateReadings uint64
 }
 
-// seqSpan is what Read saw of one device's sequence numbers.
+// seqSpan is what Read saw of one device's sequence numbers: the
+// distinct numbers as runs (one, unless rows are missing), and how many
+// rows had them.
 type seqSpan struct {
-	lo, hi   uint64
+	runs     []codec.SeqRange // ascending, neither overlapping nor adjacent
 	rows     uint64
 	channels int
 }
 
-// gapCounter finds the rows missing from each device's sequence.
+// add counts rows [lo, hi].
+func (s *seqSpan) add(lo, hi uint64) {
+	s.rows += hi - lo + 1
+	n := len(s.runs)
+	// Fast path: rows in order, continuing or past the last run.
+	if n == 0 || lo > s.runs[n-1].Hi+1 {
+		s.runs = append(s.runs, codec.SeqRange{Lo: lo, Hi: hi})
+		return
+	}
+	if lo >= s.runs[n-1].Lo {
+		s.runs[n-1].Hi = max(s.runs[n-1].Hi, hi)
+		return
+	}
+	// Slow path: runs [i, j) overlap or touch [lo, hi]; merge them.
+	i, _ := slices.BinarySearchFunc(s.runs, lo, func(r codec.SeqRange, q uint64) int {
+		if r.Hi+1 < q {
+			return -1
+		}
+		return 1
+	})
+	j := i
+	for j < n && s.runs[j].Lo <= hi+1 {
+		j++
+	}
+	m := codec.SeqRange{Lo: lo, Hi: hi}
+	if i < j {
+		m.Lo, m.Hi = min(lo, s.runs[i].Lo), max(hi, s.runs[j-1].Hi)
+	}
+	s.runs = slices.Replace(s.runs, i, j, m)
+}
+
+// gapCounter finds the rows missing from each device's sequence, and
+// those it has twice. It keeps, per device, one run per stretch of rows
+// between gaps.
 type gapCounter map[string]*seqSpan
 
 // add counts rows [lo, hi] of device dev.
 func (g gapCounter) add(dev []byte, lo, hi uint64, channels int) {
 	s := g[string(dev)]
 	if s == nil {
-		g[string(dev)] = &seqSpan{lo: lo, hi: hi, rows: hi - lo + 1, channels: channels}
-		return
+		s = &seqSpan{}
+		g[string(dev)] = s
 	}
-	s.lo, s.hi, s.rows, s.channels = min(s.lo, lo), max(s.hi, hi), s.rows+hi-lo+1, max(s.channels, channels)
+	s.channels = max(s.channels, channels)
+	s.add(lo, hi)
 }
 
 // addFrame counts the rows of f that Read wrote: all of them, or those
@@ -102,11 +146,21 @@ func (g gapCounter) addFrame(f *codec.Frame, since int64, hasSince bool) {
 
 func (g gapCounter) count(st *ReadStats) {
 	st.Devices, st.GapDevices, st.MissingRows, st.MissingReadings = len(g), 0, 0, 0
+	st.DupDevices, st.DuplicateRows, st.DuplicateReadings = 0, 0, 0
 	for _, s := range g {
-		if span := s.hi - s.lo + 1; s.rows < span {
+		var distinct uint64
+		for _, r := range s.runs {
+			distinct += r.Hi - r.Lo + 1
+		}
+		if span := s.runs[len(s.runs)-1].Hi - s.runs[0].Lo + 1; distinct < span {
 			st.GapDevices++
-			st.MissingRows += span - s.rows
-			st.MissingReadings += (span - s.rows) * uint64(s.channels)
+			st.MissingRows += span - distinct
+			st.MissingReadings += (span - distinct) * uint64(s.channels)
+		}
+		if s.rows > distinct {
+			st.DupDevices++
+			st.DuplicateRows += s.rows - distinct
+			st.DuplicateReadings += (s.rows - distinct) * uint64(s.channels)
 		}
 	}
 }

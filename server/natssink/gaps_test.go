@@ -48,6 +48,20 @@ func TestGapCounter(t *testing.T) {
 	// --since keeps rows 2 and 3 of the first frame: no gap with the next.
 	f([]fr{{dev: "a", seq: 0, samples: 4, chns: 1, times: []int64{10, 20, 30, 40}}, {dev: "a", seq: 4, samples: 1, chns: 1, times: []int64{50}}},
 		30, true, ReadStats{Devices: 1})
+	// A row twice is a duplicate, and hides no missing one.
+	f([]fr{{dev: "a", seq: 0, samples: 4, chns: 2}, {dev: "a", seq: 2, samples: 4, chns: 2}}, 0, false,
+		ReadStats{Devices: 1, DupDevices: 1, DuplicateRows: 2, DuplicateReadings: 4})
+	f([]fr{{dev: "a", seq: 0, samples: 2, chns: 1}, {dev: "a", seq: 1, samples: 1, chns: 1}, {dev: "a", seq: 4, samples: 1, chns: 1}}, 0, false,
+		ReadStats{Devices: 1, GapDevices: 1, MissingRows: 2, MissingReadings: 2, DupDevices: 1, DuplicateRows: 1, DuplicateReadings: 1})
+	// Out of order, across gaps: runs merge, overlaps count.
+	f([]fr{{dev: "a", seq: 20, samples: 5, chns: 1}, {dev: "a", seq: 0, samples: 5, chns: 1}, {dev: "a", seq: 10, samples: 5, chns: 1},
+		{dev: "a", seq: 3, samples: 20, chns: 1}}, 0, false,
+		ReadStats{Devices: 1, DupDevices: 1, DuplicateRows: 10, DuplicateReadings: 10})
+	f([]fr{{dev: "a", seq: 10, samples: 1, chns: 1}, {dev: "a", seq: 30, samples: 1, chns: 1}, {dev: "a", seq: 20, samples: 1, chns: 1},
+		{dev: "a", seq: 20, samples: 1, chns: 1}, {dev: "a", seq: 0, samples: 1, chns: 1}}, 0, false,
+		ReadStats{Devices: 1, GapDevices: 1, MissingRows: 27, MissingReadings: 27, DupDevices: 1, DuplicateRows: 1, DuplicateReadings: 1})
+	// The same seq on two devices is no duplicate.
+	f([]fr{{dev: "a", seq: 0, samples: 3, chns: 1}, {dev: "b", seq: 0, samples: 3, chns: 1}}, 0, false, ReadStats{Devices: 2})
 	// --since keeps rows whose time is late enough even out of order.
 	f([]fr{{dev: "a", seq: 0, samples: 3, chns: 1, times: []int64{40, 10, 40}}}, 30, true,
 		ReadStats{Devices: 1, GapDevices: 1, MissingRows: 1, MissingReadings: 1})

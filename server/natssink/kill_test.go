@@ -23,6 +23,9 @@ import (
 const childEnv = "NATSSINK_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(sinkChildEnv) != "" {
+		os.Exit(childSink())
+	}
 	if os.Getenv(childEnv) != "" {
 		os.Exit(childNode())
 	}
@@ -229,9 +232,9 @@ func nodeKill(t *testing.T, natsDown bool) {
 		d.mu.Unlock()
 	}
 	lostRows := lost0/ch + uint64(len(sent1)-in(sent1))
-	if st.MissingRows != used-uint64(len(got)) || st.MissingRows < lostRows || st.MissingReadings != st.MissingRows*ch {
-		t.Fatalf("consume counted %d missing rows (%d readings) on %d devices; the devices used %d sequence numbers and the stream holds %d rows; %d rows were lost to the kill",
-			st.MissingRows, st.MissingReadings, st.GapDevices, used, len(got), lostRows)
+	if st.MissingRows != used-uint64(len(got)) || st.MissingRows < lostRows || st.MissingReadings != st.MissingRows*ch || st.DuplicateRows != 0 {
+		t.Fatalf("consume counted %d missing rows (%d readings) on %d devices and %d duplicate rows; the devices used %d sequence numbers and the stream holds %d rows; %d rows were lost to the kill",
+			st.MissingRows, st.MissingReadings, st.GapDevices, st.DuplicateRows, used, len(got), lostRows)
 	}
 	t.Logf("consume: %d rows (%d readings) missing by sequence number on %d of %d devices", st.MissingRows, st.MissingReadings, st.GapDevices, st.Devices)
 	t.Logf("before the kill: %d readings written to the node; its last stats (%v before the kill): %d received, %d acknowledged, %d spooled",

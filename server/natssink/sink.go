@@ -32,6 +32,8 @@ type Sink struct {
 
 	c           counters
 	streamReady atomic.Bool
+	stream      atomic.Pointer[jetstream.Stream] // for HeldSet, once looked up
+	held        heldSets
 	statsSrc    atomic.Pointer[func() any]
 	wake        chan struct{}
 	stop        chan struct{} // closed by Close: helpers end
@@ -91,7 +93,14 @@ func Open(cfg Config) (*Sink, error) {
 		hdrCodec:  []string{Codec},
 		hdrNode:   []string{cfg.Node},
 	}
-	s.w.bt = newBatcher(cfg.Node, cfg.Subject, runID, comp, s.w.spoolRecord)
+	s.w.rq.settled = func(durable bool) {
+		if durable {
+			s.c.receiptsDurable.Add(1)
+		} else {
+			s.c.receiptsLost.Add(1)
+		}
+	}
+	s.w.bt = newBatcher(cfg.Node, cfg.Subject, runID, comp, &s.w.rq, s.w.spoolRecord)
 	s.w.noteSpool()
 	s.helpers.Add(3)
 	go s.ensureStream()
@@ -159,9 +168,9 @@ func (s *Sink) ensureStream() {
 			}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_, err := s.js.Stream(ctx, cfg.Stream)
+		st, err := s.js.Stream(ctx, cfg.Stream)
 		if errors.Is(err, jetstream.ErrStreamNotFound) && cfg.CreateStream {
-			_, err = s.js.CreateStream(ctx, jetstream.StreamConfig{
+			st, err = s.js.CreateStream(ctx, jetstream.StreamConfig{
 				Name:       cfg.Stream,
 				Subjects:   []string{cfg.Subject + ".>"},
 				Replicas:   cfg.Replicas,
@@ -169,7 +178,7 @@ func (s *Sink) ensureStream() {
 				Duplicates: cfg.DupWindow,
 			})
 			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				err = nil
+				st, err = s.js.Stream(ctx, cfg.Stream) // another node made it first
 			}
 			if err == nil {
 				cfg.Logger.Info("natssink: created stream", "stream", cfg.Stream, "subjects", cfg.Subject+".>", "replicas", cfg.Replicas)
@@ -177,6 +186,13 @@ func (s *Sink) ensureStream() {
 		}
 		cancel()
 		if err == nil {
+			s.stream.Store(&st)
+			dup := st.CachedInfo().Config.Duplicates
+			s.c.dupWindow.Store(int64(dup))
+			if dup != cfg.DupWindow {
+				cfg.Logger.Info("natssink: the stream's duplicate window is not --nats-dup-window (which applies only to a stream the node creates)",
+					"stream", cfg.Stream, "duplicate_window", dup, "nats_dup_window", cfg.DupWindow)
+			}
 			s.streamReady.Store(true)
 			s.poke()
 			return

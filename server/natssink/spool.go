@@ -296,13 +296,20 @@ func (sp *spool) rotate() error {
 	return syncDir(sp.dir)
 }
 
-// append buffers r as one record; commit writes it. It rotates first when
-// the segment is full, so that records never straddle segments.
-func (sp *spool) append(r *record) error {
+// rotateDue reports whether the next append rotates first, which writes
+// the buffer.
+func (sp *spool) rotateDue() bool {
 	last := &sp.segs[len(sp.segs)-1]
-	if last.size+int64(len(sp.wbuf)) >= sp.segBytes {
+	return last.size+int64(len(sp.wbuf)) >= sp.segBytes
+}
+
+// append buffers r as one record; commit writes it. It rotates first when
+// the segment is full, so that records never straddle segments. It
+// returns where the record ends once committed.
+func (sp *spool) append(r *record) (pos, error) {
+	if sp.rotateDue() {
 		if err := sp.rotate(); err != nil {
-			return err
+			return pos{}, err
 		}
 	}
 	start := len(sp.wbuf)
@@ -317,7 +324,8 @@ func (sp *spool) append(r *record) error {
 	body := sp.wbuf[start+recHeader:]
 	binary.LittleEndian.PutUint32(sp.wbuf[start:], uint32(len(body)))
 	binary.LittleEndian.PutUint32(sp.wbuf[start+4:], crc32.Checksum(body, crcTable))
-	return nil
+	last := sp.segs[len(sp.segs)-1]
+	return pos{last.n, last.size + int64(len(sp.wbuf))}, nil
 }
 
 // commit writes the buffered records with one write(2): from then on they

@@ -46,7 +46,7 @@ func readAll(t *testing.T, sp *spool, ack bool) []string {
 func writeN(t *testing.T, sp *spool, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
-		if err := sp.append(rec(i)); err != nil {
+		if _, err := sp.append(rec(i)); err != nil {
 			t.Fatal(err)
 		}
 		if i%7 == 0 {

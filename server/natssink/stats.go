@@ -18,16 +18,19 @@ type counters struct {
 	writeErrors, segs                 atomic.Uint64
 	queueHighWater, queueBytes        atomic.Int64
 
-	spoolFull                        atomic.Bool
-	spoolBytes, spoolHighWater       atomic.Int64
-	inflight                         atomic.Int64
-	spooled, refusedSpoolFull        atomic.Uint64
-	published, ackedMsgs, dupAcks    atomic.Uint64
-	dupReadings                      atomic.Uint64
-	pubErrors, corrupt               atomic.Uint64
-	recovered, recoveredReadings     atomic.Uint64
-	recoveredAcked, recoveredTrunc   atomic.Uint64
-	statsPublished, statsPublishErrs atomic.Uint64
+	spoolFull                         atomic.Bool
+	spoolBytes, spoolHighWater        atomic.Int64
+	inflight                          atomic.Int64
+	spooled, refusedSpoolFull         atomic.Uint64
+	published, ackedMsgs, dupAcks     atomic.Uint64
+	dupReadings                       atomic.Uint64
+	pubErrors, corrupt                atomic.Uint64
+	recovered, recoveredReadings      atomic.Uint64
+	recoveredAcked, recoveredTrunc    atomic.Uint64
+	statsPublished, statsPublishErrs  atomic.Uint64
+	rejectedBatches, rejectedReadings atomic.Uint64
+	receiptsDurable, receiptsLost     atomic.Uint64
+	receiptsWaiting, dupWindow        atomic.Int64
 }
 
 func (c *counters) refuse(r sink.DropReason, readings int) {
@@ -99,6 +102,20 @@ type NATSStats struct {
 	RecoveredReadings uint64 `json:"recovered_readings"` // in them
 	RecoveredAcked    uint64 `json:"recovered_acked"`    // of those, acknowledged since
 
+	// Batches JetStream refused for good (larger than the stream's
+	// max_msg_size): dropped, their readings in Dropped[write_error].
+	RejectedBatches  uint64 `json:"rejected_batches"`
+	RejectedReadings uint64 `json:"rejected_readings"`
+
+	// Receipts (sink.Receipt) settled durable and not, and waiting.
+	ReceiptsDurable uint64 `json:"receipts_durable"`
+	ReceiptsLost    uint64 `json:"receipts_lost"`
+	ReceiptsWaiting int64  `json:"receipts_waiting"`
+
+	// DupWindowMs is the stream's duplicate window, once the stream was
+	// found: how long JetStream drops a message id it has seen.
+	DupWindowMs int64 `json:"dup_window_ms"`
+
 	StatsPublished uint64 `json:"stats_published"`
 }
 
@@ -122,8 +139,12 @@ func (s *Sink) NATSStats() NATSStats {
 		CorruptRecords: c.corrupt.Load(),
 
 		RecoveredBatches: c.recovered.Load(), RecoveredReadings: c.recoveredReadings.Load(),
-		RecoveredAcked: c.recoveredAcked.Load(),
-		StatsPublished: c.statsPublished.Load(),
+		RecoveredAcked:  c.recoveredAcked.Load(),
+		RejectedBatches: c.rejectedBatches.Load(), RejectedReadings: c.rejectedReadings.Load(),
+		ReceiptsDurable: c.receiptsDurable.Load(), ReceiptsLost: c.receiptsLost.Load(),
+		ReceiptsWaiting: c.receiptsWaiting.Load(),
+		DupWindowMs:     c.dupWindow.Load() / int64(time.Millisecond),
+		StatsPublished:  c.statsPublished.Load(),
 	}
 	if st.Connected {
 		st.Server = s.nc.ConnectedUrlRedacted()

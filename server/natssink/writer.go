@@ -2,11 +2,13 @@ package natssink
 
 import (
 	"bytes"
+	"errors"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/fleetwire/fleetwire/codec/ack"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -24,6 +26,7 @@ type writer struct {
 	s  *Sink
 	sp *spool
 	bt *batcher
+	rq receiptQ
 
 	inflightQ chan pending // to the acker, in publish order
 	results   chan result  // from the acker, in publish order
@@ -37,6 +40,8 @@ type writer struct {
 	rd           record
 	hdrCodec     []string
 	hdrNode      []string
+	scratch      ack.Set // the Fleetwire-Held header being built
+	hbuf         []byte
 	lastErrLog   time.Time
 	suppressed   int
 	lastSync     time.Time
@@ -50,6 +55,8 @@ type pending struct {
 	bytes      uint64
 	gen        uint64
 	recovered  bool
+	held       *ack.Set // an acking device's run [lo, hi]: what its ack adds to
+	lo, hi     uint64
 }
 
 type result struct {
@@ -104,19 +111,35 @@ func (w *writer) run() {
 
 func (w *writer) take(c *sink.Chunk) {
 	w.s.c.queueBytes.Add(-approxBytes(c))
-	w.bt.add(c.Frames)
+	r := c.Receipt()
+	var rid uint64
+	if r != nil {
+		rid = w.rq.open(r)
+	}
+	w.bt.add(c, rid, r != nil)
 	c.Release()
+	if r != nil {
+		w.rq.taken(rid) // settles now if the chunk held no readings
+	}
 }
 
 // spoolRecord is the batcher's emit: it appends a closed batch to the
 // spool. A batch the spool cannot take is a counted drop (write_error).
 func (w *writer) spoolRecord(r *record) {
-	if err := w.sp.append(r); err != nil {
+	if w.sp.rotateDue() {
+		// Rotating writes the buffer first: write it here, where a
+		// failure is accounted for batch by batch.
+		w.commit()
+	}
+	end, err := w.sp.append(r)
+	if err != nil {
 		w.fail("spool append", err)
 		w.s.c.dropped[sink.DropWriteError].Add(r.readings)
+		w.rq.lost(r.rids)
 		return
 	}
 	w.wbufReadings += r.readings
+	w.rq.spooled(end, r.rids)
 }
 
 func (w *writer) commit() {
@@ -125,8 +148,10 @@ func (w *writer) commit() {
 	if err := w.sp.commit(); err != nil {
 		w.fail("spool write", err)
 		w.s.c.dropped[sink.DropWriteError].Add(n)
+		w.rq.commit(false)
 	} else {
 		w.s.c.spooled.Add(n)
+		w.rq.commit(true)
 	}
 	w.noteSpool()
 }
@@ -140,6 +165,7 @@ func (w *writer) noteSpool() {
 	}
 	w.s.c.spoolFull.Store(b >= w.s.cfg.SpoolMaxBytes)
 	w.s.c.inflight.Store(int64(w.inflight))
+	w.s.c.receiptsWaiting.Store(int64(w.rq.waiting()))
 }
 
 // tick saves the acknowledged position every Linger, so that a restart
@@ -191,6 +217,12 @@ func (w *writer) pump(now time.Time) {
 				jetstream.MsgIDHeader: {string(r.id)},
 			},
 		}
+		var held *ack.Set
+		dev, lo, hi, acking := parseRunID(r.id)
+		if acking {
+			held = s.held.get(dev)
+			msg.Header[HeaderHeld] = []string{w.heldHeader(held, lo, hi)}
+		}
 		fut, err := s.js.PublishMsgAsync(msg)
 		s.c.published.Add(1)
 		if err != nil {
@@ -203,8 +235,22 @@ func (w *writer) pump(now time.Time) {
 		}
 		w.inflight++
 		w.inflightQ <- pending{fut: fut, start: start, end: end, readings: r.readings, frames: r.frames,
-			bytes: uint64(len(r.payload)), gen: w.gen, recovered: start.less(w.sp.recovered)}
+			bytes: uint64(len(r.payload)), gen: w.gen, recovered: start.less(w.sp.recovered),
+			held: held, lo: lo, hi: hi}
 	}
+}
+
+// heldHeader is the Fleetwire-Held header of an acking device's run [lo,
+// hi]: what JetStream has acknowledged of the device so far (held), plus
+// the run. Whichever of the device's messages is last in the stream, its
+// header names only samples in the stream: those acknowledged before it
+// was published, and its own (stored with it, or before it under the
+// same message id).
+func (w *writer) heldHeader(held *ack.Set, lo, hi uint64) string {
+	w.s.held.copyTo(&w.scratch, held)
+	holdRun(&w.scratch, lo, hi)
+	w.hbuf = appendHeld(w.hbuf[:0], &w.scratch)
+	return string(w.hbuf)
 }
 
 func (w *writer) handle(r result) {
@@ -219,6 +265,10 @@ func (w *writer) handle(r result) {
 	}
 	if r.gen != w.gen {
 		return // published again after a rewind
+	}
+	if r.err != nil && rejectedForGood(r.err) {
+		w.reject(r)
+		return
 	}
 	if r.err != nil {
 		w.rewind(r.start, r.err)
@@ -235,6 +285,46 @@ func (w *writer) handle(r result) {
 		c.bytes.Add(r.bytes)
 		c.stored.Add(r.readings)
 	}
+	// A duplicate counts as acknowledged: JetStream stored the same run
+	// under the same message id before. The held set learns the run
+	// before its receipts settle, so that every message of the device
+	// published after the server acknowledged the run names it.
+	if r.held != nil {
+		w.s.held.add(r.held, r.lo, r.hi)
+	}
+	w.rq.acked(r.end, false)
+}
+
+// rejectedForGood reports whether JetStream refused a batch in a way
+// publishing it again cannot change: larger than the stream's
+// max_msg_size, or headers over 64 KiB.
+func rejectedForGood(err error) bool {
+	var api *jetstream.APIError
+	return errors.As(err, &api) &&
+		(api.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum || api.ErrorCode == jsErrCodeHeaderExceedsMaximum)
+}
+
+// jsErrCodeHeaderExceedsMaximum is nats-server's
+// JSStreamHeaderExceedsMaximumErr, which the client does not name.
+const jsErrCodeHeaderExceedsMaximum jetstream.ErrorCode = 10097
+
+// reject drops a batch JetStream refused for good, so that it does not
+// stop the node's publishing: its readings are counted
+// (Dropped[write_error], NATSStats.Rejected*) and its receipts settle
+// false.
+func (w *writer) reject(r result) {
+	c := &w.s.c
+	c.rejectedBatches.Add(1)
+	c.rejectedReadings.Add(r.readings)
+	if !r.recovered {
+		c.dropped[sink.DropWriteError].Add(r.readings)
+	}
+	w.logErr("natssink: JetStream refused a batch for good; its readings are dropped", r.err, "readings", r.readings)
+	w.backoff = 0
+	if err := w.sp.acked(r.end); err != nil {
+		w.fail("spool remove", err)
+	}
+	w.rq.acked(r.end, true)
 }
 
 // rewind makes the batch at start, whose publish failed, and everything
@@ -276,6 +366,9 @@ func (w *writer) drain() {
 		w.handle(<-w.results)
 	}
 	close(w.inflightQ)
+	// What is left in the spool goes out with the next Open, which cannot
+	// tell the receipts' owners: for them, it is not stored.
+	w.rq.closeAll()
 	w.noteSpool()
 	if left := w.sp.unacked(); left > 0 {
 		st := s.Stats()

@@ -23,6 +23,7 @@ type Chunk struct {
 	values  []codec.Value
 	times   []int64
 	ids     []byte
+	acked   []uint64 // bit i: Frames[i] came through AddAcked
 	receipt Receipt
 }
 
@@ -57,7 +58,7 @@ func (c *Chunk) Readings() int { return len(c.values) }
 // memBytes is the memory c holds, which the sink's queue bound counts.
 func (c *Chunk) memBytes() int64 {
 	return int64(cap(c.values))*int64(unsafe.Sizeof(codec.Value{})) +
-		int64(cap(c.times))*8 + int64(cap(c.ids)) +
+		int64(cap(c.times))*8 + int64(cap(c.ids)) + int64(cap(c.acked))*8 +
 		int64(cap(c.Frames))*int64(unsafe.Sizeof(codec.Frame{}))
 }
 
@@ -66,6 +67,7 @@ func (c *Chunk) reset() {
 	c.values = c.values[:0]
 	c.times = c.times[:0]
 	c.ids = c.ids[:0]
+	c.acked = c.acked[:0]
 	c.receipt = nil
 }
 
@@ -124,6 +126,35 @@ func (c *Chunk) Add(f *codec.Frame, device []byte) {
 	nf.Device = c.ids[i0:len(c.ids):len(c.ids)]
 }
 
+// AddAcked is Add for a frame of a device that acknowledges delivery
+// (PROTOCOL.md, "Acknowledged delivery"), which the server must be able
+// to tell apart from its other frames when the device moves to another
+// node: the NATS sink publishes each contiguous run of such frames' sequence
+// numbers as a message of its own, named by device and run, so that a
+// resend of the same run through any node is recognised. A sink that
+// needs nothing of the kind (FileSink) stores the frame as Add does.
+//
+// A frame without a sequence number is added as by Add: it cannot be
+// acknowledged. Acked tells which frames were marked; like Add, AddAcked
+// allocates nothing once c's arrays have grown.
+func (c *Chunk) AddAcked(f *codec.Frame, device []byte) {
+	i := len(c.Frames)
+	c.Add(f, device)
+	if len(c.Frames) == i || f.Flags&codec.HasSeq == 0 {
+		return // skipped (no readings), or not acknowledgeable
+	}
+	for len(c.acked) <= i/64 {
+		c.acked = append(c.acked, 0)
+	}
+	c.acked[i/64] |= 1 << (i % 64)
+}
+
+// Acked reports whether Frames[i] was added with AddAcked (and carries a
+// sequence number).
+func (c *Chunk) Acked(i int) bool {
+	return i/64 < len(c.acked) && c.acked[i/64]&(1<<(i%64)) != 0
+}
+
 // grown reports whether append moved old's backing array.
 func grown[T any](old, cur []T) bool {
 	return unsafe.SliceData(old) != unsafe.SliceData(cur)
@@ -158,7 +189,7 @@ type calibratedPool struct {
 
 func (p *calibratedPool) put(c *Chunk) {
 	keep := p.cal.observe(len(c.values))
-	if cap(c.values) > keep || cap(c.times) > keep || cap(c.Frames) > keep || cap(c.ids) > keep*codec.MaxIDLen {
+	if cap(c.values) > keep || cap(c.times) > keep || cap(c.Frames) > keep || cap(c.ids) > keep*codec.MaxIDLen || cap(c.acked) > keep/64+1 {
 		*c = Chunk{}
 	}
 	c.reset()

@@ -83,6 +83,41 @@ func TestChunk_AddSkipsAndSanitizes(t *testing.T) {
 	}
 }
 
+func TestChunk_AddAcked(t *testing.T) {
+	c := GetChunk()
+	f := func(acked bool, fr codec.Frame, want bool) {
+		t.Helper()
+		i := len(c.Frames)
+		if acked {
+			c.AddAcked(&fr, []byte("d"))
+		} else {
+			c.Add(&fr, []byte("d"))
+		}
+		if len(c.Frames) == i {
+			if want {
+				t.Fatalf("frame %d skipped", i)
+			}
+			return
+		}
+		if c.Acked(i) != want {
+			t.Fatalf("frame %d: Acked = %v, want %v", i, c.Acked(i), want)
+		}
+	}
+	for i := range 70 { // past one word of marks
+		f(i%3 == 0, testFrame("", uint64(i), 2, 1, 0, codec.HasSeq), i%3 == 0)
+	}
+	f(true, testFrame("", 0, 2, 1, 0, 0), false)                  // no seq: not acknowledgeable
+	f(true, codec.Frame{Channels: 1, Flags: codec.HasSeq}, false) // no readings: skipped
+	f(false, testFrame("", 9, 1, 1, 0, codec.HasSeq), false)
+	if c.Acked(len(c.Frames)) || c.Acked(-1+1<<20) {
+		t.Fatalf("a frame that is not there is marked")
+	}
+	c.Release()
+	c = GetChunk()
+	defer c.Release()
+	f(false, testFrame("", 0, 2, 1, 0, codec.HasSeq), false) // marks do not survive the pool
+}
+
 func TestChunk_AddPanicsOnInconsistentFrame(t *testing.T) {
 	defer func() {
 		if recover() == nil {
@@ -102,12 +137,16 @@ func TestChunk_AddAllocs(t *testing.T) {
 	fill := func() {
 		c.reset()
 		for i := 0; i < 50; i++ {
-			c.Add(&frames[i%2], []byte("127.0.0.1:4000"))
+			if i%3 == 0 {
+				c.AddAcked(&frames[i%2], []byte("127.0.0.1:4000"))
+			} else {
+				c.Add(&frames[i%2], []byte("127.0.0.1:4000"))
+			}
 		}
 	}
 	fill() // warm: arrays grow to size
 	if n := testing.AllocsPerRun(100, fill); n != 0 {
-		t.Fatalf("Chunk.Add allocates %.1f times per 50 frames once warm, want 0", n)
+		t.Fatalf("Chunk.Add and AddAcked allocate %.1f times per 50 frames once warm, want 0", n)
 	}
 }
 

@@ -225,6 +225,28 @@ func (c *Cluster) ready(timeout time.Duration) error {
 	}
 }
 
+// Clients returns how many client connections named name the running
+// nodes hold open: 0 once every node has noticed that such a client went
+// away, and so has handled all it sent.
+func (c *Cluster) Clients(name string) int {
+	n := 0
+	for _, nd := range c.Nodes {
+		if nd.srv == nil {
+			continue
+		}
+		cz, err := nd.srv.Connz(&server.ConnzOptions{Limit: 1 << 20})
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		for _, ci := range cz.Conns {
+			if ci.Name == name {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // StreamLeader returns the index of the node leading stream name, or -1.
 func (c *Cluster) StreamLeader(name string) int {
 	for i, nd := range c.Nodes {
