@@ -118,7 +118,9 @@ func TestClusterExactlyOnce(t *testing.T) {
 	dialAll(t, fd.devices[half:], b)
 	stop := make(chan struct{})
 	wg := fd.run(fd.devices, feedInterval, 4, func() int { return 0 }, stop)
-	time.Sleep(4 * time.Second)
+	waitFor(t, 60*time.Second, "4 rounds of readings stored by each node", func() bool {
+		return stored(a) >= rounds(4, half) && stored(b) >= rounds(4, len(fd.devices)-half)
+	})
 	close(stop)
 	wg.Wait()
 	settle(t, fd.sentReadings(), a, b)
@@ -157,14 +159,17 @@ func TestNATSNodeLoss(t *testing.T) {
 	dialAll(t, fd.devices, a)
 	stop := make(chan struct{})
 	wg := fd.run(fd.devices, feedInterval, 4, func() int { return 0 }, stop)
-	time.Sleep(2 * time.Second)
+	waitFor(t, 60*time.Second, "2 rounds of readings stored", func() bool { return stored(a) >= rounds(2, len(fd.devices)) })
 	leader := nc.StreamLeader(natssink.DefaultStream)
 	if leader < 0 {
 		leader = 0
 	}
 	nc.Stop(leader)
 	t.Logf("stopped NATS node %s (stream leader)", nc.Nodes[leader].Name)
-	time.Sleep(3 * time.Second)
+	before := stored(a)
+	waitFor(t, 60*time.Second, "2 more rounds stored through the new leader", func() bool {
+		return stored(a) >= before+rounds(2, len(fd.devices))
+	})
 	close(stop)
 	wg.Wait()
 	settle(t, fd.sentReadings(), a)
@@ -189,10 +194,14 @@ func TestNATSOutage(t *testing.T) {
 	dialAll(t, fd.devices, a)
 	stop := make(chan struct{})
 	wg := fd.run(fd.devices, feedInterval, 4, func() int { return 0 }, stop)
-	time.Sleep(2 * time.Second)
+	waitFor(t, 60*time.Second, "2 rounds of readings stored", func() bool { return stored(a) >= rounds(2, len(fd.devices)) })
 	nc.StopAll()
 	down := time.Now()
-	time.Sleep(10 * time.Second)
+	// Down until the spool holds 8 rounds (2 s of the fleet) that only it
+	// has: the outage is measured in what the sink had to keep.
+	waitFor(t, 60*time.Second, "8 rounds of readings in the spool", func() bool {
+		return a.Stats().Sink.Pending >= rounds(8, len(fd.devices))
+	})
 	mid := a.Stats()
 	nc.RestartAll()
 	t.Logf("NATS down for %v; meanwhile the sink held %d readings pending", time.Since(down).Round(time.Millisecond), mid.Sink.Pending)
@@ -200,7 +209,8 @@ func TestNATSOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	back := stored(a)
+	waitFor(t, 60*time.Second, "the spool published after NATS came back", func() bool { return stored(a) > back })
 	close(stop)
 	wg.Wait()
 	settle(t, fd.sentReadings(), a)

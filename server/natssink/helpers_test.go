@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/server"
 	"github.com/fleetwire/fleetwire/server/natssink"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
@@ -191,6 +192,25 @@ func checkExactlyOnce(t testing.TB, got, want []string) {
 		t.Fatalf("stream has %d rows, want %d: %d missing, %d extra, %d duplicated (%s)", len(got), len(want), missing, extra, dups, ex)
 	}
 }
+
+// waitFor polls cond every 50 ms until it holds, failing after d: tests
+// wait for what they need to have happened, not for a fixed time.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stored returns what srv's sink stored (JetStream acknowledged).
+func stored(srv *server.Server) uint64 { return srv.Stats().Sink.Stored }
+
+// rounds is the readings n feed rounds of devs devices send.
+func rounds(n, devs int) uint64 { return uint64(n * devs * feedSamples * feedChannels) }
 
 // waitNodes waits until view has heard stats from n nodes. Stats are
 // published on a timer, so a fixed head start may not be enough on a

@@ -140,10 +140,13 @@ func nodeKill(t *testing.T, natsDown bool) {
 	var phase atomic.Int64
 	stop := make(chan struct{})
 	wg := fd.run(fd.devices, feedInterval, 4, func() int { return int(phase.Load()) }, stop)
-	time.Sleep(3 * time.Second)
-	// The child publishes stats every 100 ms, but a loaded machine can
-	// delay the first past any fixed head start.
+	// The child publishes stats every 100 ms; a loaded machine can delay
+	// the first past any fixed head start, so wait for what they say.
 	waitNodes(t, view, 1)
+	waitFor(t, 60*time.Second, "2 rounds of readings stored by the child", func() bool {
+		n := view.Nodes()
+		return len(n) == 1 && n[0].Summary.Sink.Stored >= rounds(2, len(fd.devices))
+	})
 	last := view.Nodes()
 	if natsDown {
 		nc.StopAll()
