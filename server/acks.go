@@ -344,6 +344,23 @@ func (s *Session) optIn(window uint32, srv *Server) {
 	s.ack.window = window
 }
 
+// resumeAck opts s in again, without a hello, if the server recovered
+// its state at start. A UDP device puts its hello in front of datagrams
+// only until its first #stored, so after a restart its frames arrive
+// bare: taken for a plain device's, they would be stored again although
+// the server holds them, and never acknowledged, so the device would
+// resend them until its drain ran out. Its window is unknown until its
+// next hello (0: acknowledged every interval, not at half a window). The
+// registry is looked up once per session. Call with s.mu held.
+func (g *ingester) resumeAck(s *Session) {
+	s.ackLooked = true
+	if g.srv.recovered[s.ID] == nil {
+		return
+	}
+	s.optIn(0, g.srv)
+	g.srv.acker.flushSoon(s)
+}
+
 // storeFresh stores the samples of frame f that s has not received yet,
 // and counts the rest as resends. It returns false, storing nothing, when
 // the frame would open one hole too many (ack.ErrFull): the device keeps

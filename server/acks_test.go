@@ -226,3 +226,65 @@ func TestAckRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestAckRestartDatagrams: a UDP device stops putting its hello in front
+// of its datagrams once it heard a #stored, so after a restart the new
+// server sees it bare. The state recovered from the data directory says
+// it acknowledges: its resends are stored once and it hears #stored
+// without a hello; its window is unknown (0) until it sends one again. A
+// device the server recovered nothing for stays plain.
+func TestAckRestartDatagrams(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond }
+	samples := func(from, to int) string {
+		var b strings.Builder
+		for q := from; q < to; q++ {
+			if q > from {
+				b.WriteByte(',')
+			}
+			fmt.Fprint(&b, q)
+		}
+		return fmt.Sprintf("dev-u;%d;%s\n", from, b.String())
+	}
+	waitStored := func(c *net.UDPConn, want string) {
+		t.Helper()
+		buf := make([]byte, 2048)
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", want, err)
+			}
+			if string(buf[:n]) == want+"\n" {
+				return
+			}
+		}
+	}
+	first := startServer(t, cfg)
+	c := udpFrom(t, "127.0.0.1", first.Addr(UDP))
+	fmt.Fprint(c, "#hello dev-u ack 500\n"+samples(0, 100))
+	waitStored(c, "#stored dev-u 100")
+	if err := first.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	second := startServer(t, cfg)
+	c = udpFrom(t, "127.0.0.1", second.Addr(UDP))
+	fmt.Fprint(c, samples(50, 150)) // no hello: it heard a #stored before
+	waitStored(c, "#stored dev-u 150")
+	d, _ := second.Device("dev-u")
+	if d.Ack == nil || d.Ack.Resent != 50 || d.Readings != 50 || d.Ack.Window != 0 {
+		t.Fatalf("after the bare resend: %d readings, ack %+v: want 50 new, 50 resent, window 0", d.Readings, d.Ack)
+	}
+	fmt.Fprint(c, "#hello dev-u ack 500\n")
+	waitFor(t, 5*time.Second, "the window of the new hello", func() bool {
+		d, _ := second.Device("dev-u")
+		return d.Ack.Window == 500
+	})
+	p := udpFrom(t, "127.0.0.1", second.Addr(UDP))
+	fmt.Fprint(p, "dev-p;0;1\n")
+	waitFor(t, 5*time.Second, "dev-p's reading", func() bool { d, ok := second.Device("dev-p"); return ok && d.Readings == 1 })
+	if d, _ := second.Device("dev-p"); d.Ack != nil {
+		t.Fatalf("a device the server recovered nothing for opted in: %+v", d.Ack)
+	}
+}

@@ -477,6 +477,9 @@ func (g *ingester) frame(st *stream, tr Transport, f *codec.Frame, src netip.Add
 			return
 		}
 	}
+	if s.ack == nil && tr == UDP && !s.ackLooked && f.Flags&codec.HasSeq != 0 {
+		g.resumeAck(s)
+	}
 	acked := s.ack != nil && f.Flags&codec.HasSeq != 0 && f.Samples() > 0
 	switch {
 	case !acked:

@@ -43,6 +43,9 @@ type Session struct {
 	resyncs   uint64 // jumps forward beyond maxSeqGap, not counted as loss
 	eos       bool
 	started   bool
+	// ackLooked: a datagram of the device without its hello made the
+	// server look for state it recovered at start (resumeAck), once.
+	ackLooked bool
 	next      uint64 // highest sequence number seen + 1
 	window    [windowWords]uint64
 	channels  int
