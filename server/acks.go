@@ -197,13 +197,7 @@ func (a *acker) apply(e ackEntry, durable bool) bool {
 	if _, err := st.durable.Add(e.lo, e.hi, nil); err != nil {
 		return false
 	}
-	st.dirty = true
-	if !st.queued {
-		st.queued = true
-		a.mu.Lock()
-		a.dirty = append(a.dirty, s)
-		a.mu.Unlock()
-	}
+	a.queue(s)
 	return true
 }
 
@@ -313,8 +307,15 @@ func (a *acker) write(link *downlink, b []byte) {
 // interval: the device ended its stream or gave samples up. Call with
 // s.mu held.
 func (a *acker) flushSoon(s *Session) {
+	s.ack.flush = true
+	a.queue(s)
+}
+
+// queue has s acknowledged within the interval: its durable set changed,
+// or it must hear the same #stored again. Call with s.mu held.
+func (a *acker) queue(s *Session) {
 	st := s.ack
-	st.dirty, st.flush = true, true
+	st.dirty = true
 	if !st.queued {
 		st.queued = true
 		a.mu.Lock()
@@ -379,6 +380,11 @@ func (g *ingester) storeFresh(tr Transport, s *Session, f *codec.Frame, id []byt
 		s.ack.suppress += dup
 		g.srv.acker.resends.Add(dup)
 		g.srv.acker.suppress.Add(dup)
+		// The device did not hear the #stored that covered them (lost on
+		// the way, or sent before a restart): say it again. Nothing else
+		// would: #stored goes out when the durable set changes, and a
+		// resend of what is stored changes nothing.
+		g.srv.acker.queue(s)
 	}
 	s.ack.fresh += added
 	return true

@@ -288,3 +288,27 @@ func TestAckRestartDatagrams(t *testing.T) {
 		t.Fatalf("a device the server recovered nothing for opted in: %+v", d.Ack)
 	}
 }
+
+// TestAckRepeatedForResend: a device that resends samples the server
+// holds did not hear the #stored that covered them (it was lost): the
+// server says it again, although nothing new became durable.
+func TestAckRepeatedForResend(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = "files", 100*time.Millisecond })
+	c, err := net.Dial("tcp", srv.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-a ack 64\ndev-a;0;1,2,3,4\n")
+	if got := storedLine(t, r, c); got != "#stored dev-a 4" {
+		t.Fatalf("first ack: %q", got)
+	}
+	fmt.Fprintf(c, "dev-a;2;3,4\n") // as if that #stored had been lost
+	if got := storedLine(t, r, c); got != "#stored dev-a 4" {
+		t.Fatalf("after the resend: %q", got)
+	}
+	if d, _ := srv.Device("dev-a"); d.Ack.Resent != 2 || d.Readings != 4 {
+		t.Fatalf("after the resend: %d readings, ack %+v: want 4 readings, 2 resent", d.Readings, d.Ack)
+	}
+}
