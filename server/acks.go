@@ -335,6 +335,9 @@ func (s *Session) optIn(window uint32, srv *Server) {
 			// is a duplicate.
 			s.ack.received, s.ack.durable = *rec, *srv.recoveredSet(s.ID)
 			s.ack.dirty = true // tell the device at once
+			if !s.started {
+				s.resume(rec)
+			}
 		case s.started:
 			// Samples stored before the device opted in are not resends:
 			// numbering starts where the session's count stands.
@@ -345,21 +348,43 @@ func (s *Session) optIn(window uint32, srv *Server) {
 	s.ack.window = window
 }
 
-// resumeAck opts s in again, without a hello, if the server recovered
-// its state at start. A UDP device puts its hello in front of datagrams
-// only until its first #stored, so after a restart its frames arrive
-// bare: taken for a plain device's, they would be stored again although
-// the server holds them, and never acknowledged, so the device would
-// resend them until its drain ran out. Its window is unknown until its
-// next hello (0: acknowledged every interval, not at half a window). The
-// registry is looked up once per session. Call with s.mu held.
-func (g *ingester) resumeAck(s *Session) {
+// resumeAck opts s in again, without a hello, if it came over UDP and
+// the server recovered its state at start. A UDP device puts its hello
+// in front of datagrams only until its first #stored, so after a restart
+// its frames, #gaveup and #eos arrive bare: taken for a plain device's,
+// its frames would be stored again although the server holds them, and
+// never acknowledged, so the device would resend them until its drain
+// ran out. Its window is unknown until its next hello (0: acknowledged
+// every interval, not at half a window). The recovered sets are looked
+// up once per session. Call with s.mu held, for a sequenced frame, a
+// #gaveup or a #eos, before it is accounted.
+func (g *ingester) resumeAck(tr Transport, s *Session) {
+	if s.ack != nil || tr != UDP || s.ackLooked {
+		return
+	}
 	s.ackLooked = true
 	if g.srv.recovered[s.ID] == nil {
 		return
 	}
 	s.optIn(0, g.srv)
 	g.srv.acker.flushSoon(s)
+}
+
+// resume starts the sequence count of a device the server recovered
+// where the server stood before it restarted, as if it had not: what the
+// device gives up (#gaveup) or skips above the samples the server holds
+// is lost, and the holes between them are lost until resends fill them.
+// Counted from zero instead, the new session took the device's first
+// frame or #gaveup for its start and never counted what it gave up
+// during the outage. Call with s.mu held.
+func (s *Session) resume(held *ack.Set) {
+	top, holes := held.Next(), uint64(0)
+	for _, r := range held.Ranges(ack.MaxRanges) {
+		holes += r.Lo - top
+		top = r.Hi + 1
+	}
+	s.started, s.next = true, top
+	s.addLost(holes)
 }
 
 // storeFresh stores the samples of frame f that s has not received yet,

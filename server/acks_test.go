@@ -312,3 +312,47 @@ func TestAckRepeatedForResend(t *testing.T) {
 		t.Fatalf("after the resend: %d readings, ack %+v: want 4 readings, 2 resent", d.Readings, d.Ack)
 	}
 }
+
+// TestAckRestartCountsGivenUp: after a restart the server counts, as a
+// device's lost readings, what it gave up above the samples the server
+// recovered, as it would have without the restart, although the #gaveup
+// comes before any frame says how many channels the device has: over TCP
+// after the hello, over UDP bare (the device heard a #stored before).
+func TestAckRestartCountsGivenUp(t *testing.T) {
+	for _, tr := range []string{"tcp", "udp"} {
+		t.Run(tr, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond }
+			first := startServer(t, cfg)
+			c, err := net.Dial("tcp", first.Addr(TCP).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(c)
+			fmt.Fprintf(c, "#hello dev-g ack 64\ndev-g;0;1:1,2:2,3:3,4:4,5:5,6:6,7:7,8:8,9:9,10:10\n")
+			waitFor(t, 10*time.Second, "#stored through 10", func() bool { return storedLine(t, r, c) == "#stored dev-g 10" })
+			c.Close()
+			if err := first.Shutdown(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+
+			// Samples 10-19 were given up during the outage.
+			second := startServer(t, cfg)
+			const after = "#gaveup dev-g 20\ndev-g;20;21:21,22:22\n"
+			if tr == "tcp" {
+				c, err := net.Dial("tcp", second.Addr(TCP).String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				fmt.Fprint(c, "#hello dev-g ack 64\n"+after)
+			} else {
+				fmt.Fprint(udpFrom(t, "127.0.0.1", second.Addr(UDP)), after)
+			}
+			waitFor(t, 5*time.Second, "dev-g's readings", func() bool { d, ok := second.Device("dev-g"); return ok && d.Readings == 4 })
+			if d, _ := second.Device("dev-g"); d.Lost != 20 || d.NextSeq != 22 || d.Ack == nil {
+				t.Fatalf("lost %d readings, next %d, ack %+v: want the 10 samples of 2 channels given up lost, next 22, acknowledging", d.Lost, d.NextSeq, d.Ack)
+			}
+		})
+	}
+}
