@@ -411,15 +411,26 @@ func (r *registry) lookup(id string) *Session {
 	return sh.m[id]
 }
 
-// each calls fn for every session; fn must not call back into r.
+// each calls fn for every session, without holding a shard's lock: fn
+// takes the session's lock, and a shard's lock comes after a session's
+// (remove is called with one held). Holding the shard's read lock
+// around fn deadlocked Stats against a connection leaving the anonymous
+// session it opened (leaveOpened: the session's lock, then in remove the
+// shard's write lock, which waits for the read lock). fn may see a
+// session removed a moment before.
 func (r *registry) each(fn func(*Session)) {
+	var batch []*Session
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
+		batch = batch[:0]
 		for _, s := range sh.m {
-			fn(s)
+			batch = append(batch, s)
 		}
 		sh.mu.RUnlock()
+		for _, s := range batch {
+			fn(s)
+		}
 	}
 }
 
