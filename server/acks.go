@@ -199,13 +199,7 @@ func (a *acker) apply(e ackEntry, durable bool) bool {
 	if _, err := st.durable.Add(e.lo, e.hi, nil); err != nil {
 		return false
 	}
-	st.dirty = true
-	if !st.queued {
-		st.queued = true
-		a.mu.Lock()
-		a.dirty = append(a.dirty, s)
-		a.mu.Unlock()
-	}
+	a.queue(s)
 	return true
 }
 
@@ -315,8 +309,15 @@ func (a *acker) write(link *downlink, b []byte) {
 // interval: the device ended its stream or gave samples up. Call with
 // s.mu held.
 func (a *acker) flushSoon(s *Session) {
+	s.ack.flush = true
+	a.queue(s)
+}
+
+// queue has s acknowledged within the interval: its durable set changed,
+// or it must hear the same #stored again. Call with s.mu held.
+func (a *acker) queue(s *Session) {
 	st := s.ack
-	st.dirty, st.flush = true, true
+	st.dirty = true
 	if !st.queued {
 		st.queued = true
 		a.mu.Lock()
@@ -336,6 +337,9 @@ func (s *Session) optIn(window uint32, srv *Server) {
 			// is a duplicate.
 			s.ack.received, s.ack.durable = *rec, *srv.recoveredSet(s.ID)
 			s.ack.dirty = true // tell the device at once
+			if !s.started {
+				s.resume(rec)
+			}
 		case s.started:
 			// Samples stored before the device opted in are not resends:
 			// numbering starts where the session's count stands.
@@ -346,6 +350,45 @@ func (s *Session) optIn(window uint32, srv *Server) {
 		}
 	}
 	s.ack.window = window
+}
+
+// resumeAck opts s in again, without a hello, if it came over UDP and
+// the server recovered its state at start. A UDP device puts its hello
+// in front of datagrams only until its first #stored, so after a restart
+// its frames, #gaveup and #eos arrive bare: taken for a plain device's,
+// its frames would be stored again although the server holds them, and
+// never acknowledged, so the device would resend them until its drain
+// ran out. Its window is unknown until its next hello (0: acknowledged
+// every interval, not at half a window). The recovered sets are looked
+// up once per session. Call with s.mu held, for a sequenced frame, a
+// #gaveup or a #eos, before it is accounted.
+func (g *ingester) resumeAck(tr Transport, s *Session) {
+	if s.ack != nil || tr != UDP || s.ackLooked {
+		return
+	}
+	s.ackLooked = true
+	if g.srv.recovered[s.ID] == nil {
+		return
+	}
+	s.optIn(0, g.srv)
+	g.srv.acker.flushSoon(s)
+}
+
+// resume starts the sequence count of a device the server recovered
+// where the server stood before it restarted, as if it had not: what the
+// device gives up (#gaveup) or skips above the samples the server holds
+// is lost, and the holes between them are lost until resends fill them.
+// Counted from zero instead, the new session took the device's first
+// frame or #gaveup for its start and never counted what it gave up
+// during the outage. Call with s.mu held.
+func (s *Session) resume(held *ack.Set) {
+	top, holes := held.Next(), uint64(0)
+	for _, r := range held.Ranges(ack.MaxRanges) {
+		holes += r.Lo - top
+		top = r.Hi + 1
+	}
+	s.started, s.next = true, top
+	s.addLost(holes)
 }
 
 // storeFresh stores the samples of frame f that s has not received yet,
@@ -366,6 +409,11 @@ func (g *ingester) storeFresh(tr Transport, s *Session, f *codec.Frame, id []byt
 		s.ack.suppress += dup
 		g.srv.acker.resends.Add(dup)
 		g.srv.acker.suppress.Add(dup)
+		// The device did not hear the #stored that covered them (lost on
+		// the way, or sent before a restart): say it again. Nothing else
+		// would: #stored goes out when the durable set changes, and a
+		// resend of what is stored changes nothing.
+		g.srv.acker.queue(s)
 	}
 	s.ack.fresh += added
 	return true

@@ -227,3 +227,133 @@ func TestAckRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestAckRestartDatagrams: a UDP device stops putting its hello in front
+// of its datagrams once it heard a #stored, so after a restart the new
+// server sees it bare. The state recovered from the data directory says
+// it acknowledges: its resends are stored once and it hears #stored
+// without a hello; its window is unknown (0) until it sends one again. A
+// device the server recovered nothing for stays plain.
+func TestAckRestartDatagrams(t *testing.T) {
+	dir := t.TempDir()
+	cfg := func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond }
+	samples := func(from, to int) string {
+		var b strings.Builder
+		for q := from; q < to; q++ {
+			if q > from {
+				b.WriteByte(',')
+			}
+			fmt.Fprint(&b, q)
+		}
+		return fmt.Sprintf("dev-u;%d;%s\n", from, b.String())
+	}
+	waitStored := func(c *net.UDPConn, want string) {
+		t.Helper()
+		buf := make([]byte, 2048)
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v", want, err)
+			}
+			if string(buf[:n]) == want+"\n" {
+				return
+			}
+		}
+	}
+	first := startServer(t, cfg)
+	c := udpFrom(t, "127.0.0.1", first.Addr(UDP))
+	fmt.Fprint(c, "#hello dev-u ack 500\n"+samples(0, 100))
+	waitStored(c, "#stored dev-u 100")
+	if err := first.Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	second := startServer(t, cfg)
+	c = udpFrom(t, "127.0.0.1", second.Addr(UDP))
+	fmt.Fprint(c, samples(50, 150)) // no hello: it heard a #stored before
+	waitStored(c, "#stored dev-u 150")
+	d, _ := second.Device("dev-u")
+	if d.Ack == nil || d.Ack.Resent != 50 || d.Readings != 50 || d.Ack.Window != 0 {
+		t.Fatalf("after the bare resend: %d readings, ack %+v: want 50 new, 50 resent, window 0", d.Readings, d.Ack)
+	}
+	fmt.Fprint(c, "#hello dev-u ack 500\n")
+	waitFor(t, 5*time.Second, "the window of the new hello", func() bool {
+		d, _ := second.Device("dev-u")
+		return d.Ack.Window == 500
+	})
+	p := udpFrom(t, "127.0.0.1", second.Addr(UDP))
+	fmt.Fprint(p, "dev-p;0;1\n")
+	waitFor(t, 5*time.Second, "dev-p's reading", func() bool { d, ok := second.Device("dev-p"); return ok && d.Readings == 1 })
+	if d, _ := second.Device("dev-p"); d.Ack != nil {
+		t.Fatalf("a device the server recovered nothing for opted in: %+v", d.Ack)
+	}
+}
+
+// TestAckRepeatedForResend: a device that resends samples the server
+// holds did not hear the #stored that covered them (it was lost): the
+// server says it again, although nothing new became durable.
+func TestAckRepeatedForResend(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = "files", 100*time.Millisecond })
+	c, err := net.Dial("tcp", srv.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-a ack 64\ndev-a;0;1,2,3,4\n")
+	if got := storedLine(t, r, c); got != "#stored dev-a 4" {
+		t.Fatalf("first ack: %q", got)
+	}
+	fmt.Fprintf(c, "dev-a;2;3,4\n") // as if that #stored had been lost
+	if got := storedLine(t, r, c); got != "#stored dev-a 4" {
+		t.Fatalf("after the resend: %q", got)
+	}
+	if d, _ := srv.Device("dev-a"); d.Ack.Resent != 2 || d.Readings != 4 {
+		t.Fatalf("after the resend: %d readings, ack %+v: want 4 readings, 2 resent", d.Readings, d.Ack)
+	}
+}
+
+// TestAckRestartCountsGivenUp: after a restart the server counts, as a
+// device's lost readings, what it gave up above the samples the server
+// recovered, as it would have without the restart, although the #gaveup
+// comes before any frame says how many channels the device has: over TCP
+// after the hello, over UDP bare (the device heard a #stored before).
+func TestAckRestartCountsGivenUp(t *testing.T) {
+	for _, tr := range []string{"tcp", "udp"} {
+		t.Run(tr, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond }
+			first := startServer(t, cfg)
+			c, err := net.Dial("tcp", first.Addr(TCP).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := bufio.NewReader(c)
+			fmt.Fprintf(c, "#hello dev-g ack 64\ndev-g;0;1:1,2:2,3:3,4:4,5:5,6:6,7:7,8:8,9:9,10:10\n")
+			waitFor(t, 10*time.Second, "#stored through 10", func() bool { return storedLine(t, r, c) == "#stored dev-g 10" })
+			c.Close()
+			if err := first.Shutdown(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+
+			// Samples 10-19 were given up during the outage.
+			second := startServer(t, cfg)
+			const after = "#gaveup dev-g 20\ndev-g;20;21:21,22:22\n"
+			if tr == "tcp" {
+				c, err := net.Dial("tcp", second.Addr(TCP).String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				fmt.Fprint(c, "#hello dev-g ack 64\n"+after)
+			} else {
+				fmt.Fprint(udpFrom(t, "127.0.0.1", second.Addr(UDP)), after)
+			}
+			waitFor(t, 5*time.Second, "dev-g's readings", func() bool { d, ok := second.Device("dev-g"); return ok && d.Readings == 4 })
+			if d, _ := second.Device("dev-g"); d.Lost != 20 || d.NextSeq != 22 || d.Ack == nil {
+				t.Fatalf("lost %d readings, next %d, ack %+v: want the 10 samples of 2 channels given up lost, next 22, acknowledging", d.Lost, d.NextSeq, d.Ack)
+			}
+		})
+	}
+}

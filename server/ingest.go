@@ -461,6 +461,9 @@ func (g *ingester) frame(st *stream, tr Transport, f *codec.Frame, src netip.Add
 		g.refuse(tr, why, readings, now)
 		return
 	}
+	if s.ack == nil && tr == UDP && !s.ackLooked && f.Flags&codec.HasSeq != 0 {
+		g.resumeAck(tr, s) // before Extend32: it may set where the count stands
+	}
 	if f.Flags&codec.HasSeq != 0 && s.started {
 		f.Seq = ack.Extend32(s.next, f.Seq) // a 32-bit counter that wrapped goes on counting
 		if seqOverflows(f) {
@@ -619,6 +622,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			g.refuse(tr, why, 0, now)
 			return
 		}
+		g.resumeAck(tr, s)
 		if !s.endOfStream(c.Seq, now) {
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
@@ -634,6 +638,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			g.refuse(tr, why, 0, now)
 			return
 		}
+		g.resumeAck(tr, s)
 		if !s.gaveUp(c.Seq, now) {
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}

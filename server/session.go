@@ -43,6 +43,9 @@ type Session struct {
 	resyncs   uint64 // jumps forward beyond maxSeqGap, not counted as loss
 	eos       bool
 	started   bool
+	// ackLooked: a datagram of the device without its hello made the
+	// server look for state it recovered at start (resumeAck), once.
+	ackLooked bool
 	next      uint64 // highest sequence number seen + 1
 	window    [windowWords]uint64
 	channels  int
@@ -78,6 +81,11 @@ type Session struct {
 	// streams counts the open connections whose session this is since
 	// they connected (openStream): an anonymous one stays while any does.
 	streams int32
+
+	// lostSamples: samples found lost before any frame said how many
+	// channels the device has (after a restart its hello and #gaveup
+	// come before its frames); readings at its next frame (account).
+	lostSamples uint64
 }
 
 // seqOverflows reports whether the samples of f would be numbered past
@@ -132,6 +140,10 @@ const maxSeqGap = 1 << 24
 // reports a jump beyond maxSeqGap (counted as a resync, not as loss).
 // seq+n must not pass 2^64 (seqOverflows).
 func (s *Session) account(seq, n, ch uint64) (jumped bool) {
+	if s.lostSamples > 0 {
+		s.lost += s.lostSamples * ch
+		s.lostSamples = 0
+	}
 	if !s.started {
 		s.started = true
 		s.next = seq
@@ -216,12 +228,26 @@ func (s *Session) endOfStream(next uint64, now int64) bool {
 		return true
 	}
 	if next > s.next {
-		ch := uint64(max(s.channels, 1))
-		s.lost += (next - s.next) * ch
+		s.addLost(next - s.next)
 		s.advance(next, next)
 	}
 	return true
 }
+
+// addLost counts n samples lost: in readings when the device's channel
+// count is known, else in lostSamples until it is. Call with mu held.
+func (s *Session) addLost(n uint64) {
+	if s.channels == 0 {
+		s.lostSamples += n
+		return
+	}
+	s.lost += n * uint64(s.channels)
+}
+
+// lostReadings is lost with what waits in lostSamples counted as one
+// reading a sample, the best guess before a frame tells. Call with mu
+// held.
+func (s *Session) lostReadings() uint64 { return s.lost + s.lostSamples }
 
 // gaveUp accounts a device's #gaveup: it will never send again the
 // samples below next it has not had acknowledged. Those not received are
@@ -236,7 +262,7 @@ func (s *Session) gaveUp(next uint64, now int64) bool {
 	case !s.started:
 		s.started, s.next = true, next
 	case next > s.next:
-		s.lost += (next - s.next) * uint64(max(s.channels, 1))
+		s.addLost(next - s.next)
 		s.advance(next, next)
 	}
 	if st := s.ack; st != nil {
@@ -385,15 +411,26 @@ func (r *registry) lookup(id string) *Session {
 	return sh.m[id]
 }
 
-// each calls fn for every session; fn must not call back into r.
+// each calls fn for every session, without holding a shard's lock: fn
+// takes the session's lock, and a shard's lock comes after a session's
+// (remove is called with one held). Holding the shard's read lock
+// around fn deadlocked Stats against a connection leaving the anonymous
+// session it opened (leaveOpened: the session's lock, then in remove the
+// shard's write lock, which waits for the read lock). fn may see a
+// session removed a moment before.
 func (r *registry) each(fn func(*Session)) {
+	var batch []*Session
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.RLock()
+		batch = batch[:0]
 		for _, s := range sh.m {
-			fn(s)
+			batch = append(batch, s)
 		}
 		sh.mu.RUnlock()
+		for _, s := range batch {
+			fn(s)
+		}
 	}
 }
 
@@ -457,9 +494,10 @@ func (r *registry) retire(s *Session) {
 	defer r.retiredMu.Unlock()
 	rc := &r.retired
 	rc.sessions++
-	rc.lost, rc.dups, rc.reordered = rc.lost+s.lost, rc.dups+s.dups, rc.reordered+s.reordered
+	lost := s.lostReadings()
+	rc.lost, rc.dups, rc.reordered = rc.lost+lost, rc.dups+s.dups, rc.reordered+s.reordered
 	t := &rc.byTransport[s.transport]
-	t.lost, t.dups, t.reordered = t.lost+s.lost, t.dups+s.dups, t.reordered+s.reordered
+	t.lost, t.dups, t.reordered = t.lost+lost, t.dups+s.dups, t.reordered+s.reordered
 }
 
 func (r *registry) release(p netip.Prefix) {

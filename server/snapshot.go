@@ -177,7 +177,7 @@ func (s *Server) Stats() Stats {
 	}
 	s.reg.each(func(x *Session) {
 		x.mu.Lock()
-		t, lost, dups, reo, eos := x.transport, x.lost, x.dups, x.reordered, x.eos
+		t, lost, dups, reo, eos := x.transport, x.lostReadings(), x.dups, x.reordered, x.eos
 		if a := x.ack; a != nil {
 			st.Acks.Devices++
 			st.Acks.Unsettled += a.fresh
@@ -273,7 +273,7 @@ func (x *Session) snapshot(withErrors bool) Device {
 		ID: x.ID, Transport: x.transport.String(),
 		Codec:  codec.Codec{Format: x.format, Compression: x.compress}.String(),
 		Online: x.link.Load() != nil, Frames: x.frames, Readings: x.readings, PayloadBytes: x.bytes,
-		Lost: x.lost, Duplicates: x.dups, Reordered: x.reordered, Restarts: x.resets, NextSeq: x.next, EOS: x.eos,
+		Lost: x.lostReadings(), Duplicates: x.dups, Reordered: x.reordered, Restarts: x.resets, NextSeq: x.next, EOS: x.eos,
 		LastSeen: time.Unix(0, x.lastSeen), DeviceTimeMs: x.lastTime,
 		LastValues: make([]string, len(x.lastVals)),
 	}
@@ -351,7 +351,7 @@ func (s *Server) Devices(q DeviceQuery) ([]Device, int) {
 			return
 		}
 		x.mu.Lock()
-		k := deviceKey{s: x, readings: x.readings, lost: x.lost, dups: x.dups, reo: x.reordered, lastSeen: x.lastSeen, transport: x.transport}
+		k := deviceKey{s: x, readings: x.readings, lost: x.lostReadings(), dups: x.dups, reo: x.reordered, lastSeen: x.lastSeen, transport: x.transport}
 		x.mu.Unlock()
 		if wantTr != NumTransports && k.transport != wantTr {
 			return
