@@ -236,7 +236,7 @@ func TestAckRestart(t *testing.T) {
 // device the server recovered nothing for stays plain.
 func TestAckRestartDatagrams(t *testing.T) {
 	dir := t.TempDir()
-	cfg := func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond }
+	cfg := func(c *Config) { c.Sink, c.AckInterval = files(t, dir), 100*time.Millisecond }
 	samples := func(from, to int) string {
 		var b strings.Builder
 		for q := from; q < to; q++ {
@@ -294,7 +294,7 @@ func TestAckRestartDatagrams(t *testing.T) {
 // holds did not hear the #stored that covered them (it was lost): the
 // server says it again, although nothing new became durable.
 func TestAckRepeatedForResend(t *testing.T) {
-	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = "files", 100*time.Millisecond })
+	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = files(t, t.TempDir()), 100*time.Millisecond })
 	c, err := net.Dial("tcp", srv.Addr(TCP).String())
 	if err != nil {
 		t.Fatal(err)
@@ -323,7 +323,7 @@ func TestAckRestartCountsGivenUp(t *testing.T) {
 	for _, tr := range []string{"tcp", "udp"} {
 		t.Run(tr, func(t *testing.T) {
 			dir := t.TempDir()
-			cfg := func(c *Config) { c.Sink, c.DataDir, c.AckInterval = "files", dir, 100*time.Millisecond }
+			cfg := func(c *Config) { c.Sink, c.AckInterval = files(t, dir), 100*time.Millisecond }
 			first := startServer(t, cfg)
 			c, err := net.Dial("tcp", first.Addr(TCP).String())
 			if err != nil {
