@@ -227,7 +227,7 @@ func (c *Config) validate() error {
 	}
 	ls := c.listeners()
 	if len(ls) == 0 {
-		return errors.New("no listener: give at least one of --tcp, --udp, --tls or --listen")
+		return errors.New("no listener: give a TCP, UDP or TLS address, or a Listener")
 	}
 	names := map[string]bool{}
 	for i := range ls {

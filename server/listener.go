@@ -311,7 +311,7 @@ func (l *Listener) validate() error {
 		return fmt.Errorf("listener %s: naming %d", l.Name, l.Naming)
 	}
 	if l.Transport == TLS && (l.TLSCert == "" || l.TLSKey == "") {
-		return fmt.Errorf("listener %s: TLS needs a certificate and a key (--tls-cert, --tls-key, or cert= and key=)", l.Name)
+		return fmt.Errorf("listener %s: TLS needs a certificate and a key", l.Name)
 	}
 	if l.Transport != TLS && (l.TLSCert != "" || l.TLSKey != "" || l.TLSClientCA != "") {
 		return fmt.Errorf("listener %s: certificates are for TLS listeners", l.Name)
