@@ -49,6 +49,7 @@ type Server struct {
 
 	stopSweep chan struct{}
 	sweepDone chan struct{}
+	mem       memReleaser
 }
 
 // New checks cfg and takes over its sink; Start opens the sockets. On
@@ -275,6 +276,7 @@ func (s *Server) sweep() {
 						ln.hellos.expire(now.UnixNano(), s.cfg.AnonymousIdle)
 					}
 				}
+				s.mem.release(now)
 			}
 			if s.gnet != nil {
 				s.gnet.sweep(full)
