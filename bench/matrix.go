@@ -77,6 +77,21 @@ func (s *Scenario) ID() string {
 	return id
 }
 
+// RunsOn returns those of the run's engines the scenario runs on, in
+// the run's order.
+func (s *Scenario) RunsOn(run []string) []string {
+	if len(s.Engines) == 0 {
+		return run
+	}
+	var out []string
+	for _, e := range run {
+		if slices.Contains(s.Engines, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (s *Scenario) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }

@@ -116,10 +116,10 @@ groups:
 		t.Fatalf("%+v", s)
 	}
 	for _, s := range ss {
-		if got := s.engines(Engines); len(got) != 1 || got[0] != "gnet" {
+		if got := s.RunsOn(Engines); len(got) != 1 || got[0] != "gnet" {
 			t.Fatalf("%s runs on %v", s.ID(), got)
 		}
-		if got := s.engines([]string{"std"}); len(got) != 0 {
+		if got := s.RunsOn([]string{"std"}); len(got) != 0 {
 			t.Fatalf("%s runs on %v of [std]", s.ID(), got)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -98,7 +97,7 @@ func Run(ctx context.Context, o Options, scenarios []Scenario) ([]Result, error)
 	var out []Result
 	for i := range scenarios {
 		s := &scenarios[i]
-		engines := s.engines(o.Engines)
+		engines := s.RunsOn(o.Engines)
 		if i%2 == 1 {
 			engines = reversed(engines)
 		}
@@ -142,21 +141,6 @@ func Run(ctx context.Context, o Options, scenarios []Scenario) ([]Result, error)
 		}
 	}
 	return out, nil
-}
-
-// engines returns those of the run's engines the scenario runs on, in
-// the run's order.
-func (s *Scenario) engines(run []string) []string {
-	if len(s.Engines) == 0 {
-		return run
-	}
-	var out []string
-	for _, e := range run {
-		if slices.Contains(s.Engines, e) {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 func reversed(s []string) []string {
