@@ -1,9 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"testing"
 	"time"
+
+	"github.com/fleetwire/fleetwire/loadgen"
 )
 
 // TestEndToEnd runs a tiny scenario through the real binary on both
@@ -67,6 +70,57 @@ func TestEndToEnd(t *testing.T) {
 			if want := float64(c.Datagrams*28+c.Srv.RxBytes) / float64(f.Delivered); f.WireUpPerReading != want {
 				t.Fatalf("wire up %v, want %v", f.WireUpPerReading, want)
 			}
+		}
+	}
+}
+
+// TestEndToEndAck runs tcp+ack and udp+ack on a clean loopback: every
+// reading acknowledged and in the file sink once, and the #stored bytes
+// the server wrote are those the generator received, which only a stats
+// snapshot taken after the generator exited holds.
+func TestEndToEndAck(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ss := []Scenario{
+		{Transport: "tcp+ack", Codec: "compact", Batch: 5, Devices: 10, Rate: 50, Channels: 2, Profile: Loopback, Duration: 2 * time.Second, Drain: 10 * time.Second},
+		{Transport: "udp+ack", Codec: "text", Batch: 5, Devices: 10, Rate: 50, Channels: 2, Profile: Loopback, Duration: 2 * time.Second, Drain: 10 * time.Second, AckWindow: 64},
+	}
+	o := Options{Exe: fleetwireBin, WorkDir: t.TempDir(), PrivateLoopback: true, Engines: []string{"gnet"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rs, err := Run(ctx, o, ss)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("%d results, want 2", len(rs))
+	}
+	for _, r := range rs {
+		c, f, a := &r.Counters, &r.Figures, r.Figures.Ack
+		if r.Err != "" || r.Skipped != "" || a == nil || c.Acks == nil || c.Sink == nil || c.Gen.AckReport == nil {
+			t.Fatalf("%s: error %q skipped %q, figures %+v", r.Scenario.ID(), r.Err, r.Skipped, f)
+		}
+		t.Logf("%s: sent %d, stored %d, %.2f B/reading (%.2f down), %d #stored (%.1f per device), ack latency p50 %.0f ms",
+			r.Scenario.ID(), f.Sent, f.Delivered, f.WirePerReading, f.WireDownPerReading, a.AcksReceived, a.AcksPerDevice, a.LatencyP50Ms)
+		if f.Sent != c.Gen.ReadingsSent || f.Lost != 0 || a.Acked != f.Sent || a.GivenUp != 0 || a.UnackedAtEnd != 0 || c.Sink.Stored != f.Sent {
+			t.Fatalf("sent %d (generator %d), lost %d, acked %d, given up %d, unacked %d, sink %+v", f.Sent, c.Gen.ReadingsSent, f.Lost, a.Acked, a.GivenUp, a.UnackedAtEnd, *c.Sink)
+		}
+		if want := cmp.Or(r.Scenario.AckWindow, loadgen.DefaultAckWindow); a.Window != want {
+			t.Fatalf("window %d, want %d", a.Window, want)
+		}
+		if a.AckWrites == 0 || a.AckBytesSent != a.AckBytes || a.AckWrites != a.AcksReceived {
+			t.Fatalf("server wrote %d #stored, %d bytes; generator received %d, %d bytes", a.AckWrites, a.AckBytesSent, a.AcksReceived, a.AckBytes)
+		}
+		if r.Scenario.Wire() == "udp" {
+			if want := float64(c.Acks.Writes*28+c.Acks.Bytes) / float64(f.Delivered); !near(f.WireDownPerReading, want) {
+				t.Fatalf("wire down %v, want %v", f.WireDownPerReading, want)
+			}
+			if a.HelloPrefix == 0 {
+				t.Fatal("no UDP hello prefix counted")
+			}
+		} else if ti := c.Srv.TCPInfo; ti == nil || ti.BytesSent < c.Acks.Bytes {
+			t.Fatalf("tcp_info %+v: fewer bytes sent than the #stored written (%d)", ti, c.Acks.Bytes)
 		}
 	}
 }

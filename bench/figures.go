@@ -4,6 +4,7 @@ import (
 	"github.com/fleetwire/fleetwire/bench/cost"
 	"github.com/fleetwire/fleetwire/loadgen"
 	"github.com/fleetwire/fleetwire/server"
+	"github.com/fleetwire/fleetwire/server/sink"
 )
 
 // Counters are the raw readings of one run (one scenario on one engine),
@@ -44,6 +45,11 @@ type Counters struct {
 	// DrainTimedOut: the server had not counted every end-of-stream by
 	// the scenario's drain timeout (lost EOS datagrams on a lossy link).
 	DrainTimedOut bool `json:"drain_timed_out"`
+	// Acknowledged delivery (+ack transports only): the server's
+	// /api/stats acks (the #stored it wrote) and sink (the file sink's
+	// counts) after the run. The generator's side is Gen.AckReport.
+	Acks *server.AckStats `json:"server_acks,omitempty"`
+	Sink *sink.Stats      `json:"server_sink,omitempty"`
 }
 
 // Header sizes as they are on the wire: IPv4 (20) + UDP (8); IPv4 (20) +
@@ -61,15 +67,22 @@ const SecondsPerMonth = 30 * 24 * 3600
 // Figures are what a report shows for one run. Each comment names the
 // counters (of Counters) it is computed from.
 type Figures struct {
-	Sent      uint64 `json:"readings_sent"`      // Gen.ReadingsSent
-	Delivered uint64 `json:"readings_delivered"` // Srv.Readings - Srv.Duplicates
+	// Sent is Gen.ReadingsSent; with acknowledged delivery, every reading
+	// the devices generated: Gen readings_acked + readings_given_up +
+	// readings_unacked_at_end (a frame whose first transmission did not
+	// happen still leaves as a resend).
+	Sent uint64 `json:"readings_sent"`
+	// Delivered is Srv.Readings - Srv.Duplicates; with acknowledged
+	// delivery, what the file sink holds: Sink.Stored (a resent sample is
+	// not stored again).
+	Delivered uint64 `json:"readings_delivered"`
 	// Lost is the ground truth: Sent - Delivered (negative would mean
 	// the server counted readings nobody sent).
 	Lost        int64   `json:"readings_lost"`
 	LossPct     float64 `json:"loss_pct"`           // 100 * Lost / Sent
 	DeliveredFr float64 `json:"delivered_fraction"` // Delivered / Sent
 	SeqLost     uint64  `json:"server_seq_lost"`    // Srv.Lost: the server's sequence-gap estimate
-	Duplicates  uint64  `json:"duplicates"`         // Srv.Duplicates
+	Duplicates  uint64  `json:"duplicates"`         // Srv.Duplicates; acked: Acks.Resent x channels (received again, not stored)
 	Reordered   uint64  `json:"reordered"`          // Srv.Reordered
 	FramesDrop  uint64  `json:"generator_frames_dropped"`
 
@@ -81,7 +94,8 @@ type Figures struct {
 	// Wire bytes per delivered reading seen at the server's socket:
 	// TCP: up = TCPInfo.SegsIn*52 + TCPInfo.BytesReceived,
 	// down = TCPInfo.SegsOut*52 + TCPInfo.BytesSent;
-	// UDP: up = Datagrams*28 + Srv.RxBytes, down = 0 (no downlink sent).
+	// UDP: up = Datagrams*28 + Srv.RxBytes, down = 0 (no downlink sent),
+	// with acknowledged delivery Acks.Writes*28 + Acks.Bytes (#stored).
 	WireUpPerReading   float64 `json:"wire_up_bytes_per_reading"`
 	WireDownPerReading float64 `json:"wire_down_bytes_per_reading"`
 	WirePerReading     float64 `json:"wire_bytes_per_reading"` // up + down
@@ -108,6 +122,46 @@ type Figures struct {
 	// month at the scenario's rate (rate x channels x 30 days), in MB
 	// (1e6 bytes); 0 for as-fast-as-possible runs.
 	CostMBPerDeviceMonth float64 `json:"cost_mb_per_device_month"`
+
+	// Acknowledged delivery, nil without it.
+	Ack *AckFigures `json:"ack,omitempty"`
+}
+
+// AckFigures are what acknowledged delivery did in one run, from the
+// generator's report (Gen.AckReport) and the server's (Acks, Sink).
+type AckFigures struct {
+	// The options in effect, as the generator reports them: window
+	// (samples), minimum resend timeout, wait for acks after end-of-stream.
+	Window       int     `json:"ack_window"`
+	MinRTOMs     float64 `json:"ack_min_rto_ms"`
+	DrainSecs    float64 `json:"ack_drain_seconds"`
+	ResentFr     uint64  `json:"resent_frames"`           // Gen resent_frames
+	Acked        uint64  `json:"readings_acked"`          // Gen readings_acked
+	Resent       uint64  `json:"readings_resent"`         // Gen readings_resent (each time)
+	ResentBytes  uint64  `json:"resent_bytes"`            // Gen resent_bytes (payload)
+	GivenUp      uint64  `json:"readings_given_up"`       // Gen readings_given_up
+	UnackedAtEnd uint64  `json:"readings_unacked_at_end"` // Gen readings_unacked_at_end
+	DrainTimeout uint64  `json:"ack_drain_timeouts"`      // Gen ack_drain_timeouts (devices)
+	AcksReceived uint64  `json:"acks_received"`           // Gen acks_received (#stored applied)
+	AckBytes     uint64  `json:"ack_bytes_received"`      // Gen ack_bytes_received (payload)
+	HelloPrefix  uint64  `json:"udp_hello_prefixes"`      // Gen udp_hello_prefixes
+	AcksSent     uint64  `json:"server_acks_sent"`        // Acks.AckedTotal: #stored the server wrote
+	AckWrites    uint64  `json:"server_ack_writes"`       // Acks.Writes: datagrams or stream writes of them
+	AckBytesSent uint64  `json:"server_ack_bytes"`        // Acks.Bytes (payload)
+	// AcksPerDevice is AcksReceived / Gen.DevicesConnected.
+	AcksPerDevice float64 `json:"acks_per_device"`
+	// Per delivered reading: the generator's resent bytes and the
+	// server's #stored bytes, payload only (headers are in the wire
+	// figures).
+	ResentPerReading float64 `json:"resent_bytes_per_reading"`
+	AckPerReading    float64 `json:"ack_bytes_per_reading"`
+	// Ack latency: Gen ack_latency (first transmission of a flight to the
+	// #stored that covered it), ms.
+	LatencyP50Ms float64 `json:"ack_latency_p50_ms"`
+	LatencyP99Ms float64 `json:"ack_latency_p99_ms"`
+	LatencyMaxMs float64 `json:"ack_latency_max_ms"`
+	// SinkSynced is Sink.Synced: readings of Delivered an fsync covered.
+	SinkSynced uint64 `json:"sink_synced"`
 }
 
 func div(a, b float64) float64 {
@@ -136,14 +190,28 @@ func Compute(s *Scenario, c *Counters) Figures {
 	if c.Srv.Readings >= c.Srv.Duplicates {
 		f.Delivered = c.Srv.Readings - c.Srv.Duplicates
 	}
+	if s.Acked() {
+		f.Ack = ackFigures(c)
+		f.Sent = f.Ack.Acked + f.Ack.GivenUp + f.Ack.UnackedAtEnd
+		f.Delivered = 0
+		if c.Sink != nil {
+			f.Delivered = c.Sink.Stored
+		}
+		if c.Acks != nil {
+			f.Duplicates = c.Acks.Resent * uint64(s.Channels)
+		}
+	}
 	f.Lost = int64(f.Sent) - int64(f.Delivered)
 	f.LossPct = 100 * div(float64(f.Lost), float64(f.Sent))
 	f.DeliveredFr = div(float64(f.Delivered), float64(f.Sent))
 	d := float64(f.Delivered)
 	f.PayloadPerReading = div(float64(c.Srv.PayloadBytes), d)
 	var up, down float64
-	if s.Transport == "udp" {
+	if s.Wire() == "udp" {
 		up = float64(c.Datagrams*udpHeaders + c.Srv.RxBytes)
+		if c.Acks != nil {
+			down = float64(c.Acks.Writes*udpHeaders + c.Acks.Bytes)
+		}
 	} else if ti := c.Srv.TCPInfo; ti != nil {
 		up = float64(ti.SegsIn*tcpHeaders + ti.BytesReceived)
 		down = float64(ti.SegsOut*tcpHeaders + ti.BytesSent)
@@ -166,5 +234,31 @@ func Compute(s *Scenario, c *Counters) Figures {
 	if s.Rate > 0 {
 		f.CostMBPerDeviceMonth = f.WirePerReading * s.Rate * float64(s.Channels) * SecondsPerMonth / 1e6
 	}
+	if a := f.Ack; a != nil {
+		a.ResentPerReading = div(float64(a.ResentBytes), d)
+		a.AckPerReading = div(float64(a.AckBytesSent), d)
+	}
 	return f
+}
+
+// ackFigures gathers the acknowledged-delivery counters of a +ack run.
+func ackFigures(c *Counters) *AckFigures {
+	a := &AckFigures{}
+	if g := c.Gen.AckReport; g != nil {
+		a.Window, a.MinRTOMs, a.DrainSecs = g.AckWindow, g.AckMinRTOMs, g.AckDrainSeconds
+		a.Acked, a.Resent, a.ResentBytes, a.ResentFr = g.ReadingsAcked, g.ReadingsResent, g.ResentBytes, g.ResentFrames
+		a.GivenUp, a.UnackedAtEnd, a.DrainTimeout = g.ReadingsGivenUp, g.ReadingsUnackedAtEnd, g.AckDrainTimeouts
+		a.AcksReceived, a.AckBytes, a.HelloPrefix = g.AcksReceived, g.AckBytesReceived, g.UDPHelloPrefixes
+		a.AcksPerDevice = div(float64(g.AcksReceived), float64(c.Gen.DevicesConnected))
+		a.LatencyP50Ms = float64(g.AckLatency.P50Us) / 1000
+		a.LatencyP99Ms = float64(g.AckLatency.P99Us) / 1000
+		a.LatencyMaxMs = float64(g.AckLatency.MaxUs) / 1000
+	}
+	if c.Acks != nil {
+		a.AcksSent, a.AckWrites, a.AckBytesSent = c.Acks.AckedTotal, c.Acks.Writes, c.Acks.Bytes
+	}
+	if c.Sink != nil {
+		a.SinkSynced = c.Sink.Synced
+	}
+	return a
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/loadgen"
 	"github.com/fleetwire/fleetwire/server"
+	"github.com/fleetwire/fleetwire/server/sink"
 )
 
 func near(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
@@ -90,5 +91,56 @@ func TestCompute_NothingDelivered(t *testing.T) {
 	f := Compute(&Scenario{Transport: "tcp", Rate: 1, Channels: 1}, &Counters{Gen: loadgen.Report{ReadingsSent: 10}})
 	if f.Delivered != 0 || f.Lost != 10 || f.LossPct != 100 || f.PayloadPerReading != 0 || f.ServerCPUNsPerReading != 0 {
 		t.Fatalf("%+v", f)
+	}
+}
+
+func TestCompute_UDPAck(t *testing.T) {
+	s := &Scenario{Transport: "udp+ack", Rate: 10, Channels: 2}
+	c := &Counters{
+		Gen: loadgen.Report{ReadingsSent: 1900, DevicesConnected: 10, AckReport: &loadgen.AckReport{
+			AckWindow: 256, AckMinRTOMs: 12000, AckDrainSeconds: 30,
+			ReadingsAcked: 1960, ReadingsGivenUp: 20, ReadingsUnackedAtEnd: 20, ReadingsResent: 300, ResentFrames: 15, ResentBytes: 600,
+			AcksReceived: 40, AckBytesReceived: 640, AckDrainTimeouts: 1, UDPHelloPrefixes: 12,
+			AckLatency: loadgen.Lateness{P50Us: 5_000_000, P99Us: 10_100_000, MaxUs: 12_000_000},
+		}},
+		// The transport counts resent readings too; the sink stores each once.
+		Srv:       server.TransportStats{Readings: 2190, PayloadBytes: 4000, RxBytes: 6000},
+		Datagrams: 120,
+		Acks:      &server.AckStats{Writes: 42, Bytes: 672, Resent: 100, AckedTotal: 42},
+		Sink:      &sink.Stats{Accepted: 1990, Stored: 1990, Synced: 1990},
+	}
+	f := Compute(s, c)
+	// Sent: generated = 1960 + 20 + 20; delivered: the sink's 1990.
+	if f.Sent != 2000 || f.Delivered != 1990 || f.Lost != 10 || !near(f.LossPct, 0.5) || f.Duplicates != 200 {
+		t.Fatalf("sent %d delivered %d lost %d (%g %%) dup %d", f.Sent, f.Delivered, f.Lost, f.LossPct, f.Duplicates)
+	}
+	// up = 120*28 + 6000 = 9360; down = 42*28 + 672 = 1848.
+	if !near(f.WireUpPerReading, 9360.0/1990) || !near(f.WireDownPerReading, 1848.0/1990) || !near(f.WirePerReading, 11208.0/1990) {
+		t.Errorf("wire up %v down %v", f.WireUpPerReading, f.WireDownPerReading)
+	}
+	a := f.Ack
+	if a == nil || a.Window != 256 || a.Acked != 1960 || a.Resent != 300 || a.ResentFr != 15 || a.GivenUp != 20 || a.UnackedAtEnd != 20 || a.DrainTimeout != 1 ||
+		a.AckWrites != 42 || a.AckBytesSent != 672 || a.AcksSent != 42 || a.HelloPrefix != 12 || a.SinkSynced != 1990 {
+		t.Fatalf("%+v", a)
+	}
+	for _, x := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"acks/device", a.AcksPerDevice, 4},
+		{"resent/reading", a.ResentPerReading, 600.0 / 1990},
+		{"ack/reading", a.AckPerReading, 672.0 / 1990},
+		{"p50", a.LatencyP50Ms, 5000},
+		{"p99", a.LatencyP99Ms, 10100},
+		{"max", a.LatencyMaxMs, 12000},
+		{"min rto", a.MinRTOMs, 12000},
+		{"drain", a.DrainSecs, 30},
+	} {
+		if !near(x.got, x.want) {
+			t.Errorf("%s: got %v, want %v", x.name, x.got, x.want)
+		}
+	}
+	if Compute(&Scenario{Transport: "udp", Rate: 10, Channels: 2}, c).Ack != nil {
+		t.Error("ack figures without acknowledged delivery")
 	}
 }

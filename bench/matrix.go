@@ -18,7 +18,7 @@ import (
 // A scenario runs once per engine.
 type Scenario struct {
 	Name       string        `json:"name"`
-	Transport  string        `json:"transport"` // tcp, udp or tls
+	Transport  string        `json:"transport"` // tcp, udp, tls, or tcp+ack, udp+ack (acknowledged delivery)
 	Codec      string        `json:"codec"`     // a codec.ParseCodec name
 	Batch      int           `json:"batch"`     // samples per frame
 	Devices    int           `json:"devices"`
@@ -29,7 +29,28 @@ type Scenario struct {
 	Samples    int           `json:"samples"`     // per device; 0 = bounded by Duration only
 	UDPSockets int           `json:"udp_sockets"` // > 0: the generator's sendmmsg path over this many sockets
 	Drain      time.Duration `json:"drain_ns"`    // how long to wait for the server to count every end-of-stream
+	// AckWindow is the window the devices of a +ack transport announce
+	// (fleetwire load --ack-window); 0 takes the generator's default.
+	AckWindow int `json:"ack_window,omitempty"`
+	// AckDrain is how long a +ack device waits for acknowledgements after
+	// its end-of-stream (fleetwire load --ack-drain); 0 takes the
+	// generator's default.
+	AckDrain time.Duration `json:"ack_drain_ns,omitempty"`
+	// Engines, when set, are the only engines the scenario runs on (of
+	// those the run was given); nil means all of them.
+	Engines []string `json:"engines,omitempty"`
 }
+
+// ackSuffix marks a transport with acknowledged delivery: the generator
+// runs with --ack, the server with the file sink.
+const ackSuffix = "+ack"
+
+// Wire is the scenario's transport without "+ack": tcp, udp or tls, the
+// key of the server's per-transport stats.
+func (s *Scenario) Wire() string { return strings.TrimSuffix(s.Transport, ackSuffix) }
+
+// Acked reports whether the scenario uses acknowledged delivery.
+func (s *Scenario) Acked() bool { return strings.HasSuffix(s.Transport, ackSuffix) }
 
 // Loopback is the clean profile: both processes on 127.0.0.1.
 const Loopback = "loopback"
@@ -44,19 +65,54 @@ func (s *Scenario) ID() string {
 		rate = fmt.Sprintf("%g/s", s.Rate)
 	}
 	id := fmt.Sprintf("%s/%s/b%d/%dd@%s/%s", s.Transport, s.Codec, s.Batch, s.Devices, rate, s.Profile)
+	if s.AckWindow > 0 {
+		id += fmt.Sprintf("/w%d", s.AckWindow)
+	}
+	if s.AckDrain > 0 {
+		id += "/ackdrain" + s.AckDrain.String()
+	}
 	if s.Name != "" {
 		id = s.Name + ":" + id
 	}
 	return id
 }
 
+// RunsOn returns those of the run's engines the scenario runs on, in
+// the run's order.
+func (s *Scenario) RunsOn(run []string) []string {
+	if len(s.Engines) == 0 {
+		return run
+	}
+	var out []string
+	for _, e := range run {
+		if slices.Contains(s.Engines, e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (s *Scenario) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch s.Transport {
-	case "tcp", "udp", "tls":
+	case "tcp", "udp", "tls", "tcp+ack", "udp+ack":
 	default:
-		bad("transport %q: want tcp, udp or tls", s.Transport)
+		bad("transport %q: want tcp, udp, tls, tcp+ack or udp+ack", s.Transport)
+	}
+	if s.Acked() && s.Rate == 0 {
+		bad("%s needs rate > 0: resent samples take their times from the schedule", s.Transport)
+	}
+	if s.AckWindow < 0 || s.AckWindow > 0 && !s.Acked() {
+		bad("ack_window needs a +ack transport")
+	}
+	if s.AckDrain < 0 || s.AckDrain > 0 && !s.Acked() {
+		bad("ack_drain needs a +ack transport")
+	}
+	for _, e := range s.Engines {
+		if !slices.Contains(Engines, e) {
+			bad("engine %q: want one of %s", e, strings.Join(Engines, ", "))
+		}
 	}
 	if _, err := codec.ParseCodec(s.Codec); err != nil {
 		bad("codec %q: %v", s.Codec, err)
@@ -79,7 +135,7 @@ func (s *Scenario) validate() error {
 	if s.Duration > time.Hour {
 		bad("duration %v: at most 1h", s.Duration)
 	}
-	if s.UDPSockets < 0 || s.UDPSockets > 0 && s.Transport != "udp" {
+	if s.UDPSockets < 0 || s.UDPSockets > 0 && s.Wire() != "udp" {
 		bad("udp_sockets needs transport udp")
 	}
 	if s.Profile == "" {
@@ -123,6 +179,10 @@ type Group struct {
 	Samples    int       `yaml:"samples"`
 	UDPSockets int       `yaml:"udp_sockets"`
 	Drain      yDuration `yaml:"drain"`
+	AckWindow  int       `yaml:"ack_window"` // +ack transports only
+	AckDrain   yDuration `yaml:"ack_drain"`  // +ack transports only
+	// Engines restricts the group's scenarios to these engines.
+	Engines list[string] `yaml:"engines"`
 }
 
 // builtin are the values of fields neither a group nor the defaults set.
@@ -230,6 +290,11 @@ func (m *Matrix) Scenarios() ([]Scenario, error) {
 		if name == "" {
 			name = d.Name
 		}
+		if (g.AckWindow != 0 || g.AckDrain != 0) && !slices.ContainsFunc(pick(g.Transport, d.Transport, builtin.Transport), func(tr string) bool {
+			return strings.HasSuffix(strings.ToLower(tr), ackSuffix)
+		}) {
+			return nil, fmt.Errorf("group %d: ack_window and ack_drain need a +ack transport", gi+1)
+		}
 		for _, tr := range pick(g.Transport, d.Transport, builtin.Transport) {
 			for _, cd := range pick(g.Codec, d.Codec, builtin.Codec) {
 				for _, b := range pick(g.Batch, d.Batch, builtin.Batch) {
@@ -243,6 +308,11 @@ func (m *Matrix) Scenarios() ([]Scenario, error) {
 									Samples:    first(g.Samples, d.Samples, builtin.Samples),
 									UDPSockets: first(g.UDPSockets, d.UDPSockets, builtin.UDPSockets),
 									Drain:      time.Duration(first(g.Drain, d.Drain, builtin.Drain)),
+									Engines:    pick(g.Engines, d.Engines),
+								}
+								if s.Acked() {
+									s.AckWindow = first(g.AckWindow, d.AckWindow)
+									s.AckDrain = time.Duration(first(g.AckDrain, d.AckDrain))
 								}
 								if err := s.validate(); err != nil {
 									return nil, fmt.Errorf("group %d: %w", gi+1, err)

@@ -75,6 +75,54 @@ func TestParseMatrix_Failure(t *testing.T) {
 	f("groups:\n  - duration: soon\n", "soon")
 	f("groups:\n  - transport: tcp\n    udp_sockets: 2\n", "udp_sockets needs transport udp")
 	f("groups:\n  - rate: -1\n", "rate -1")
+	f("groups:\n  - transport: tls+ack\n", "transport \"tls+ack\"")
+	f("groups:\n  - transport: udp+ack\n    rate: 0\n", "udp+ack needs rate > 0")
+	f("groups:\n  - transport: udp\n    ack_window: 64\n    engines: gnet\n", "ack_window and ack_drain need a +ack transport")
+	f("groups:\n  - transport: tcp\n    ack_drain: 5s\n", "ack_window and ack_drain need a +ack transport")
+	f("groups:\n  - engines: [gnet, epoll]\n", "engine \"epoll\"")
+}
+
+func TestParseMatrix_Ack(t *testing.T) {
+	m, err := ParseMatrix([]byte(`
+groups:
+  - name: acked
+    transport: [udp, udp+ack, tcp+ack]
+    codec: compact
+    batch: 10
+    ack_window: 512
+    ack_drain: 45s
+    engines: gnet
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := m.Scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, s := range ss {
+		ids = append(ids, s.ID())
+	}
+	want := "acked:udp/compact/b10/100d@10/s/loopback acked:udp+ack/compact/b10/100d@10/s/loopback/w512/ackdrain45s acked:tcp+ack/compact/b10/100d@10/s/loopback/w512/ackdrain45s"
+	if strings.Join(ids, " ") != want {
+		t.Fatalf("got %s", strings.Join(ids, " "))
+	}
+	// The window and the drain are the +ack scenarios' only.
+	if s := ss[0]; s.AckWindow != 0 || s.AckDrain != 0 || s.Acked() || s.Wire() != "udp" {
+		t.Fatalf("%+v", s)
+	}
+	if s := ss[2]; s.AckWindow != 512 || s.AckDrain != 45*time.Second || !s.Acked() || s.Wire() != "tcp" {
+		t.Fatalf("%+v", s)
+	}
+	for _, s := range ss {
+		if got := s.RunsOn(Engines); len(got) != 1 || got[0] != "gnet" {
+			t.Fatalf("%s runs on %v", s.ID(), got)
+		}
+		if got := s.RunsOn([]string{"std"}); len(got) != 0 {
+			t.Fatalf("%s runs on %v of [std]", s.ID(), got)
+		}
+	}
 }
 
 func TestSuites(t *testing.T) {

@@ -103,7 +103,10 @@ var csvHeader = []string{"scenario", "group", "transport", "codec", "batch", "de
 	"payload_b_per_reading", "wire_up_b_per_reading", "wire_down_b_per_reading", "wire_b_per_reading", "veth_up_b_per_reading", "veth_down_b_per_reading",
 	"latency_p50_ms", "latency_p99_ms", "latency_p999_ms", "latency_max_ms",
 	"server_cpu_ns_per_reading", "server_stat_cpu_ns_per_reading", "server_cores", "server_timeslices_per_1k_readings", "server_rss_b_per_conn", "generator_cpu_ns_per_frame", "readings_per_s",
-	"cost_mb_per_device_month", "skipped", "error"}
+	"cost_mb_per_device_month",
+	"ack_window", "ack_min_rto_ms", "ack_drain_s", "readings_acked", "readings_resent", "resent_frames", "resent_bytes", "readings_given_up", "readings_unacked_at_end", "ack_drain_timeouts",
+	"acks_received", "ack_bytes_received", "server_ack_writes", "server_ack_bytes", "udp_hello_prefixes", "ack_latency_p50_ms", "ack_latency_p99_ms", "ack_latency_max_ms", "sink_synced",
+	"skipped", "error"}
 
 func ff(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
@@ -119,14 +122,22 @@ func (r *Report) writeCSV(w io.Writer) error {
 	_ = cw.Write(csvHeader)
 	for _, x := range r.Results {
 		s, f := &x.Scenario, &x.Figures
-		_ = cw.Write([]string{s.ID(), s.Name, s.Transport, s.Codec, strconv.Itoa(s.Batch), strconv.Itoa(s.Devices), ff(s.Rate), strconv.Itoa(s.Channels), s.Profile, x.Engine,
+		ack := make([]string, 19)
+		if a := f.Ack; a != nil {
+			u := func(v uint64) string { return strconv.FormatUint(v, 10) }
+			ack = []string{strconv.Itoa(a.Window), ff(a.MinRTOMs), ff(a.DrainSecs), u(a.Acked), u(a.Resent), u(a.ResentFr), u(a.ResentBytes), u(a.GivenUp), u(a.UnackedAtEnd), u(a.DrainTimeout),
+				u(a.AcksReceived), u(a.AckBytes), u(a.AckWrites), u(a.AckBytesSent), u(a.HelloPrefix), ff(a.LatencyP50Ms), ff(a.LatencyP99Ms), ff(a.LatencyMaxMs), u(a.SinkSynced)}
+		}
+		row := []string{s.ID(), s.Name, s.Transport, s.Codec, strconv.Itoa(s.Batch), strconv.Itoa(s.Devices), ff(s.Rate), strconv.Itoa(s.Channels), s.Profile, x.Engine,
 			strconv.FormatUint(f.Sent, 10), strconv.FormatUint(f.Delivered, 10), strconv.FormatInt(f.Lost, 10), ff(f.LossPct),
 			strconv.FormatUint(f.SeqLost, 10), strconv.FormatUint(f.Duplicates, 10), strconv.FormatUint(f.Reordered, 10),
 			strconv.FormatInt(f.UDPRcvbufErrors, 10), strconv.FormatInt(f.UDPInErrors, 10), strconv.FormatInt(f.TCPRetransSegs, 10),
 			ff(f.PayloadPerReading), ff(f.WireUpPerReading), ff(f.WireDownPerReading), ff(f.WirePerReading), fp(f.VethUpPerReading), fp(f.VethDownPerReading),
 			strconv.FormatInt(f.LatencyP50, 10), strconv.FormatInt(f.LatencyP99, 10), strconv.FormatInt(f.LatencyP999, 10), strconv.FormatInt(f.LatencyMax, 10),
 			ff(f.ServerCPUNsPerReading), ff(f.ServerStatCPUNsPerReading), ff(f.ServerCores), ff(f.ServerSlicesPer1k), ff(f.RSSPerConn), ff(f.GenCPUNsPerFrame), ff(f.ReadingsPerSecond),
-			ff(f.CostMBPerDeviceMonth), x.Skipped, x.Err})
+			ff(f.CostMBPerDeviceMonth)}
+		row = append(append(row, ack...), x.Skipped, x.Err)
+		_ = cw.Write(row)
 	}
 	cw.Flush()
 	return cw.Error()
@@ -202,9 +213,12 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 		{"kernel", m.Kernel}, {"Go", m.GoVersion}, {"commit", m.Commit},
 		{"pinning", r.Pinning},
 	})
-	fmt.Fprintln(w, "Each scenario ran `fleetwire serve --sink none` and `fleetwire load --json` as two processes of the same binary, once with `--engine gnet` and once with `--engine std`, back to back (the order alternating from one scenario to the next), each measured alone. The machine is shared and noisy: CPU figures move by tens of percent between runs; bytes and loss do not.")
+	fmt.Fprintln(w, "Each scenario ran `fleetwire serve --sink none` and `fleetwire load --json` as two processes of the same binary, once with `--engine gnet` and once with `--engine std`, back to back (the order alternating from one scenario to the next), each measured alone; a scenario whose group names engines ran on those only. The tcp+ack and udp+ack scenarios ran `fleetwire serve --sink files` and `fleetwire load --ack` (see \"Acknowledged delivery\"). The machine is shared and noisy: CPU figures move by tens of percent between runs; bytes and loss do not.")
 	fmt.Fprintln(w)
+	r.writeCheapest(w)
+	r.writeAckTargets(w)
 	r.writeHeadline(w)
+	r.writeAck(w)
 	r.writeCleanTCP(w)
 	r.writeCPU(w)
 	r.writeAll(w)
@@ -235,14 +249,21 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 	return nil
 }
 
-// writeHeadline: bytes per reading and loss per transport x codec on the
-// lossy profiles, gnet engine.
+// writeHeadline: bytes per reading and loss per transport x codec on each
+// emulated link, one table per fleet, gnet engine.
 func (r *Report) writeHeadline(w io.Writer) {
-	for _, prof := range []string{"loss-1", "loss-5"} {
+	type key struct{ profile, fleet string }
+	var keys []key
+	for _, s := range r.scenarios() {
+		if k := (key{s.Profile, s.fleet()}); s.Profile != Loopback && s.Rate > 0 && !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
 		var rows [][]string
 		for _, s := range r.scenarios() {
 			x := r.find(s.ID(), "gnet")
-			if s.Profile != prof || x == nil || !x.ok() {
+			if s.Profile != k.profile || s.fleet() != k.fleet || x == nil || !x.ok() {
 				continue
 			}
 			f := &x.Figures
@@ -258,20 +279,11 @@ func (r *Report) writeHeadline(w io.Writer) {
 		if len(rows) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "## Headline: TCP vs UDP on %s\n\n", prof)
-		fmt.Fprintf(w, "Bytes per delivered reading and readings lost, %d devices at %g samples/s of %d readings each, gnet engine (loss on std beside it).\n\n",
-			r.firstOn(prof).Devices, r.firstOn(prof).Rate, r.firstOn(prof).Channels)
+		fmt.Fprintf(w, "## TCP vs UDP on %s: %s\n\n", k.profile, k.fleet)
+		fmt.Fprintln(w, "Bytes per delivered reading and readings lost, gnet engine (loss on std beside it where the scenario ran there too).")
+		fmt.Fprintln(w)
 		table(w, []string{"transport", "codec", "batch", "payload B", "wire up B", "wire down B", "wire B", "veth up B", "sent", "lost", "loss", "loss (std)", "server seq-lost", "TCP retrans segs", "MB/device/month"}, rows)
 	}
-}
-
-func (r *Report) firstOn(profile string) Scenario {
-	for _, s := range r.scenarios() {
-		if s.Profile == profile {
-			return s
-		}
-	}
-	return Scenario{}
 }
 
 func fp2(v *float64) string {
@@ -340,16 +352,20 @@ func rss(v float64) string {
 
 // provenance names the counter behind each figure.
 var provenance = [][]string{
-	{"sent", "generator `--json` report: `readings_sent` (a frame counts once write()/sendmmsg() accepted all its bytes)"},
-	{"delivered", "server `GET /api/stats`: `transports.<t>.readings - transports.<t>.duplicates`"},
+	{"sent", "generator `--json` report: `readings_sent` (a frame counts once write()/sendmmsg() accepted all its bytes). tcp+ack, udp+ack: every reading the devices generated, `readings_acked + readings_given_up + readings_unacked_at_end` (a frame whose first transmission did not happen still leaves as a resend)"},
+	{"delivered", "server `GET /api/stats`: `transports.<t>.readings - transports.<t>.duplicates`. tcp+ack, udp+ack: `sink.stored`, what the file sink wrote (a resent sample is not stored again; `sink.synced` in results.csv says how much of it an fsync covered)"},
 	{"lost", "sent - delivered (ground truth); `seq-lost` beside it is the server's own `transports.<t>.lost` (sequence gaps + end-of-stream), which cannot see a device's lost first frames (a UDP device names no first sequence number) nor a lost tail whose end-of-stream datagram was lost too"},
-	{"dup, reord", "`transports.<t>.duplicates`, `transports.<t>.reordered`"},
+	{"dup, reord", "`transports.<t>.duplicates`, `transports.<t>.reordered`. tcp+ack, udp+ack: dup is `acks.resent_samples` x channels, samples received again and not stored"},
 	{"rcvbuf/in errs", "`/proc/net/snmp` `Udp: RcvbufErrors` / `InErrors`, delta over the run, in the server's network namespace"},
 	{"retrans", "`/proc/net/snmp` `Tcp: RetransSegs` delta, both ends' namespaces (the uplink's retransmissions are the client's)"},
 	{"payload B", "`transports.<t>.payload_bytes` / delivered"},
 	{"wire up B (TCP, TLS)", "server's `TCP_INFO` summed at each close (`transports.<t>.tcp_info`): (`segs_in` x 52 + `bytes_received`) / delivered. The generator does not report TCP_INFO, so this is the server's side only: retransmissions lost on the way are not in it (they are in veth up B)"},
 	{"wire down B (TCP, TLS)", "(`tcp_info.segs_out` x 52 + `tcp_info.bytes_sent`) / delivered: ACKs (and any downlink)"},
-	{"wire up B (UDP)", "(`datagrams` x 28 + `transports.udp.rx_bytes`) / delivered; down is 0 (no downlink was sent)"},
+	{"wire up B (UDP)", "(`datagrams` x 28 + `transports.udp.rx_bytes`) / delivered, resends and hello prefixes included; down is 0 (no downlink was sent)"},
+	{"wire down B (udp+ack)", "(`acks.writes` x 28 + `acks.bytes`) / delivered: the #stored datagrams the server wrote (some were then lost on the way; veth down B counts what left the server's end)"},
+	{"acked, resent, given up, unacked at end", "generator `readings_acked`, `readings_resent` (each time), `resent_bytes` (payload, also in its `bytes_sent`), `readings_given_up`, `readings_unacked_at_end` and `ack_drain_timeouts` (devices)"},
+	{"#stored B received, per device", "generator `ack_bytes_received` (payload) and `acks_received` / `devices_connected`"},
+	{"ack latency", "generator `ack_latency` (µs): per acknowledged flight, its first transmission to the #stored that covered it"},
 	{"veth up/down B", "`/proc/net/dev` of the client (up) / server (down) veth end: (tx_bytes - 14 x tx_packets) / delivered, IP bytes including retransmissions and packets the loss rule then dropped"},
 	{"latency", "`latency_ms` p50/p99/p999/max: server HDR histogram of receive time minus the device timestamp of each frame's last sample (ms; both clocks are this machine's)"},
 	{"server CPU", "sum over the server's threads of `/proc/<pid>/task/*/schedstat` on-CPU ns (user+sys), delta from generator start to the server counting every end-of-stream, / delivered. `/proc/<pid>/stat` utime+stime (10 ms ticks) is in results.csv as server_stat_cpu_ns_per_reading"},
@@ -372,7 +388,7 @@ func (r *Report) writeCleanTCP(w io.Writer) {
 	var bad []string
 	for _, x := range r.Results {
 		s := &x.Scenario
-		if !x.ok() || s.Transport == "udp" || (s.Profile != Loopback && s.Profile != "clean") {
+		if !x.ok() || s.Wire() == "udp" || s.Acked() || (s.Profile != Loopback && s.Profile != "clean") {
 			continue
 		}
 		n++
@@ -388,7 +404,7 @@ func (r *Report) writeCleanTCP(w io.Writer) {
 	fmt.Fprintln(w, "## Clean links: TCP and TLS deliver exactly what was sent")
 	fmt.Fprintln(w)
 	if len(bad) == 0 {
-		fmt.Fprintf(w, "All %d TCP and TLS runs on loopback and on the clean veth: 0 lost, and the server's `readings` and `frames` equal the generator's `readings_sent` and `frames_sent`.\n\n", n)
+		fmt.Fprintf(w, "All %d TCP and TLS runs without acknowledgements on loopback and on the clean veth: 0 lost, and the server's `readings` and `frames` equal the generator's `readings_sent` and `frames_sent`.\n\n", n)
 		return
 	}
 	fmt.Fprintf(w, "%d of %d TCP and TLS runs on clean links did NOT match:\n\n- %s\n\n", len(bad), n, strings.Join(bad, "\n- "))

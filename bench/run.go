@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fleetwire/fleetwire/loadgen"
 )
 
 // Options configure a benchmark run.
@@ -94,9 +97,15 @@ func Run(ctx context.Context, o Options, scenarios []Scenario) ([]Result, error)
 	var out []Result
 	for i := range scenarios {
 		s := &scenarios[i]
-		engines := o.Engines
+		engines := s.RunsOn(o.Engines)
 		if i%2 == 1 {
 			engines = reversed(engines)
+		}
+		if len(engines) == 0 {
+			why := fmt.Sprintf("runs only on %s, not among the engines of this run (%s)", strings.Join(s.Engines, ", "), strings.Join(o.Engines, ", "))
+			o.Logger.Warn("bench: skipped", "scenario", s.ID(), "why", why)
+			out = append(out, Result{Scenario: *s, Engine: strings.Join(s.Engines, ","), Skipped: why})
+			continue
 		}
 		l, why := links.get(ctx, s.Profile)
 		for _, e := range engines {
@@ -161,10 +170,17 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	if err != nil {
 		return c, err
 	}
-	args := []string{o.Exe, "serve", "--engine", engine, "--sink", "none", "--log-level", "warn",
+	// Acknowledged delivery: the file sink, so that what a #stored
+	// acknowledges was written and fsynced (bench/README.md says why not
+	// --sink none); the server's --ack-interval is its default.
+	sinkName := "none"
+	if s.Acked() {
+		sinkName = "files"
+	}
+	args := []string{o.Exe, "serve", "--engine", engine, "--sink", sinkName, "--log-level", "warn",
 		"--http", hostPort("127.0.0.1", ports[3]), "--tcp", "", "--udp", "", "--data", filepath.Join(dir, "data")}
 	target := ""
-	switch s.Transport {
+	switch s.Wire() {
 	case "tcp":
 		target = hostPort(host, ports[0])
 		args = append(args, "--tcp", target)
@@ -210,7 +226,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		return c, fmt.Errorf("interface counters: %w", err)
 	}
 	genJSON := filepath.Join(dir, "load.json")
-	gargs := []string{o.Exe, "load", "--" + s.Transport, target, "--devices", strconv.Itoa(s.Devices),
+	gargs := []string{o.Exe, "load", "--" + s.Wire(), target, "--devices", strconv.Itoa(s.Devices),
 		"--rate", strconv.FormatFloat(s.Rate, 'g', -1, 64), "--batch", strconv.Itoa(s.Batch), "--codec", s.Codec,
 		"--channels", strconv.Itoa(s.Channels), "--json", genJSON, "--progress", "0", "--log-level", "warn",
 		"--drain-timeout", s.Drain.String(), "--connect-rate", "20000", "--allow-remote"}
@@ -223,7 +239,16 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	if s.UDPSockets > 0 {
 		gargs = append(gargs, "--udp-sockets", strconv.Itoa(s.UDPSockets))
 	}
-	if s.Transport == "tls" {
+	if s.Acked() {
+		gargs = append(gargs, "--ack")
+		if s.AckWindow > 0 {
+			gargs = append(gargs, "--ack-window", strconv.Itoa(s.AckWindow))
+		}
+		if s.AckDrain > 0 {
+			gargs = append(gargs, "--ack-drain", s.AckDrain.String())
+		}
+	}
+	if s.Wire() == "tls" {
 		cert, _, _ := tlsFiles(o.WorkDir, host)
 		gargs = append(gargs, "--tls-ca", cert)
 	}
@@ -255,6 +280,9 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 
 	// While the generator runs: the peak of open connections and of RSS.
 	limit := s.Duration + s.Drain + time.Duration(s.Devices/1000+30)*time.Second
+	if s.Acked() {
+		limit += cmp.Or(s.AckDrain, loadgen.DefaultAckDrain) // the devices' wait for acks after end-of-stream
+	}
 	if s.Samples > 0 && s.Rate > 0 {
 		limit += time.Duration(float64(s.Samples)/s.Rate*float64(time.Second)) + time.Second
 	}
@@ -280,6 +308,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		b, _ := os.ReadFile(filepath.Join(dir, "load.log"))
 		return c, fmt.Errorf("generator: %v: %s", gen.err, lastLines(b, 5))
 	}
+	genExited := time.Now()
 	if ps := gen.cmd.ProcessState; ps != nil {
 		c.GenWaitCPUNs = int64(ps.UserTime() + ps.SystemTime())
 	}
@@ -306,10 +335,19 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		if st != nil && x.SampledAt.Equal(st.SampledAt) {
 			return false, nil
 		}
+		if s.Acked() && x.SampledAt.Before(genExited) {
+			// The server writes #stored after the last thing the
+			// generator sends: only a snapshot taken after the generator
+			// exited holds all of them.
+			return false, nil
+		}
 		st = x
-		ts := x.Transports[s.Transport]
+		ts := x.Transports[s.Wire()]
 		done := x.EOS >= c.Gen.DevicesConnected
-		if s.Transport != "udp" {
+		if s.Acked() {
+			done = done && x.Sink.Pending == 0 // the sink wrote all it took
+		}
+		if s.Wire() != "udp" {
 			done = done && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(c.Gen.DevicesConnected) && x.Connections == 0
 		} else if ts.Readings == last {
 			// Lost end-of-stream datagrams never arrive: two unchanged
@@ -336,7 +374,10 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	if st == nil {
 		return c, errors.New("no stats after the run")
 	}
-	c.Srv, c.Datagrams, c.EOS, c.Latency = st.Transports[s.Transport], st.Datagrams, st.EOS, st.Latency
+	c.Srv, c.Datagrams, c.EOS, c.Latency = st.Transports[s.Wire()], st.Datagrams, st.EOS, st.Latency
+	if s.Acked() {
+		c.Acks, c.Sink = &st.Acks, &st.Sink
+	}
 	if snmp1, _, err := l.snmp(); err == nil {
 		c.SNMP, c.SNMPHostWide = snmp1.Sub(snmp0), hostWide
 	}

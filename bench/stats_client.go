@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/server"
+	"github.com/fleetwire/fleetwire/server/sink"
 )
 
 // APIStats is the part of a server's GET /api/stats (server.Stats, which
@@ -24,6 +25,8 @@ type APIStats struct {
 	Errors      map[string]uint64                `json:"errors"`
 	Transports  map[string]server.TransportStats `json:"transports"`
 	Latency     server.LatencyStats              `json:"latency_ms"`
+	Acks        server.AckStats                  `json:"acks"` // acknowledged delivery
+	Sink        sink.Stats                       `json:"sink"`
 	SampledAt   time.Time                        `json:"sampled_at"` // tells snapshots apart
 }
 

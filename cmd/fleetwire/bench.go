@@ -30,8 +30,10 @@ func newBenchCmd() *cobra.Command {
 x batch x devices x per-device rate x network profile x duration; each runs
 'fleetwire serve --sink none' and 'fleetwire load --json' as two processes of
 this binary, once per engine (gnet, then the standard-library baseline,
-alternately), server and generator pinned to different cores when there are
-two. Figures come from counters: the generator's report, the server's
+alternately, or only the engines its matrix group names), server and
+generator pinned to different cores when there are two. Transports tcp+ack
+and udp+ack are acknowledged delivery: 'fleetwire load --ack' against
+'fleetwire serve --sink files'. Figures come from counters: the generator's report, the server's
 /api/stats (TCP_INFO at each close), /proc (CPU, RSS, net/snmp, net/dev).
 
 Without --matrix or scenario flags it runs the default suite (--quick: a
@@ -103,7 +105,11 @@ go test -bench output.`,
 			if o.Pin {
 				pin = fmt.Sprintf("server on CPU %d, generator on CPU %d (taskset -c, i.e. sched_setaffinity)", o.ServerCPU, o.GenCPU)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "bench %s: %d scenarios x %d engines -> %s\n", name, len(scenarios), len(o.Engines), out)
+			runs := 0
+			for i := range scenarios {
+				runs += len(scenarios[i].RunsOn(o.Engines))
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "bench %s: %d scenarios, %d runs on engines %s -> %s\n", name, len(scenarios), runs, strings.Join(o.Engines, ","), out)
 			rep := &bench.Report{Name: name, Started: started, Command: "fleetwire " + strings.Join(os.Args[1:], " "),
 				Machine: bench.ThisMachine("."), Pinning: pin}
 			results, runErr := bench.Run(cmd.Context(), o, scenarios)
