@@ -43,6 +43,7 @@ type ackState struct {
 	dirty    bool   // durable changed since the last #stored
 	queued   bool   // in the acker's dirty list
 	flush    bool   // ack at once (end of stream, gave up)
+	ended    bool   // after #eos: ack each change at once until durable holds everything up to the end
 	resends  uint64 // samples received again
 	suppress uint64 // of them, not stored again (all of them)
 	acks     uint64 // #stored sent
@@ -209,7 +210,7 @@ func (a *acker) due(st *ackState, now int64, closing bool) bool {
 	switch {
 	case !st.dirty:
 		return false
-	case st.sentAt == 0, st.flush, closing:
+	case st.sentAt == 0, st.flush, st.ended, closing:
 		return true
 	case st.window > 0 && st.fresh >= uint64(st.window)/2:
 		return true
@@ -260,6 +261,9 @@ func (a *acker) send(now int64, closing bool) {
 			w.b = control.AppendText(w.b, &ctl, link.ln.dec.End())
 		}
 		st.sentAt, st.fresh, st.dirty, st.flush, st.queued = now, 0, false, false, false
+		if st.ended && st.durable.Len() == 0 && st.durable.Next() >= s.next {
+			st.ended = false // everything up to its end is durable, and it heard so
+		}
 		st.acks++
 		s.mu.Unlock()
 	}
@@ -311,6 +315,19 @@ func (a *acker) write(link *downlink, b []byte) {
 func (a *acker) flushSoon(s *Session) {
 	s.ack.flush = true
 	a.queue(s)
+}
+
+// drain has s acknowledged at once, on the acker's next tick, each time
+// its durable set changes, until it holds every sample up to the end and
+// the device heard so, or the device streams past its end again: the
+// device ended its stream and waits (its ack drain) for the #stored that
+// covers its last frames, and for what that #stored shows lost, which it
+// resends. One #stored right after the #eos holds only what was durable
+// then; without this, the rest would wait a whole ack interval, and each
+// round of resends another. Call with s.mu held.
+func (a *acker) drain(s *Session) {
+	s.ack.ended = true
+	a.flushSoon(s)
 }
 
 // queue has s acknowledged within the interval: its durable set changed,
@@ -398,6 +415,9 @@ func (s *Session) resume(held *ack.Set) {
 // held.
 func (g *ingester) storeFresh(tr Transport, s *Session, f *codec.Frame, id []byte, now int64) bool {
 	n := uint64(f.Samples())
+	if s.ack.ended && f.Seq+n > s.next {
+		s.ack.ended = false // a new stream, past the end: back to the interval
+	}
 	g.fresh.s, g.fresh.f, g.fresh.id, g.fresh.tr, g.fresh.now = s, f, id, tr, now
 	added, err := s.ack.received.Add(f.Seq, f.Seq+n-1, g.freshFn)
 	g.fresh.s, g.fresh.f = nil, nil

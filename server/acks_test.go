@@ -357,3 +357,38 @@ func TestAckRestartCountsGivenUp(t *testing.T) {
 		})
 	}
 }
+
+// TestAckAfterEndOfStream: after a device's #eos the server acknowledges
+// at once each time more of it becomes durable, not once per interval:
+// the #stored that shows the tail's hole, and the one after the resend
+// that fills it, come although the ack interval is an hour.
+func TestAckAfterEndOfStream(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = files(t, t.TempDir()), time.Hour })
+	c, err := net.Dial("tcp", srv.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-a ack 64\ndev-a;0;1,2,3\n")
+	if got := storedLine(t, r, c); got != "#stored dev-a 3" {
+		t.Fatalf("first ack %q", got)
+	}
+	// 3-4 lost on the way, 5-6 arrive, the stream ends at 7.
+	fmt.Fprintf(c, "dev-a;5;6,7\n#eos dev-a 7\n")
+	waitFor(t, 5*time.Second, "#stored with the tail's hole", func() bool {
+		return storedLine(t, r, c) == "#stored dev-a 3 5-6"
+	})
+	fmt.Fprintf(c, "dev-a;3;4,5\n")
+	waitFor(t, 5*time.Second, "#stored after the resend", func() bool {
+		return storedLine(t, r, c) == "#stored dev-a 7"
+	})
+	// Everything up to the end is acknowledged: a resend of it is
+	// answered (it did not hear), but new samples past the end wait for
+	// the interval again.
+	fmt.Fprintf(c, "dev-a;7;8\n")
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if l, err := r.ReadString('\n'); err == nil {
+		t.Fatalf("a #stored within a second of a new stream past the end: %q", l)
+	}
+}

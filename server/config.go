@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/ack"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -115,7 +116,7 @@ var Defaults = Config{
 	// One #stored costs about 50 bytes on the wire with UDP/IP headers;
 	// every 10 s that is 5 B/s per device, under 5 % of what a device
 	// sending 20 readings a second in compact pays (PROTOCOL.md).
-	AckInterval:           10 * time.Second,
+	AckInterval:           ack.DefaultInterval,
 	End:                   '\n',
 	IdleTimeout:           5 * time.Minute,
 	FrameTimeout:          30 * time.Second,

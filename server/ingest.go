@@ -627,7 +627,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
 		if s.ack != nil {
-			g.srv.acker.flushSoon(s)
+			g.srv.acker.drain(s)
 		}
 	case codec.ControlGaveUp:
 		var f codec.Frame
