@@ -38,9 +38,9 @@ func natsGenFlags() []string {
 // stream (a NATS server in this process, on loopback) under 600
 // acknowledging devices that the generators spread over both (`--tcp
 // A,B`, `--udp A,B`), and kills node A with SIGKILL once a third of its
-// share is stored. Its devices find it gone (TCP: connection reset, then
-// refused; UDP: ICMP port unreachable), move to node B and resend what A
-// never acknowledged; B, which has no state for them, learns from the
+// share is stored. Its devices find it gone (TCP: the connection breaks;
+// UDP: ICMP port unreachable), move to node B and resend what A never
+// acknowledged; B, which has no state for them, learns from the
 // stream what it holds of each (natssink.Sink.HeldSet) and stores only
 // the rest. Every sample the devices produced must be in the stream
 // exactly once, as `fleetwire consume` reads it.
@@ -48,15 +48,15 @@ func natsGenFlags() []string {
 //   - dead: A stays down.
 //   - restarted: once every device is on B, A is started again on its
 //     --data and --node, and publishes what its spool held. JetStream
-//     drops what it stored under the same message ids. doc.go leaves one
-//     duplicate possible here: a run A had spooled but not yet published
+//     drops what it stored under the same message ids. natssink's doc.go
+//     leaves one duplicate possible here: a run A had spooled but not yet published
 //     when it died, which its device resent through B packed otherwise
 //     (under another message id). The test allows exactly those: the
 //     readings A republished that JetStream did not drop, each stored
 //     twice; so far always none.
 func TestNATSNodeKill(t *testing.T) {
 	if testing.Short() {
-		t.Skip("a 30 s run of real processes: skipped with -short")
+		t.Skip("two 18 s runs of real processes: skipped with -short")
 	}
 	t.Run("dead", func(t *testing.T) { natsNodeKill(t, false) })
 	t.Run("restarted", func(t *testing.T) { natsNodeKill(t, true) })
@@ -170,7 +170,7 @@ func natsNodeKill(t *testing.T, restart bool) {
 		}
 	}
 	// What A republished from its spool and JetStream did not drop as a
-	// duplicate is stored a second time (doc.go): 0 but for a kill
+	// duplicate is stored a second time (natssink's doc.go): 0 but for a kill
 	// between A's spool write and its publish.
 	var again uint64
 	if restart {
