@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 20000x
 BENCHTIME ?= 1s
 
-.PHONY: all build run test race vet lint bench bench-quick bench-server bench-go fuzz clean
+.PHONY: all build run test race vet lint bench bench-ack bench-quick bench-server bench-go fuzz clean
 
 all: build
 
@@ -45,6 +45,13 @@ bench-go:
 BENCH_OUT ?= bench/results/$(shell date -u +%F)-default
 bench: build
 	$(BIN) bench --out $(BENCH_OUT) --codec-bench .
+
+# Acknowledged delivery (tcp+ack, udp+ack) beside the same fleets
+# without it on every emulated link, and a 3-minute steady state: about
+# 40 minutes. Report: $(BENCH_ACK_OUT)/report.md.
+BENCH_ACK_OUT ?= bench/results/$(shell date -u +%F)-acked
+bench-ack: build
+	$(BIN) bench --suite acked --out $(BENCH_ACK_OUT)
 
 # A smoke run of the runner, under a minute.
 bench-quick: build
