@@ -313,11 +313,13 @@ func (l *loop) joinHello(f *framer, start int) {
 	}
 }
 
-// helloControl is d's hello: with the ack option when acknowledging.
+// helloControl is d's hello: with the ack option when acknowledging, and
+// solo (#stored may leave out the id) unless devices share UDP sockets.
 func (l *loop) helloControl(d *device) codec.Control {
 	c := codec.Control{Kind: codec.ControlHello, Device: d.id}
 	if l.r.cfg.Ack {
 		c.Ack, c.Window = true, uint32(l.r.cfg.ackWindow())
+		c.Solo = l.r.cfg.UDPSockets == 0
 	}
 	return c
 }

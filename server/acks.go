@@ -35,6 +35,7 @@ import (
 // that never opts in costs one nil pointer.
 type ackState struct {
 	window   uint32 // samples the device holds unacknowledged (its hello)
+	solo     bool   // its hello said no other device shares its link: #stored without its id
 	received ack.Set
 	durable  ack.Set
 
@@ -254,7 +255,11 @@ func (a *acker) send(now int64, closing bool) {
 			a.write(link, w.b)
 			w.b = w.b[:0]
 		}
-		ctl := st.durable.Stored([]byte(s.ID))
+		var id []byte
+		if !st.solo {
+			id = []byte(s.ID)
+		}
+		ctl := st.durable.Stored(id)
 		if link.binary.Load() {
 			w.b = control.AppendBinary(w.b, &ctl)
 		} else {

@@ -392,3 +392,43 @@ func TestAckAfterEndOfStream(t *testing.T) {
 		t.Fatalf("a #stored within a second of a new stream past the end: %q", l)
 	}
 }
+
+// TestAckSolo: a device whose hello says solo (no other device on its
+// link) gets #stored without its id, in binary 10 bytes fewer for a
+// 10-byte id; a gateway's devices, which do not say it, keep theirs.
+func TestAckSolo(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.AckInterval = 200 * time.Millisecond })
+	dev := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+	enc := wire.NewEncoder(codec.Codec{Format: codec.FormatBinary}, 0, nil)
+	dgram := control.AppendBinary(nil, &codec.Control{Kind: codec.ControlHello, Device: []byte("dev-000001"), Ack: true, Window: 100, Solo: true})
+	dgram = enc.Append(dgram, &codec.Frame{Device: []byte("dev-000001"), Seq: 0, Flags: codec.HasSeq, Channels: 1,
+		Times: []int64{0, 0}, Values: []codec.Value{codec.Decimal(1, 0), codec.Decimal(2, 0)}})
+	if _, err := dev.Write(dgram); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	_ = dev.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := dev.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := control.AppendBinary(nil, &codec.Control{Kind: codec.ControlStored, Seq: 2})
+	if string(buf[:n]) != string(want) {
+		t.Fatalf("#stored % x, want % x (no id)", buf[:n], want)
+	}
+	withID := control.AppendBinary(nil, &codec.Control{Kind: codec.ControlStored, Device: []byte("dev-000001"), Seq: 2})
+	if len(withID)-len(want) != 10 {
+		t.Fatalf("%d bytes with the id, %d without", len(withID), len(want))
+	}
+
+	c, err := net.Dial("tcp", srv.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-b ack 64 solo\ndev-b;0;1,2,3\n")
+	if got := storedLine(t, r, c); got != "#stored 3" {
+		t.Fatalf("text #stored to a solo device %q, want \"#stored 3\"", got)
+	}
+}

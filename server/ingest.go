@@ -608,6 +608,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 		s.lastSeen = now
 		if c.Ack {
 			s.optIn(c.Window, g.srv)
+			s.ack.solo = c.Solo
 			if s.ack.dirty && !s.ack.queued {
 				g.srv.acker.flushSoon(s)
 			}
