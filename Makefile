@@ -38,7 +38,7 @@ vet:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list $(PKGS) | grep -v '/bench$$')
 
-# The default suite of `fleetwire bench` (under 10 minutes on 2 cores):
+# The default suite of `fleetwire bench` (about half an hour on 2 cores):
 # TCP vs UDP vs TLS, every codec, batch sizes, lossy and cellular netns
 # links, gnet beside the std baseline, plus the codecs' micro-benchmarks.
 # Report: $(BENCH_OUT)/report.md.
@@ -57,7 +57,7 @@ bench-ack: build
 bench-quick: build
 	$(BIN) bench --quick --out $(shell mktemp -d)
 
-# Issue 3's server speed targets as Go benchmarks driving the real binary
+# The server-CPU benchmarks (speed targets) as Go benchmarks driving the real binary
 # (tcp-bulk, tcp-sensor, udp, idle-rss; gnet and std each): a few minutes.
 # FLEETWIRE_BENCH_PERF=dir adds a perf profile of the server per case.
 bench-server:

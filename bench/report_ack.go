@@ -173,7 +173,7 @@ func signedPct(v float64) string {
 	return f1(v) + " %"
 }
 
-// ackTarget is one of the acknowledged-delivery targets of bench/README.md.
+// ackTarget is one of the acknowledged-delivery targets (bench/results/2026-12-06-acked/notes.md).
 type ackTarget struct {
 	name    string
 	profile string

@@ -171,7 +171,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		return c, err
 	}
 	// Acknowledged delivery: the file sink, so that what a #stored
-	// acknowledges was written and fsynced (bench/README.md says why not
+	// acknowledges was written and fsynced (docs/bench.md says why not
 	// --sink none); the server's --ack-interval is its default.
 	sinkName := "none"
 	if s.Acked() {

@@ -113,9 +113,7 @@ var Defaults = Config{
 	MaxDevicesPerSource: 16_384,
 	BindTTL:             5 * time.Minute,
 	MaxAmplification:    2048,
-	// One #stored costs about 50 bytes on the wire with UDP/IP headers;
-	// every 10 s that is 5 B/s per device, under 5 % of what a device
-	// sending 20 readings a second in compact pays (PROTOCOL.md).
+	// The byte budget of acknowledgements: ack.DefaultInterval says why.
 	AckInterval:           ack.DefaultInterval,
 	End:                   '\n',
 	IdleTimeout:           5 * time.Minute,

@@ -42,7 +42,7 @@ At the end it logs what it read, with the rows missing from each device's
 sequence numbers between its first and last row (readings a node held only
 in memory when it died, or that never reached a node, show there) and the
 rows whose device and sequence number came before (stored twice: see
-"Acknowledging devices" in server/natssink/README.md for when). A missing
+"Acknowledging devices across nodes" in server/natssink/README.md for when). A missing
 or duplicate row logs a warning.`,
 		Example: `  fleetwire consume --nats nats://127.0.0.1:4222 > all.csv
   fleetwire consume --nats nats://n1:4222,n2:4222 --device mote-3 --since 15m

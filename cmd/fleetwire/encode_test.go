@@ -89,7 +89,7 @@ func TestCLI_Errors(t *testing.T) {
 
 // TestCLI_Cost: every codec and reference at every batch size, on a file
 // (the head of multihop.csv: the whole file is slow under -race, and
-// README-cost.md has its table).
+// bench/cost/README.md has its table).
 func TestCLI_Cost(t *testing.T) {
 	in := filepath.Join(t.TempDir(), "in.csv")
 	head := bytes.SplitAfter(foreignCSV(t), []byte("\n"))
