@@ -142,7 +142,7 @@ var flagBounds = map[string]map[string]bound{
 		"udp-sockets": atLeast(0),
 		"drain":       atLeast(0),
 	},
-	"cost":    {"batches": atLeast(1)},
+	"cost":    {"batches": between(1, codec.DefaultMaxSamples)},
 	"consume": {"channels": between(1, codec.DefaultMaxChannels)},
 	"encode":  {"batch": between(1, codec.DefaultMaxSamples)},
 	"command": {"timeout": above(0)},

@@ -47,7 +47,7 @@ func TestFlagBounds_Failure(t *testing.T) {
 	f("invalid --batch 0: must be at least 1", "plan", "--batch", "10,0")
 	f("invalid --fleet-sizes -1: must be more than 0", "plan", "--fleet-sizes", "1e5,-1")
 	f("invalid --channels 0: must be between 1 and 64", "bench", "--channels", "0")
-	f("invalid --batches -3: must be at least 1", "cost", "--batches", "-3")
+	f("invalid --batches -3: must be between 1 and 4096", "cost", "--batches", "-3")
 	f("invalid --channels -1: must be between 1 and 64", "consume", "--channels", "-1")
 	f("invalid --batch 0: must be between 1 and 4096", "encode", "--batch", "0")
 	f("invalid --timeout -1s: must be more than 0s", "command", "--timeout", "-1s", "--device", "d", "ping")
