@@ -46,6 +46,8 @@ func TestFlagBounds_Failure(t *testing.T) {
 	f("invalid --factor 1: must be more than 1", "plan", "--factor", "1")
 	f("invalid --batch 0: must be at least 1", "plan", "--batch", "10,0")
 	f("invalid --fleet-sizes -1: must be more than 0", "plan", "--fleet-sizes", "1e5,-1")
+	f(`load foo/text/b10: transport "foo": want tcp or udp`, "plan", "--transport", "foo")
+	f(`load udp/morse/b10: codec "morse": unknown codec "morse": want text, binary or compact, optionally with +zstd, +s2 or +zstd-dict`, "plan", "--codec", "morse")
 	f("invalid --channels 0: must be between 1 and 64", "bench", "--channels", "0")
 	f("invalid --batches -3: must be between 1 and 4096", "cost", "--batches", "-3")
 	f("invalid --channels -1: must be between 1 and 64", "consume", "--channels", "-1")
