@@ -89,16 +89,18 @@ func checkURLSecret(key, v string) error {
 // --config file where the command line set none, then every numeric flag
 // checked against its bound.
 func prepareFlags(cmd *cobra.Command) error {
-	if f := cmd.Flags().Lookup(configFlag); f != nil {
-		var given []string
-		cmd.Flags().Visit(func(f *pflag.Flag) { given = append(given, f.Name) })
-		if cmd.Annotations == nil {
-			cmd.Annotations = map[string]string{}
-		}
-		cmd.Annotations[cliFlagsKey] = strings.Join(given, ",") // for a reload
+	f := cmd.Flags().Lookup(configFlag)
+	if f == nil {
+		return checkFlags(cmd)
 	}
-	if f := cmd.Flags().Lookup(configFlag); f != nil && f.Value.String() != "" {
-		if err := applyConfigFile(cmd, f.Value.String()); err != nil {
+	var given []string
+	cmd.Flags().Visit(func(f *pflag.Flag) { given = append(given, f.Name) })
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[cliFlagsKey] = strings.Join(given, ",") // for a reload
+	if path := f.Value.String(); path != "" {
+		if err := applyConfigFile(cmd, path); err != nil {
 			return err
 		}
 	}
