@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -169,4 +170,45 @@ func TestConfigExample(t *testing.T) {
 	if keys < 50 {
 		t.Fatalf("only %d keys: is this serve's flag set?", keys)
 	}
+}
+
+// FuzzParseConfig: no file makes the parser panic, and what it accepts,
+// serve's flags take or refuse with an error.
+func FuzzParseConfig(f *testing.F) {
+	for _, seed := range []string{"", "# c\n", "max-conns: 5\n", "listen:\n  - {transport: tcp, addr: ':1'}\n", "a: &x [1]\nb: *x\n",
+		"--- \n...\n", "? [a]\n: b\n", "max-conns: !!binary aGVsbG8=\n", "listen: [{transport: [tcp]}]\n"} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		serve, err := freshServeCmd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		settings, err := parseConfig("F", data, serve.Flags())
+		if err != nil {
+			return
+		}
+		_ = applyConfig(serve, "F", settings)
+	})
+}
+
+// TestServeSinkFile: the sink comes from --sink-file, trimmed; never
+// from both it and --sink, never from an empty file.
+func TestServeSinkFile(t *testing.T) {
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	f := func(wantErr string, args ...string) {
+		t.Helper()
+		root := newRootCmd() // runServe's arguments have --sink
+		root.SetArgs(append([]string{"serve", "--log-level", "error", "--tcp", "", "--udp", "127.0.0.1:0", "--udp-readers", "1",
+			"--http", "", "--data", t.TempDir()}, args...))
+		err := root.ExecuteContext(stopped)
+		if (err == nil) != (wantErr == "") || err != nil && !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("serve %v: error %v, want %q", args, err, wantErr)
+		}
+	}
+	f("", "--sink-file", writeFile(t, "sink", " none\n"))
+	f(`--sink "nats:/x": want files, none`, "--sink-file", writeFile(t, "sink", "nats:/x\n"))
+	f("give one of them", "--sink-file", writeFile(t, "sink", "none\n"), "--sink", "none")
+	f("no sink in it", "--sink-file", writeFile(t, "sink", "\n"))
 }
