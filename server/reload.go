@@ -29,13 +29,15 @@ type Live struct {
 	FrameTimeout        time.Duration // Never: no frame timeout
 	AnonymousIdle       time.Duration
 	BindTTL             time.Duration
+	AckInterval         time.Duration // applies from the acker's next look, within 100 ms
 }
 
 // live returns the Live part of c.
 func (c *Config) live() Live {
 	return Live{MaxConns: c.MaxConns, MaxDevices: c.MaxDevices, MaxAnonymous: c.MaxAnonymous,
 		MaxDevicesPerSource: c.MaxDevicesPerSource, MaxAmplification: c.MaxAmplification,
-		IdleTimeout: c.IdleTimeout, FrameTimeout: c.FrameTimeout, AnonymousIdle: c.AnonymousIdle, BindTTL: c.BindTTL}
+		IdleTimeout: c.IdleTimeout, FrameTimeout: c.FrameTimeout, AnonymousIdle: c.AnonymousIdle, BindTTL: c.BindTTL,
+		AckInterval: c.AckInterval}
 }
 
 // into writes l over the Live part of c.
@@ -43,6 +45,7 @@ func (l Live) into(c *Config) {
 	c.MaxConns, c.MaxDevices, c.MaxAnonymous = l.MaxConns, l.MaxDevices, l.MaxAnonymous
 	c.MaxDevicesPerSource, c.MaxAmplification = l.MaxDevicesPerSource, l.MaxAmplification
 	c.IdleTimeout, c.FrameTimeout, c.AnonymousIdle, c.BindTTL = l.IdleTimeout, l.FrameTimeout, l.AnonymousIdle, l.BindTTL
+	c.AckInterval = l.AckInterval
 }
 
 // liveLimits hold what Reload changes, as atomics: the hot paths read
@@ -52,6 +55,7 @@ type liveLimits struct {
 	maxConns, amp               atomic.Int64
 	idle, frame                 atomic.Int64 // nanoseconds; <= 0: none
 	anonIdle, bindTTL           atomic.Int64 // nanoseconds
+	ackInterval                 atomic.Int64 // nanoseconds
 	maxDevices, maxAnon, perSrc atomic.Int64 // as the registry has them, for Live
 }
 
@@ -62,6 +66,7 @@ func (l *liveLimits) set(v Live) {
 	l.frame.Store(int64(v.FrameTimeout))
 	l.anonIdle.Store(int64(v.AnonymousIdle))
 	l.bindTTL.Store(int64(v.BindTTL))
+	l.ackInterval.Store(int64(v.AckInterval))
 	l.maxDevices.Store(int64(v.MaxDevices))
 	l.maxAnon.Store(int64(v.MaxAnonymous))
 	l.perSrc.Store(int64(v.MaxDevicesPerSource))
@@ -78,7 +83,8 @@ func (s *Server) Live() Live {
 	return Live{MaxConns: int(l.maxConns.Load()), MaxDevices: int(l.maxDevices.Load()), MaxAnonymous: int(l.maxAnon.Load()),
 		MaxDevicesPerSource: int(l.perSrc.Load()), MaxAmplification: int(l.amp.Load()),
 		IdleTimeout: time.Duration(l.idle.Load()), FrameTimeout: time.Duration(l.frame.Load()),
-		AnonymousIdle: time.Duration(l.anonIdle.Load()), BindTTL: time.Duration(l.bindTTL.Load())}
+		AnonymousIdle: time.Duration(l.anonIdle.Load()), BindTTL: time.Duration(l.bindTTL.Load()),
+		AckInterval: time.Duration(l.ackInterval.Load())}
 }
 
 // Reload puts v in force, checked as New checks a Config; on error

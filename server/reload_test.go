@@ -83,9 +83,12 @@ func TestReloadMaxDevices(t *testing.T) {
 	conn := dialed(t, srv, "dev-a")
 	waitFor(t, 5*time.Second, "1 device", func() bool { return srv.Stats().Devices == 1 })
 	live := srv.Live()
-	live.MaxDevices = 1
+	live.MaxDevices, live.AckInterval = 1, time.Second
 	if err := srv.Reload(live); err != nil {
 		t.Fatal(err)
+	}
+	if got := srv.Config(); got.MaxDevices != 1 || got.AckInterval != time.Second || got.MaxConns != Defaults.MaxConns {
+		t.Fatalf("after Reload: max devices %d, ack interval %v, max conns %d", got.MaxDevices, got.AckInterval, got.MaxConns)
 	}
 	if _, err := fmt.Fprintf(conn, "dev-b;0;1\ndev-a;1;1\n"); err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ import (
 // $FLEETWIRE_TOKEN) and the TLS certificates are reloaded besides. A
 // change to any other flag needs a restart.
 var liveFlags = []string{"max-conns", "max-devices", "max-anonymous", "max-devices-per-source", "max-amplification",
-	"idle-timeout", "frame-timeout", "anonymous-idle", "bind-ttl"}
+	"idle-timeout", "frame-timeout", "anonymous-idle", "bind-ttl", "ack-interval"}
 
 // tokenFlags change the HTTP token, which a reload rotates.
 var tokenFlags = []string{"http-token-file", "http-token"}
@@ -85,7 +85,7 @@ func (r *reloader) reload() {
 	if len(reloaded) == 0 {
 		reloaded = []string{"nothing changed"}
 	}
-	slog.Info("reloaded", "config", path, "changed", strings.Join(reloaded, ", "))
+	slog.Info("reloaded", "config", path, "reloaded", strings.Join(reloaded, ", "))
 }
 
 // apply checks the configuration as serve checks it at start, then puts
@@ -212,7 +212,7 @@ func liveOf(fs *pflag.FlagSet) server.Live {
 	return server.Live{MaxConns: n("max-conns"), MaxDevices: n("max-devices"), MaxAnonymous: n("max-anonymous"),
 		MaxDevicesPerSource: n("max-devices-per-source"), MaxAmplification: n("max-amplification"),
 		IdleTimeout: d("idle-timeout", true), FrameTimeout: d("frame-timeout", true),
-		AnonymousIdle: d("anonymous-idle", false), BindTTL: d("bind-ttl", false)}
+		AnonymousIdle: d("anonymous-idle", false), BindTTL: d("bind-ttl", false), AckInterval: d("ack-interval", false)}
 }
 
 // flagText is a flag's value as text, a list's items joined.
