@@ -74,8 +74,9 @@ func TestServeReload(t *testing.T) {
 	t.Setenv("FLEETWIRE_TOKEN", "")
 	hups := make(chan chan<- os.Signal, 1)
 	results := make(chan error, 1)
+	notify, after := notifyHangup, afterReload
 	notifyHangup, afterReload = func(c chan<- os.Signal) { hups <- c }, func(err error) { results <- err }
-	t.Cleanup(func() { notifyHangup, afterReload = func(chan<- os.Signal) {}, func(error) {} })
+	t.Cleanup(func() { notifyHangup, afterReload = notify, after }) // after serve stopped: registered before it
 	tokenFile := writeFile(t, "token", "one\n")
 	config := writeFile(t, "fleetwire.yaml", "max-conns: 1\nhttp-token-file: "+tokenFile+"\n")
 	tcpAddr, httpAddr := freeAddr(t), freeAddr(t)
