@@ -34,55 +34,11 @@ const cliFlagsKey = "fleetwire/cli-flags"
 // every key with its comment is under 16 KiB.
 const maxConfigSize = 1 << 20
 
-// secretKeys may not be written in a configuration file, which is copied,
-// versioned and read by many: each says where its secret goes instead.
-// A sink URL may carry a password: see checkURLSecret.
-var secretKeys = map[string]string{
-	"http-token": "http-token-file or $FLEETWIRE_TOKEN",
-}
-
-// exclusive are groups of flags of which the command line may give one:
-// when it does, the file's others are not applied either, so the command
-// line overrides the file instead of clashing with it.
-var exclusive = [][]string{{"http-token", "http-token-file"}, {"sink", "sink-file"}}
-
 // addConfigFlags gives serve --config, and --sink-file: the file form of
 // a --sink URL that carries credentials.
 func addConfigFlags(f *pflag.FlagSet) {
 	f.String(configFlag, "", "YAML file of these flags, keyed by their names (fleetwire config example); flags given here override it; SIGHUP reloads it")
 	f.String("sink-file", "", "file holding the --sink value (its content, trimmed): a nats:// URL with a user and password stays out of ps and of --config")
-}
-
-// sinkFlag returns serve's sink: the content of --sink-file (trimmed),
-// else --sink.
-func sinkFlag(cmd *cobra.Command) (string, error) {
-	value, file := cmd.Flags().Lookup("sink"), cmd.Flags().Lookup("sink-file")
-	if !file.Changed {
-		return value.Value.String(), nil
-	}
-	if value.Changed {
-		return "", errors.New("--sink-file and --sink: give one of them")
-	}
-	b, err := os.ReadFile(file.Value.String())
-	if err != nil {
-		return "", fmt.Errorf("--sink-file: %w", err)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "", fmt.Errorf("--sink-file %s: no sink in it", file.Value)
-	}
-	return s, nil
-}
-
-// checkURLSecret refuses a URL that carries credentials (user:password@,
-// or a token as the user) as a value of a configuration file.
-func checkURLSecret(key, v string) error {
-	for _, p := range strings.Split(v, ",") {
-		if u, err := url.Parse(p); err == nil && u.User != nil {
-			return fmt.Errorf("%s: a URL with credentials does not belong in a configuration file; put the URL in the file sink-file names (cluster-nats defaults to the sink's servers)", key)
-		}
-	}
-	return nil
 }
 
 // prepareFlags completes cmd's flags before it runs: the values of its
@@ -337,58 +293,4 @@ func applyConfig(cmd *cobra.Command, path string, settings []setting) error {
 		}
 	}
 	return nil
-}
-
-// didYouMean suggests the flag of fs closest to name, if one is close.
-func didYouMean(name string, fs *pflag.FlagSet) string {
-	var names []string
-	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Name != configFlag && f.Name != "help" {
-			names = append(names, f.Name)
-		}
-	})
-	return closest(name, names)
-}
-
-// closest returns ` (did you mean "x"?)` for the candidate nearest name
-// when it is near enough to be a typo: a few edits, or the same letters
-// without dashes and underscores.
-func closest(name string, candidates []string) string {
-	norm := func(s string) string {
-		return strings.NewReplacer("-", "", "_", "", ".", "").Replace(strings.ToLower(s))
-	}
-	best, bestD := "", 3
-	for _, c := range candidates {
-		d := editDistance(name, c)
-		if norm(c) == norm(name) {
-			d = 0
-		}
-		if d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance of a and b.
-func editDistance(a, b string) int {
-	prev, cur := make([]int, len(b)+1), make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
