@@ -84,8 +84,7 @@ func (r *ackReceipt) Settled(durable bool) {
 // waits for one, and at once for a device's first, after its
 // end-of-stream or #gaveup.
 type acker struct {
-	srv      *Server
-	interval time.Duration
+	srv *Server // its live.ackInterval, which Reload changes
 
 	mu      sync.Mutex
 	settled []*ackReceipt
@@ -104,7 +103,7 @@ type acker struct {
 }
 
 func newAcker(srv *Server) *acker {
-	a := &acker{srv: srv, interval: srv.cfg.AckInterval, wake: make(chan struct{}, 1),
+	a := &acker{srv: srv, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	a.pool.New = func() any { return &ackReceipt{a: a} }
 	return a
@@ -216,7 +215,7 @@ func (a *acker) due(st *ackState, now int64, closing bool) bool {
 	case st.window > 0 && st.fresh >= uint64(st.window)/2:
 		return true
 	}
-	return now-st.sentAt >= int64(a.interval)
+	return now-st.sentAt >= a.srv.live.ackInterval.Load()
 }
 
 // send acknowledges every dirty device that is due, several devices

@@ -220,6 +220,13 @@ func (c *Config) listeners() []Listener {
 	return ls
 }
 
+// Validate checks c as New does, with defaults filled in, opening
+// nothing: certificate files are read by Start.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	return c.validate()
+}
+
 func (c *Config) validate() error {
 	if c.Engine != "gnet" && c.Engine != "std" {
 		return fmt.Errorf("engine %q: want gnet or std", c.Engine)

@@ -83,7 +83,7 @@ type sample struct {
 // end within its connect allowance plus three times l.Duration, the
 // server must count everything within Options.Drain.
 func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
-	if err := l.validate(); err != nil {
+	if err := l.Validate(); err != nil {
 		return c, err
 	}
 	o := &r.o

@@ -68,6 +68,7 @@ func (c Config) withDefaults() Config {
 type Server struct {
 	srv     *server.Server
 	cfg     Config
+	token   *Token // cfg.Token, until SetToken replaces it
 	rec     *recorder
 	cluster *clusterSampler // nil without Config.Cluster
 	devs    *deviceCache
@@ -85,7 +86,7 @@ type Server struct {
 // Shutdown stops the sampling.
 func New(srv *server.Server, cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{srv: srv, cfg: cfg, quit: make(chan struct{})}
+	s := &Server{srv: srv, cfg: cfg, token: NewToken(cfg.Token), quit: make(chan struct{})}
 	s.devs = newDeviceCache(cfg.Interval)
 	s.rec = newRecorder(srv.Stats, cfg.Interval, int(cfg.History/cfg.Interval))
 	go s.rec.run()
