@@ -78,6 +78,9 @@ func (l *loop) finish(d *device) {
 		l.appendControl(eos, kind)
 		l.joinHello(&l.framer, pre)
 	}
+	if l.ack != nil {
+		l.ack.devs[d.lid].snd.Ended()
+	}
 }
 
 // afterFinish closes what can be closed once end-of-stream is out: a

@@ -68,6 +68,11 @@ func (t *tlsRun) device(ctx context.Context, d *device) {
 		w.finishing = true
 		w.reset()
 		w.appendEOS()
+		if c.Ack {
+			t.mu.Lock()
+			t.acc.ack.devs[w.d.lid].snd.Ended()
+			t.mu.Unlock()
+		}
 		if err := w.write(); err != nil {
 			t.count(func(tl *tally) { tl.disconnects[tlsReason(err)]++ })
 		}

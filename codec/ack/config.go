@@ -24,6 +24,12 @@ type Config struct {
 	// receiver's ack interval, or flights sent just after an ack go out
 	// twice before the next one comes.
 	InitialRTO, MinRTO, MaxRTO time.Duration
+	// EndRTO is the resend timeout once the device has sent its
+	// end-of-stream (Ended): the receiver then acknowledges each change
+	// at once instead of at its interval, so a lost resend or a lost
+	// #stored need not wait a timeout sized for the interval. Doubled
+	// with each resend, at most 4 x EndRTO. Default 1 s.
+	EndRTO time.Duration
 	// OnAck, when set, is called for each acknowledged part of a flight,
 	// with how long ago its first transmission was (microsecond
 	// resolution; a flight resent for more than 71 minutes reports its
@@ -40,6 +46,7 @@ const (
 	DefaultInitialRTO = time.Second
 	DefaultMinRTO     = 200 * time.Millisecond
 	DefaultMaxRTO     = 60 * time.Second
+	DefaultEndRTO     = time.Second
 )
 
 // DefaultInterval is fleetwire serve's default --ack-interval: the
@@ -58,7 +65,7 @@ var ErrConfig = errors.New("ack: config: Window must be 0-1000000, MaxBatch and 
 // Check reports whether c is usable (after defaults).
 func (c *Config) Check() error {
 	if c.Window < 0 || c.Window > codec.MaxAckWindow || c.MaxBatch < 0 ||
-		c.InitialRTO < 0 || c.MinRTO < 0 || c.MaxRTO < 0 ||
+		c.InitialRTO < 0 || c.MinRTO < 0 || c.MaxRTO < 0 || c.EndRTO < 0 ||
 		c.minRTO() > c.initialRTO() || c.initialRTO() > c.maxRTO() {
 		return ErrConfig
 	}
@@ -74,6 +81,8 @@ func (c *Config) initialRTO() time.Duration { return or(c.InitialRTO, DefaultIni
 func (c *Config) minRTO() time.Duration { return or(c.MinRTO, DefaultMinRTO) }
 
 func (c *Config) maxRTO() time.Duration { return or(c.MaxRTO, DefaultMaxRTO) }
+
+func (c *Config) endRTO() time.Duration { return or(c.EndRTO, DefaultEndRTO) }
 
 func or[T int | time.Duration](v, def T) T {
 	if v == 0 {

@@ -61,6 +61,11 @@
 // UDP there is no connection: the device puts its hello in front of each
 // datagram until the first #stored arrives.
 //
+// End of stream. After its #eos the device waits for what it holds to be
+// acknowledged; the receiver acknowledges each change at once then, so
+// the device resends on EndRTO (1 s, doubling, at most 4 s) instead of
+// its RTO: call Ended.
+//
 // 32-bit counters. A device may count in 32 bits and wrap to 0; the
 // receiver extends its numbers (Extend32), and the device compares the
 // numbers of a #stored with its own modulo 2^32.

@@ -37,7 +37,7 @@ func (f *flight) first() int64 { return f.last - int64(f.age)*int64(time.Microse
 // package documentation for the algorithm. A Sender is not safe for
 // concurrent use.
 //
-// Memory: 152 bytes, plus 24 bytes per flight in the air (the flight
+// Memory: 160 bytes, plus 24 bytes per flight in the air (the flight
 // array keeps its largest size). At a window of 256 samples all in the
 // air that is 6296 bytes when every sample is its own flight, 920 when
 // frames carry 10 samples, 248 when they carry 64 (TestSenderMemory).
@@ -58,6 +58,7 @@ type Sender struct {
 	srtt, rttvar, rto time.Duration
 	hasRTT            bool
 	heard             bool // a #stored arrived since the last (re)connect
+	ended             bool // the end-of-stream went out: timers are EndRTO's
 
 	sent, acked, resent, resends, gaveUp uint64
 }

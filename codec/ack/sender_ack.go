@@ -106,10 +106,14 @@ func (s *Sender) sampleRTT(r time.Duration) {
 }
 
 // timeout returns how long after its last send f is resent: the RTO,
-// doubled for each resend (RFC 6298 5.5, per flight), at most MaxRTO.
+// doubled for each resend (RFC 6298 5.5, per flight), at most MaxRTO;
+// after Ended, EndRTO doubled the same way, at most 4 x EndRTO.
 func (s *Sender) timeout(f *flight) time.Duration {
-	limit := s.cfg.maxRTO()
-	t := s.rto
+	limit, t := s.cfg.maxRTO(), s.rto
+	if s.ended {
+		t = min(t, s.cfg.endRTO())
+		limit = min(limit, 4*s.cfg.endRTO())
+	}
 	for tries := f.tries; tries > 1 && t < limit; tries-- {
 		t *= 2
 	}
@@ -151,6 +155,13 @@ func (s *Sender) NextDeadline() (at int64, ok bool) {
 	}
 	return at, at != math.MaxInt64
 }
+
+// Ended records that the device sent its end-of-stream. A receiver
+// acknowledges at once every change after it (PROTOCOL.md), so from now
+// on a flight is resent after EndRTO, not after a timeout sized for the
+// receiver's ack interval: the tail a lossy link took, and the resends
+// it took again, are recovered within seconds of the end.
+func (s *Sender) Ended() { s.ended = true }
 
 // Resent records that samples [lo, hi] (inclusive) went out again at now:
 // their timers restart, backed off once more. Samples in it that are not

@@ -404,3 +404,24 @@ func TestSenderMemory(t *testing.T) {
 	f(10, 920)
 	f(64, 250)
 }
+
+// TestSenderEnded: after the end-of-stream a flight is resent after
+// EndRTO, doubled per resend up to 4 x EndRTO, however long the RTO a
+// receiver's ack interval made.
+func TestSenderEnded(t *testing.T) {
+	cfg := &Config{Window: 8, InitialRTO: 15 * time.Second, MinRTO: 15 * time.Second, MaxRTO: time.Minute, EndRTO: 500 * time.Millisecond}
+	s := newSender(t, cfg, 0)
+	s.Sent(0, 2, ms(0))
+	if at, ok := s.NextDeadline(); !ok || at != ms(15000) {
+		t.Fatalf("before the end: deadline %v, want 15 s", time.Duration(at))
+	}
+	s.Ended()
+	for i, want := range []int{500, 1000, 2000, 2000} {
+		at, ok := s.NextDeadline()
+		last := s.flights[0].last
+		if !ok || at-last != ms(want) {
+			t.Fatalf("resend %d: due %v after the last send, want %d ms", i, time.Duration(at-last), want)
+		}
+		s.Resent(0, 1, at)
+	}
+}
