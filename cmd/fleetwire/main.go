@@ -14,15 +14,13 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// version is set by the build (-ldflags "-X main.version=...").
-var version = "dev"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd()
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "fleetwire:", err)
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		// One line, named after the command that failed: "fleetwire load: ...".
+		fmt.Fprintln(os.Stderr, cmd.CommandPath()+":", err)
 		os.Exit(1)
 	}
 }
@@ -39,7 +37,7 @@ size) costs in bytes, lost readings and server CPU.
 
 Wire formats (codec names): text, binary, compact, each optionally with
 +zstd, +s2 or +zstd-dict. PROTOCOL.md specifies them byte by byte.`,
-		Version:       version,
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -58,6 +56,7 @@ Wire formats (codec names): text, binary, compact, each optionally with
 			return nil
 		},
 	}
+	root.SetVersionTemplate("fleetwire {{.Version}}\n") // as `fleetwire version` prints it
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060: CPU with /debug/pprof/profile, heap with /debug/pprof/heap; serve's HTTP token, if any, is required")
 	root.PersistentFlags().BoolVar(&pprofInsecure, "pprof-insecure", false, "allow --pprof on a non-loopback address: profiles reveal code paths and stacks and cost CPU to take, and only serve's HTTP token, if set, guards them")
