@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/fleetwire/fleetwire/internal/logging"
 )
 
 func main() {
@@ -26,7 +28,7 @@ func main() {
 }
 
 func newRootCmd() *cobra.Command {
-	var logLevel, pprofAddr string
+	var logLevel, logFormat, pprofAddr string
 	var pprofInsecure bool
 	root := &cobra.Command{
 		Use:   "fleetwire",
@@ -45,7 +47,11 @@ Wire formats (codec names): text, binary, compact, each optionally with
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+			format, err := logging.ParseFormat(logFormat)
+			if err != nil {
+				return fmt.Errorf("--log-format: %w", err)
+			}
+			slog.SetDefault(logging.New(os.Stderr, format, lvl))
 			if pprofAddr != "" {
 				token, err := httpToken(cmd) // serve's: its profiles are as guarded as its API
 				if err != nil {
@@ -58,6 +64,7 @@ Wire formats (codec names): text, binary, compact, each optionally with
 	}
 	root.SetVersionTemplate("fleetwire {{.Version}}\n") // as `fleetwire version` prints it
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text (key=value) or json (one object per line); maps are objects in both")
 	root.PersistentFlags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060: CPU with /debug/pprof/profile, heap with /debug/pprof/heap; serve's HTTP token, if any, is required")
 	root.PersistentFlags().BoolVar(&pprofInsecure, "pprof-insecure", false, "allow --pprof on a non-loopback address: profiles reveal code paths and stacks and cost CPU to take, and only serve's HTTP token, if set, guards them")
 	for _, add := range subcommands {
