@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 20000x
 BENCHTIME ?= 1s
 
-.PHONY: all build run test race vet lint bench bench-quick bench-server bench-go fuzz clean
+.PHONY: all build run test race vet lint bench bench-quick bench-server bench-go fuzz dist clean
 
 all: build
 
@@ -68,5 +68,15 @@ fuzz:
 	  done; \
 	done
 
+# Static binaries for linux/amd64 and linux/arm64 (a gateway on a
+# Raspberry Pi) and a Debian package of each, into $(DIST): the binary,
+# the hardened systemd unit, /etc/default/fleetwire (docs/install.md).
+# The version is `git describe --tags --always --dirty`.
+DIST ?= dist
+dist:
+	GO=$(GO) packaging/dist.sh amd64 $(DIST)
+	GO=$(GO) packaging/dist.sh arm64 $(DIST)
+
 clean:
 	rm -f $(BIN)
+	rm -rf $(DIST)
