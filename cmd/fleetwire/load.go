@@ -56,6 +56,8 @@ to the (n mod len)-th, whatever --procs splits the fleet into, and the
 report's "targets" give each one's totals. Only loopback targets are
 allowed without --allow-remote. A progress line goes to stderr every second, a summary to
 stdout at the end, and --json writes the full report with per-device counts.
+A run in which no device could connect exits 1 after the summary, with one
+line on stderr that says so and why.
 
 With --ack devices ask for acknowledged delivery (#stored): they keep what is
 not acknowledged and send it again, give up their oldest samples when the
