@@ -9,8 +9,10 @@ BENCHTIME ?= 1s
 
 all: build
 
+# -buildvcs=auto (Go's default, which a GOFLAGS=-buildvcs=false would
+# turn off): `fleetwire version` names the commit of a build in a clone.
 build:
-	$(GO) build -o $(BIN) ./cmd/fleetwire
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/fleetwire
 
 # Start the server on its embedded defaults (loopback ports 7070 tcp,
 # 7071 udp, 7080 http; data under ./data).
