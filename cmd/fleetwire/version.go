@@ -48,10 +48,7 @@ the Go release and platform.`,
 // versionLine is what `fleetwire version` prints after the program's
 // name, from this binary's build info.
 func versionLine() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		bi = nil
-	}
+	bi, _ := debug.ReadBuildInfo() // nil when the binary has none
 	return describeBuild(version, commit, buildDate, bi)
 }
 
