@@ -481,4 +481,30 @@ func TestDebInstall(t *testing.T) {
 	if !strings.Contains(export, "\nmote-3,42,,21.5,40,") || !strings.Contains(export, "\nmote-3,43,,21.6,41,") {
 		t.Fatalf("fleetwire export does not hold the line sent:\n%s\nserve's log:\n%s", export, logs)
 	}
+
+	// An upgrade (the same package again runs the same scripts: prerm
+	// upgrade, postinst configure with the old version) keeps the
+	// administrator's edit of the conffile, the user and the enablement.
+	const edit = "\n# edited by TestDebInstall\n"
+	f, err := os.OpenFile("/etc/default/fleetwire", os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString(edit)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, "dpkg", "--install", deb)
+	if b, err := os.ReadFile("/etc/default/fleetwire"); err != nil || !strings.HasSuffix(string(b), edit) {
+		t.Errorf("the upgrade lost the edit of /etc/default/fleetwire (%v)", err)
+	}
+	if u2, err := user.Lookup("fleetwire"); err != nil || u2.Uid != u.Uid {
+		t.Errorf("after the upgrade, user fleetwire: %v, %v (was uid %s)", u2, err, u.Uid)
+	}
+	if ver2 := run(t, "/usr/bin/fleetwire", "version"); ver2 != ver {
+		t.Errorf("after the upgrade, fleetwire version: %q, was %q", ver2, ver)
+	}
 }
