@@ -5,12 +5,14 @@ PKGS      := ./...
 FUZZTIME  ?= 20000x
 BENCHTIME ?= 1s
 
-.PHONY: all build run test race vet lint bench bench-ack bench-quick bench-server bench-go fuzz clean
+.PHONY: all build run test race vet lint bench bench-ack bench-quick bench-server bench-go fuzz dist clean
 
 all: build
 
+# -buildvcs=auto (Go's default, which a GOFLAGS=-buildvcs=false would
+# turn off): `fleetwire version` names the commit of a build in a clone.
 build:
-	$(GO) build -o $(BIN) ./cmd/fleetwire
+	$(GO) build -buildvcs=auto -o $(BIN) ./cmd/fleetwire
 
 # Start the server on its embedded defaults (loopback ports 7070 tcp,
 # 7071 udp, 7080 http; data under ./data).
@@ -75,5 +77,15 @@ fuzz:
 	  done; \
 	done
 
+# Static binaries for linux/amd64 and linux/arm64 (a gateway on a
+# Raspberry Pi) and a Debian package of each, into $(DIST): the binary,
+# the hardened systemd unit, /etc/default/fleetwire (docs/install.md).
+# The version is `git describe --tags --always --dirty`.
+DIST ?= dist
+dist:
+	GO=$(GO) packaging/dist.sh amd64 $(DIST)
+	GO=$(GO) packaging/dist.sh arm64 $(DIST)
+
 clean:
 	rm -f $(BIN)
+	rm -rf $(DIST)

@@ -1,13 +1,16 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -53,6 +56,8 @@ to the (n mod len)-th, whatever --procs splits the fleet into, and the
 report's "targets" give each one's totals. Only loopback targets are
 allowed without --allow-remote. A progress line goes to stderr every second, a summary to
 stdout at the end, and --json writes the full report with per-device counts.
+A run in which no device could connect exits 1 after the summary, with one
+line on stderr that says so and why.
 
 With --ack devices ask for acknowledged delivery (#stored): they keep what is
 not acknowledged and send it again, give up their oldest samples when the
@@ -99,8 +104,10 @@ which sequence numbers) and left unacknowledged.`,
 				if err != nil {
 					return fmt.Errorf("--procs: find this binary: %w", err)
 				}
-				level := cmd.Flag("log-level").Value.String()
-				cfg.WorkerCommand = func() *exec.Cmd { return exec.Command(exe, "load", "--worker", "--log-level", level) }
+				level, format := cmd.Flag("log-level").Value.String(), cmd.Flag("log-format").Value.String()
+				cfg.WorkerCommand = func() *exec.Cmd {
+					return exec.Command(exe, "load", "--worker", "--log-level", level, "--log-format", format)
+				}
 			}
 			rep, runErr := loadgen.Run(cmd.Context(), cfg)
 			if rep == nil {
@@ -118,7 +125,10 @@ which sequence numbers) and left unacknowledged.`,
 					return errors.Join(runErr, err)
 				}
 			}
-			return runErr
+			if runErr != nil {
+				return runErr
+			}
+			return noneConnected(rep)
 		},
 	}
 	f := cmd.Flags()
@@ -191,6 +201,42 @@ func loadTarget(cfg *loadgen.Config, tcp, udp, tlsAddr string) error {
 		return errors.New("give one of --tcp, --udp and --tls")
 	}
 	return nil
+}
+
+// noneConnected fails a run in which every device gave up connecting, in
+// one line: "no device could connect to 127.0.0.1:7070 (connection
+// refused)". A run that measured nothing must not exit 0 as if it had.
+func noneConnected(rep *loadgen.Report) error {
+	if rep.Devices == 0 || rep.DevicesConnected > 0 || rep.ConnectFailuresTotal == 0 {
+		return nil
+	}
+	reasons := slices.Collect(maps.Keys(rep.ConnectFailures))
+	slices.SortFunc(reasons, func(a, b string) int {
+		return cmp.Or(cmp.Compare(rep.ConnectFailures[b], rep.ConnectFailures[a]), strings.Compare(a, b))
+	})
+	var why []string
+	for _, r := range reasons {
+		d := connectFailureText[r]
+		if d == "" {
+			d = r
+		}
+		if len(reasons) > 1 {
+			d = fmt.Sprintf("%d %s", rep.ConnectFailures[r], d)
+		}
+		why = append(why, d)
+	}
+	return fmt.Errorf("no device could connect to %s (%s)", rep.Target, strings.Join(why, ", "))
+}
+
+// connectFailureText spells out the report's connect failure reasons.
+var connectFailureText = map[string]string{
+	"refused":        "connection refused",
+	"timeout":        "timed out",
+	"unreachable":    "network unreachable",
+	"reset":          "connection reset",
+	"addr_not_avail": "no free source address or port",
+	"emfile":         "out of file descriptors",
+	"enfile":         "out of file descriptors",
 }
 
 func writeJSON(path string, out io.Writer, rep *loadgen.Report) error {

@@ -12,23 +12,23 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
-)
 
-// version is set by the build (-ldflags "-X main.version=...").
-var version = "dev"
+	"github.com/fleetwire/fleetwire/internal/logging"
+)
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	root := newRootCmd()
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "fleetwire:", err)
+	if cmd, err := root.ExecuteContextC(ctx); err != nil {
+		// One line, named after the command that failed: "fleetwire load: ...".
+		fmt.Fprintln(os.Stderr, cmd.CommandPath()+":", err)
 		os.Exit(1)
 	}
 }
 
 func newRootCmd() *cobra.Command {
-	var logLevel, pprofAddr string
+	var logLevel, logFormat, pprofAddr string
 	var pprofInsecure bool
 	root := &cobra.Command{
 		Use:   "fleetwire",
@@ -39,7 +39,7 @@ size) costs in bytes, lost readings and server CPU.
 
 Wire formats (codec names): text, binary, compact, each optionally with
 +zstd, +s2 or +zstd-dict. PROTOCOL.md specifies them byte by byte.`,
-		Version:       version,
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -50,7 +50,11 @@ Wire formats (codec names): text, binary, compact, each optionally with
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)
 			}
-			slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl})))
+			format, err := logging.ParseFormat(logFormat)
+			if err != nil {
+				return fmt.Errorf("--log-format: %w", err)
+			}
+			slog.SetDefault(logging.New(os.Stderr, format, lvl))
 			if pprofAddr != "" {
 				token, err := httpToken(cmd) // serve's: its profiles are as guarded as its API
 				if err != nil {
@@ -61,7 +65,9 @@ Wire formats (codec names): text, binary, compact, each optionally with
 			return nil
 		},
 	}
+	root.SetVersionTemplate("fleetwire {{.Version}}\n") // as `fleetwire version` prints it
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&logFormat, "log-format", "text", "log format on stderr: text (key=value) or json (one object per line); maps are objects in both")
 	root.PersistentFlags().StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060: CPU with /debug/pprof/profile, heap with /debug/pprof/heap; serve's HTTP token, if any, is required")
 	root.PersistentFlags().BoolVar(&pprofInsecure, "pprof-insecure", false, "allow --pprof on a non-loopback address: profiles reveal code paths and stacks and cost CPU to take, and only serve's HTTP token, if set, guards them")
 	for _, add := range subcommands {
