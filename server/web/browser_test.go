@@ -181,6 +181,7 @@ func TestBrowser(t *testing.T) {
 	b.wait(t, "the readings chart", `document.querySelector('#chart-readings svg path.line') !== null`)
 	b.wait(t, "transports table", `[...document.querySelectorAll('#t-transports td')].some(td => td.textContent === 'udp')`)
 	b.screenshot(t, "fleet")
+	b.fitsAt(t, "fleet")
 
 	// The devices page: a row per device, live counters, sorting, filtering.
 	b.do(t, "open /devices", chromedp.Navigate(e.ts.URL+"/devices"))
@@ -190,6 +191,7 @@ func TestBrowser(t *testing.T) {
 	b.wait(t, "descending order", `document.querySelector('#devices tbody tr').dataset.id === 'dev-udp-2'`)
 	b.do(t, "filter", chromedp.SendKeys(chromedp.CSS("#f-q"), "tcp-2"))
 	b.wait(t, "one row", `document.querySelectorAll('#devices tbody tr').length === 1 && location.search.includes('q=tcp-2')`)
+	b.fitsAt(t, "devices")
 	b.screenshot(t, "devices")
 
 	// A device page: counters move, a command from the form is acked.
@@ -206,6 +208,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("dev-tcp-2 received %q, want one LED ON", cmds)
 	}
 	b.screenshot(t, "device")
+	b.fitsAt(t, "device")
 	if errs := b.takeErrors(); len(errs) > 0 {
 		t.Errorf("the pages reported errors: %v", errs)
 	}

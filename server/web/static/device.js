@@ -1,4 +1,4 @@
-import { api, subscribe, el, $, setText, fmtInt, fmtBytes, fmtAgo, fmtTime, validID, initNav, setLive, AuthError } from './common.js';
+import { api, subscribe, el, $, labelCells, setText, fmtInt, fmtBytes, fmtAgo, fmtTime, validID, initNav, setLive, AuthError } from './common.js';
 import { LineChart } from './chart.js';
 
 initNav();
@@ -85,6 +85,8 @@ function render(d) {
   $('#errors tbody').replaceChildren(...errs.map((e) => el('tr', {},
     el('td', { text: fmtTime(e.at) }), el('td', { text: e.reason }), el('td', { class: 'num', text: e.offset }))));
   $('#no-errors').hidden = errs.length > 0;
+  labelCells($('#commands'));
+  labelCells($('#errors'));
 }
 
 async function send(payload) {

@@ -1,4 +1,4 @@
-import { api, el, $, setText, fmtInt, fmtAgo, deviceHref, initNav, setLive, AuthError } from './common.js';
+import { api, el, $, labelCells, setText, fmtInt, fmtAgo, deviceHref, initNav, setLive, AuthError } from './common.js';
 
 initNav();
 
@@ -27,7 +27,7 @@ function syncURL() {
 
 function row(d) {
   return el('tr', { 'data-id': d.id },
-    el('td', {}, el('a', { href: deviceHref(d.id), text: d.id })),
+    el('td', { class: 'id' }, el('a', { href: deviceHref(d.id), text: d.id })),
     el('td', { text: d.transport }),
     el('td', { text: d.codec || '–' }),
     el('td', {}, el('span', { class: 'badge ' + (d.online ? 'on' : 'off'), text: d.online ? 'online' : 'offline' })),
@@ -55,6 +55,7 @@ async function load() {
       return load();
     }
     $('#devices tbody').replaceChildren(...page.devices.map(row));
+    labelCells($('#devices'));
     $('#no-devices').hidden = page.devices.length > 0;
     setText('#count', `(${fmtInt(total)})`);
     const from = total ? state.offset + 1 : 0;
