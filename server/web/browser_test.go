@@ -199,6 +199,9 @@ func TestBrowser(t *testing.T) {
 	b.wait(t, "the device page", `location.pathname === '/devices/dev-tcp-2' && document.querySelector('#dev-id').textContent === 'dev-tcp-2'`)
 	b.grows(t, "#c-readings")
 	b.wait(t, "channel charts", `document.querySelectorAll('#channels svg').length === 2`)
+	b.wait(t, "channels named as the CSV names them", `[...document.querySelectorAll('#channels figcaption')].map((e) => e.textContent).join() === 'ch1,ch2' &&
+		document.querySelector('#values .value').title === 'ch1'`)
+	b.wait(t, "one state", `document.querySelector('#dev-online').dataset.state === 'online' && document.querySelector('#dev-online').textContent === 'online'`)
 	b.do(t, "send LED ON",
 		chromedp.SendKeys(chromedp.CSS("#cmd-payload"), "LED ON"),
 		chromedp.Click(chromedp.CSS("#cmd-send")))
@@ -209,6 +212,14 @@ func TestBrowser(t *testing.T) {
 	}
 	b.screenshot(t, "device")
 	b.fitsAt(t, "device")
+
+	// Opened again, the page draws the minutes before it was opened (the
+	// server's history), not only the samples that arrive after.
+	b.do(t, "open the device page again", chromedp.Navigate(e.ts.URL+"/devices/dev-tcp-2"))
+	b.wait(t, "points from before the page was opened", `(() => {
+		const s = document.querySelector('#channels svg');
+		return s !== null && Number(s.dataset.points) >= 4 && Number(s.dataset.from) < performance.timeOrigin - 2000;
+	})()`)
 	if errs := b.takeErrors(); len(errs) > 0 {
 		t.Errorf("the pages reported errors: %v", errs)
 	}

@@ -129,7 +129,7 @@ func newCollector(web *Server) *collector {
 		c.devLost = m("device_lost_readings", "Lost readings of one device.", G, "device")
 		c.devDups = m("device_duplicate_readings_total", "Duplicate readings of one device.", C, "device")
 		c.devReordered = m("device_reordered_readings_total", "Reordered readings of one device.", C, "device")
-		c.devOnline = m("device_online", "1 when the device can be reached for commands.", G, "device")
+		c.devOnline = m("device_online", "1 when the device is online: reachable for commands and its stream not ended (state online in the API).", G, "device")
 		c.devLastSeen = m("device_last_seen_timestamp_seconds", "When the device was last heard from.", G, "device")
 	}
 	return c

@@ -30,7 +30,7 @@ function row(d) {
     el('td', { class: 'id' }, el('a', { href: deviceHref(d.id), text: d.id })),
     el('td', { text: d.transport }),
     el('td', { text: d.codec || '–' }),
-    el('td', {}, el('span', { class: 'badge ' + (d.online ? 'on' : 'off'), text: d.online ? 'online' : 'offline' })),
+    el('td', {}, el('span', { class: 'badge ' + ({ online: 'on', ended: 'ended' }[d.state] || 'off'), 'data-state': d.state, text: d.state === 'ended' ? 'stream ended' : d.state })),
     el('td', { class: 'num readings', text: fmtInt(d.readings) }),
     el('td', { class: 'num', text: fmtInt(d.lost) }),
     el('td', { class: 'num', text: fmtInt(d.duplicates) }),
