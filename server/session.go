@@ -52,7 +52,8 @@ type Session struct {
 	next      uint64 // highest sequence number seen + 1
 	window    [windowWords]uint64
 	channels  int
-	lastSeen  int64 // unix ns, receive time
+	lastSeen  int64 // unix ns, receive time of anything from it
+	lastAt    int64 // unix ns, receive time of its last sample (lastVals)
 	lastTime  int64 // unix ms, device time of the last sample
 	lastVals  []codec.Value
 	addr      netip.AddrPort // last source address (UDP downlink goes there)
@@ -125,6 +126,7 @@ func (s *Session) note(f *codec.Frame, now int64) {
 		s.eos = false
 	}
 	if n > 0 {
+		s.lastAt = now
 		s.lastTime = f.Times[n-1]
 		last := f.Sample(int(n - 1))
 		s.lastVals = append(s.lastVals[:0], last...)

@@ -423,8 +423,8 @@ type LastSample struct {
 	Values   []codec.Value // its channels; valid only during the callback
 }
 
-// LastSamples calls fn with the latest sample of every device heard from
-// after since (unix ns). Like Stats it walks every session, taking each
+// LastSamples calls fn with the latest sample of every device whose last
+// sample arrived after since (unix ns). Like Stats it walks every session, taking each
 // one's lock only to copy the last values into a buffer reused from one
 // device to the next, and calls fn with no lock held. Call it about once
 // a second; fn copies what it keeps.
@@ -432,11 +432,11 @@ func (s *Server) LastSamples(since int64, fn func(*LastSample)) {
 	var ls LastSample
 	s.reg.each(func(x *Session) {
 		x.mu.Lock()
-		if x.lastSeen <= since || len(x.lastVals) == 0 {
+		if x.lastAt <= since || len(x.lastVals) == 0 {
 			x.mu.Unlock()
 			return
 		}
-		ls.ID, ls.At, ls.Readings = x.ID, x.lastSeen, x.readings
+		ls.ID, ls.At, ls.Readings = x.ID, x.lastAt, x.readings
 		ls.Values = append(ls.Values[:0], x.lastVals...)
 		x.mu.Unlock()
 		fn(&ls)

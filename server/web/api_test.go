@@ -220,6 +220,10 @@ func TestAPIDeviceHistory(t *testing.T) {
 	}
 	dev.write("#eos dev-0 2")
 	waitFor(t, 5*time.Second, "ended", func() bool { s, on, eos := state(); return s == "ended" && !on && eos })
+	time.Sleep(200 * time.Millisecond) // a few ticks: the #eos is no sample
+	if n := len(get().Points); n != 2 {
+		t.Errorf("%d points after the #eos, want still 2", n)
+	}
 	dev.send(1)
 	waitFor(t, 5*time.Second, "online again", func() bool { s, on, eos := state(); return s == "online" && on && !eos })
 }

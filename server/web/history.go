@@ -33,10 +33,8 @@ import (
 // walks the sessions once a tick (server.LastSamples, the session locks
 // Stats takes too) and copies each device's newest sample if it changed.
 // A point's time is the tick that saw it, not the sample's arrival (at
-// most an interval later). One inexactness: a device silent for the
-// whole window that then sends only a control frame (a hello, an #eos)
-// gets its old last sample drawn at that tick; the session keeps no
-// arrival time of its last sample to tell.
+// most an interval later); only samples that arrived since the previous
+// tick are taken, so a control frame (a hello, an #eos) adds no point.
 const (
 	histPoints   = 300
 	histChannels = 8
