@@ -19,11 +19,7 @@ import (
 // writeCharts draws the report's SVG charts into dir; a chart without
 // data is left out.
 func (r *Report) writeCharts(dir string) error {
-	for name, draw := range map[string]func() ([]byte, error){
-		"bytes-per-reading.svg":    r.chartBytes,
-		"delivered-vs-loss.svg":    r.chartDelivered,
-		"cpu-gnet-vs-baseline.svg": r.chartCPU,
-	} {
+	for name, draw := range r.charts() {
 		b, err := draw()
 		if err != nil {
 			return fmt.Errorf("chart %s: %w", name, err)
@@ -36,6 +32,15 @@ func (r *Report) writeCharts(dir string) error {
 		}
 	}
 	return nil
+}
+
+// charts are the report's charts by file name.
+func (r *Report) charts() map[string]func() ([]byte, error) {
+	return map[string]func() ([]byte, error){
+		"bytes-per-reading.svg":    r.chartBytes,
+		"delivered-vs-loss.svg":    r.chartDelivered,
+		"cpu-gnet-vs-baseline.svg": r.chartCPU,
+	}
 }
 
 func render(width, height int, draw func(p *charts.Painter) error) ([]byte, error) {
@@ -88,9 +93,12 @@ func (r *Report) chartBytes() ([]byte, error) {
 	opt.Horizontal = true
 	opt.CategoryAxis.Labels = cats
 	opt.Legend.SeriesNames = names
-	opt.Legend.Offset = charts.OffsetRight
-	labels(&opt, func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) })
-	return render(1000, 120+26*len(cats)*len(batches), func(p *charts.Painter) error { return p.BarChart(opt) })
+	const width = 1000
+	layout(&opt.Padding, &opt.Legend, width)
+	categorySlack(&opt, cats)
+	zeroValueAxes(&opt)
+	labels(&opt, func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) + " B" })
+	return render(width, 140+26*len(cats)*len(batches), func(p *charts.Painter) error { return p.BarChart(opt) })
 }
 
 // lossOf is a profile's configured loss in percent (loopback: 0).
@@ -156,9 +164,11 @@ func (r *Report) chartDelivered() ([]byte, error) {
 	opt.XAxis.Labels = labels
 	opt.XAxis.Title = "random loss per packet, each direction"
 	opt.Legend.SeriesNames = names
-	opt.Legend.Offset = charts.OffsetRight
-	opt.YAxis = []charts.YAxisOption{{Title: "delivered / sent", Min: charts.Ptr(0.9), Max: charts.Ptr(1.0)}}
-	return render(800, 480, func(p *charts.Painter) error { return p.LineChart(opt) })
+	const width = 800
+	layout(&opt.Padding, &opt.Legend, width)
+	// From 0: a value axis cut at 0.9 makes 5 % look like most of it.
+	opt.YAxis = []charts.YAxisOption{{Title: "delivered / sent", Min: charts.Ptr(0.0), Max: charts.Ptr(1.0)}}
+	return render(width, 500, func(p *charts.Painter) error { return p.LineChart(opt) })
 }
 
 // chartCPU: server CPU per reading, gnet beside std, for the loopback
@@ -186,9 +196,13 @@ func (r *Report) chartCPU() ([]byte, error) {
 	opt.Horizontal = true
 	opt.CategoryAxis.Labels = cats
 	opt.Legend.SeriesNames = []string{"gnet", "std"}
-	opt.Legend.Offset = charts.OffsetRight
-	labels(&opt, ns)
-	return render(1000, 120+50*len(cats), func(p *charts.Painter) error { return p.BarChart(opt) })
+	const width = 1000
+	layout(&opt.Padding, &opt.Legend, width)
+	categorySlack(&opt, cats)
+	zeroValueAxes(&opt)
+	// In the axis's unit, ns, however large: not µs beside a ns axis.
+	labels(&opt, func(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) + " ns" })
+	return render(width, 140+50*len(cats), func(p *charts.Painter) error { return p.BarChart(opt) })
 }
 
 // labels prints each bar's value beside it: some bars are too short to
@@ -197,5 +211,48 @@ func labels(opt *charts.BarChartOption, format func(float64) string) {
 	for i := range opt.SeriesList {
 		opt.SeriesList[i].Label.Show = charts.Ptr(true)
 		opt.SeriesList[i].Label.ValueFormatter = format
+	}
+}
+
+// The chart library lays text out with Roboto's widths; a viewer without
+// Roboto draws the SVG in its sans-serif, up to a fifth wider (DejaVu
+// Sans). fallbackSlack is that extra, in ems per character.
+const fallbackSlack = 0.1
+
+// layout puts the legend on its own rows under the title, from the left,
+// wrapping a fifth before the right edge: at the right of the title row
+// it covered long titles and a wider font pushed series names past the
+// edge.
+func layout(pad *charts.Box, legend *charts.LegendOption, width int) {
+	*pad = charts.Box{Left: 20, Top: 20, Right: 20, Bottom: 10}
+	legend.Offset = charts.OffsetStr{Left: charts.PositionLeft, Top: "30"}
+	legend.Padding = charts.Box{Top: 5, Right: width / 5}
+}
+
+// categorySlack moves the category labels of a horizontal bar chart left
+// by what a wider font adds to the longest (they are right-aligned on the
+// axis, so they would grow into the bars), and widens the left padding
+// by as much.
+func categorySlack(opt *charts.BarChartOption, cats []string) {
+	longest := 0
+	for _, c := range cats {
+		longest = max(longest, len([]rune(c)))
+	}
+	size := opt.CategoryAxis.LabelFontStyle.FontSize
+	if size == 0 {
+		size = 13.3 // the library's axis label size
+	}
+	k := int(fallbackSlack*size*float64(longest)) + 4
+	opt.CategoryAxis.LabelOffset = charts.OffsetInt{Left: -k}
+	opt.Padding.Left += k
+}
+
+// zeroValueAxes starts every value axis at 0.
+func zeroValueAxes(opt *charts.BarChartOption) {
+	if len(opt.ValueAxis) == 0 {
+		opt.ValueAxis = make([]charts.ValueAxisOption, 1)
+	}
+	for i := range opt.ValueAxis {
+		opt.ValueAxis[i].Min = charts.Ptr(0.0)
 	}
 }

@@ -41,15 +41,19 @@ type Session struct {
 	reordered uint64 // readings that arrived after a later one
 	resets    uint64 // sequence restarts (device rebooted: seq went far back)
 	resyncs   uint64 // jumps forward beyond maxSeqGap, not counted as loss
-	eos       bool
-	started   bool
+	// eos: the device said its stream ended (#eos), at sequence eosAt,
+	// and has sent nothing new since (see state).
+	eos     bool
+	eosAt   uint64
+	started bool
 	// ackLooked: a datagram of the device without its hello made the
 	// server look for state it recovered at start (resumeAck), once.
 	ackLooked bool
 	next      uint64 // highest sequence number seen + 1
 	window    [windowWords]uint64
 	channels  int
-	lastSeen  int64 // unix ns, receive time
+	lastSeen  int64 // unix ns, receive time of anything from it
+	lastAt    int64 // unix ns, receive time of its last sample (lastVals)
 	lastTime  int64 // unix ms, device time of the last sample
 	lastVals  []codec.Value
 	addr      netip.AddrPort // last source address (UDP downlink goes there)
@@ -118,7 +122,11 @@ func (s *Session) note(f *codec.Frame, now int64) {
 	s.format, s.compress = f.Format, f.Compression
 	s.channels = f.Channels
 	s.lastSeen = now
+	if s.eos && n > 0 && s.sendsAgain(f) {
+		s.eos = false
+	}
 	if n > 0 {
+		s.lastAt = now
 		s.lastTime = f.Times[n-1]
 		last := f.Sample(int(n - 1))
 		s.lastVals = append(s.lastVals[:0], last...)
@@ -225,13 +233,53 @@ func (s *Session) endOfStream(next uint64, now int64) bool {
 	if !s.started {
 		s.started = true
 		s.next = next
+		s.eosAt = next
 		return true
 	}
 	if next > s.next {
 		s.addLost(next - s.next)
 		s.advance(next, next)
 	}
+	s.eosAt = s.next
 	return true
+}
+
+// sendsAgain reports whether frame f, which has samples, shows a device
+// whose stream ended sending again: samples without sequence numbers,
+// samples at or past where its end-of-stream said it stopped, or a
+// restart (numbers far back, as account counts one). A late frame from
+// before the end-of-stream (UDP reorders) is none of these.
+func (s *Session) sendsAgain(f *codec.Frame) bool {
+	if f.Flags&codec.HasSeq == 0 {
+		return true
+	}
+	last := f.Seq + uint64(f.Samples()) - 1
+	return last >= s.eosAt || f.Seq+seqWindow < s.eosAt && s.eosAt-f.Seq > 1<<20
+}
+
+// Device states, as the API shows them (Device.State).
+const (
+	StateOnline  = "online"
+	StateEnded   = "ended"
+	StateOffline = "offline"
+)
+
+// state is one of the device's three states, never two at once: ended
+// from its end-of-stream until it sends a new sample (sendsAgain), else
+// online while the server has a way to reach it (its connection, or its
+// UDP address), else offline. A hello alone does not end "ended": a UDP
+// device that acknowledges puts its hello in front of every datagram until
+// it hears from the server, resends after its end-of-stream included, and
+// the bench takes the count of ended devices as the sign that a run
+// drained. Call with mu held.
+func (s *Session) state() string {
+	switch {
+	case s.eos:
+		return StateEnded
+	case s.link.Load() != nil:
+		return StateOnline
+	}
+	return StateOffline
 }
 
 // addLost counts n samples lost: in readings when the device's channel

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/fleetwire/fleetwire/codec"
 )
 
 // TestSessionCounts: the numbers this product exists for, one line per
@@ -65,4 +67,57 @@ func TestSessionCounts(t *testing.T) {
 	f("0+10 3+1 3+1 3+1", 0, 6, 0, 0)                          // each repeat is a duplicate
 	f("100+10 50+10", 0, 0, 20, 0)                             // before the start, arriving late: reordered, never lost
 	f("0+4096 4096+4096 20000+1 8192+4096", 15424, 0, 8192, 0) // late samples far behind the head
+}
+
+// TestSessionState: a device is online, ended or offline, never two at
+// once. steps as in TestSessionCounts plus "link" (it gets a connection)
+// and "unlink" (the connection closes); "seq+n" goes through apply, as a
+// frame does, and "+n" is a frame without sequence numbers.
+func TestSessionState(t *testing.T) {
+	f := func(steps, want string) {
+		t.Helper()
+		var s Session
+		for _, step := range strings.Fields(steps) {
+			switch kind, arg, _ := strings.Cut(step, ":"); kind {
+			case "eos":
+				n, _ := strconv.ParseUint(arg, 10, 64)
+				s.endOfStream(n, 0)
+			case "link":
+				s.link.Store(&downlink{})
+			case "unlink":
+				s.link.Store(nil)
+			default:
+				a, b, _ := strings.Cut(step, "+")
+				n, err := strconv.Atoi(b)
+				if err != nil {
+					t.Fatalf("bad step %q", step)
+				}
+				fr := codec.Frame{Channels: 1, Times: make([]int64, n), Values: make([]codec.Value, n)}
+				if a != "" {
+					fr.Flags |= codec.HasSeq
+					fr.Seq, _ = strconv.ParseUint(a, 10, 64)
+				}
+				s.apply(&fr, 0)
+			}
+		}
+		d := s.snapshot(false)
+		if d.State != want || d.Online != (want == StateOnline) || d.EOS != (want == StateEnded) {
+			t.Fatalf("%q: state %q online %v eos %v, want %q", steps, d.State, d.Online, d.EOS, want)
+		}
+	}
+	f("", StateOffline)
+	f("0+10", StateOffline)                            // heard from, no way to reach it
+	f("link 0+10", StateOnline)                        // connected
+	f("link 0+10 eos:10", StateEnded)                  // ended, even while the connection is open
+	f("0+10 eos:10", StateEnded)                       // ended, gone
+	f("link 0+10 eos:10 unlink", StateEnded)           // ended, then the connection closed: still ended
+	f("link 0+10 eos:12 5+3", StateEnded)              // a late frame from before the end (UDP reorders): still ended
+	f("link 0+10 eos:12 11+1", StateEnded)             // the last sample before the end, late: still ended
+	f("link 0+10 eos:12 12+1", StateOnline)            // a sample past the end: sending again
+	f("0+10 eos:12 12+1", StateOffline)                // sending again, no link
+	f("link 0+10 eos:10 +1", StateOnline)              // a sample without sequence numbers is new
+	f("link 0+10 eos:10 +0", StateEnded)               // an empty frame is not
+	f("link 5000000+10 eos:5000010 0+10", StateOnline) // numbers far back: a restart
+	f("link eos:7", StateEnded)                        // an end-of-stream first
+	f("link eos:7 7+3", StateOnline)                   // then the samples from there
 }

@@ -31,7 +31,7 @@ type Stats struct {
 	Lost         uint64  `json:"lost"`
 	Duplicates   uint64  `json:"duplicates"`
 	Reordered    uint64  `json:"reordered"`
-	EOS          int     `json:"eos_devices"` // devices that sent end-of-stream
+	EOS          int     `json:"eos_devices"` // devices whose stream ended: an end-of-stream and nothing new since
 	// Evicted counts anonymous sessions that idled out; their lost,
 	// duplicate and reordered readings stay in the totals above.
 	Evicted uint64 `json:"evicted_devices"`
@@ -237,9 +237,12 @@ func (s *Server) latency() LatencyStats {
 
 // Device is one device's state, as the API shows it.
 type Device struct {
-	ID           string        `json:"id"`
-	Transport    string        `json:"transport"`
-	Codec        string        `json:"codec"`
+	ID        string `json:"id"`
+	Transport string `json:"transport"`
+	Codec     string `json:"codec"`
+	// State is online, ended or offline (Session.state); Online is
+	// State == "online" and EOS is State == "ended".
+	State        string        `json:"state"`
 	Online       bool          `json:"online"`
 	Frames       uint64        `json:"frames"`
 	Readings     uint64        `json:"readings"`
@@ -271,12 +274,13 @@ func (x *Session) snapshot(withErrors bool) Device {
 	defer x.mu.Unlock()
 	d := Device{
 		ID: x.ID, Transport: x.transport.String(),
-		Codec:  codec.Codec{Format: x.format, Compression: x.compress}.String(),
-		Online: x.link.Load() != nil, Frames: x.frames, Readings: x.readings, PayloadBytes: x.bytes,
-		Lost: x.lostReadings(), Duplicates: x.dups, Reordered: x.reordered, Restarts: x.resets, NextSeq: x.next, EOS: x.eos,
+		Codec: codec.Codec{Format: x.format, Compression: x.compress}.String(),
+		State: x.state(), Frames: x.frames, Readings: x.readings, PayloadBytes: x.bytes,
+		Lost: x.lostReadings(), Duplicates: x.dups, Reordered: x.reordered, Restarts: x.resets, NextSeq: x.next,
 		LastSeen: time.Unix(0, x.lastSeen), DeviceTimeMs: x.lastTime,
 		LastValues: make([]string, len(x.lastVals)),
 	}
+	d.Online, d.EOS = d.State == StateOnline, d.State == StateEnded
 	if x.format == codec.FormatUnknown {
 		d.Codec = ""
 	}
@@ -410,3 +414,31 @@ func (s *Server) SubmitRaw(id string, payload []byte, raw bool) (Command, error)
 
 // Command returns a command by id.
 func (s *Server) Command(id uint64) (Command, error) { return s.cmds.get(id) }
+
+// LastSample is a device's latest sample, as LastSamples passes it.
+type LastSample struct {
+	ID       string
+	At       int64         // when it arrived, unix ns
+	Readings uint64        // the device's readings so far: a new sample changes it
+	Values   []codec.Value // its channels; valid only during the callback
+}
+
+// LastSamples calls fn with the latest sample of every device whose last
+// sample arrived after since (unix ns). Like Stats it walks every session, taking each
+// one's lock only to copy the last values into a buffer reused from one
+// device to the next, and calls fn with no lock held. Call it about once
+// a second; fn copies what it keeps.
+func (s *Server) LastSamples(since int64, fn func(*LastSample)) {
+	var ls LastSample
+	s.reg.each(func(x *Session) {
+		x.mu.Lock()
+		if x.lastAt <= since || len(x.lastVals) == 0 {
+			x.mu.Unlock()
+			return
+		}
+		ls.ID, ls.At, ls.Readings = x.ID, x.lastAt, x.readings
+		ls.Values = append(ls.Values[:0], x.lastVals...)
+		x.mu.Unlock()
+		fn(&ls)
+	})
+}

@@ -151,9 +151,9 @@ func (r *Report) chartCurve(cfg string) ([]byte, error) {
 	opt.XAxis.Labels = labels
 	opt.XAxis.Title = "offered readings/s"
 	opt.XAxis.LabelRotation = charts.DegreesToRadians(30)
-	opt.Legend.Offset = charts.OffsetRight
+	layout(&opt.Padding, &opt.Legend, 1000)
 	opt.YAxis = []charts.YAxisOption{{Title: "loss, % of offered readings", Min: charts.Ptr(0.0)}, {Title: "latency p99, ms", Min: charts.Ptr(0.0)}}
-	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })
+	return render(1000, 540, func(p *charts.Painter) error { return p.LineChart(opt) })
 }
 
 // chartCPU: server and generator utilisation (cores, steady window)
@@ -189,9 +189,9 @@ func (r *Report) chartCPU(cfg string) ([]byte, error) {
 	opt.XAxis.Labels = labels
 	opt.XAxis.Title = "offered readings/s"
 	opt.XAxis.LabelRotation = charts.DegreesToRadians(30)
-	opt.Legend.Offset = charts.OffsetRight
+	layout(&opt.Padding, &opt.Legend, 1000)
 	opt.YAxis = []charts.YAxisOption{{Title: "cores", Min: charts.Ptr(0.0), Max: charts.Ptr(1.1 * float64(max(1, r.Search.Limits.ServerCores, r.Search.Limits.GenCores)))}}
-	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })
+	return render(1000, 540, func(p *charts.Painter) error { return p.LineChart(opt) })
 }
 
 // chartCores: cores needed (at the headroom) against fleet size, one
@@ -223,7 +223,18 @@ func (r *Report) chartCores() ([]byte, error) {
 		r.Fleet.Channels, num(1/r.Fleet.Rate, 1), 100*r.Fleet.Headroom)
 	opt.XAxis.Labels = labels
 	opt.XAxis.Title = "devices"
-	opt.Legend.Offset = charts.OffsetRight
+	layout(&opt.Padding, &opt.Legend, 1000)
 	opt.YAxis = []charts.YAxisOption{{Title: "cores", Min: charts.Ptr(0.0)}}
-	return render(1000, 520, func(p *charts.Painter) error { return p.LineChart(opt) })
+	return render(1000, 540, func(p *charts.Painter) error { return p.LineChart(opt) })
+}
+
+// layout puts the legend on its own rows under the title, from the left,
+// wrapping a fifth before the right edge: the chart library measures
+// Roboto, and a viewer without it draws a wider sans-serif, which pushed
+// the last series names past the right edge when the legend sat there.
+// (bench's charts do the same.)
+func layout(pad *charts.Box, legend *charts.LegendOption, width int) {
+	*pad = charts.Box{Left: 20, Top: 20, Right: 20, Bottom: 10}
+	legend.Offset = charts.OffsetStr{Left: charts.PositionLeft, Top: "30"}
+	legend.Padding = charts.Box{Top: 5, Right: width / 5}
 }

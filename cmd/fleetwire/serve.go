@@ -177,6 +177,7 @@ the sink, log a summary.`,
 	f.String("http-token-file", "", "file holding the bearer token (its content, trimmed); instead of --http-token, before $FLEETWIRE_TOKEN")
 	f.BoolVar(&httpInsecure, "http-insecure", false, "serve --http beyond loopback without a token: anyone who reaches it can read the fleet and send commands to devices")
 	f.BoolVar(&wcfg.MetricsPerDevice, "metrics-per-device", false, "add per-device series to /metrics (one label value per device: mind the cardinality)")
+	f.IntVar(&wcfg.HistoryDevices, "history-devices", web.DefaultHistoryDevices, "devices that keep their last 5 minutes for their page's charts, at most (under 10 KB each, 2.9 KB at 2 channels)")
 	f.StringVar(&dataDir, "data", DefaultDataDir, "directory of the file sink's segments (and of the NATS sink's spool)")
 	f.DurationVar(&fsyncInterval, "fsync-interval", sink.DefaultFsyncInterval, "file sink: fsync the open segment this often, so a power cut costs about this plus 100 ms of readings (0: only when a segment is sealed, up to a minute)")
 	f.StringVar(&sinkKind, "sink", "files", "where readings go: files, none (for benchmarks) or nats://host:4222[,host2:4222...] (a JetStream stream, through a spool under --data)")

@@ -119,6 +119,23 @@ func (s *Server) apiHistory(w http.ResponseWriter, _ *http.Request) {
 	}{s.cfg.Interval.Seconds(), s.rec.history()})
 }
 
+// apiDeviceHistory answers a device's last minutes (history.go), as
+// bounded as the history: at most histPoints points of histChannels
+// values. A device the server does not know is a 404; one it knows
+// without a history (silent for the window, or past the bound) has no
+// points.
+func (s *Server) apiDeviceHistory(w http.ResponseWriter, r *http.Request) {
+	id, ok := deviceID(w, r)
+	if !ok {
+		return
+	}
+	if _, ok := s.srv.Device(id); !ok {
+		jsonError(w, http.StatusNotFound, "unknown device")
+		return
+	}
+	writeRaw(w, http.StatusOK, s.hist.appendJSON(nil, id, s.cfg.Interval))
+}
+
 // parseDeviceQuery reads offset, limit, sort, q and transport; an
 // unknown sort key or transport is an error rather than a silent default.
 func parseDeviceQuery(r *http.Request) (server.DeviceQuery, error) {

@@ -143,7 +143,7 @@ func TestAPIDevice(t *testing.T) {
 	udpFleet(t, e, 2)
 	var d map[string]any
 	e.getJSON(t, "/api/devices/dev-1", "", &d)
-	if d["id"] != "dev-1" || d["readings"] != float64(4) || d["online"] != true {
+	if d["id"] != "dev-1" || d["readings"] != float64(4) || d["online"] != true || d["state"] != "online" || d["eos"] != false {
 		t.Errorf("dev-1 = %v", d)
 	}
 	if v, ok := d["last_values"].([]any); !ok || len(v) != 2 || v[0] != "20.1" || v[1] != "41" {
@@ -175,7 +175,57 @@ func TestAPIDevice(t *testing.T) {
 	f("/api/devices/"+strings.Repeat("a", 65), http.StatusBadRequest)
 	f("/api/devices/"+url.PathEscape("<script>")+"/events", http.StatusBadRequest)
 	f("/api/devices/dev-9/events", http.StatusNotFound)
+	f("/api/devices/dev-9/history", http.StatusNotFound)
+	f("/api/devices/"+url.PathEscape("<img src=x>")+"/history", http.StatusBadRequest)
 	f("/api/nothing", http.StatusNotFound)
+}
+
+// TestAPIDeviceHistory: a device's last samples, one per tick with a new
+// one, named as the CSV names its columns; after its end-of-stream it is
+// "ended" and no longer "online", until it sends again.
+func TestAPIDeviceHistory(t *testing.T) {
+	e := newEnv(t, Config{Interval: 50 * time.Millisecond}, server.Config{})
+	dev := udpFleet(t, e, 1)[0]
+	get := func() histAnswer {
+		t.Helper()
+		code, _, body := e.do(t, "GET", "/api/devices/dev-0/history", "", "", "")
+		if code != http.StatusOK {
+			t.Fatalf("history: %d %s", code, body)
+		}
+		return decodeHistory(t, []byte(body))
+	}
+	waitFor(t, 5*time.Second, "a point", func() bool { return len(get().Points) == 1 })
+	dev.send(1)
+	waitFor(t, 5*time.Second, "two points", func() bool { return len(get().Points) == 2 })
+	time.Sleep(200 * time.Millisecond) // ticks without samples add nothing
+	h := get()
+	if len(h.Points) != 2 || fmt.Sprint(h.Channels) != "[ch1 ch2]" || h.Interval != 0.05 {
+		t.Fatalf("history %+v", h)
+	}
+	for i, want := range []string{"20 40", "20.1 41"} {
+		p := h.Points[i]
+		if len(p.V) != 2 || p.V[0] == nil || p.V[1] == nil || fmt.Sprint(float32(*p.V[0]), *p.V[1]) != want {
+			t.Errorf("point %d: %+v, want %s", i, p, want)
+		}
+	}
+
+	state := func() (string, bool, bool) {
+		var d struct {
+			State  string `json:"state"`
+			Online bool   `json:"online"`
+			EOS    bool   `json:"eos"`
+		}
+		e.getJSON(t, "/api/devices/dev-0", "", &d)
+		return d.State, d.Online, d.EOS
+	}
+	dev.write("#eos dev-0 2")
+	waitFor(t, 5*time.Second, "ended", func() bool { s, on, eos := state(); return s == "ended" && !on && eos })
+	time.Sleep(200 * time.Millisecond) // a few ticks: the #eos is no sample
+	if n := len(get().Points); n != 2 {
+		t.Errorf("%d points after the #eos, want still 2", n)
+	}
+	dev.send(1)
+	waitFor(t, 5*time.Second, "online again", func() bool { s, on, eos := state(); return s == "online" && on && !eos })
 }
 
 func TestAPICommands(t *testing.T) {

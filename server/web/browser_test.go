@@ -181,6 +181,7 @@ func TestBrowser(t *testing.T) {
 	b.wait(t, "the readings chart", `document.querySelector('#chart-readings svg path.line') !== null`)
 	b.wait(t, "transports table", `[...document.querySelectorAll('#t-transports td')].some(td => td.textContent === 'udp')`)
 	b.screenshot(t, "fleet")
+	b.fitsAt(t, "fleet")
 
 	// The devices page: a row per device, live counters, sorting, filtering.
 	b.do(t, "open /devices", chromedp.Navigate(e.ts.URL+"/devices"))
@@ -190,6 +191,7 @@ func TestBrowser(t *testing.T) {
 	b.wait(t, "descending order", `document.querySelector('#devices tbody tr').dataset.id === 'dev-udp-2'`)
 	b.do(t, "filter", chromedp.SendKeys(chromedp.CSS("#f-q"), "tcp-2"))
 	b.wait(t, "one row", `document.querySelectorAll('#devices tbody tr').length === 1 && location.search.includes('q=tcp-2')`)
+	b.fitsAt(t, "devices")
 	b.screenshot(t, "devices")
 
 	// A device page: counters move, a command from the form is acked.
@@ -197,6 +199,9 @@ func TestBrowser(t *testing.T) {
 	b.wait(t, "the device page", `location.pathname === '/devices/dev-tcp-2' && document.querySelector('#dev-id').textContent === 'dev-tcp-2'`)
 	b.grows(t, "#c-readings")
 	b.wait(t, "channel charts", `document.querySelectorAll('#channels svg').length === 2`)
+	b.wait(t, "channels named as the CSV names them", `[...document.querySelectorAll('#channels figcaption')].map((e) => e.textContent).join() === 'ch1,ch2' &&
+		document.querySelector('#values .value').title === 'ch1'`)
+	b.wait(t, "one state", `document.querySelector('#dev-online').dataset.state === 'online' && document.querySelector('#dev-online').textContent === 'online'`)
 	b.do(t, "send LED ON",
 		chromedp.SendKeys(chromedp.CSS("#cmd-payload"), "LED ON"),
 		chromedp.Click(chromedp.CSS("#cmd-send")))
@@ -206,6 +211,15 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("dev-tcp-2 received %q, want one LED ON", cmds)
 	}
 	b.screenshot(t, "device")
+	b.fitsAt(t, "device")
+
+	// Opened again, the page draws the minutes before it was opened (the
+	// server's history), not only the samples that arrive after.
+	b.do(t, "open the device page again", chromedp.Navigate(e.ts.URL+"/devices/dev-tcp-2"))
+	b.wait(t, "points from before the page was opened", `(() => {
+		const s = document.querySelector('#channels svg');
+		return s !== null && Number(s.dataset.points) >= 4 && Number(s.dataset.from) < performance.timeOrigin - 2000;
+	})()`)
 	if errs := b.takeErrors(); len(errs) > 0 {
 		t.Errorf("the pages reported errors: %v", errs)
 	}

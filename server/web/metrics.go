@@ -25,6 +25,18 @@ func (s *Server) metricsHandler() http.Handler {
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: nil, Timeout: 10 * time.Second})
 }
 
+// A sink drops what it accepted and could not store (a failed write, or
+// --sink none by design) and refuses a chunk it cannot take (queue full,
+// closed): no sink drops for queue_full or closed or refuses for
+// write_error or discarded_by_config (server/sink, server/natssink), so
+// those series would be 0 by construction and are not exported.
+var (
+	sinkDropReasons   = []sink.DropReason{sink.DropWriteError, sink.DropDiscardedByConfig}
+	sinkRefuseReasons = []sink.DropReason{sink.DropQueueFull, sink.DropClosed}
+)
+
+// What the standard collectors already export is not repeated here:
+// uptime is time() - process_start_time_seconds.
 type metric struct {
 	desc *prometheus.Desc
 	typ  prometheus.ValueType
@@ -42,7 +54,7 @@ type collector struct {
 	// per codec
 	codecFrames, codecReadings, codecPayload metric
 	// totals
-	datagrams, napBackoffs, controls, stored, eos, uptime, sampled, streams metric
+	datagrams, napBackoffs, controls, stored, eos, sampled, streams metric
 	// sink
 	sinkAccepted, sinkStored, sinkSynced, sinkPending, sinkBytes, sinkRaw, sinkSegments, sinkQueue, sinkQueueBytes, sinkWriteErrors, sinkDropped, sinkRefused metric
 
@@ -93,7 +105,6 @@ func newCollector(web *Server) *collector {
 		controls:    m("control_frames_total", "Control frames (hello, eos, ack) received.", C),
 		stored:      m("stored_readings_total", "Readings the sink stored: written to a segment, or acknowledged by JetStream.", C),
 		eos:         m("eos_devices", "Devices that sent end-of-stream.", G),
-		uptime:      m("uptime_seconds", "Seconds since the server started.", G),
 		sampled:     m("stats_sampled_timestamp_seconds", "When the snapshot behind these metrics was taken.", G),
 		streams:     m("http_event_streams", "Open server-sent event streams.", G),
 
@@ -118,7 +129,7 @@ func newCollector(web *Server) *collector {
 		c.devLost = m("device_lost_readings", "Lost readings of one device.", G, "device")
 		c.devDups = m("device_duplicate_readings_total", "Duplicate readings of one device.", C, "device")
 		c.devReordered = m("device_reordered_readings_total", "Reordered readings of one device.", C, "device")
-		c.devOnline = m("device_online", "1 when the device can be reached for commands.", G, "device")
+		c.devOnline = m("device_online", "1 when the device is online: reachable for commands and its stream not ended (state online in the API).", G, "device")
 		c.devLastSeen = m("device_last_seen_timestamp_seconds", "When the device was last heard from.", G, "device")
 	}
 	return c
@@ -127,7 +138,7 @@ func newCollector(web *Server) *collector {
 func (c *collector) metrics() []metric {
 	ms := []metric{c.devices, c.connections, c.accepted, c.frames, c.readings, c.payload, c.rx, c.lost, c.dups,
 		c.reordered, c.errors, c.dropped, c.codecFrames, c.codecReadings, c.codecPayload, c.datagrams, c.napBackoffs, c.controls,
-		c.stored, c.eos, c.uptime, c.sampled, c.streams, c.sinkAccepted, c.sinkStored, c.sinkSynced, c.sinkPending, c.sinkBytes,
+		c.stored, c.eos, c.sampled, c.streams, c.sinkAccepted, c.sinkStored, c.sinkSynced, c.sinkPending, c.sinkBytes,
 		c.sinkRaw, c.sinkSegments, c.sinkQueue, c.sinkQueueBytes, c.sinkWriteErrors, c.sinkDropped, c.sinkRefused}
 	if c.web.cfg.MetricsPerDevice {
 		ms = append(ms, c.devReadings, c.devLost, c.devDups, c.devReordered, c.devOnline, c.devLastSeen)
@@ -152,8 +163,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for name, t := range st.Transports {
 		emit(c.devices, float64(t.Devices), name)
-		emit(c.connections, float64(t.Connections), name)
-		emit(c.accepted, float64(t.Accepted), name)
+		if name != server.UDP.String() { // UDP has no connections: always 0
+			emit(c.connections, float64(t.Connections), name)
+			emit(c.accepted, float64(t.Accepted), name)
+		}
 		emit(c.frames, float64(t.Frames), name)
 		emit(c.readings, float64(t.Readings), name)
 		emit(c.payload, float64(t.PayloadBytes), name)
@@ -180,7 +193,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(c.controls, float64(st.Controls))
 	emit(c.stored, float64(st.Stored))
 	emit(c.eos, float64(st.EOS))
-	emit(c.uptime, st.UptimeSec)
 	emit(c.sampled, float64(smp.SampledAt.UnixMilli())/1e3)
 	emit(c.streams, float64(c.web.streams.Load()))
 
@@ -195,8 +207,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	emit(c.sinkQueue, float64(sk.QueueChunks))
 	emit(c.sinkQueueBytes, float64(sk.QueueBytes))
 	emit(c.sinkWriteErrors, float64(sk.WriteErrors))
-	for r := range sink.NumDropReasons {
+	for _, r := range sinkDropReasons {
 		emit(c.sinkDropped, float64(sk.Dropped[r]), r.String())
+	}
+	for _, r := range sinkRefuseReasons {
 		emit(c.sinkRefused, float64(sk.RefusedReadings[r]), r.String())
 	}
 

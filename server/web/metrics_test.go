@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -95,6 +96,30 @@ func TestMetrics(t *testing.T) {
 				t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
 			}
 		}
+		// Nothing the process collector exports, no series 0 by
+		// construction: UDP has no connections; a sink drops only for
+		// write_error and discarded_by_config, refuses only for
+		// queue_full and closed.
+		if _, ok := fams["fleetwire_uptime_seconds"]; ok {
+			t.Errorf("fleetwire_uptime_seconds is back: process_start_time_seconds has it")
+		}
+		if _, ok := fams["process_start_time_seconds"]; !ok {
+			t.Errorf("no process_start_time_seconds")
+		}
+		for _, c := range []struct {
+			name, label string
+			want        string
+		}{
+			{"fleetwire_connections", "transport", "tcp tls"},
+			{"fleetwire_accepted_connections_total", "transport", "tcp tls"},
+			{"fleetwire_devices", "transport", "tcp tls udp"},
+			{"fleetwire_sink_dropped_readings_total", "reason", "discarded_by_config write_error"},
+			{"fleetwire_sink_refused_readings_total", "reason", "closed queue_full"},
+		} {
+			if got := labelValues(fams, c.name, c.label); got != c.want {
+				t.Errorf("%s: %s values %q, want %q", c.name, c.label, got, c.want)
+			}
+		}
 		if fams["fleetwire_readings_total"].GetType() != dto.MetricType_COUNTER ||
 			fams["fleetwire_devices"].GetType() != dto.MetricType_GAUGE ||
 			fams["fleetwire_latency_seconds"].GetType() != dto.MetricType_HISTOGRAM {
@@ -134,4 +159,19 @@ func TestMetrics(t *testing.T) {
 	}
 	f(false)
 	f(true)
+}
+
+// labelValues lists, sorted and space-separated, the values of label
+// over family name's series.
+func labelValues(fams map[string]*dto.MetricFamily, name, label string) string {
+	var vs []string
+	for _, m := range fams[name].GetMetric() {
+		for _, l := range m.Label {
+			if l.GetName() == label {
+				vs = append(vs, l.GetValue())
+			}
+		}
+	}
+	slices.Sort(vs)
+	return strings.Join(vs, " ")
 }

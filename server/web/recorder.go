@@ -43,6 +43,7 @@ type sample struct {
 // n Points for the charts, and wakes every stream waiting for a sample.
 type recorder struct {
 	stats    func() server.Stats
+	also     func(now time.Time) // run at every sample, before streams wake: the device history
 	interval time.Duration
 	done     chan struct{}
 	stopped  chan struct{}
@@ -55,8 +56,11 @@ type recorder struct {
 	tick   chan struct{} // closed and replaced at every sample
 }
 
-func newRecorder(stats func() server.Stats, interval time.Duration, n int) *recorder {
-	r := &recorder{stats: stats, interval: interval, ring: make([]Point, 0, max(n, 2)),
+func newRecorder(stats func() server.Stats, also func(time.Time), interval time.Duration, n int) *recorder {
+	if also == nil {
+		also = func(time.Time) {}
+	}
+	r := &recorder{stats: stats, also: also, interval: interval, ring: make([]Point, 0, max(n, 2)),
 		done: make(chan struct{}), stopped: make(chan struct{}), tick: make(chan struct{})}
 	r.record(time.Now()) // serve a snapshot from the first request on
 	return r
@@ -100,6 +104,7 @@ func (r *recorder) record(now time.Time) {
 		b, _ = json.Marshal(map[string]string{"error": "marshal stats: " + err.Error()})
 	}
 	smp.json = b
+	r.also(now)
 	r.mu.Lock()
 	r.latest = smp
 	if prev != nil {

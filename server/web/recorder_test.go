@@ -31,7 +31,7 @@ func TestRates(t *testing.T) {
 
 func TestRecorderRing(t *testing.T) {
 	var n uint64
-	r := newRecorder(func() server.Stats { n += 10; return server.Stats{Readings: n} }, time.Second, 3)
+	r := newRecorder(func() server.Stats { n += 10; return server.Stats{Readings: n} }, nil, time.Second, 3)
 	t0 := time.Now()
 	for i := 1; i <= 5; i++ {
 		r.record(t0.Add(time.Duration(i) * time.Second))

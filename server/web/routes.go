@@ -29,6 +29,7 @@ func (s *Server) routes() http.Handler {
 	api("GET /api/history", s.apiHistory)
 	api("GET /api/devices", s.apiDevices)
 	api("GET /api/devices/{id}", s.apiDevice)
+	api("GET /api/devices/{id}/history", s.apiDeviceHistory)
 	api("POST /api/devices/{id}/commands", s.apiSubmit)
 	api("GET /api/commands/{id}", s.apiCommand)
 	api("/api/", func(w http.ResponseWriter, _ *http.Request) { jsonError(w, http.StatusNotFound, "no such API route") })

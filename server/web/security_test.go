@@ -32,7 +32,7 @@ func TestAuth(t *testing.T) {
 			t.Errorf("%s %s: 401 without WWW-Authenticate", method, path)
 		}
 	}
-	for _, p := range []string{"/api/stats", "/api/history", "/api/devices", "/api/devices/dev-a", "/api/commands/1", "/metrics", "/api/events", "/api/devices/dev-a/events"} {
+	for _, p := range []string{"/api/stats", "/api/history", "/api/devices", "/api/devices/dev-a", "/api/commands/1", "/metrics", "/api/events", "/api/devices/dev-a/events", "/api/devices/dev-a/history"} {
 		f("GET", p, "", http.StatusUnauthorized)
 		f("GET", p, "wrong", http.StatusUnauthorized)
 		f("GET", p, token+"x", http.StatusUnauthorized)
@@ -45,6 +45,7 @@ func TestAuth(t *testing.T) {
 	f("POST", "/api/devices/dev-a/commands", token, http.StatusAccepted)
 	f("GET", "/api/stats", token, http.StatusOK)
 	f("GET", "/api/devices/dev-a", token, http.StatusOK)
+	f("GET", "/api/devices/dev-a/history", token, http.StatusOK)
 	f("GET", "/metrics", token, http.StatusOK)
 	d, _ := e.srv.Device("dev-a")
 	f("GET", fmt.Sprintf("/api/commands/%d", d.Commands[0].ID), token, http.StatusOK)

@@ -44,6 +44,10 @@ type Config struct {
 	History  time.Duration
 	// MaxStreams bounds concurrent SSE streams (default 256).
 	MaxStreams int
+	// HistoryDevices bounds how many devices keep a history for their
+	// page's charts (default DefaultHistoryDevices; see history.go for
+	// what one costs).
+	HistoryDevices int
 	// Cluster, when set, is the view of every node's published stats:
 	// it serves /api/cluster and /api/stats?scope=cluster and fills the
 	// dashboard's Cluster panel. `fleetwire serve` sets it from its NATS
@@ -61,6 +65,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxStreams <= 0 {
 		c.MaxStreams = 256
 	}
+	if c.HistoryDevices <= 0 {
+		c.HistoryDevices = DefaultHistoryDevices
+	}
 	return c
 }
 
@@ -70,6 +77,7 @@ type Server struct {
 	cfg     Config
 	token   *Token // cfg.Token, until SetToken replaces it
 	rec     *recorder
+	hist    *deviceHistory
 	cluster *clusterSampler // nil without Config.Cluster
 	devs    *deviceCache
 	handler http.Handler
@@ -88,7 +96,9 @@ func New(srv *server.Server, cfg Config) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{srv: srv, cfg: cfg, token: NewToken(cfg.Token), quit: make(chan struct{})}
 	s.devs = newDeviceCache(cfg.Interval)
-	s.rec = newRecorder(srv.Stats, cfg.Interval, int(cfg.History/cfg.Interval))
+	s.hist = newDeviceHistory(cfg.HistoryDevices)
+	s.rec = newRecorder(srv.Stats, func(now time.Time) { s.hist.sample(srv.LastSamples, now) },
+		cfg.Interval, int(cfg.History/cfg.Interval))
 	go s.rec.run()
 	if cfg.Cluster != nil {
 		s.cluster = newClusterSampler(cfg.Cluster, s.nodeName, cfg.Interval)

@@ -44,7 +44,10 @@ export class LineChart {
 
   set(points) { this.points = points.slice(); this.draw(); }
 
+  // push adds a point after the last; one not after it (a sample the
+  // history already had) is dropped.
   push(t, values) {
+    if (this.points.length && t <= this.points[this.points.length - 1].t) return;
     this.points.push({ t, v: values });
     const cut = t - this.opts.windowMs;
     while (this.points.length && this.points[0].t < cut) this.points.shift();
@@ -61,6 +64,9 @@ export class LineChart {
     root.setAttribute('height', H);
     root.replaceChildren();
     const pts = this.points;
+    // What the chart holds, for tests and for reading off in devtools.
+    root.dataset.points = pts.length;
+    root.dataset.from = pts.length ? pts[0].t : '';
     const now = pts.length ? pts[pts.length - 1].t : Date.now();
     const t0 = now - this.opts.windowMs;
     let lo = this.opts.min, hi = -Infinity;

@@ -84,6 +84,19 @@ export function subscribe(path, event, onData, onState = () => {}) {
 // el builds an element. attrs: 'class', 'text' (textContent), 'on<event>'
 // handlers, anything else via setAttribute. Children: nodes or strings,
 // which become text nodes: data never reaches the HTML parser.
+// labelCells gives every body and footer cell of table its column's
+// header text as data-label: a panel too narrow for the table stacks its
+// cells and shows that label above each (app.css, stack-*).
+export function labelCells(table) {
+  const heads = table.tHead ? [...table.tHead.rows[0].cells].map((th) => th.textContent.trim()) : [];
+  for (const sec of [...table.tBodies, table.tFoot]) {
+    if (!sec) continue;
+    for (const tr of sec.rows) {
+      [...tr.cells].forEach((c, i) => { if (heads[i] && c.dataset.label !== heads[i]) c.dataset.label = heads[i]; });
+    }
+  }
+}
+
 export function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {

@@ -1,4 +1,4 @@
-import { api, subscribe, el, $, setText, fmtInt, fmtSI, fmtBytes, fmtPct, initNav, setLive, AuthError } from './common.js';
+import { api, subscribe, el, $, labelCells, setText, fmtInt, fmtSI, fmtBytes, fmtPct, initNav, setLive, AuthError } from './common.js';
 import { LineChart } from './chart.js';
 
 initNav();
@@ -10,6 +10,7 @@ const lossChart = new LineChart($('#chart-loss'), { series: ['loss'], format: (v
 function rows(tbody, list, numFrom = 1) {
   tbody.replaceChildren(...list.map((cells) => el('tr', {}, cells.map((c, i) =>
     el('td', { class: i >= numFrom ? 'num' : undefined, text: typeof c === 'number' ? fmtInt(c) : c })))));
+  labelCells(tbody.closest('table'));
 }
 
 function kv(dl, pairs) {
@@ -113,6 +114,7 @@ function renderCluster(c) {
   setText('#ct-dropped', fmtInt(t.dropped));
   setText('#ct-spool', fmtBytes(t.spool_bytes));
   setText('#ct-live', `${t.live} of ${t.nodes} live`);
+  labelCells($('#t-cluster'));
   setText('#cluster-sum', c.nodes_omitted ? `(${fmtInt(c.nodes_omitted)} more nodes not shown)` : '');
 }
 

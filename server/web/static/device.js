@@ -1,4 +1,4 @@
-import { api, subscribe, el, $, setText, fmtInt, fmtBytes, fmtAgo, fmtTime, validID, initNav, setLive, AuthError } from './common.js';
+import { api, subscribe, el, $, labelCells, setText, fmtInt, fmtBytes, fmtAgo, fmtTime, validID, initNav, setLive, AuthError } from './common.js';
 import { LineChart } from './chart.js';
 
 initNav();
@@ -10,20 +10,43 @@ const enc = encodeURIComponent(id);
 setText('#dev-id', id);
 document.title = id + ' · fleetwire';
 
+// The server keeps each device's last 5 minutes of its first 8 channels
+// (GET /api/devices/{id}/history); the page draws those, then goes on
+// with the live samples.
 const WINDOW = 5 * 60 * 1000;
+const MAX_CHARTS = 8;
 let charts = [];
 
+// Channels are named as the CSV export names its columns: ch1, ch2, ...
+const chName = (i) => 'ch' + (i + 1);
+
 function ensureCharts(n) {
+  n = Math.min(n, MAX_CHARTS);
   if (charts.length === n) return;
   const box = $('#channels');
   box.replaceChildren();
   charts = [];
   for (let i = 0; i < n; i++) {
     const holder = el('div', { class: 'chartbox' });
-    box.append(el('figure', {}, el('figcaption', { text: 'channel ' + i }), holder));
-    charts.push(new LineChart(holder, { series: ['ch' + i], format: (v) => String(+v.toPrecision(4)), min: Infinity, windowMs: WINDOW, height: 140, label: 'channel ' + i }));
+    box.append(el('figure', { 'data-channel': chName(i) }, el('figcaption', { text: chName(i) }), holder));
+    charts.push(new LineChart(holder, { series: [chName(i)], format: (v) => String(+v.toPrecision(4)), min: Infinity, windowMs: WINDOW, height: 140, label: chName(i) }));
   }
 }
+
+// loadHistory draws the last minutes the server kept; the live samples
+// that follow add to them.
+async function loadHistory() {
+  try {
+    const h = await api('/api/devices/' + enc + '/history');
+    if (!h.channels.length) return;
+    ensureCharts(h.channels.length);
+    charts.forEach((c, i) => c.set(h.points.map((p) => ({ t: p.t, v: [p.v[i] ?? NaN] }))));
+  } catch (e) {
+    // Unknown yet, or no token: the stream below says so.
+  }
+}
+
+const STATES = { online: ['on', 'online'], ended: ['ended', 'stream ended'], offline: ['off', 'offline'] };
 
 // led works out the LED from acknowledged LED commands, oldest first;
 // a TOGGLE with no known state before it leaves it unknown.
@@ -42,10 +65,14 @@ function led(commands) {
 let lastSeen = '';
 function render(d) {
   $('#dev-missing').hidden = true;
+  // One state of three, never two: ended from the device's end-of-stream
+  // until it sends again, else online or offline.
   const badge = $('#dev-online');
-  badge.className = 'badge ' + (d.online ? 'on' : 'off');
-  setText(badge, d.online ? 'online' : 'offline');
-  const meta = [d.transport, d.codec || 'no frames yet', d.address ? 'from ' + d.address : '', d.eos ? 'stream ended' : ''].filter(Boolean);
+  const [cls, label] = STATES[d.state] || STATES.offline;
+  badge.className = 'badge ' + cls;
+  badge.dataset.state = d.state;
+  setText(badge, label);
+  const meta = [d.transport, d.codec || 'no frames yet', d.address ? 'from ' + d.address : ''].filter(Boolean);
   setText('#dev-meta', meta.join(' · '));
   setText('#c-readings', fmtInt(d.readings));
   setText('#c-frames', fmtInt(d.frames));
@@ -63,13 +90,13 @@ function render(d) {
   ledEl.dataset.led = on === null ? 'unknown' : on ? 'on' : 'off';
 
   const vals = d.last_values || [];
-  $('#values').replaceChildren(...vals.map((v, i) => el('span', { class: 'value', title: 'channel ' + i, text: v })));
+  $('#values').replaceChildren(...vals.map((v, i) => el('span', { class: 'value', title: chName(i), text: v })));
   if (d.last_seen !== lastSeen && vals.length) {
     // One point per new sample the server saw, at its receive time.
     lastSeen = d.last_seen;
     ensureCharts(vals.length);
     const t = Date.parse(d.last_seen);
-    vals.forEach((v, i) => charts[i].push(t, [parseFloat(v)]));
+    charts.forEach((c, i) => c.push(t, [parseFloat(vals[i])]));
   }
 
   $('#commands tbody').replaceChildren(...(d.commands || []).map((c) => el('tr', { 'data-cmd': c.id, 'data-state': c.state },
@@ -85,6 +112,8 @@ function render(d) {
   $('#errors tbody').replaceChildren(...errs.map((e) => el('tr', {},
     el('td', { text: fmtTime(e.at) }), el('td', { text: e.reason }), el('td', { class: 'num', text: e.offset }))));
   $('#no-errors').hidden = errs.length > 0;
+  labelCells($('#commands'));
+  labelCells($('#errors'));
 }
 
 async function send(payload) {
@@ -117,8 +146,8 @@ if (!validID(id)) {
     if (p) send(p);
   });
   for (const b of document.querySelectorAll('button[data-cmd]')) b.addEventListener('click', () => send(b.dataset.cmd));
-  subscribe('/api/devices/' + enc + '/events', 'device', render, (st) => {
+  loadHistory().then(() => subscribe('/api/devices/' + enc + '/events', 'device', render, (st) => {
     setLive(st);
     if (st === 'missing') $('#dev-missing').hidden = false;
-  });
+  }));
 }

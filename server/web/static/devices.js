@@ -1,4 +1,4 @@
-import { api, el, $, setText, fmtInt, fmtAgo, deviceHref, initNav, setLive, AuthError } from './common.js';
+import { api, el, $, labelCells, setText, fmtInt, fmtAgo, deviceHref, initNav, setLive, AuthError } from './common.js';
 
 initNav();
 
@@ -27,10 +27,10 @@ function syncURL() {
 
 function row(d) {
   return el('tr', { 'data-id': d.id },
-    el('td', {}, el('a', { href: deviceHref(d.id), text: d.id })),
+    el('td', { class: 'id' }, el('a', { href: deviceHref(d.id), text: d.id })),
     el('td', { text: d.transport }),
     el('td', { text: d.codec || '–' }),
-    el('td', {}, el('span', { class: 'badge ' + (d.online ? 'on' : 'off'), text: d.online ? 'online' : 'offline' })),
+    el('td', {}, el('span', { class: 'badge ' + ({ online: 'on', ended: 'ended' }[d.state] || 'off'), 'data-state': d.state, text: d.state === 'ended' ? 'stream ended' : d.state })),
     el('td', { class: 'num readings', text: fmtInt(d.readings) }),
     el('td', { class: 'num', text: fmtInt(d.lost) }),
     el('td', { class: 'num', text: fmtInt(d.duplicates) }),
@@ -55,6 +55,7 @@ async function load() {
       return load();
     }
     $('#devices tbody').replaceChildren(...page.devices.map(row));
+    labelCells($('#devices'));
     $('#no-devices').hidden = page.devices.length > 0;
     setText('#count', `(${fmtInt(total)})`);
     const from = total ? state.offset + 1 : 0;
