@@ -54,6 +54,7 @@ var flagBounds = map[string]map[string]bound{
 		"max-devices":            atLeast(1),
 		"max-anonymous":          atLeast(1),
 		"max-devices-per-source": atLeast(1),
+		"history-devices":        atLeast(1),
 		"anonymous-idle":         above(0),
 		"bind-ttl":               above(0),
 		"max-frame":              atLeast(1),

@@ -66,7 +66,7 @@ func TestFlagBoundsExit(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v, want status 1; output %q", err, out)
 	}
-	if got := string(out); got != "fleetwire: invalid --max-conns -5: must be at least 1\n" {
+	if got := string(out); got != "fleetwire serve: invalid --max-conns -5: must be at least 1\n" {
 		t.Fatalf("output %q", got)
 	}
 }
