@@ -47,11 +47,7 @@ func (hostLoopback) dial(ctx context.Context, network, addr string) (net.Conn, e
 	return d.DialContext(ctx, network, addr)
 }
 func (hostLoopback) snmp() (SNMP, bool, error) {
-	b, err := os.ReadFile("/proc/net/snmp")
-	if err != nil {
-		return nil, true, err
-	}
-	s, err := ParseSNMP(b)
+	s, err := ReadSNMP(os.Getpid()) // /proc/net/snmp: this process's namespace, the host's
 	return s, true, err
 }
 func (hostLoopback) ifs() (*IfCounters, *IfCounters, error) { return nil, nil, nil }
@@ -118,11 +114,21 @@ func (l *nsLoopback) dial(ctx context.Context, network, addr string) (net.Conn, 
 	return dialInNS(ctx, l.name, network, addr)
 }
 func (l *nsLoopback) snmp() (SNMP, bool, error) {
-	b, err := readInNS(l.name, "net/snmp")
-	if err != nil {
-		return nil, false, err
-	}
-	s, err := ParseSNMP(b)
+	var s SNMP
+	err := inNS(l.name, func() error {
+		pfs, err := procFS()
+		if err != nil {
+			return err
+		}
+		// /proc/<pid>/task/<tid>/net is the namespace of that thread,
+		// the one inNS moved.
+		t, err := pfs.Thread(os.Getpid(), unix.Gettid())
+		if err != nil {
+			return err
+		}
+		s, err = readSNMP(t)
+		return err
+	})
 	return s, false, err
 }
 func (l *nsLoopback) ifs() (*IfCounters, *IfCounters, error) { return nil, nil, nil }
@@ -158,16 +164,6 @@ func inNS(ns string, fn func() error) error {
 		errc <- fn()
 	}()
 	return <-errc
-}
-
-// readInNS reads /proc/thread-self/<path> as seen from inside ns.
-func readInNS(ns, path string) ([]byte, error) {
-	var b []byte
-	err := inNS(ns, func() (err error) {
-		b, err = os.ReadFile("/proc/thread-self/" + path)
-		return err
-	})
-	return b, err
 }
 
 // dialInNS opens a connection from inside ns: a socket belongs to the
