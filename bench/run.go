@@ -3,7 +3,6 @@ package bench
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fleetwire/fleetwire/loadgen"
+	"github.com/fleetwire/fleetwire/server/web"
 )
 
 // Options configure a benchmark run.
@@ -122,7 +122,7 @@ func Run(ctx context.Context, o Options, scenarios []Scenario) ([]Result, error)
 			r.Link = l.describe()
 			t0 := time.Now()
 			c, err := runOne(ctx, &o, l, s, e)
-			if errors.Is(err, errNotReady) {
+			if errors.Is(err, ErrNotReady) {
 				// Nothing was measured yet: a server that did not come up
 				// (a stall of this shared machine) gets one more try.
 				o.Logger.Warn("bench: server not ready, retrying once", "scenario", s.ID(), "engine", e, "err", err)
@@ -159,7 +159,9 @@ func (o *Options) pinned(cpu int, args ...string) (string, []string) {
 	return "taskset", append([]string{"-c", strconv.Itoa(cpu)}, args...)
 }
 
-// runOne measures scenario s on engine e over link l.
+// runOne measures scenario s on engine e over link l: the phases of Trial,
+// sampling the peak of open connections and of RSS while the generator
+// runs, then draining until the server counted every end-of-stream.
 func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string) (c Counters, err error) {
 	ports, err := l.ports()
 	if err != nil {
@@ -170,49 +172,21 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	if err != nil {
 		return c, err
 	}
-	// Acknowledged delivery: the file sink, so that what a #stored
-	// acknowledges was written and fsynced (bench/README.md says why not
-	// --sink none); the server's --ack-interval is its default.
-	sinkName := "none"
-	if s.Acked() {
-		sinkName = "files"
-	}
-	args := []string{o.Exe, "serve", "--engine", engine, "--sink", sinkName, "--log-level", "warn",
-		"--http", hostPort("127.0.0.1", ports[3]), "--tcp", "", "--udp", "", "--data", filepath.Join(dir, "data")}
-	target := ""
-	switch s.Wire() {
-	case "tcp":
-		target = hostPort(host, ports[0])
-		args = append(args, "--tcp", target)
-	case "udp":
-		target = hostPort(host, ports[1])
-		args = append(args, "--udp", target)
-	case "tls":
-		target = hostPort(host, ports[2])
-		cert, key, err := tlsFiles(o.WorkDir, host)
-		if err != nil {
-			return c, err
-		}
-		args = append(args, "--tls", target, "--tls-cert", cert, "--tls-key", key)
-	}
-	name, argv := o.pinned(o.ServerCPU, args...)
-	srv, err := StartProc(l.command("server", name, argv...), filepath.Join(dir, "server.log"))
+	srvArgs, target, err := serverArgs(o, s, engine, host, ports, dir)
 	if err != nil {
 		return c, err
 	}
-	defer srv.Stop(15 * time.Second)
-	pid := srv.cmd.Process.Pid
-	sc := NewStatsClient(l.dial, hostPort("127.0.0.1", ports[3]))
-	defer sc.Close()
-	if err := WaitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
-		if srv.Exited() {
-			return false, fmt.Errorf("server exited: %v (log %s)", srv.err, filepath.Join(dir, "server.log"))
-		}
-		return sc.Ready(ctx), nil
-	}); err != nil {
-		b, _ := os.ReadFile(filepath.Join(dir, "server.log"))
-		return c, fmt.Errorf("%w: %v; server log: %s", errNotReady, err, lastLines(b, 5))
+	api, err := NewAPI(hostPort("127.0.0.1", ports[3]), l.dial)
+	if err != nil {
+		return c, err
 	}
+	name, argv := o.pinned(o.ServerCPU, srvArgs...)
+	r, err := StartServer(ctx, dir, l.command("server", name, argv...), api)
+	if err != nil {
+		return c, err
+	}
+	defer r.Close()
+	pid := r.Server.PID()
 
 	if c.MemBefore, err = ReadMemory(pid); err != nil {
 		return c, err
@@ -225,44 +199,10 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	if err != nil {
 		return c, fmt.Errorf("interface counters: %w", err)
 	}
-	genJSON := filepath.Join(dir, "load.json")
-	gargs := []string{o.Exe, "load", "--" + s.Wire(), target, "--devices", strconv.Itoa(s.Devices),
-		"--rate", strconv.FormatFloat(s.Rate, 'g', -1, 64), "--batch", strconv.Itoa(s.Batch), "--codec", s.Codec,
-		"--channels", strconv.Itoa(s.Channels), "--json", genJSON, "--progress", "0", "--log-level", "warn",
-		"--drain-timeout", s.Drain.String(), "--connect-rate", "20000", "--allow-remote"}
-	if s.Duration > 0 {
-		gargs = append(gargs, "--duration", s.Duration.String())
-	}
-	if s.Samples > 0 {
-		gargs = append(gargs, "--samples", strconv.Itoa(s.Samples))
-	}
-	if s.UDPSockets > 0 {
-		gargs = append(gargs, "--udp-sockets", strconv.Itoa(s.UDPSockets))
-	}
-	if s.Acked() {
-		gargs = append(gargs, "--ack")
-		if s.AckWindow > 0 {
-			gargs = append(gargs, "--ack-window", strconv.Itoa(s.AckWindow))
-		}
-		if s.AckDrain > 0 {
-			gargs = append(gargs, "--ack-drain", s.AckDrain.String())
-		}
-	}
-	if s.Wire() == "tls" {
-		cert, _, _ := tlsFiles(o.WorkDir, host)
-		gargs = append(gargs, "--tls-ca", cert)
-	}
-	cpu0, err := ReadCPU(pid)
-	if err != nil {
+	name, argv = o.pinned(o.GenCPU, genArgs(o, s, target, host, r.GenReportPath())...)
+	if err := r.StartLoad(l.command("client", name, argv...)); err != nil {
 		return c, err
 	}
-	t0 := time.Now()
-	name, argv = o.pinned(o.GenCPU, gargs...)
-	gen, err := StartProc(l.command("client", name, argv...), filepath.Join(dir, "load.log"))
-	if err != nil {
-		return c, err
-	}
-	defer gen.Stop(5 * time.Second)
 	if o.PerfDir != "" {
 		name := strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(s.ID()) + "-" + engine
 		if rec, err := startPerf(o.PerfDir, name, pid); err != nil {
@@ -278,103 +218,58 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		}
 	}
 
-	// While the generator runs: the peak of open connections and of RSS.
-	limit := s.Duration + s.Drain + time.Duration(s.Devices/1000+30)*time.Second
-	if s.Acked() {
-		limit += cmp.Or(s.AckDrain, loadgen.DefaultAckDrain) // the devices' wait for acks after end-of-stream
-	}
-	if s.Samples > 0 && s.Rate > 0 {
-		limit += time.Duration(float64(s.Samples)/s.Rate*float64(time.Second)) + time.Second
-	}
+	// While the generator runs, every 250 ms and once more as it ends: the
+	// peak of open connections and, apart, the peak of RSS.
 	sample := func() {
-		if st, err := sc.Stats(ctx); err == nil && st.Connections > c.PeakConns {
+		if st, err := r.API.Stats(ctx); err == nil && st.Connections > c.PeakConns {
 			c.PeakConns = st.Connections
 		}
 		if m, err := ReadMemory(pid); err == nil && m.RSS > c.MemPeak.RSS {
 			c.MemPeak = m
 		}
 	}
-	err = WaitFor(ctx, limit, 250*time.Millisecond, func() (bool, error) {
-		if srv.Exited() {
-			return false, fmt.Errorf("server exited during the load: %v", srv.err)
-		}
-		sample()
-		return gen.Exited(), nil
-	})
-	if err != nil {
-		return c, fmt.Errorf("generator: %w", err)
+	if err := r.Watch(ctx, loadLimit(s), 250*time.Millisecond, sample); err != nil {
+		return c, err
 	}
-	if gen.err != nil {
-		b, _ := os.ReadFile(filepath.Join(dir, "load.log"))
-		return c, fmt.Errorf("generator: %v: %s", gen.err, lastLines(b, 5))
+	sample()
+	if err := r.GenReport(&c); err != nil {
+		return c, err
 	}
-	genExited := time.Now()
-	if ps := gen.cmd.ProcessState; ps != nil {
-		c.GenWaitCPUNs = int64(ps.UserTime() + ps.SystemTime())
-	}
-	b, err := os.ReadFile(genJSON)
-	if err != nil {
-		return c, fmt.Errorf("generator report: %w", err)
-	}
-	if err := json.Unmarshal(b, &c.Gen); err != nil {
-		return c, fmt.Errorf("generator report: %w", err)
-	}
-	c.Gen.PerDevice = nil
 
 	// Until the server counted every end-of-stream (and, on TCP, summed
 	// every connection's TCP_INFO as it closed), or the drain timeout.
-	// /api/stats is refreshed once a second.
-	var st *APIStats
-	var last uint64
-	stable := 0
-	err = WaitFor(ctx, s.Drain, 200*time.Millisecond, func() (bool, error) {
-		x, err := sc.Stats(ctx)
-		if err != nil {
-			return false, err
-		}
-		if st != nil && x.SampledAt.Equal(st.SampledAt) {
-			return false, nil
-		}
-		if s.Acked() && x.SampledAt.Before(genExited) {
-			// The server writes #stored after the last thing the
-			// generator sends: only a snapshot taken after the generator
-			// exited holds all of them.
-			return false, nil
-		}
-		st = x
+	// The server writes #stored after the last thing the generator
+	// sends: with acks only a snapshot taken after the generator exited
+	// holds all of them.
+	var notBefore time.Time
+	if s.Acked() {
+		notBefore = r.GenExited
+	}
+	st, err := r.Drain(ctx, s.Drain, s.Wire(), notBefore, func(x *web.Snapshot, stable int) bool {
 		ts := x.Transports[s.Wire()]
 		done := x.EOS >= c.Gen.DevicesConnected
 		if s.Acked() {
 			done = done && x.Sink.Pending == 0 // the sink wrote all it took
 		}
 		if s.Wire() != "udp" {
-			done = done && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(c.Gen.DevicesConnected) && x.Connections == 0
-		} else if ts.Readings == last {
-			// Lost end-of-stream datagrams never arrive: two unchanged
-			// snapshots in a row end the wait.
-			stable++
-			done = done || stable >= 2
-		} else {
-			stable = 0
+			return done && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(c.Gen.DevicesConnected) && x.Connections == 0
 		}
-		last = ts.Readings
-		return done, nil
+		// Lost end-of-stream datagrams never arrive: two unchanged
+		// snapshots in a row end the wait.
+		return done || stable >= 2
 	})
 	if errors.Is(err, ErrTimeout) {
 		c.DrainTimedOut = true
 	} else if err != nil {
 		return c, fmt.Errorf("drain: %w", err)
 	}
-	cpu1, err := ReadCPU(pid)
-	if err != nil {
+	if err := r.Finish(&c); err != nil {
 		return c, err
 	}
-	c.WindowNs = int64(time.Since(t0))
-	c.ServerCPU = cpu1.Sub(cpu0)
 	if st == nil {
-		return c, errors.New("no stats after the run")
+		return c, ErrNoStats
 	}
-	c.Srv, c.Datagrams, c.EOS, c.Latency = st.Transports[s.Wire()], st.Datagrams, st.EOS, st.Latency
+	c.FromStats(st, s.Wire())
 	if s.Acked() {
 		c.Acks, c.Sink = &st.Acks, &st.Sink
 	}
@@ -395,11 +290,84 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	return c, nil
 }
 
-var (
-	// ErrTimeout is what WaitFor returns when its condition never held.
-	ErrTimeout  = errors.New("timed out")
-	errNotReady = errors.New("server not ready")
-)
+// serverArgs is the server's command line for s on engine, listening on
+// host for the scenario's wire (target) and on 127.0.0.1 for HTTP.
+// Acknowledged delivery uses the file sink, so that what a #stored
+// acknowledges was written and fsynced (bench/README.md says why not
+// --sink none); the server's --ack-interval is its default.
+func serverArgs(o *Options, s *Scenario, engine, host string, ports [4]int, dir string) (args []string, target string, err error) {
+	sinkName := "none"
+	if s.Acked() {
+		sinkName = "files"
+	}
+	args = []string{o.Exe, "serve", "--engine", engine, "--sink", sinkName, "--log-level", "warn",
+		"--http", hostPort("127.0.0.1", ports[3]), "--tcp", "", "--udp", "", "--data", filepath.Join(dir, "data")}
+	switch s.Wire() {
+	case "tcp":
+		target = hostPort(host, ports[0])
+		args = append(args, "--tcp", target)
+	case "udp":
+		target = hostPort(host, ports[1])
+		args = append(args, "--udp", target)
+	case "tls":
+		target = hostPort(host, ports[2])
+		cert, key, err := tlsFiles(o.WorkDir, host)
+		if err != nil {
+			return nil, "", err
+		}
+		args = append(args, "--tls", target, "--tls-cert", cert, "--tls-key", key)
+	}
+	return args, target, nil
+}
+
+// genArgs is the generator's command line for s against target, its
+// report in jsonPath.
+func genArgs(o *Options, s *Scenario, target, host, jsonPath string) []string {
+	args := []string{o.Exe, "load", "--" + s.Wire(), target, "--devices", strconv.Itoa(s.Devices),
+		"--rate", strconv.FormatFloat(s.Rate, 'g', -1, 64), "--batch", strconv.Itoa(s.Batch), "--codec", s.Codec,
+		"--channels", strconv.Itoa(s.Channels), "--json", jsonPath, "--progress", "0", "--log-level", "warn",
+		"--drain-timeout", s.Drain.String(), "--connect-rate", "20000", "--allow-remote"}
+	if s.Duration > 0 {
+		args = append(args, "--duration", s.Duration.String())
+	}
+	if s.Samples > 0 {
+		args = append(args, "--samples", strconv.Itoa(s.Samples))
+	}
+	if s.UDPSockets > 0 {
+		args = append(args, "--udp-sockets", strconv.Itoa(s.UDPSockets))
+	}
+	if s.Acked() {
+		args = append(args, "--ack")
+		if s.AckWindow > 0 {
+			args = append(args, "--ack-window", strconv.Itoa(s.AckWindow))
+		}
+		if s.AckDrain > 0 {
+			args = append(args, "--ack-drain", s.AckDrain.String())
+		}
+	}
+	if s.Wire() == "tls" {
+		cert, _, _ := tlsFiles(o.WorkDir, host)
+		args = append(args, "--tls-ca", cert)
+	}
+	return args
+}
+
+// loadLimit bounds the generator's run: its duration and drain, time to
+// connect, the devices' wait for acks after end-of-stream, and the time
+// a fixed number of samples takes.
+func loadLimit(s *Scenario) time.Duration {
+	limit := s.Duration + s.Drain + time.Duration(s.Devices/1000+30)*time.Second
+	if s.Acked() {
+		limit += cmp.Or(s.AckDrain, loadgen.DefaultAckDrain)
+	}
+	if s.Samples > 0 && s.Rate > 0 {
+		limit += time.Duration(float64(s.Samples)/s.Rate*float64(time.Second)) + time.Second
+	}
+	return limit
+}
+
+// ErrTimeout is what WaitFor returns when its condition never held.
+var ErrTimeout = errors.New("timed out")
 
 // WaitFor calls cond every interval until it returns true or an error,
 // for at most limit (then ErrTimeout).

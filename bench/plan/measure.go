@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/bench"
+	"github.com/fleetwire/fleetwire/server/web"
 )
 
 // Counters are the raw readings of one step, each from the counter its
@@ -78,10 +79,11 @@ type sample struct {
 	cores    map[int]coreTimes
 }
 
-// Measure offers l to a fresh server and measures what happened. Every
-// phase is bounded: the server must be ready in 10 s, the generator must
-// end within its connect allowance plus three times l.Duration, the
-// server must count everything within Options.Drain.
+// Measure offers l to a fresh server and measures what happened, in the
+// phases of bench.Trial. Every phase is bounded: the server must be ready
+// in 10 s, the generator must end within its connect allowance plus three
+// times l.Duration, the server must count everything within
+// Options.Drain.
 func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	if err := l.validate(); err != nil {
 		return c, err
@@ -103,22 +105,16 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	} else {
 		a.UDP, target, port = hostPort(up), hostPort(up), up
 	}
-	srv, err := bench.StartProc(r.serverCommand(a), filepath.Join(dir, "server.log"))
+	api, err := bench.NewAPI(a.HTTP, nil)
 	if err != nil {
 		return c, err
 	}
-	defer srv.Stop(15 * time.Second)
-	pid := srv.PID()
-	sc := bench.NewStatsClient(nil, a.HTTP)
-	defer sc.Close()
-	if err := bench.WaitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
-		if srv.Exited() {
-			return false, fmt.Errorf("server exited: %v: %s", srv.Err(), srv.Tail(5))
-		}
-		return sc.Ready(ctx), nil
-	}); err != nil {
-		return c, fmt.Errorf("%w: %v", ErrNotReady, err)
+	t, err := bench.StartServer(ctx, dir, r.serverCommand(a), api)
+	if err != nil {
+		return c, err
 	}
+	defer t.Close()
+	pid := t.Server.PID()
 	c.ServerCoresAllowed = o.ServerCores
 	if c.MemBefore, err = bench.ReadMemory(pid); err != nil {
 		return c, err
@@ -129,31 +125,22 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 		return c, fmt.Errorf("snmp: %w", err)
 	}
 	backlog0, _ := softnetDrops()
-	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
-	srv0, err := bench.ReadCPU(pid)
-	if err != nil {
+	if err := t.StartLoad(pinned(o.GenCPUs, r.genArgs(&l, target, t.GenReportPath()))); err != nil {
 		return c, err
 	}
-	t0 := time.Now()
-	genJSON := filepath.Join(dir, "load.json")
-	gen, err := bench.StartProc(pinned(o.GenCPUs, r.genArgs(&l, target, genJSON)), filepath.Join(dir, "load.log"))
-	if err != nil {
-		return c, err
-	}
-	defer gen.Stop(5 * time.Second)
-	gpid := gen.PID()
+	gpid := t.Gen.PID()
 
 	// While the generator runs: CPU of both processes and the cores
 	// every 100 ms; /api/stats, memory and descriptors in a goroutine of
-	// their own, since a saturated server answers HTTP slowly.
+	// their own (until the drain ends), since a saturated server answers
+	// HTTP slowly.
 	peak := &peaks{}
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { r.poll(pollCtx, sc, pid, l.Transport, peak) })
-	limit := time.Duration(l.Devices)*time.Second/time.Duration(max(1, int(o.ConnectRate))) + 3*l.Duration + 20*time.Second
+	stopPoll := t.Poll(ctx, 250*time.Millisecond, func(ctx context.Context) { peak.sample(ctx, t.API, pid, l.Transport) })
+	defer stopPoll()
+	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
 	var samples []sample
-	deadline := time.Now().Add(limit)
-	for !gen.Exited() {
+	limit := time.Duration(l.Devices)*time.Second/time.Duration(max(1, int(o.ConnectRate))) + 3*l.Duration + 20*time.Second
+	err = t.Watch(ctx, limit, 100*time.Millisecond, func() {
 		s := sample{at: time.Now()}
 		s.srv, _ = bench.ReadCPU(pid)
 		if g, err := bench.ReadCPU(gpid); err == nil {
@@ -161,55 +148,33 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 		}
 		s.cores, _ = readCores(cpus)
 		samples = append(samples, s)
-		if srv.Exited() {
-			stopPoll()
-			wg.Wait()
-			return c, fmt.Errorf("server exited during the load: %v: %s", srv.Err(), srv.Tail(5))
-		}
-		if time.Now().After(deadline) {
-			stopPoll()
-			wg.Wait()
-			return c, fmt.Errorf("%w: generator still running after %v", ErrOverrun, limit)
-		}
-		select {
-		case <-ctx.Done():
-			stopPoll()
-			wg.Wait()
-			return c, ctx.Err()
-		case <-gen.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	if gen.Err() != nil {
-		stopPoll()
-		wg.Wait()
-		return c, fmt.Errorf("generator: %v: %s", gen.Err(), gen.Tail(5))
-	}
-	if ps := gen.Cmd().ProcessState; ps != nil {
-		c.GenWaitCPUNs = int64(ps.UserTime() + ps.SystemTime())
-	}
-	if err := readReport(genJSON, &c.Gen); err != nil {
-		stopPoll()
-		wg.Wait()
+	})
+	if errors.Is(err, bench.ErrTimeout) {
+		return c, fmt.Errorf("%w: %v", ErrOverrun, err)
+	} else if err != nil {
 		return c, err
 	}
-	// The per-device list and the encoded lateness histogram (its
-	// percentiles stay) would make plan.json mostly generator detail.
-	c.Gen.PerDevice, c.Gen.Lateness.Histogram = nil, ""
+	if err := t.GenReport(&c.Counters); err != nil {
+		return c, err
+	}
+	// The encoded lateness histogram (its percentiles stay) would make
+	// plan.json mostly generator detail.
+	c.Gen.Lateness.Histogram = ""
 
-	st, drainErr := r.drain(ctx, sc, &l, c.Gen.DevicesConnected)
+	st, drainErr := t.Drain(ctx, o.Drain, l.Transport, time.Time{}, func(x *web.Snapshot, stable int) bool {
+		return drained(x, l.Transport, c.Gen.DevicesConnected, stable)
+	})
 	stopPoll()
-	wg.Wait()
-	srv1, err := bench.ReadCPU(pid)
-	if err != nil {
+	if err := t.Finish(&c.Counters); err != nil {
 		return c, err
 	}
-	c.WindowNs = int64(time.Since(t0))
-	c.ServerCPU = srv1.Sub(srv0)
 	if errors.Is(drainErr, bench.ErrTimeout) {
 		c.DrainTimedOut = true
 	} else if drainErr != nil {
 		return c, fmt.Errorf("drain: %w", drainErr)
+	}
+	if st == nil {
+		return c, bench.ErrNoStats
 	}
 	if backlog1, err := softnetDrops(); err == nil {
 		c.BacklogDrops = backlog1 - backlog0
@@ -220,8 +185,8 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	if l.Transport == "udp" {
 		c.UDPSocketDrops, c.UDPSockets, _ = udpSocketDrops(pid, port)
 	}
+	c.FromStats(st, l.Transport)
 	ts := st.Transports[l.Transport]
-	c.Srv, c.Datagrams, c.EOS, c.Latency = ts, st.Datagrams, st.EOS, st.Latency
 	c.ServerDevices, c.Dropped, c.Errors, c.Stored = ts.Devices, nonZero(st.Dropped), nonZero(st.Errors), st.Stored
 	c.PeakConns, c.MemPeak, c.PeakFDs = peak.get()
 	if c.PeakConns == 0 && l.Transport == "udp" {
@@ -241,9 +206,23 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	return c, nil
 }
 
+// drained: the server counted every end-of-stream (TCP: and closed every
+// connection and summed their TCP_INFO), or its counts stood still over
+// two fresh snapshots (lost UDP end-of-stream datagrams never arrive; on
+// TCP once every connection closed).
+func drained(x *web.Snapshot, transport string, connected, stable int) bool {
+	ts := x.Transports[transport]
+	done := x.EOS >= connected
+	if transport == "tcp" {
+		done = done && x.Connections == 0 && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(connected)
+		return done || x.Connections == 0 && stable >= 2
+	}
+	return done || stable >= 2
+}
+
 // Errors a step can end with; the search treats them differently.
 var (
-	ErrNotReady = errors.New("server not ready")
+	ErrNotReady = bench.ErrNotReady
 	ErrOverrun  = errors.New("step overran its time bound")
 	ErrConnect  = errors.New("devices failed to connect")
 )
@@ -261,72 +240,26 @@ func (p *peaks) get() (int64, bench.Memory, int) {
 	return p.conns, p.mem, p.fds
 }
 
-// poll samples /api/stats (connections, or sessions on UDP), RSS and open
-// descriptors every 250 ms, keeping the RSS at the highest connection
-// count seen.
-func (r *Runner) poll(ctx context.Context, sc *bench.StatsClient, pid int, transport string, p *peaks) {
-	for {
-		n := int64(-1)
-		if st, err := sc.Stats(ctx); err == nil {
-			n = st.Connections
-			if transport == "udp" {
-				n = int64(st.Transports["udp"].Devices)
-			}
-		}
-		m, merr := bench.ReadMemory(pid)
-		fds, ferr := countFDs(pid)
-		p.mu.Lock()
-		if merr == nil && (n > p.conns || n == p.conns && m.RSS > p.mem.RSS) {
-			p.conns, p.mem = max(n, p.conns), m
-		}
-		if ferr == nil && fds > p.fds {
-			p.fds = fds
-		}
-		p.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(250 * time.Millisecond):
+// sample reads /api/stats (connections, or sessions on UDP), RSS and open
+// descriptors, keeping the RSS at the highest connection count seen.
+func (p *peaks) sample(ctx context.Context, api *web.Client, pid int, transport string) {
+	n := int64(-1)
+	if st, err := api.Stats(ctx); err == nil {
+		n = st.Connections
+		if transport == "udp" {
+			n = int64(st.Transports["udp"].Devices)
 		}
 	}
-}
-
-// drain waits until the server counted every end-of-stream (TCP: and
-// closed every connection), or its counts stood still over two fresh
-// snapshots (lost UDP end-of-stream datagrams never arrive).
-func (r *Runner) drain(ctx context.Context, sc *bench.StatsClient, l *Load, connected int) (*bench.APIStats, error) {
-	var st *bench.APIStats
-	var last uint64
-	stable := 0
-	err := bench.WaitFor(ctx, r.o.Drain, 200*time.Millisecond, func() (bool, error) {
-		x, err := sc.Stats(ctx)
-		if err != nil {
-			return false, err
-		}
-		if st != nil && x.SampledAt.Equal(st.SampledAt) {
-			return false, nil
-		}
-		st = x
-		ts := x.Transports[l.Transport]
-		if ts.Readings == last {
-			stable++
-		} else {
-			stable = 0
-		}
-		last = ts.Readings
-		done := x.EOS >= connected
-		if l.Transport == "tcp" {
-			done = done && x.Connections == 0 && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(connected)
-			done = done || x.Connections == 0 && stable >= 2
-		} else {
-			done = done || stable >= 2
-		}
-		return done, nil
-	})
-	if st == nil {
-		return nil, errors.Join(errors.New("no stats after the run"), err)
+	m, merr := bench.ReadMemory(pid)
+	fds, ferr := countFDs(pid)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if merr == nil && (n > p.conns || n == p.conns && m.RSS > p.mem.RSS) {
+		p.conns, p.mem = max(n, p.conns), m
 	}
-	return st, err
+	if ferr == nil && fds > p.fds {
+		p.fds = fds
+	}
 }
 
 // steadyWindow picks the samples inside the generator's send phase
