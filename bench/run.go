@@ -1,23 +1,18 @@
 package bench
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/fleetwire/fleetwire/loadgen"
-	"github.com/fleetwire/fleetwire/server/web"
 )
 
 // Options configure a benchmark run.
@@ -157,213 +152,6 @@ func (o *Options) pinned(cpu int, args ...string) (string, []string) {
 		return args[0], args[1:]
 	}
 	return "taskset", append([]string{"-c", strconv.Itoa(cpu)}, args...)
-}
-
-// runOne measures scenario s on engine e over link l: the phases of Trial,
-// sampling the peak of open connections and of RSS while the generator
-// runs, then draining until the server counted every end-of-stream.
-func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string) (c Counters, err error) {
-	ports, err := l.ports()
-	if err != nil {
-		return c, fmt.Errorf("ports: %w", err)
-	}
-	host := l.serverHost()
-	dir, err := os.MkdirTemp(o.WorkDir, "run-")
-	if err != nil {
-		return c, err
-	}
-	srvArgs, target, err := serverArgs(o, s, engine, host, ports, dir)
-	if err != nil {
-		return c, err
-	}
-	api, err := NewAPI(hostPort("127.0.0.1", ports[3]), l.dial)
-	if err != nil {
-		return c, err
-	}
-	name, argv := o.pinned(o.ServerCPU, srvArgs...)
-	r, err := StartServer(ctx, dir, l.command("server", name, argv...), api)
-	if err != nil {
-		return c, err
-	}
-	defer r.Close()
-	pid := r.Server.PID()
-
-	if c.MemBefore, err = ReadMemory(pid); err != nil {
-		return c, err
-	}
-	snmp0, hostWide, err := l.snmp()
-	if err != nil {
-		return c, fmt.Errorf("snmp: %w", err)
-	}
-	cif0, sif0, err := l.ifs()
-	if err != nil {
-		return c, fmt.Errorf("interface counters: %w", err)
-	}
-	name, argv = o.pinned(o.GenCPU, genArgs(o, s, target, host, r.GenReportPath())...)
-	if err := r.StartLoad(l.command("client", name, argv...)); err != nil {
-		return c, err
-	}
-	if o.PerfDir != "" {
-		name := strings.NewReplacer("/", "_", ":", "_", "@", "_").Replace(s.ID()) + "-" + engine
-		if rec, err := startPerf(o.PerfDir, name, pid); err != nil {
-			o.Logger.Warn("bench: no profile", "err", err)
-		} else {
-			defer func() {
-				if path, err := rec.stop(ctx); err != nil {
-					o.Logger.Warn("bench: profile", "err", err)
-				} else {
-					o.Logger.Info("bench: profile", "scenario", s.ID(), "engine", engine, "path", path)
-				}
-			}()
-		}
-	}
-
-	// While the generator runs, every 250 ms and once more as it ends: the
-	// peak of open connections and, apart, the peak of RSS.
-	sample := func() {
-		if st, err := r.API.Stats(ctx); err == nil && st.Connections > c.PeakConns {
-			c.PeakConns = st.Connections
-		}
-		if m, err := ReadMemory(pid); err == nil && m.RSS > c.MemPeak.RSS {
-			c.MemPeak = m
-		}
-	}
-	if err := r.Watch(ctx, loadLimit(s), 250*time.Millisecond, sample); err != nil {
-		return c, err
-	}
-	sample()
-	if err := r.GenReport(&c); err != nil {
-		return c, err
-	}
-
-	// Until the server counted every end-of-stream (and, on TCP, summed
-	// every connection's TCP_INFO as it closed), or the drain timeout.
-	// The server writes #stored after the last thing the generator
-	// sends: with acks only a snapshot taken after the generator exited
-	// holds all of them.
-	var notBefore time.Time
-	if s.Acked() {
-		notBefore = r.GenExited
-	}
-	st, err := r.Drain(ctx, s.Drain, s.Wire(), notBefore, func(x *web.Snapshot, stable int) bool {
-		ts := x.Transports[s.Wire()]
-		done := x.EOS >= c.Gen.DevicesConnected
-		if s.Acked() {
-			done = done && x.Sink.Pending == 0 // the sink wrote all it took
-		}
-		if s.Wire() != "udp" {
-			return done && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(c.Gen.DevicesConnected) && x.Connections == 0
-		}
-		// Lost end-of-stream datagrams never arrive: two unchanged
-		// snapshots in a row end the wait.
-		return done || stable >= 2
-	})
-	if errors.Is(err, ErrTimeout) {
-		c.DrainTimedOut = true
-	} else if err != nil {
-		return c, fmt.Errorf("drain: %w", err)
-	}
-	if err := r.Finish(&c); err != nil {
-		return c, err
-	}
-	if st == nil {
-		return c, ErrNoStats
-	}
-	c.FromStats(st, s.Wire())
-	if s.Acked() {
-		c.Acks, c.Sink = &st.Acks, &st.Sink
-	}
-	if snmp1, _, err := l.snmp(); err == nil {
-		c.SNMP, c.SNMPHostWide = snmp1.Sub(snmp0), hostWide
-	}
-	if cif0 != nil {
-		cif1, sif1, err := l.ifs()
-		if err != nil {
-			return c, fmt.Errorf("interface counters: %w", err)
-		}
-		d1, d2 := cif1.Sub(*cif0), sif1.Sub(*sif0)
-		c.ClientIf, c.ServerIf = &d1, &d2
-	}
-	if c.Gen.DevicesConnected < s.Devices {
-		return c, fmt.Errorf("only %d of %d devices connected (%v)", c.Gen.DevicesConnected, s.Devices, c.Gen.ConnectFailures)
-	}
-	return c, nil
-}
-
-// serverArgs is the server's command line for s on engine, listening on
-// host for the scenario's wire (target) and on 127.0.0.1 for HTTP.
-// Acknowledged delivery uses the file sink, so that what a #stored
-// acknowledges was written and fsynced (bench/README.md says why not
-// --sink none); the server's --ack-interval is its default.
-func serverArgs(o *Options, s *Scenario, engine, host string, ports [4]int, dir string) (args []string, target string, err error) {
-	sinkName := "none"
-	if s.Acked() {
-		sinkName = "files"
-	}
-	args = []string{o.Exe, "serve", "--engine", engine, "--sink", sinkName, "--log-level", "warn",
-		"--http", hostPort("127.0.0.1", ports[3]), "--tcp", "", "--udp", "", "--data", filepath.Join(dir, "data")}
-	switch s.Wire() {
-	case "tcp":
-		target = hostPort(host, ports[0])
-		args = append(args, "--tcp", target)
-	case "udp":
-		target = hostPort(host, ports[1])
-		args = append(args, "--udp", target)
-	case "tls":
-		target = hostPort(host, ports[2])
-		cert, key, err := tlsFiles(o.WorkDir, host)
-		if err != nil {
-			return nil, "", err
-		}
-		args = append(args, "--tls", target, "--tls-cert", cert, "--tls-key", key)
-	}
-	return args, target, nil
-}
-
-// genArgs is the generator's command line for s against target, its
-// report in jsonPath.
-func genArgs(o *Options, s *Scenario, target, host, jsonPath string) []string {
-	args := []string{o.Exe, "load", "--" + s.Wire(), target, "--devices", strconv.Itoa(s.Devices),
-		"--rate", strconv.FormatFloat(s.Rate, 'g', -1, 64), "--batch", strconv.Itoa(s.Batch), "--codec", s.Codec,
-		"--channels", strconv.Itoa(s.Channels), "--json", jsonPath, "--progress", "0", "--log-level", "warn",
-		"--drain-timeout", s.Drain.String(), "--connect-rate", "20000", "--allow-remote"}
-	if s.Duration > 0 {
-		args = append(args, "--duration", s.Duration.String())
-	}
-	if s.Samples > 0 {
-		args = append(args, "--samples", strconv.Itoa(s.Samples))
-	}
-	if s.UDPSockets > 0 {
-		args = append(args, "--udp-sockets", strconv.Itoa(s.UDPSockets))
-	}
-	if s.Acked() {
-		args = append(args, "--ack")
-		if s.AckWindow > 0 {
-			args = append(args, "--ack-window", strconv.Itoa(s.AckWindow))
-		}
-		if s.AckDrain > 0 {
-			args = append(args, "--ack-drain", s.AckDrain.String())
-		}
-	}
-	if s.Wire() == "tls" {
-		cert, _, _ := tlsFiles(o.WorkDir, host)
-		args = append(args, "--tls-ca", cert)
-	}
-	return args
-}
-
-// loadLimit bounds the generator's run: its duration and drain, time to
-// connect, the devices' wait for acks after end-of-stream, and the time
-// a fixed number of samples takes.
-func loadLimit(s *Scenario) time.Duration {
-	limit := s.Duration + s.Drain + time.Duration(s.Devices/1000+30)*time.Second
-	if s.Acked() {
-		limit += cmp.Or(s.AckDrain, loadgen.DefaultAckDrain)
-	}
-	if s.Samples > 0 && s.Rate > 0 {
-		limit += time.Duration(float64(s.Samples)/s.Rate*float64(time.Second)) + time.Second
-	}
-	return limit
 }
 
 // ErrTimeout is what WaitFor returns when its condition never held.

@@ -7,9 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/fleetwire/fleetwire/bench"
@@ -72,13 +70,6 @@ type Window struct {
 // Seconds is the window's length.
 func (w *Window) Seconds() float64 { return w.To.Sub(w.From).Seconds() }
 
-type sample struct {
-	at       time.Time
-	srv, gen bench.CPUSample
-	genOK    bool
-	cores    map[int]coreTimes
-}
-
 // Measure offers l to a fresh server and measures what happened, in the
 // phases of bench.Trial. Every phase is bounded: the server must be ready
 // in 10 s, the generator must end within its connect allowance plus three
@@ -120,15 +111,13 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 		return c, err
 	}
 	c.FDLimit, _ = fdLimit(pid)
-	snmp0, err := bench.ReadSNMP(pid)
+	host0, err := readHostCounters(pid)
 	if err != nil {
-		return c, fmt.Errorf("snmp: %w", err)
+		return c, err
 	}
-	backlog0, _ := softnetDrops()
 	if err := t.StartLoad(pinned(o.GenCPUs, r.genArgs(&l, target, t.GenReportPath()))); err != nil {
 		return c, err
 	}
-	gpid := t.Gen.PID()
 
 	// While the generator runs: CPU of both processes and the cores
 	// every 100 ms; /api/stats, memory and descriptors in a goroutine of
@@ -140,15 +129,7 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
 	var samples []sample
 	limit := time.Duration(l.Devices)*time.Second/time.Duration(max(1, int(o.ConnectRate))) + 3*l.Duration + 20*time.Second
-	err = t.Watch(ctx, limit, 100*time.Millisecond, func() {
-		s := sample{at: time.Now()}
-		s.srv, _ = bench.ReadCPU(pid)
-		if g, err := bench.ReadCPU(gpid); err == nil {
-			s.gen, s.genOK = g, true
-		}
-		s.cores, _ = readCores(cpus)
-		samples = append(samples, s)
-	})
+	err = t.Watch(ctx, limit, 100*time.Millisecond, func() { samples = append(samples, takeSample(pid, t.Gen.PID(), cpus)) })
 	if errors.Is(err, bench.ErrTimeout) {
 		return c, fmt.Errorf("%w: %v", ErrOverrun, err)
 	} else if err != nil {
@@ -176,34 +157,57 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	if st == nil {
 		return c, bench.ErrNoStats
 	}
-	if backlog1, err := softnetDrops(); err == nil {
-		c.BacklogDrops = backlog1 - backlog0
-	}
-	if snmp1, err := bench.ReadSNMP(pid); err == nil {
-		c.SNMP, c.SNMPHostWide = snmp1.Sub(snmp0), true
-	}
-	if l.Transport == "udp" {
-		c.UDPSocketDrops, c.UDPSockets, _ = udpSocketDrops(pid, port)
-	}
-	c.FromStats(st, l.Transport)
-	ts := st.Transports[l.Transport]
-	c.ServerDevices, c.Dropped, c.Errors, c.Stored = ts.Devices, nonZero(st.Dropped), nonZero(st.Errors), st.Stored
-	c.PeakConns, c.MemPeak, c.PeakFDs = peak.get()
-	if c.PeakConns == 0 && l.Transport == "udp" {
-		// No connections on UDP: memory per device is per session.
-		c.PeakConns = int64(c.ServerDevices)
-	}
-	if len(samples) > 0 {
-		first, last := samples[0], samples[len(samples)-1]
-		if last.genOK && first.genOK {
-			c.GenCPU = last.gen.Sub(first.gen)
-		}
-	}
+	host0.deltas(pid, l.Transport, port, &c)
+	c.fromServer(st, l.Transport, peak)
+	c.GenCPU = genCPU(samples)
 	c.Steady = steadyWindow(samples, &c, o.ServerCPUs, o.GenCPUs)
 	if c.Gen.DevicesConnected < l.Devices {
 		return c, fmt.Errorf("%w: %d of %d devices connected (%v)", ErrConnect, c.Gen.DevicesConnected, l.Devices, c.Gen.ConnectFailures)
 	}
 	return c, nil
+}
+
+// hostCounters are the kernel's counters when the load starts: net/snmp
+// of the server's namespace (the host's) and the backlog drops of
+// softnet_stat.
+type hostCounters struct {
+	snmp    bench.SNMP
+	backlog int64
+}
+
+func readHostCounters(pid int) (h hostCounters, err error) {
+	if h.snmp, err = bench.ReadSNMP(pid); err != nil {
+		return h, fmt.Errorf("snmp: %w", err)
+	}
+	h.backlog, _ = softnetDrops()
+	return h, nil
+}
+
+// deltas sets c's kernel counters, each when it can be read: the backlog
+// and SNMP deltas since h, and on UDP the drops of the server's sockets
+// on port.
+func (h hostCounters) deltas(pid int, transport string, port int, c *Counters) {
+	if backlog1, err := softnetDrops(); err == nil {
+		c.BacklogDrops = backlog1 - h.backlog
+	}
+	if snmp1, err := bench.ReadSNMP(pid); err == nil {
+		c.SNMP, c.SNMPHostWide = snmp1.Sub(h.snmp), true
+	}
+	if transport == "udp" {
+		c.UDPSocketDrops, c.UDPSockets, _ = udpSocketDrops(pid, port)
+	}
+}
+
+// fromServer copies the server's final /api/stats and the peaks sampled.
+func (c *Counters) fromServer(st *web.Snapshot, transport string, peak *peaks) {
+	c.FromStats(st, transport)
+	ts := st.Transports[transport]
+	c.ServerDevices, c.Dropped, c.Errors, c.Stored = ts.Devices, nonZero(st.Dropped), nonZero(st.Errors), st.Stored
+	c.PeakConns, c.MemPeak, c.PeakFDs = peak.get()
+	if c.PeakConns == 0 && transport == "udp" {
+		// No connections on UDP: memory per device is per session.
+		c.PeakConns = int64(c.ServerDevices)
+	}
 }
 
 // drained: the server counted every end-of-stream (TCP: and closed every
@@ -226,93 +230,6 @@ var (
 	ErrOverrun  = errors.New("step overran its time bound")
 	ErrConnect  = errors.New("devices failed to connect")
 )
-
-type peaks struct {
-	mu    sync.Mutex
-	conns int64
-	mem   bench.Memory
-	fds   int
-}
-
-func (p *peaks) get() (int64, bench.Memory, int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.conns, p.mem, p.fds
-}
-
-// sample reads /api/stats (connections, or sessions on UDP), RSS and open
-// descriptors, keeping the RSS at the highest connection count seen.
-func (p *peaks) sample(ctx context.Context, api *web.Client, pid int, transport string) {
-	n := int64(-1)
-	if st, err := api.Stats(ctx); err == nil {
-		n = st.Connections
-		if transport == "udp" {
-			n = int64(st.Transports["udp"].Devices)
-		}
-	}
-	m, merr := bench.ReadMemory(pid)
-	fds, ferr := countFDs(pid)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if merr == nil && (n > p.conns || n == p.conns && m.RSS > p.mem.RSS) {
-		p.conns, p.mem = max(n, p.conns), m
-	}
-	if ferr == nil && fds > p.fds {
-		p.fds = fds
-	}
-}
-
-// steadyWindow picks the samples inside the generator's send phase
-// (Started + ConnectSeconds, for DurationSeconds) less its first second
-// (or first fifth, if shorter) and its last 100 ms.
-func steadyWindow(samples []sample, c *Counters, serverCPUs, genCPUs []int) Window {
-	var w Window
-	if len(samples) < 2 {
-		return w
-	}
-	from := c.Gen.Started.Add(time.Duration(c.Gen.ConnectSeconds * float64(time.Second)))
-	dur := time.Duration(c.Gen.DurationSeconds * float64(time.Second))
-	warm := min(time.Second, dur/5)
-	a, b := from.Add(warm), from.Add(dur-100*time.Millisecond)
-	i, j := -1, -1
-	for k, s := range samples {
-		if i < 0 && !s.at.Before(a) {
-			i = k
-		}
-		if !s.at.After(b) {
-			j = k
-		}
-	}
-	if i < 0 || j <= i {
-		i, j = 0, len(samples)-1 // too short to trim: the whole run
-	}
-	s0, s1 := samples[i], samples[j]
-	w.From, w.To = s0.at, s1.at
-	w.ServerCPUNs = s1.srv.SchedNs - s0.srv.SchedNs
-	if s0.genOK && s1.genOK {
-		w.GenCPUNs = s1.gen.SchedNs - s0.gen.SchedNs
-	}
-	if len(s0.cores) > 0 && len(s1.cores) > 0 {
-		w.CoreBusy, w.CoreSteal = map[string]float64{}, map[string]float64{}
-		for cpu, t1 := range s1.cores {
-			t0, ok := s0.cores[cpu]
-			if !ok || t1.Total == t0.Total {
-				continue
-			}
-			tot := float64(t1.Total - t0.Total)
-			k := "cpu" + strconv.Itoa(cpu)
-			w.CoreBusy[k] = float64(t1.Busy-t0.Busy) / tot
-			w.CoreSteal[k] = float64(t1.Steal-t0.Steal) / tot
-			if slices.Contains(serverCPUs, cpu) {
-				w.ServerCoreBusy += w.CoreBusy[k]
-			}
-			if slices.Contains(genCPUs, cpu) {
-				w.GenCoreBusy += w.CoreBusy[k]
-			}
-		}
-	}
-	return w
-}
 
 func nonZero(m map[string]uint64) map[string]uint64 {
 	out := map[string]uint64{}
