@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,17 +82,24 @@ func setnsAndRun(ns string, fn func() error) error {
 	return fn()
 }
 
-// readInNS reads a /proc file as seen from inside ns; path is relative to
-// /proc/thread-self (e.g. "net/dev").
-func readInNS(ns, path string) ([]byte, error) {
-	var b []byte
-	err := inNS(ns, func() error {
-		var err error
-		b, err = os.ReadFile("/proc/thread-self/" + path)
-		return err
+// procInNS calls fn with the /proc entry of a thread inside ns
+// (/proc/<pid>/task/<tid>): its net/ files are the namespace's.
+func procInNS(ns string, fn func(p procfs.Proc) error) error {
+	return inNS(ns, func() error {
+		pfs, err := procFS()
+		if err != nil {
+			return err
+		}
+		t, err := pfs.Thread(os.Getpid(), unix.Gettid())
+		if err != nil {
+			return err
+		}
+		return fn(t)
 	})
-	return b, err
 }
+
+// procFS is /proc, opened once.
+var procFS = sync.OnceValues(procfs.NewDefaultFS)
 
 // writeSysctlInNS writes a /proc/sys value inside ns; /proc/sys/net
 // resolves to the writer's namespace at open time.
