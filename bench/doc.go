@@ -7,5 +7,6 @@
 // processes of the same binary, so each one's CPU is measured alone, once
 // per engine (gnet, then the standard-library baseline, alternately). Every
 // figure is computed from a named counter (Figures says which); nothing
-// that a counter can give is estimated.
+// that a counter can give is estimated. A run goes through the phases of
+// Trial (runner.go), which bench/plan composes too.
 package bench
