@@ -68,7 +68,7 @@ func (c DevCounters) Sub(prev DevCounters) DevCounters {
 // readNetDev fills the Rx/Tx fields of c for iface from /proc/net/dev
 // inside ns.
 func readNetDev(ns, iface string, c *DevCounters) error {
-	return procInNS(ns, func(p procfs.Proc) error {
+	return ProcInNS(ns, func(p procfs.Proc) error {
 		nd, err := p.NetDev()
 		if err != nil {
 			return err

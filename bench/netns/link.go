@@ -331,7 +331,7 @@ func (l *Link) ingressKbit(side Side) float64 {
 func (l *Link) SNMP(side Side) (SNMP, error) {
 	ns, _ := l.ns(side)
 	var s SNMP
-	err := procInNS(ns, func(p procfs.Proc) error {
+	err := ProcInNS(ns, func(p procfs.Proc) error {
 		ps, err := p.Snmp()
 		if err != nil {
 			return err

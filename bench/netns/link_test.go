@@ -243,7 +243,7 @@ func synRetrans(t *testing.T, l *Link, s Side) uint64 {
 	t.Helper()
 	ns, _ := l.ns(s)
 	var v *float64
-	err := procInNS(ns, func(p procfs.Proc) error {
+	err := ProcInNS(ns, func(p procfs.Proc) error {
 		n, err := p.Netstat()
 		v = n.TCPSynRetrans
 		return err

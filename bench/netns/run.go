@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
@@ -82,9 +83,9 @@ func setnsAndRun(ns string, fn func() error) error {
 	return fn()
 }
 
-// procInNS calls fn with the /proc entry of a thread inside ns
-// (/proc/<pid>/task/<tid>): its net/ files are the namespace's.
-func procInNS(ns string, fn func(p procfs.Proc) error) error {
+// ProcInNS calls fn with the /proc entry of a thread inside the named
+// namespace (/proc/<pid>/task/<tid>): its net/ files are the namespace's.
+func ProcInNS(ns string, fn func(p procfs.Proc) error) error {
 	return inNS(ns, func() error {
 		pfs, err := procFS()
 		if err != nil {
@@ -96,6 +97,19 @@ func procInNS(ns string, fn func(p procfs.Proc) error) error {
 		}
 		return fn(t)
 	})
+}
+
+// DialInNS opens a connection from inside the named namespace: a socket
+// belongs to the namespace of the thread that created it, whichever
+// thread uses it later.
+func DialInNS(ctx context.Context, ns, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := inNS(ns, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
 }
 
 // procFS is /proc, opened once.
