@@ -157,6 +157,13 @@ func (c *Client) Stats(ctx context.Context) (Snapshot, error) {
 	return st, err
 }
 
+// Cluster returns the cluster's view from this node (GET /api/cluster).
+func (c *Client) Cluster(ctx context.Context) (Cluster, error) {
+	var v Cluster
+	err := c.Do(ctx, http.MethodGet, "/api/cluster", nil, &v)
+	return v, err
+}
+
 // Device returns one device (GET /api/devices/{id}).
 func (c *Client) Device(ctx context.Context, id string) (Device, error) {
 	var d Device
