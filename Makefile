@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 20000x
 BENCHTIME ?= 1s
 
-.PHONY: all build run test race vet lint bench bench-quick bench-server bench-go fuzz clean
+.PHONY: all build run test race vet lint bench bench-ack bench-quick bench-server bench-go fuzz clean
 
 all: build
 
@@ -38,7 +38,7 @@ vet:
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) $$($(GO) list $(PKGS) | grep -v '/bench$$')
 
-# The default suite of `fleetwire bench` (under 10 minutes on 2 cores):
+# The default suite of `fleetwire bench` (about half an hour on 2 cores):
 # TCP vs UDP vs TLS, every codec, batch sizes, lossy and cellular netns
 # links, gnet beside the std baseline, plus the codecs' micro-benchmarks.
 # Report: $(BENCH_OUT)/report.md.
@@ -46,11 +46,18 @@ BENCH_OUT ?= bench/results/$(shell date -u +%F)-default
 bench: build
 	$(BIN) bench --out $(BENCH_OUT) --codec-bench .
 
+# Acknowledged delivery (tcp+ack, udp+ack) beside the same fleets
+# without it on every emulated link, and a 3-minute steady state: about
+# 40 minutes. Report: $(BENCH_ACK_OUT)/report.md.
+BENCH_ACK_OUT ?= bench/results/$(shell date -u +%F)-acked
+bench-ack: build
+	$(BIN) bench --suite acked --out $(BENCH_ACK_OUT)
+
 # A smoke run of the runner, under a minute.
 bench-quick: build
 	$(BIN) bench --quick --out $(shell mktemp -d)
 
-# Issue 3's server speed targets as Go benchmarks driving the real binary
+# The server-CPU benchmarks (speed targets) as Go benchmarks driving the real binary
 # (tcp-bulk, tcp-sensor, udp, idle-rss; gnet and std each): a few minutes.
 # FLEETWIRE_BENCH_PERF=dir adds a perf profile of the server per case.
 bench-server:

@@ -9,4 +9,13 @@
 // figure is computed from a named counter (Figures says which); nothing
 // that a counter can give is estimated. A run goes through the phases of
 // Trial (runner.go), which bench/plan composes too.
+//
+// Contracts: Run runs scenarios one at a time (they share the host's
+// cores) and stops every process it started by its own PID before it
+// returns, on error and cancellation too (Proc); one failed run is recorded
+// and the rest go on. Compute is a pure function of a Scenario and its
+// Counters, so a report can be recomputed from results.json (Render)
+// without running anything. Report files go to the directory the caller
+// names; nothing else on the host is changed, except the network
+// namespaces a netns profile creates and removes.
 package bench

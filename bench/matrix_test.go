@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -126,7 +127,7 @@ groups:
 }
 
 func TestSuites(t *testing.T) {
-	for _, name := range []string{"default", "quick"} {
+	for _, name := range Suites {
 		m, err := Suite(name)
 		if err != nil {
 			t.Fatal(err)
@@ -134,6 +135,14 @@ func TestSuites(t *testing.T) {
 		ss, err := m.Scenarios()
 		if err != nil || len(ss) == 0 {
 			t.Fatalf("%s: %d scenarios, %v", name, len(ss), err)
+		}
+		for _, s := range ss {
+			if s.Acked() && name != "acked" {
+				t.Errorf("suite %s has %s: acknowledged delivery is the acked suite's", name, s.ID())
+			}
+			if name == "acked" && !slices.Equal(s.RunsOn(Engines), []string{"gnet"}) {
+				t.Errorf("suite acked: %s runs on %v, want gnet only", s.ID(), s.RunsOn(Engines))
+			}
 		}
 	}
 	if _, err := Suite("nope"); err == nil {

@@ -187,7 +187,7 @@ func profile(ctx context.Context, o *Options, s *Scenario, engine string, pid in
 // serverArgs is the server's command line for s on engine, listening on
 // host for the scenario's wire (target) and on 127.0.0.1 for HTTP.
 // Acknowledged delivery uses the file sink, so that what a #stored
-// acknowledges was written and fsynced (bench/README.md says why not
+// acknowledges was written and fsynced (docs/bench.md says why not
 // --sink none); the server's --ack-interval is its default.
 func serverArgs(o *Options, s *Scenario, engine, host string, ports [4]int, dir string) (args []string, target string, err error) {
 	sinkName := "none"

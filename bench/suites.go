@@ -3,16 +3,20 @@ package bench
 import (
 	"embed"
 	"fmt"
+	"strings"
 )
 
 //go:embed suites/*.yaml
 var suites embed.FS
 
-// Suite returns a built-in matrix: "default" or "quick".
+// Suites are the built-in matrices' names.
+var Suites = []string{"default", "quick", "acked"}
+
+// Suite returns a built-in matrix: one of Suites.
 func Suite(name string) (*Matrix, error) {
 	b, err := suites.ReadFile("suites/" + name + ".yaml")
 	if err != nil {
-		return nil, fmt.Errorf("no built-in suite %q (have default, quick)", name)
+		return nil, fmt.Errorf("no built-in suite %q (have %s)", name, strings.Join(Suites, ", "))
 	}
 	return ParseMatrix(b)
 }

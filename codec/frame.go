@@ -130,7 +130,7 @@ const MaxAckWindow = 1_000_000
 // like Frame.Device; Ranges alias the Batch, like Frame.Values.
 type Control struct {
 	Kind    ControlKind
-	Device  []byte    // hello, stored: the device; eos, gaveup: the device or nil
+	Device  []byte    // hello: the device; eos, gaveup, stored: the device, or nil for the one the link speaks for
 	Seq     uint64    // eos, stored, gaveup: the next sequence number
 	ID      uint64    // cmd, ack: command id
 	Status  AckStatus // ack
@@ -140,7 +140,10 @@ type Control struct {
 	Ranges []SeqRange
 	Window uint32 // hello with Ack: samples the device holds unacknowledged, 1 to MaxAckWindow
 	Ack    bool   // hello: the device asks for #stored acknowledgements
-	Binary bool   // arrived as a binary control frame (MagicControl)
+	// Solo (hello with Ack): no other device shares the device's
+	// connection or UDP socket, so a #stored for it may leave out its id.
+	Solo   bool
+	Binary bool // arrived as a binary control frame (MagicControl)
 }
 
 // Batch is a reusable destination for decoded frames. Decoders append to

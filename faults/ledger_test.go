@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -31,20 +32,32 @@ func exportRows(t *testing.T, data string) (rows, int) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	got, n := countRows(t, out, "export")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("fleetwire export --data %s: %v: %s", data, err, stderr.String())
+	}
+	return got, n
+}
+
+// countRows counts the rows of interchange CSV (what export and consume
+// print: device,seq,... with header lines) read from r; what names the
+// reader in errors.
+func countRows(t *testing.T, r io.Reader, what string) (rows, int) {
+	t.Helper()
 	got := rows{}
 	n := 0
-	sc := bufio.NewScanner(out)
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, "device,seq,") {
-			continue // the header
+			continue // a header
 		}
 		dev, rest, ok1 := strings.Cut(line, ",")
 		seqText, _, ok2 := strings.Cut(rest, ",")
 		seq, err := strconv.ParseUint(seqText, 10, 64)
 		if !ok1 || !ok2 || err != nil {
-			t.Fatalf("export row %q: no device and sequence number", line)
+			t.Fatalf("%s row %q: no device and sequence number", what, line)
 		}
 		m := got[dev]
 		if m == nil {
@@ -56,9 +69,6 @@ func exportRows(t *testing.T, data string) (rows, int) {
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("fleetwire export --data %s: %v: %s", data, err, stderr.String())
 	}
 	return got, n
 }

@@ -22,9 +22,6 @@ const (
 	// DefaultAckDrain bounds the wait for acknowledgements after
 	// end-of-stream.
 	DefaultAckDrain = 30 * time.Second
-	// serverAckInterval is fleetwire serve's default --ack-interval: the
-	// longest a server waits before acknowledging what it stored.
-	serverAckInterval = 10 * time.Second
 	// ackRTOMargin is what the default minimum resend timeout allows on
 	// top of the server's interval: its fsync, the ack's trip, a loaded
 	// machine.
@@ -36,14 +33,14 @@ const (
 
 // ackMinRTO returns the minimum resend timeout. A device cannot know the
 // server's ack interval, but it knows its window W and its rate r: the
-// server acknowledges at the latest after its interval (10 s by default),
+// server acknowledges at the latest after its interval (ack.DefaultInterval),
 // sooner once half a device's window is unacknowledged, which takes
 // W/(2r). Timing out before that only resends what is stored already.
 func (c *Config) ackMinRTO() time.Duration {
 	if c.AckMinRTO > 0 {
 		return c.AckMinRTO
 	}
-	half := serverAckInterval
+	half := ack.DefaultInterval
 	if c.Rate > 0 {
 		half = min(half, time.Duration(float64(c.ackWindow())/(2*c.Rate)*float64(time.Second)))
 	}
@@ -316,11 +313,13 @@ func (l *loop) joinHello(f *framer, start int) {
 	}
 }
 
-// helloControl is d's hello: with the ack option when acknowledging.
+// helloControl is d's hello: with the ack option when acknowledging, and
+// solo (#stored may leave out the id) unless devices share UDP sockets.
 func (l *loop) helloControl(d *device) codec.Control {
 	c := codec.Control{Kind: codec.ControlHello, Device: d.id}
 	if l.r.cfg.Ack {
 		c.Ack, c.Window = true, uint32(l.r.cfg.ackWindow())
+		c.Solo = l.r.cfg.UDPSockets == 0
 	}
 	return c
 }

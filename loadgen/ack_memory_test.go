@@ -16,7 +16,7 @@ import (
 // in the air, each its own flight. The worst case, a full window of 256
 // one-sample flights (the receiver gone), is measured at 10,000 devices.
 // The bounds are what a 100k fleet can afford; the figures are logged
-// (go test -run TestAckMemory -v) and quoted in the README.
+// (go test -run TestAckMemory -v) and quoted in docs/load.md.
 func TestAckMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100,000 devices")

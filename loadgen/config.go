@@ -85,7 +85,7 @@ type Config struct {
 	Ack         bool
 	AckWindow   int           // samples a device holds unacknowledged (its hello says so); 0 = DefaultAckWindow
 	AckMaxBatch int           // samples per resent frame; 0 = 4 frames' worth, at least 16
-	AckMinRTO   time.Duration // minimum resend timeout; 0 = min(window/(2*Rate), 10s) + 2s
+	AckMinRTO   time.Duration // minimum resend timeout; 0 = min(window/(2*Rate), ack.DefaultInterval) + 2s
 	AckDrain    time.Duration // after end-of-stream, wait up to this long for acknowledgements; 0 = not at all
 
 	TLSCA, TLSCert, TLSKey, TLSServerName string

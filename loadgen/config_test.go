@@ -123,7 +123,7 @@ func TestSourceAddresses(t *testing.T) {
 	}
 }
 
-// TestAckDefaults: the minimum resend timeout is min(W/(2r), 10 s) + 2 s
+// TestAckDefaults: the minimum resend timeout is min(W/(2r), 15 s) + 2 s
 // (the server acks at its interval, sooner at half a window), and a
 // resent frame carries 4 frames' worth, at least 16, at most the window.
 func TestAckDefaults(t *testing.T) {
@@ -142,7 +142,7 @@ func TestAckDefaults(t *testing.T) {
 			t.Errorf("ack config %+v: %v", ac, err)
 		}
 	}
-	f(256, 1, 1, 12*time.Second, 16)         // half a window takes 128 s: the server's 10 s
+	f(256, 1, 1, 17*time.Second, 16)         // half a window takes 128 s: the server's 15 s
 	f(256, 50, 2, 4560*time.Millisecond, 16) // 2.56 s + 2 s
 	f(256, 1000, 10, 2128*time.Millisecond, 40)
 	f(20, 100, 5, 2100*time.Millisecond, 20) // no more than the window

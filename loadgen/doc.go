@@ -20,9 +20,12 @@
 //
 // Devices are not goroutines. Each event loop (one per core by default) is
 // an epoll instance on a locked OS thread that owns a share of the devices:
-// their non-blocking sockets, a hashed timing wheel of 1 ms slots holding
-// their due times, and the scratch buffers frames are encoded into. Each
-// tick sends every frame that is due. Connections are bound to loopback
+// their non-blocking sockets, a two-level hashed timing wheel of their due
+// times (slots of Config.Tick), and the scratch buffers frames are encoded
+// into. Each tick sends every frame that is due. A device belongs to one
+// loop and is touched by no other goroutine; frames are encoded into the
+// loop's scratch buffers and nothing of a frame outlives its write, so a
+// paced run allocates nothing per frame. Connections are bound to loopback
 // source addresses 127.0.0.2, 127.0.0.3, ... (bind before connect with
 // IP_BIND_ADDRESS_NO_PORT) so that a run is not limited by the ~28k
 // ephemeral ports of one address, and Config.Procs re-executes the binary
@@ -55,4 +58,11 @@
 // (#gaveup), fails over to the next target of a list, and waits for the
 // acknowledgements after its end-of-stream. Resent samples are
 // regenerated from the signal, not stored (regen.go); ack.go is the glue.
+//
+// # Contracts
+//
+// Run owns everything it starts: loops, sockets, TLS goroutines and worker
+// processes end before it returns, also when ctx is cancelled (devices then
+// end their streams). The Report is the caller's. Targets outside loopback are refused unless Config allows
+// remote ones, and a run must be bounded by a duration or a sample count.
 package loadgen

@@ -56,7 +56,8 @@ func (l *loop) downlink(id int32, data []byte, atEOF bool, now int64) {
 
 // onDownlinkFrame handles one frame from the receiver (size bytes on the
 // wire): a command, which the device obeys and acknowledges, or with Ack
-// a #stored. A #stored names its device: on a UDP socket (which devices
+// a #stored. A #stored names its device, or no device when it is for the
+// link's only one (its hello said solo): on a UDP socket (which devices
 // may share) it goes to the device it names.
 func (l *loop) onDownlinkFrame(id int32, fr []byte, size int, now int64) {
 	c, why := decodeControl(&l.dl, fr)
@@ -69,7 +70,7 @@ func (l *loop) onDownlinkFrame(id int32, fr []byte, size int, now int64) {
 		l.onCommand(id, c, now)
 	case c.Kind == codec.ControlStored && l.ack != nil:
 		to := id
-		if !bytes.Equal(c.Device, l.devs[id].id) {
+		if c.Device != nil && !bytes.Equal(c.Device, l.devs[id].id) {
 			if l.r.cfg.Transport != UDP {
 				l.tally.downlinkErrors["stored_other_device"]++
 				return

@@ -353,7 +353,7 @@ func (w *tlsWriter) read(c *tlsConn) {
 			switch {
 			case why != "":
 			case ctl.Kind == codec.ControlStored && w.t.r.cfg.Ack:
-				if !bytes.Equal(ctl.Device, w.d.id) {
+				if ctl.Device != nil && !bytes.Equal(ctl.Device, w.d.id) {
 					why = "stored_other_device"
 					break
 				}

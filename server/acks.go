@@ -35,6 +35,7 @@ import (
 // that never opts in costs one nil pointer.
 type ackState struct {
 	window   uint32 // samples the device holds unacknowledged (its hello)
+	solo     bool   // its hello said no other device shares its link: #stored without its id
 	received ack.Set
 	durable  ack.Set
 
@@ -43,6 +44,7 @@ type ackState struct {
 	dirty    bool   // durable changed since the last #stored
 	queued   bool   // in the acker's dirty list
 	flush    bool   // ack at once (end of stream, gave up)
+	ended    bool   // after #eos: ack each change at once until durable holds everything up to the end
 	resends  uint64 // samples received again
 	suppress uint64 // of them, not stored again (all of them)
 	acks     uint64 // #stored sent
@@ -82,8 +84,7 @@ func (r *ackReceipt) Settled(durable bool) {
 // waits for one, and at once for a device's first, after its
 // end-of-stream or #gaveup.
 type acker struct {
-	srv      *Server
-	interval time.Duration
+	srv *Server // its live.ackInterval, which Reload changes
 
 	mu      sync.Mutex
 	settled []*ackReceipt
@@ -102,7 +103,7 @@ type acker struct {
 }
 
 func newAcker(srv *Server) *acker {
-	a := &acker{srv: srv, interval: srv.cfg.AckInterval, wake: make(chan struct{}, 1),
+	a := &acker{srv: srv, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	a.pool.New = func() any { return &ackReceipt{a: a} }
 	return a
@@ -209,12 +210,12 @@ func (a *acker) due(st *ackState, now int64, closing bool) bool {
 	switch {
 	case !st.dirty:
 		return false
-	case st.sentAt == 0, st.flush, closing:
+	case st.sentAt == 0, st.flush, st.ended, closing:
 		return true
 	case st.window > 0 && st.fresh >= uint64(st.window)/2:
 		return true
 	}
-	return now-st.sentAt >= int64(a.interval)
+	return now-st.sentAt >= a.srv.live.ackInterval.Load()
 }
 
 // send acknowledges every dirty device that is due, several devices
@@ -253,13 +254,20 @@ func (a *acker) send(now int64, closing bool) {
 			a.write(link, w.b)
 			w.b = w.b[:0]
 		}
-		ctl := st.durable.Stored([]byte(s.ID))
+		var id []byte
+		if !st.solo {
+			id = []byte(s.ID)
+		}
+		ctl := st.durable.Stored(id)
 		if link.binary.Load() {
 			w.b = control.AppendBinary(w.b, &ctl)
 		} else {
 			w.b = control.AppendText(w.b, &ctl, link.ln.dec.End())
 		}
 		st.sentAt, st.fresh, st.dirty, st.flush, st.queued = now, 0, false, false, false
+		if st.ended && st.durable.Len() == 0 && st.durable.Next() >= s.next {
+			st.ended = false // everything up to its end is durable, and it heard so
+		}
 		st.acks++
 		s.mu.Unlock()
 	}
@@ -311,6 +319,19 @@ func (a *acker) write(link *downlink, b []byte) {
 func (a *acker) flushSoon(s *Session) {
 	s.ack.flush = true
 	a.queue(s)
+}
+
+// drain has s acknowledged at once, on the acker's next tick, each time
+// its durable set changes, until it holds every sample up to the end and
+// the device heard so, or the device streams past its end again: the
+// device ended its stream and waits (its ack drain) for the #stored that
+// covers its last frames, and for what that #stored shows lost, which it
+// resends. One #stored right after the #eos holds only what was durable
+// then; without this, the rest would wait a whole ack interval, and each
+// round of resends another. Call with s.mu held.
+func (a *acker) drain(s *Session) {
+	s.ack.ended = true
+	a.flushSoon(s)
 }
 
 // queue has s acknowledged within the interval: its durable set changed,
@@ -398,6 +419,9 @@ func (s *Session) resume(held *ack.Set) {
 // held.
 func (g *ingester) storeFresh(tr Transport, s *Session, f *codec.Frame, id []byte, now int64) bool {
 	n := uint64(f.Samples())
+	if s.ack.ended && f.Seq+n > s.next {
+		s.ack.ended = false // a new stream, past the end: back to the interval
+	}
 	g.fresh.s, g.fresh.f, g.fresh.id, g.fresh.tr, g.fresh.now = s, f, id, tr, now
 	added, err := s.ack.received.Add(f.Seq, f.Seq+n-1, g.freshFn)
 	g.fresh.s, g.fresh.f = nil, nil

@@ -357,3 +357,78 @@ func TestAckRestartCountsGivenUp(t *testing.T) {
 		})
 	}
 }
+
+// TestAckAfterEndOfStream: after a device's #eos the server acknowledges
+// at once each time more of it becomes durable, not once per interval:
+// the #stored that shows the tail's hole, and the one after the resend
+// that fills it, come although the ack interval is an hour.
+func TestAckAfterEndOfStream(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = files(t, t.TempDir()), time.Hour })
+	c, err := net.Dial("tcp", srv.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-a ack 64\ndev-a;0;1,2,3\n")
+	if got := storedLine(t, r, c); got != "#stored dev-a 3" {
+		t.Fatalf("first ack %q", got)
+	}
+	// 3-4 lost on the way, 5-6 arrive, the stream ends at 7.
+	fmt.Fprintf(c, "dev-a;5;6,7\n#eos dev-a 7\n")
+	waitFor(t, 5*time.Second, "#stored with the tail's hole", func() bool {
+		return storedLine(t, r, c) == "#stored dev-a 3 5-6"
+	})
+	fmt.Fprintf(c, "dev-a;3;4,5\n")
+	waitFor(t, 5*time.Second, "#stored after the resend", func() bool {
+		return storedLine(t, r, c) == "#stored dev-a 7"
+	})
+	// Everything up to the end is acknowledged: a resend of it is
+	// answered (it did not hear), but new samples past the end wait for
+	// the interval again.
+	fmt.Fprintf(c, "dev-a;7;8\n")
+	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	if l, err := r.ReadString('\n'); err == nil {
+		t.Fatalf("a #stored within a second of a new stream past the end: %q", l)
+	}
+}
+
+// TestAckSolo: a device whose hello says solo (no other device on its
+// link) gets #stored without its id, in binary 10 bytes fewer for a
+// 10-byte id; a gateway's devices, which do not say it, keep theirs.
+func TestAckSolo(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.AckInterval = 200 * time.Millisecond })
+	dev := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+	enc := wire.NewEncoder(codec.Codec{Format: codec.FormatBinary}, 0, nil)
+	dgram := control.AppendBinary(nil, &codec.Control{Kind: codec.ControlHello, Device: []byte("dev-000001"), Ack: true, Window: 100, Solo: true})
+	dgram = enc.Append(dgram, &codec.Frame{Device: []byte("dev-000001"), Seq: 0, Flags: codec.HasSeq, Channels: 1,
+		Times: []int64{0, 0}, Values: []codec.Value{codec.Decimal(1, 0), codec.Decimal(2, 0)}})
+	if _, err := dev.Write(dgram); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	_ = dev.SetReadDeadline(time.Now().Add(10 * time.Second))
+	n, err := dev.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := control.AppendBinary(nil, &codec.Control{Kind: codec.ControlStored, Seq: 2})
+	if string(buf[:n]) != string(want) {
+		t.Fatalf("#stored % x, want % x (no id)", buf[:n], want)
+	}
+	withID := control.AppendBinary(nil, &codec.Control{Kind: codec.ControlStored, Device: []byte("dev-000001"), Seq: 2})
+	if len(withID)-len(want) != 10 {
+		t.Fatalf("%d bytes with the id, %d without", len(withID), len(want))
+	}
+
+	c, err := net.Dial("tcp", srv.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := bufio.NewReader(c)
+	fmt.Fprintf(c, "#hello dev-b ack 64 solo\ndev-b;0;1,2,3\n")
+	if got := storedLine(t, r, c); got != "#stored 3" {
+		t.Fatalf("text #stored to a solo device %q, want \"#stored 3\"", got)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/codec"
+	"github.com/fleetwire/fleetwire/codec/ack"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -112,10 +113,8 @@ var Defaults = Config{
 	MaxDevicesPerSource: 16_384,
 	BindTTL:             5 * time.Minute,
 	MaxAmplification:    2048,
-	// One #stored costs about 50 bytes on the wire with UDP/IP headers;
-	// every 10 s that is 5 B/s per device, under 5 % of what a device
-	// sending 20 readings a second in compact pays (PROTOCOL.md).
-	AckInterval:           10 * time.Second,
+	// The byte budget of acknowledgements: ack.DefaultInterval says why.
+	AckInterval:           ack.DefaultInterval,
 	End:                   '\n',
 	IdleTimeout:           5 * time.Minute,
 	FrameTimeout:          30 * time.Second,
@@ -219,6 +218,13 @@ func (c *Config) listeners() []Listener {
 		}
 	}
 	return ls
+}
+
+// Validate checks c as New does, with defaults filled in, opening
+// nothing: certificate files are read by Start.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	return c.validate()
 }
 
 func (c *Config) validate() error {

@@ -264,7 +264,7 @@ func (gc *gnetConn) write(frame []byte) error {
 
 func (e *gnetEngine) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	ls := e.loopOf(c)
-	if max := e.srv.cfg.MaxConns; max > 0 && e.srv.totalConns() >= int64(max) {
+	if max := e.srv.live.maxConns.Load(); max > 0 && e.srv.totalConns() >= max {
 		ls.g.sh.ctr.errors[TCP][ErrConnLimit].Add(1)
 		return nil, gnet.Close
 	}
@@ -358,7 +358,7 @@ func (e *gnetEngine) sweep(timeouts bool) {
 
 func (e *gnetEngine) closeStale(ls *loopState) {
 	now := time.Now().UnixNano()
-	idle, slow := e.srv.cfg.IdleTimeout, e.srv.cfg.FrameTimeout
+	idle, slow := e.srv.live.timeouts()
 	for gc := ls.conns; gc != nil; {
 		next := gc.next // Close unlinks gc
 		switch st := &gc.stream; {

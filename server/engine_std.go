@@ -86,7 +86,7 @@ func (e *stdEngine) accept() {
 		}
 		backoff = 5 * time.Millisecond
 		sh := e.shards[e.next.Add(1)%stdShards]
-		if max := e.srv.cfg.MaxConns; max > 0 && e.srv.totalConns() >= int64(max) {
+		if max := e.srv.live.maxConns.Load(); max > 0 && e.srv.totalConns() >= max {
 			sh.ctr.errors[e.transport][ErrConnLimit].Add(1)
 			_ = c.Close()
 			continue
@@ -179,11 +179,11 @@ func (e *stdEngine) serve(c net.Conn, sh *shard) {
 		}
 		if err != nil {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				cfg := &e.srv.cfg
+				idle, slow := e.srv.live.timeouts()
 				switch {
-				case cfg.FrameTimeout > 0 && st.partial != 0 && now-st.partial >= int64(cfg.FrameTimeout):
+				case slow > 0 && st.partial != 0 && now-st.partial >= int64(slow):
 					sh.ctr.errors[tr][ErrFrameTimeout].Add(1)
-				case cfg.IdleTimeout > 0 && now-st.lastRx >= int64(cfg.IdleTimeout):
+				case idle > 0 && now-st.lastRx >= int64(idle):
 					sh.ctr.errors[tr][ErrIdleTimeout].Add(1)
 				case !e.srv.closing.Load():
 					// Only the chunk's age: send it on, keep reading.
@@ -225,18 +225,18 @@ func connFd(c net.Conn) int {
 // idle timeout, or sooner when a partial frame is waiting; and when decoded
 // readings wait in the ingester's chunk, when they are due at the sink.
 func (e *stdEngine) readDeadline(st *stream, g *ingester) time.Time {
-	cfg := &e.srv.cfg
+	idle, slow := e.srv.live.timeouts()
 	var dl int64
 	if g.chunk != nil {
 		dl = g.chunkBorn + int64(chunkAge)
 	}
-	if cfg.IdleTimeout > 0 {
-		if i := st.lastRx + int64(cfg.IdleTimeout); dl == 0 || i < dl {
+	if idle > 0 {
+		if i := st.lastRx + int64(idle); dl == 0 || i < dl {
 			dl = i
 		}
 	}
-	if cfg.FrameTimeout > 0 && st.partial != 0 {
-		if p := st.partial + int64(cfg.FrameTimeout); dl == 0 || p < dl {
+	if slow > 0 && st.partial != 0 {
+		if p := st.partial + int64(slow); dl == 0 || p < dl {
 			dl = p
 		}
 	}

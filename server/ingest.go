@@ -163,7 +163,7 @@ func (g *ingester) feedStream(st *stream, data []byte, atEOF bool, now int64, ma
 			g.countError(st.transport, st.session, ErrReason(codec.ReasonOf(err)), err, now)
 			return bad()
 		}
-		st.earn(size, g.srv.amp, g.srv.burst)
+		st.earn(size, g.srv.live.amp.Load(), g.srv.burst)
 		ok, spent := g.decode(st, st.transport, frame, size, st.credit, netip.AddrPort{}, now)
 		st.credit -= int64(spent)
 		if !ok {
@@ -219,7 +219,7 @@ func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 	g.sh.ctr.rxBytes[UDP].Add(uint64(len(data)))
 	var split framing.Splitter
 	split.End, split.MaxFrame, split.TextOnly = g.ln.dec.End(), g.srv.limits.MaxFrame, g.ln.cfg.TextOnly
-	credit := min(int64(len(data))*g.srv.amp, g.srv.burst)
+	credit := min(int64(len(data))*g.srv.live.amp.Load(), g.srv.burst)
 	_, _ = split.Scan(data, true, func(frame []byte, size int, err error) bool {
 		if err != nil {
 			// A datagram is whole: the splitter skips what it cannot
@@ -422,7 +422,7 @@ func (g *ingester) admit(s *Session, st *stream, tr Transport, src netip.AddrPor
 	if s.bound == ip {
 		return 0 // Fast path: the device's own address.
 	}
-	if s.bound.IsValid() && now-s.lastSeen <= int64(g.srv.cfg.BindTTL) {
+	if s.bound.IsValid() && now-s.lastSeen <= g.srv.live.bindTTL.Load() {
 		return ErrBoundElsewhere
 	}
 	if l := s.link.Load(); l != nil && l.transport != UDP && l.addr.Addr().Unmap() == s.bound {
@@ -608,6 +608,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 		s.lastSeen = now
 		if c.Ack {
 			s.optIn(c.Window, g.srv)
+			s.ack.solo = c.Solo
 			if s.ack.dirty && !s.ack.queued {
 				g.srv.acker.flushSoon(s)
 			}
@@ -627,7 +628,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
 		if s.ack != nil {
-			g.srv.acker.flushSoon(s)
+			g.srv.acker.drain(s)
 		}
 	case codec.ControlGaveUp:
 		var f codec.Frame

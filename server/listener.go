@@ -1,11 +1,13 @@
 package server
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/codec/text"
@@ -236,6 +238,7 @@ func (l Listener) String() string {
 // byte, radix, limits) and its rules, resolved once.
 type listener struct {
 	cfg       Listener
+	cert      atomic.Pointer[tls.Certificate] // of a TLS listener: ReloadCertificates swaps it
 	transport Transport
 	dec       *wire.Decoder
 	policy    Policy

@@ -34,8 +34,8 @@ type Server struct {
 	// recovered holds, per device, the samples stored before the server
 	// started, until the device opts in to acks again (ackstate.go).
 	recovered map[string]*ack.Set
-	amp       int64 // Config.MaxAmplification
-	burst     int64 // a stream's amplification bucket: Limits.MaxDecoded
+	live      liveLimits // the limits Reload changes, read from there
+	burst     int64      // a stream's amplification bucket: Limits.MaxDecoded
 	started   time.Time
 	closing   atomic.Bool
 
@@ -66,9 +66,9 @@ func New(cfg Config) (*Server, error) {
 		hub:       newStatsHub(),
 		stopSweep: make(chan struct{}),
 		sweepDone: make(chan struct{}),
-		amp:       int64(cfg.MaxAmplification),
 		burst:     int64(cfg.Limits.MaxDecoded),
 	}
+	s.live.set(cfg.live())
 	s.cmds = newCommands(s)
 	s.acker = newAcker(s)
 	for i, l := range cfg.listeners() {
@@ -103,8 +103,13 @@ type ackStore interface {
 	Recover(fn func(device []byte, seq uint64, n int)) (checkpoint []byte, err error)
 }
 
-// Config returns the server's configuration with defaults filled in.
-func (s *Server) Config() Config { return s.cfg }
+// Config returns the server's configuration with defaults filled in, and
+// the limits as Reload last set them.
+func (s *Server) Config() Config {
+	c := s.cfg
+	s.Live().into(&c)
+	return c
+}
 
 func (s *Server) addShard(sh *shard) {
 	s.shardMu.Lock()
@@ -145,7 +150,7 @@ func (s *Server) Start() (err error) {
 			e, err = startStdTCP(s, ln, nil)
 		case ln.transport == TLS:
 			var tc *tls.Config
-			if tc, err = tlsConfig(&ln.cfg); err == nil {
+			if tc, err = tlsConfig(ln); err == nil {
 				e, err = startStdTCP(s, ln, tc)
 			}
 		case s.cfg.Engine == "gnet":
@@ -177,12 +182,17 @@ func (s *Server) Start() (err error) {
 }
 
 // tlsConfig is the server side of a TLS listener.
-func tlsConfig(l *Listener) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(l.TLSCert, l.TLSKey)
+// The certificate is taken from ln.cert at each handshake, so that
+// ReloadCertificates replaces it without closing a connection.
+func tlsConfig(ln *listener) (*tls.Config, error) {
+	l := &ln.cfg
+	cert, err := loadCertificate(l)
 	if err != nil {
-		return nil, fmt.Errorf("listener %s: load TLS certificate: %w", l.Name, err)
+		return nil, err
 	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+	ln.cert.Store(cert)
+	tc := &tls.Config{GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return ln.cert.Load(), nil },
+		MinVersion: tls.VersionTLS12,
 		// Mozilla's "intermediate": TLS 1.2 only with ECDHE (forward
 		// secrecy) and AEAD suites; Go's defaults still take CBC with
 		// SHA-1 MACs. TLS 1.3 suites are not configurable (all AEAD).
@@ -270,10 +280,11 @@ func (s *Server) sweep() {
 				s.cmds.expire(now)
 				// 4 of the registry's 64 shards a second: every
 				// anonymous session is looked at every 16 s.
-				s.reg.evictIdle(4, s.cfg.AnonymousIdle, now.UnixNano())
+				anonIdle := time.Duration(s.live.anonIdle.Load())
+				s.reg.evictIdle(4, anonIdle, now.UnixNano())
 				for _, ln := range s.listeners {
 					if ln.hellos != nil {
-						ln.hellos.expire(now.UnixNano(), s.cfg.AnonymousIdle)
+						ln.hellos.expire(now.UnixNano(), anonIdle)
 					}
 				}
 				s.mem.release(now)

@@ -308,9 +308,11 @@ type registry struct {
 	}
 	count     atomic.Int64 // sessions of every kind
 	anonCount atomic.Int64
-	max       int64
-	maxAnon   int64
-	perSource int32
+	// The limits, atomic so that Server.Reload changes them while
+	// ingesters read them.
+	max       atomic.Int64
+	maxAnon   atomic.Int64
+	perSource atomic.Int32
 
 	srcMu   sync.Mutex
 	sources map[netip.Prefix]int32 // sessions each source created, still held
@@ -338,12 +340,20 @@ const (
 )
 
 func newRegistry(maxDevices, maxAnon, perSource int) *registry {
-	r := &registry{seed: maphash.MakeSeed(), max: int64(maxDevices), maxAnon: int64(maxAnon),
-		perSource: int32(perSource), sources: make(map[netip.Prefix]int32)}
+	r := &registry{seed: maphash.MakeSeed(), sources: make(map[netip.Prefix]int32)}
+	r.setLimits(maxDevices, maxAnon, perSource)
 	for i := range r.shards {
 		r.shards[i].m = make(map[string]*Session)
 	}
 	return r
+}
+
+// setLimits sets the registry's limits (0: none). Lowering one refuses
+// new sessions beyond it and keeps those already held.
+func (r *registry) setLimits(maxDevices, maxAnon, perSource int) {
+	r.max.Store(int64(maxDevices))
+	r.maxAnon.Store(int64(maxAnon))
+	r.perSource.Store(int32(perSource))
 }
 
 // sourcePrefix is the unit of the per-source limit: an IPv4 address, or
@@ -377,17 +387,17 @@ func (r *registry) get(id []byte, anon bool, src netip.Addr) (*Session, refusal)
 		return s, refusedNone
 	}
 	if anon {
-		if r.maxAnon > 0 && r.anonCount.Load() >= r.maxAnon {
+		if max := r.maxAnon.Load(); max > 0 && r.anonCount.Load() >= max {
 			return nil, refusedAnonymous
 		}
-	} else if r.max > 0 && r.count.Load()-r.anonCount.Load() >= r.max {
+	} else if max := r.max.Load(); max > 0 && r.count.Load()-r.anonCount.Load() >= max {
 		return nil, refusedDevices
 	}
 	prefix := sourcePrefix(src)
-	if prefix.IsValid() && r.perSource > 0 {
+	if perSource := r.perSource.Load(); prefix.IsValid() && perSource > 0 {
 		r.srcMu.Lock()
 		n := r.sources[prefix]
-		if n >= r.perSource {
+		if n >= perSource {
 			r.srcMu.Unlock()
 			return nil, refusedSource
 		}
@@ -501,7 +511,7 @@ func (r *registry) retire(s *Session) {
 }
 
 func (r *registry) release(p netip.Prefix) {
-	if !p.IsValid() || r.perSource <= 0 {
+	if !p.IsValid() || r.perSource.Load() <= 0 {
 		return
 	}
 	r.srcMu.Lock()

@@ -7,6 +7,11 @@
 // Samples are batched per device (csvio.Framer in per-device mode): each
 // device fills its own frames of up to B samples, as a device batching its
 // own readings does. Model (in model.go) states the transport model.
+//
+// Contracts: Run reads its input once, as a stream, and returns a Report
+// the caller owns; nothing is kept between calls, and the byte counts are
+// deterministic for an input and an encoder version. The helpers
+// (UDPWire, TCPExchange, MQTTPublishLen, SenMLJSON) are pure functions.
 package cost
 
 import (

@@ -12,6 +12,12 @@
 //
 // It needs root, ip and tc (iproute2), nft or iptables, and ethtool;
 // Available says what is missing.
+//
+// Contracts: Setup may be called concurrently (each Link gets namespaces
+// of unique names), a Link's methods are safe for concurrent use, and
+// Close (idempotent) kills what still runs inside and deletes both
+// namespaces. CleanupStale removes namespaces left by dead processes
+// only; nothing outside the namespaces a Link created is changed.
 package netns
 
 import (

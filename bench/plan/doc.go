@@ -21,4 +21,12 @@
 // beside it and the server limited to known cores, so it composes the
 // phases of bench's runner (bench.Trial) with samplers of its own and
 // reuses bench's counters, figures and chart library.
+//
+// Contracts: a search runs one step at a time, each with fresh processes
+// that it stops by their own PIDs before the next step, also on error and
+// cancellation. Project and the report are pure functions of the measured
+// inputs (plan.json), so a report can be written again without measuring.
+// The projection multiplies the knee's CPU per reading: it is a lower
+// bound for a sparse fleet, and kernel socket memory is not in it
+// (docs/capacity.md).
 package plan

@@ -43,7 +43,8 @@ func (l *Load) Scenario() bench.Scenario {
 		Rate: l.Rate, Channels: l.Channels, Profile: bench.Loopback, Duration: l.Duration}
 }
 
-func (l *Load) validate() error {
+// Validate checks l as Measure does before it starts anything.
+func (l *Load) Validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	if l.Transport != "tcp" && l.Transport != "udp" {

@@ -76,7 +76,7 @@ func (w *Window) Seconds() float64 { return w.To.Sub(w.From).Seconds() }
 // times l.Duration, the server must count everything within
 // Options.Drain.
 func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
-	if err := l.validate(); err != nil {
+	if err := l.Validate(); err != nil {
 		return c, err
 	}
 	o := &r.o

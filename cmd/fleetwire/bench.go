@@ -18,10 +18,10 @@ func init() { subcommands = append(subcommands, newBenchCmd) }
 
 func newBenchCmd() *cobra.Command {
 	var (
-		matrixPath, out, name, codecBenchDir, codecBenchTime, render string
-		quick, noPin, hostLoopback                                   bool
-		engines                                                      []string
-		g                                                            benchFlags
+		matrixPath, suite, out, name, codecBenchDir, codecBenchTime, render string
+		quick, noPin, hostLoopback                                          bool
+		engines                                                             []string
+		g                                                                   benchFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -36,8 +36,11 @@ and udp+ack are acknowledged delivery: 'fleetwire load --ack' against
 'fleetwire serve --sink files'. Figures come from counters: the generator's report, the server's
 /api/stats (TCP_INFO at each close), /proc (CPU, RSS, net/snmp, net/dev).
 
-Without --matrix or scenario flags it runs the default suite (--quick: a
-smoke suite of under a minute). Network profiles other than "loopback" are
+Without --matrix or scenario flags it runs a built-in suite: default (every
+transport and codec, lossy and cellular links; about 10 minutes), quick (a
+smoke run of under a minute; also --quick) or acked (acknowledged delivery
+beside the same fleets without it on every emulated link, and a 3-minute
+steady state on a clean link; about 40 minutes). Network profiles other than "loopback" are
 network-namespace links (bench/netns; root, ip, tc, nft/iptables): they are
 skipped with a message where unavailable. Profiles: ` + profileNames() + `.
 
@@ -45,6 +48,7 @@ The report goes to --out (default bench/results/<date>-<name>): report.md,
 results.csv, results.json, SVG charts, and with --codec-bench the codecs'
 go test -bench output.`,
 		Example: `  fleetwire bench --quick
+  fleetwire bench --suite acked
   fleetwire bench --out bench/results/2026-11-25-default --codec-bench .
   fleetwire bench --matrix my.yaml
   fleetwire bench --render bench/results/2026-11-25-default
@@ -61,17 +65,24 @@ go test -bench output.`,
 			}
 			var m *bench.Matrix
 			var err error
+			if quick {
+				if cmd.Flags().Changed("suite") && suite != "quick" {
+					return fmt.Errorf("--quick is --suite quick: not with --suite %s", suite)
+				}
+				suite = "quick"
+			}
+			picked := quick || cmd.Flags().Changed("suite")
 			switch {
-			case matrixPath != "" && (quick || g.set(cmd)):
-				return errors.New("--matrix goes alone: not with --quick or scenario flags")
+			case matrixPath != "" && (picked || g.set(cmd)):
+				return errors.New("--matrix goes alone: not with --suite, --quick or scenario flags")
+			case picked && g.set(cmd):
+				return errors.New("--suite goes alone: not with scenario flags (write a --matrix instead)")
 			case matrixPath != "":
 				m, err = bench.ReadMatrix(matrixPath)
 			case g.set(cmd):
 				m, err = g.matrix()
-			case quick:
-				m, err = bench.Suite("quick")
 			default:
-				m, err = bench.Suite("default")
+				m, err = bench.Suite(suite)
 			}
 			if err != nil {
 				return err
@@ -139,7 +150,8 @@ go test -bench output.`,
 	f := cmd.Flags()
 	f.SortFlags = false
 	f.StringVar(&matrixPath, "matrix", "", "YAML file of scenario groups (see bench/suites/default.yaml)")
-	f.BoolVar(&quick, "quick", false, "the quick suite: a smoke run of under a minute")
+	f.StringVar(&suite, "suite", "default", "built-in suite: default, quick or acked (see above)")
+	f.BoolVar(&quick, "quick", false, "the quick suite: a smoke run of under a minute (--suite quick)")
 	f.StringVar(&out, "out", "", "report directory (default bench/results/<date>-<name>)")
 	f.StringVar(&name, "name", "", "report name (default: the matrix's)")
 	f.StringSliceVar(&engines, "engines", nil, "engines to run each scenario on (default gnet,std)")

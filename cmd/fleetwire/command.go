@@ -60,6 +60,10 @@ device acked it "ok" (or, raw, it was sent).`,
 			if !codec.ValidID([]byte(device)) {
 				return fmt.Errorf("--device %q: want 1-64 bytes of [A-Za-z0-9._-]", device)
 			}
+			if !cmd.Flags().Changed("token") {
+				// Read here, not as the flag's default: --help prints defaults.
+				token = os.Getenv("FLEETWIRE_TOKEN")
+			}
 			api, err := web.NewClient(addr, web.WithToken(token))
 			if err != nil {
 				return fmt.Errorf("--http: %w", err)
@@ -115,7 +119,7 @@ device acked it "ok" (or, raw, it was sent).`,
 	f := cmd.Flags()
 	f.StringVar(&device, "device", "", "device id")
 	f.StringVar(&addr, "http", "127.0.0.1:7080", "the server's HTTP address (host:port or URL)")
-	f.StringVar(&token, "token", os.Getenv("FLEETWIRE_TOKEN"), "bearer token of the API (default $FLEETWIRE_TOKEN; prefer the variable: arguments show in ps)")
+	f.StringVar(&token, "token", "", "bearer token of the API (default $FLEETWIRE_TOKEN; prefer the variable: arguments show in ps)")
 	f.BoolVar(&wait, "wait", false, "wait until the command is acked, failed or expired; exit non-zero unless acked ok")
 	f.BoolVar(&isHex, "hex", false, "the payload is hex: send those bytes (binary commands)")
 	f.BoolVar(&raw, "raw", false, "send exactly the payload's bytes, nothing added; done once written, no ack expected")

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -42,7 +43,7 @@ At the end it logs what it read, with the rows missing from each device's
 sequence numbers between its first and last row (readings a node held only
 in memory when it died, or that never reached a node, show there) and the
 rows whose device and sequence number came before (stored twice: see
-"Acknowledging devices" in server/natssink/README.md for when). A missing
+"Acknowledging devices across nodes" in server/natssink/README.md for when). A missing
 or duplicate row logs a warning.`,
 		Example: `  fleetwire consume --nats nats://127.0.0.1:4222 > all.csv
   fleetwire consume --nats nats://n1:4222,n2:4222 --device mote-3 --since 15m
@@ -56,13 +57,16 @@ or duplicate row logs a warning.`,
 				}
 				o.Since, o.HasSince = ms, true
 			}
+			if env := os.Getenv("FLEETWIRE_NATS_URL"); env != "" && !cmd.Flags().Changed("nats") {
+				url = env // a URL with a password stays out of ps
+			}
 			urls, err := natssink.ServerURLs(url)
 			if err != nil {
 				return fmt.Errorf("--nats: %w", err)
 			}
 			nc, err := nats.Connect(strings.Join(urls, ","), nats.Name("fleetwire consume"))
 			if err != nil {
-				return fmt.Errorf("connect %s: %w", url, err)
+				return fmt.Errorf("connect %s: %w", redactURL(url), err)
 			}
 			defer nc.Close()
 			st, err := natssink.Read(cmd.Context(), nc, cmd.OutOrStdout(), o, func(seq uint64, err error) {
@@ -79,7 +83,7 @@ or duplicate row logs a warning.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&url, "nats", "nats://127.0.0.1:4222", "NATS servers: nats://host:4222[,host2:4222...]")
+	f.StringVar(&url, "nats", "nats://127.0.0.1:4222", "NATS servers: nats://host:4222[,host2:4222...]; $FLEETWIRE_NATS_URL, when set, replaces the default (a URL with a password stays out of ps)")
 	f.StringVar(&o.Stream, "stream", natssink.DefaultStream, "JetStream stream")
 	f.StringSliceVar(&o.Devices, "device", nil, "only these devices (repeat the flag or separate with commas)")
 	f.StringVar(&since, "since", "", "only rows with device time at or after this: unix ms, RFC 3339, or a duration back from now")

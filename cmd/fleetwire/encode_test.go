@@ -84,12 +84,12 @@ func TestCLI_Errors(t *testing.T) {
 	f("m;1;2\n", "a text frame in a stream said to be compact", "decode", "--codec", "compact")
 	f("", `required flag(s) "in" not set`, "cost")
 	f("v\n1\n", `unknown format "xml"`, "cost", "--in", "-", "--format", "xml")
-	f("v\n1\n", "batch 0: want 1 to 4096 samples per frame", "cost", "--in", "-", "--batches", "0")
+	f("v\n1\n", "invalid --batches 0: must be between 1 and 4096", "cost", "--in", "-", "--batches", "0")
 }
 
 // TestCLI_Cost: every codec and reference at every batch size, on a file
 // (the head of multihop.csv: the whole file is slow under -race, and
-// README-cost.md has its table).
+// bench/cost/README.md has its table).
 func TestCLI_Cost(t *testing.T) {
 	in := filepath.Join(t.TempDir(), "in.csv")
 	head := bytes.SplitAfter(foreignCSV(t), []byte("\n"))

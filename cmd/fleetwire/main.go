@@ -43,6 +43,9 @@ Wire formats (codec names): text, binary, compact, each optionally with
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if err := prepareFlags(cmd); err != nil { // --config, then bounds
+				return err
+			}
 			var lvl slog.Level
 			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level: %w", err)

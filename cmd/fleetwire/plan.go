@@ -90,8 +90,12 @@ func (p *planFlags) configs() ([]plan.Load, error) {
 	for _, tr := range p.transports {
 		for _, c := range p.codecs {
 			for _, b := range p.batches {
-				out = append(out, plan.Load{Transport: strings.ToLower(tr), Codec: c, Batch: b, Channels: p.channels,
-					Devices: p.devices, Duration: p.duration, Rate: 1})
+				l := plan.Load{Transport: strings.ToLower(tr), Codec: c, Batch: b, Channels: p.channels,
+					Devices: p.devices, Duration: p.duration, Rate: 1}
+				if err := l.Validate(); err != nil { // before a report directory or a process
+					return nil, err
+				}
+				out = append(out, l)
 			}
 		}
 	}

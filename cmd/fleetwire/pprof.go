@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/fleetwire/fleetwire/server/web"
@@ -18,11 +19,10 @@ import (
 // insecure, and when the command has an HTTP token (serve), every request
 // must carry it.
 func startPprof(addr string, insecure bool, token string) error {
+	if err := checkPprofAddr(addr, insecure); err != nil {
+		return err
+	}
 	if !isLoopback(addr) {
-		if !insecure {
-			return fmt.Errorf("--pprof %s is not a loopback address: whoever reaches it could read the process's profiles; "+
-				"listen on 127.0.0.1 (and tunnel to it), or pass --pprof-insecure", addr)
-		}
 		slog.Warn("INSECURE: --pprof-insecure: Go's profiles are served beyond loopback", "addr", addr, "token", token != "")
 	}
 	ln, err := net.Listen("tcp", addr)
@@ -30,7 +30,9 @@ func startPprof(addr string, insecure bool, token string) error {
 		return fmt.Errorf("--pprof: %w", err)
 	}
 	slog.Info("pprof serving", "addr", ln.Addr().String(), "token", token != "")
-	hs := &http.Server{Handler: pprofHandler(token), ReadHeaderTimeout: 10 * time.Second}
+	tok := web.NewToken(token)
+	pprofToken.Store(tok)
+	hs := &http.Server{Handler: pprofHandler(tok), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	return nil
 }
@@ -38,7 +40,7 @@ func startPprof(addr string, insecure bool, token string) error {
 // pprofHandler serves the profiles behind the token, or, without one,
 // only to requests addressed to an IP or localhost (DNS rebinding: a web
 // page must not read the profiles of a listener on loopback).
-func pprofHandler(token string) http.Handler {
+func pprofHandler(token *web.Token) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	// Not pprof.Cmdline: the command line may hold --http-token.
@@ -46,8 +48,22 @@ func pprofHandler(token string) http.Handler {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	if token == "" {
+	if token.Empty() {
 		return web.HostCheck(mux)
 	}
-	return web.RequireToken(token, mux)
+	return token.Require(mux)
+}
+
+// pprofToken is the token of the --pprof listener, which serve's reload
+// rotates with the HTTP side's.
+var pprofToken atomic.Pointer[web.Token]
+
+// checkPprofAddr refuses --pprof beyond loopback unless insecure ("": no
+// profiles, nothing to check).
+func checkPprofAddr(addr string, insecure bool) error {
+	if addr == "" || isLoopback(addr) || insecure {
+		return nil
+	}
+	return fmt.Errorf("--pprof %s is not a loopback address: whoever reaches it could read the process's profiles; "+
+		"listen on 127.0.0.1 (and tunnel to it), or pass --pprof-insecure", addr)
 }

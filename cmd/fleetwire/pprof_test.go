@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/fleetwire/fleetwire/server/web"
 )
 
 // TestPprofAddr: --pprof beyond loopback (an unspecified host included)
@@ -33,7 +35,7 @@ func TestPprofAddr(t *testing.T) {
 // that is a DNS name is refused (rebinding); the command line, which may
 // hold the token, is never served.
 func TestPprofHandler(t *testing.T) {
-	withToken, without := httptest.NewServer(pprofHandler("s3cret")), httptest.NewServer(pprofHandler(""))
+	withToken, without := httptest.NewServer(pprofHandler(web.NewToken("s3cret"))), httptest.NewServer(pprofHandler(web.NewToken("")))
 	defer withToken.Close()
 	defer without.Close()
 	f := func(srv *httptest.Server, host, path, token string, want int) {

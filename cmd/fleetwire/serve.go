@@ -26,7 +26,7 @@ func newServeCmd() *cobra.Command {
 	cfg := server.Defaults
 	var end string
 	var maxFrame, maxDecoded, maxChannels, maxSamples int
-	var shutdownGrace, fsyncInterval time.Duration
+	var shutdownGrace, fsyncInterval, fsync time.Duration
 	var clusterNATS, naming, sinkKind, dataDir string
 	var natsCfg natssink.Config
 	var listens []string
@@ -64,7 +64,9 @@ the sink, log a summary.`,
   fleetwire serve --listen 'tcp://127.0.0.1:7072?name=pots&end=comma&naming=ip&downlink=raw'
   printf 'mote-3;42;21.5:40,21.6:41\n' | nc -q1 127.0.0.1 7070`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		// PreRunE checks everything and opens nothing, so that
+		// "fleetwire config check" runs it alone.
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			b, err := server.ParseEnd(end)
 			if err != nil {
 				return fmt.Errorf("--end: %w", err)
@@ -88,8 +90,10 @@ the sink, log a summary.`,
 				return err
 			}
 			wcfg.Token = token
-			fsync, err := fsyncFlag(fsyncInterval)
-			if err != nil {
+			if sinkKind, err = sinkFlag(cmd); err != nil {
+				return err
+			}
+			if fsync, err = fsyncFlag(fsyncInterval); err != nil {
 				return err
 			}
 			for _, d := range []struct {
@@ -104,6 +108,9 @@ the sink, log a summary.`,
 				}
 			}
 			cfg.Limits = codec.Limits{MaxFrame: maxFrame, MaxDecoded: maxDecoded, MaxChannels: maxChannels, MaxSamples: maxSamples}
+			return cfg.Validate()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			sk, err := openSink(sinkKind, dataDir, cfg.Node, fsync, natsCfg)
 			if err != nil {
 				return err
@@ -138,6 +145,7 @@ the sink, log a summary.`,
 				_ = srv.Shutdown(context.Background())
 				return err
 			}
+			defer reloadOnHangup(cmd, srv, ws)()
 			select {
 			case <-cmd.Context().Done():
 			case err = <-httpErr:
@@ -209,6 +217,7 @@ the sink, log a summary.`,
 	f.StringVar(&cfg.Node, "node", "", "name of this server in logs, stats and multi-node views")
 	f.StringVar(&clusterNATS, "cluster-nats", "", "NATS servers whose fleetwire.stats.* the dashboard shows as the cluster (default: those of --sink nats://...; none: no cluster view)")
 	f.DurationVar(&shutdownGrace, "shutdown-timeout", 30*time.Second, "how long shutdown may take to close connections")
+	addConfigFlags(f)
 	return cmd
 }
 

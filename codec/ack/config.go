@@ -42,6 +42,16 @@ const (
 	DefaultMaxRTO     = 60 * time.Second
 )
 
+// DefaultInterval is fleetwire serve's default --ack-interval: the
+// longest a receiver coalesces acknowledgements of a device that streams
+// (sooner at half its window, see PROTOCOL.md). It is a byte budget: one
+// #stored is about 45 bytes on the wire with its UDP/IP headers, so every
+// 15 s it is 3 bytes a second, 4.3 % of a device sending 20 readings a
+// second in compact at batch 10 (3.5 bytes a reading). A device learns
+// nothing of it on the wire; a generator that simulates devices derives
+// its minimum resend timeout from it.
+const DefaultInterval = 15 * time.Second
+
 // ErrConfig is what Check returns for a Config out of its bounds.
 var ErrConfig = errors.New("ack: config: Window must be 0-1000000, MaxBatch and the RTOs >= 0, MinRTO <= InitialRTO <= MaxRTO")
 

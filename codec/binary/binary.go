@@ -28,6 +28,12 @@
 //
 // PROTOCOL.md has the byte-by-byte specification, the error each
 // violation gets, and worked examples.
+//
+// Contracts: Decode appends one frame to a codec.Batch, whole or not at
+// all, and checks the sizes the header states before the Batch grows; the
+// frame's Device aliases the input, its values and times live in the
+// Batch (codec's rules). Decode, Append and Size keep no state between
+// calls: safe for concurrent use with distinct Batches and buffers.
 package binary
 
 import "github.com/fleetwire/fleetwire/codec"

@@ -10,7 +10,15 @@
 //
 // Each channel is coded on its own (channel-major), with a fresh adaptive
 // model, so a frame decodes without any state from earlier frames.
-// PROTOCOL-compact.md has the bit-level specification.
+// PROTOCOL.md has the bit-level specification.
+//
+// Contracts: Decode appends one frame to a codec.Batch, whole or not at
+// all; the frame's Device aliases the input, its values and times live in
+// the Batch (codec's rules). Decode and Append are safe for concurrent use
+// with distinct Batches and buffers: Append borrows an Encoder from a
+// package pool. An Encoder keeps scratch between calls and belongs to one
+// goroutine; once warm, neither direction allocates when its destination
+// has room.
 package compact
 
 import (

@@ -41,7 +41,7 @@ type Options struct {
 // DefaultLevel is the zstd level used when Options.Level is 0. With the
 // default dictionaries it makes batch-10 and batch-60 text frames 6-9%
 // smaller than SpeedFastest and batch-1 frames as small, at about twice
-// the encoding time (PROTOCOL-compress.md has the numbers). SpeedBestCompression
+// the encoding time (bench/results/2026-12-06-codecs has the numbers). SpeedBestCompression
 // is not worth it: with a dictionary it copies 34 MiB of match tables
 // before every frame, and without one it still holds 34 MiB per encoder.
 const DefaultLevel = zstd.SpeedBetterCompression

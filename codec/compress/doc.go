@@ -10,7 +10,7 @@
 // a single-segment zstd frame without checksum; the 4-byte zstd magic and
 // the frame header are not sent: content_size and dict_id are all a decoder
 // needs to rebuild them, and on a one-sample text frame (25 bytes with a
-// dictionary) the 5 bytes saved are a sixth of the datagram. PROTOCOL-compress.md has the byte-level
+// dictionary) the 5 bytes saved are a sixth of the datagram. PROTOCOL.md has the byte-level
 // specification.
 //
 // A Compressor holds the long-lived zstd encoders and decoder (their
@@ -23,4 +23,11 @@
 // The decompressed bytes are a stream of bare frames that the caller
 // dispatches by their first byte; rejecting a compressed frame inside a
 // compressed frame is the dispatcher's job.
+//
+// Contracts: AppendDecoded's output does not alias the frame; it never
+// writes past the declared size nor past cap(dst), leaves len(dst) as it
+// was on error, and allocates nothing when dst has room. Append appends
+// to dst. A Compressor is safe for concurrent use, and its dictionaries
+// must be the same at both ends: a receiver needs every dictionary a
+// sender may name.
 package compress

@@ -9,12 +9,14 @@ import (
 // Binary form: MagicControl, uvarint length of the rest, then
 //
 //	kind u8
-//	hello:  idlen u8, id, then optionally flags u8 (bit 0: ack; the other
-//	        bits 0) and, with bit 0, window uvarint (1-1000000)
+//	hello:  idlen u8, id, then optionally flags u8 (bit 0: ack; bit 1:
+//	        solo, only with bit 0; the other bits 0) and, with bit 0,
+//	        window uvarint (1-1000000)
 //	eos:    idlen u8, id (may be empty), next_seq u64 little-endian
 //	cmd:    id u64 little-endian, payload (the rest, 1-512 bytes)
 //	ack:    id u64 little-endian, status u8, detail (the rest, 0-512 bytes)
-//	stored: idlen u8, id (1-64 bytes), next uvarint, nranges u8 (0-16),
+//	stored: idlen u8, id (0-64 bytes; empty: the device the link speaks
+//	        for, to a device whose hello said solo), next uvarint, nranges u8 (0-16),
 //	        then per range gap uvarint (lo minus the previous range's
 //	        hi+1, or minus next for the first; >= 1) and len uvarint
 //	        (hi-lo+1, >= 1)
@@ -22,8 +24,13 @@ import (
 //
 // Every uvarint is in its shortest form, so a control has one encoding.
 
-// helloAck is the hello flag that asks for #stored acknowledgements.
-const helloAck = 1
+// Hello flags: helloAck asks for #stored acknowledgements; helloSolo
+// (with helloAck) says no other device shares the link, so a #stored may
+// leave out the device's id.
+const (
+	helloAck  = 1
+	helloSolo = 2
+)
 
 // maxBody is the longest body AppendBinary builds on the stack: a #stored
 // of MaxStoredRanges ranges of two 10-byte uvarints each.
@@ -41,7 +48,11 @@ func AppendBinary(dst []byte, c *codec.Control) []byte {
 		b = append(b, byte(len(c.Device)))
 		b = append(b, c.Device...)
 		if c.Ack {
-			b = append(b, helloAck)
+			flags := byte(helloAck)
+			if c.Solo {
+				flags |= helloSolo
+			}
+			b = append(b, flags)
 			b = binary.AppendUvarint(b, uint64(c.Window))
 		}
 	case codec.ControlEOS, codec.ControlGaveUp:
@@ -161,8 +172,8 @@ func decodeHelloOptions(c *codec.Control, b []byte, off int) error {
 		return nil
 	}
 	flags := b[0]
-	if flags&^helloAck != 0 {
-		return fail(off, "unknown hello flags")
+	if flags&^(helloAck|helloSolo) != 0 || flags == helloSolo {
+		return fail(off, "unknown hello flags (solo needs ack)")
 	}
 	b = b[1:]
 	if flags&helloAck == 0 {
@@ -180,7 +191,7 @@ func decodeHelloOptions(c *codec.Control, b []byte, off int) error {
 	case n != len(b):
 		return codec.Errorf(codec.FormatControl, off+1+n, codec.ReasonBadLength, "")
 	}
-	c.Ack, c.Window = true, uint32(w)
+	c.Ack, c.Window, c.Solo = true, uint32(w), flags&helloSolo != 0
 	return nil
 }
 
@@ -188,7 +199,7 @@ func decodeHelloOptions(c *codec.Control, b []byte, off int) error {
 // byte off of the frame.
 func decodeStoredBinary(dst *codec.Batch, c *codec.Control, b []byte, off int) error {
 	m := dst.Mark()
-	id, b, err := cutID(b, off, true)
+	id, b, err := cutID(b, off, false)
 	if err != nil {
 		return err
 	}

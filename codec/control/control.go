@@ -15,7 +15,9 @@
 //	#gaveup [<device>] <next>
 //
 // Decoding allocates nothing once the Batch is warm: Device and Payload
-// alias the frame, Ranges alias the Batch.
+// alias the frame, Ranges alias the Batch (codec's rules: copy what you
+// keep). The functions keep no state between calls and are safe for
+// concurrent use with distinct Batches and buffers.
 package control
 
 import (

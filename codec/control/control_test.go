@@ -14,7 +14,7 @@ import (
 func equal(a, b *codec.Control) bool {
 	if a.Kind != b.Kind || !bytes.Equal(a.Device, b.Device) || a.Seq != b.Seq || a.ID != b.ID ||
 		a.Status != b.Status || !bytes.Equal(a.Payload, b.Payload) || a.Ack != b.Ack ||
-		a.Window != b.Window || len(a.Ranges) != len(b.Ranges) {
+		a.Solo != b.Solo || a.Window != b.Window || len(a.Ranges) != len(b.Ranges) {
 		return false
 	}
 	for i := range a.Ranges {
@@ -85,6 +85,7 @@ func TestRoundTrip(t *testing.T) {
 	f(codec.Control{Kind: codec.ControlHello, Device: []byte("mote-3")}, "#hello mote-3")
 	f(codec.Control{Kind: codec.ControlHello, Device: []byte("mote-3"), Ack: true, Window: 256}, "#hello mote-3 ack 256")
 	f(codec.Control{Kind: codec.ControlHello, Device: []byte("m"), Ack: true, Window: 1}, "#hello m ack 1")
+	f(codec.Control{Kind: codec.ControlHello, Device: []byte("m"), Ack: true, Window: 64, Solo: true}, "#hello m ack 64 solo")
 	f(codec.Control{Kind: codec.ControlHello, Device: []byte("m"), Ack: true, Window: 1000000}, "#hello m ack 1000000")
 	f(codec.Control{Kind: codec.ControlEOS, Device: []byte("mote-3"), Seq: 4690}, "#eos mote-3 4690")
 	f(codec.Control{Kind: codec.ControlEOS, Seq: 12}, "#eos 12")
@@ -95,6 +96,12 @@ func TestRoundTrip(t *testing.T) {
 	f(codec.Control{Kind: codec.ControlStored, Device: []byte("mote-3"), Seq: 4690, Ranges: rs(4700, 4705, 4800, 4800)},
 		"#stored mote-3 4690 4700-4705 4800-4800")
 	f(codec.Control{Kind: codec.ControlStored, Device: []byte("m"), Seq: 0, Ranges: rs(1, 1)}, "#stored m 0 1-1")
+	// Without the id (to a device whose hello said solo): a lone number,
+	// or a number and ranges; a numeric id is told apart by what follows.
+	f(codec.Control{Kind: codec.ControlStored, Seq: 4690}, "#stored 4690")
+	f(codec.Control{Kind: codec.ControlStored, Seq: 4690, Ranges: rs(4700, 4705)}, "#stored 4690 4700-4705")
+	f(codec.Control{Kind: codec.ControlStored, Device: []byte("12"), Seq: 4690}, "#stored 12 4690")
+	f(codec.Control{Kind: codec.ControlStored, Device: []byte("12"), Seq: 4690, Ranges: rs(4700, 4705)}, "#stored 12 4690 4700-4705")
 	f(codec.Control{Kind: codec.ControlStored, Device: []byte("m"), Seq: 1<<64 - 4, Ranges: rs(1<<64-2, 1<<64-2)},
 		"#stored m 18446744073709551612 18446744073709551614-18446744073709551614")
 	f(codec.Control{Kind: codec.ControlStored, Device: []byte("m"), Seq: 1<<64 - 1}, "#stored m 18446744073709551615")
@@ -140,7 +147,10 @@ func TestDecode_Failure(t *testing.T) {
 	f("#gaveup x y", codec.ReasonBadControl)
 	f("#gaveup b@d 1", codec.ReasonBadID)
 	f("#gaveup m 18446744073709551616", codec.ReasonBadControl)
-	f("#stored", codec.ReasonBadID)
+	f("#stored", codec.ReasonBadControl)
+	f("#hello m ack 5 alone", codec.ReasonBadControl)
+	f("#hello m ack 5 solo ", codec.ReasonBadControl)
+	f("#hello m solo", codec.ReasonBadControl)
 	f("#stored b@d 5", codec.ReasonBadID)
 	f("#stored m", codec.ReasonBadControl)
 	f("#stored m x", codec.ReasonBadControl)
@@ -167,7 +177,8 @@ func TestDecode_Failure(t *testing.T) {
 	f("\xa1\x03\x03\x01\x02", codec.ReasonTruncated)
 	f("\xa1\x09\x03\x01\x00\x00\x00\x00\x00\x00\x00", codec.ReasonBadControl) // empty command
 	// hello options
-	f(bin(1, 1, 'm', 2), codec.ReasonBadControl)                   // unknown flag
+	f(bin(1, 1, 'm', 2, 5), codec.ReasonBadControl)                // solo without ack
+	f(bin(1, 1, 'm', 4), codec.ReasonBadControl)                   // unknown flag
 	f(bin(1, 1, 'm', 0x81, 5), codec.ReasonBadControl)             // unknown flag beside ack
 	f(bin(1, 1, 'm', 1), codec.ReasonTruncated)                    // ack without window
 	f(bin(1, 1, 'm', 1, 0x80), codec.ReasonTruncated)              // window cut
@@ -184,7 +195,7 @@ func TestDecode_Failure(t *testing.T) {
 	f(bin(6, 5, 'm'), codec.ReasonTruncated)
 	// stored
 	f(bin(5), codec.ReasonTruncated)
-	f(bin(5, 0, 5, 0), codec.ReasonBadID)                       // id required
+	f(bin(5, 1, '@', 5, 0), codec.ReasonBadID)
 	f(bin(5, 1, 'm'), codec.ReasonTruncated)                    // no next
 	f(bin(5, 1, 'm', 0x80), codec.ReasonTruncated)              // next cut
 	f(bin(5, 1, 'm', 0x85, 0x00, 0), codec.ReasonBadControl)    // next not in shortest form

@@ -41,6 +41,9 @@ func ExampleAppendBinary_acknowledgedDelivery() {
 		{Kind: codec.ControlStored, Device: []byte("mote-3"), Seq: 4690, Ranges: []codec.SeqRange{{Lo: 4700, Hi: 4705}, {Lo: 4800, Hi: 4800}}},
 		{Kind: codec.ControlGaveUp, Device: []byte("mote-3"), Seq: 4600},
 		{Kind: codec.ControlGaveUp, Seq: 4600},
+		// A device alone on its link, and a #stored for it.
+		{Kind: codec.ControlHello, Device: []byte("mote-3"), Ack: true, Window: 256, Solo: true},
+		{Kind: codec.ControlStored, Seq: 4690},
 	} {
 		fmt.Printf("%q\n%s", control.AppendText(nil, &c, '\n'), hex.Dump(control.AppendBinary(nil, &c)))
 	}
@@ -55,4 +58,8 @@ func ExampleAppendBinary_acknowledgedDelivery() {
 	// 00000010  00 00                                             |..|
 	// "#gaveup 4600\n"
 	// 00000000  a1 0a 06 00 f8 11 00 00  00 00 00 00              |............|
+	// "#hello mote-3 ack 256 solo\n"
+	// 00000000  a1 0b 01 06 6d 6f 74 65  2d 33 03 80 02           |....mote-3...|
+	// "#stored 4690\n"
+	// 00000000  a1 05 05 00 d2 24 00                              |.....$.|
 }

@@ -82,8 +82,11 @@ func checkRules(t *testing.T, c *codec.Control) {
 	if cap(c.Ranges) != len(c.Ranges) {
 		t.Fatalf("ranges not capped: len %d cap %d", len(c.Ranges), cap(c.Ranges))
 	}
-	if c.Kind == codec.ControlStored && !codec.ValidID(c.Device) {
-		t.Fatalf("stored without a device id")
+	if c.Kind == codec.ControlStored && c.Device != nil && !codec.ValidID(c.Device) {
+		t.Fatalf("stored with an invalid device id %q", c.Device)
+	}
+	if c.Solo && !c.Ack {
+		t.Fatalf("solo without ack: %+v", c)
 	}
 	above := c.Seq // the lowest number the next range may start above
 	for _, r := range c.Ranges {

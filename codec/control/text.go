@@ -17,8 +17,9 @@ var words = [...][]byte{
 }
 
 var (
-	space  = []byte{' '}
-	ackOpt = []byte("ack")
+	space   = []byte{' '}
+	ackOpt  = []byte("ack")
+	soloOpt = []byte("solo")
 )
 
 func decodeText(dst *codec.Batch, line []byte) error {
@@ -42,13 +43,17 @@ func decodeText(dst *codec.Batch, line []byte) error {
 			off += len(id) + 1
 			name, win, _ := bytes.Cut(opt, space)
 			if !bytes.Equal(name, ackOpt) {
-				return fail(off, "the only hello option is 'ack <window>'")
+				return fail(off, "the only hello option is 'ack <window> [solo]'")
 			}
+			win, solo, hasSolo := bytes.Cut(win, space)
 			w, ok := codec.ParseUint(win)
 			if !ok || w < 1 || w > codec.MaxAckWindow {
 				return fail(off+len(name)+1, "ack window must be 1-1000000 samples")
 			}
-			c.Ack, c.Window = true, uint32(w)
+			if hasSolo && !bytes.Equal(solo, soloOpt) {
+				return fail(off+len(name)+len(win)+2, "after the ack window, only 'solo'")
+			}
+			c.Ack, c.Window, c.Solo = true, uint32(w), hasSolo
 		}
 	case codec.ControlEOS, codec.ControlGaveUp:
 		a, b, two := bytes.Cut(rest, space)
@@ -98,15 +103,20 @@ func decodeText(dst *codec.Batch, line []byte) error {
 	return nil
 }
 
-// decodeStoredText decodes "<device> <next> [<lo>-<hi> ...]"; rest starts
-// at byte off of the line.
+// decodeStoredText decodes "[<device>] <next> [<lo>-<hi> ...]"; rest
+// starts at byte off of the line. The device is there when a second field
+// follows the first and is not a range: "#stored 7" and "#stored 7 9-12"
+// leave it out, "#stored 7 9" is device 7's.
 func decodeStoredText(dst *codec.Batch, c *codec.Control, rest []byte, off int) error {
 	m := dst.Mark()
-	id, rest, _ := bytes.Cut(rest, space)
-	if !codec.ValidID(id) {
-		return codec.Errorf(codec.FormatControl, off, codec.ReasonBadID, "stored needs a device id")
+	var id []byte
+	if first, after, two := bytes.Cut(rest, space); two && bytes.IndexByte(cutField(after), '-') < 0 {
+		if !codec.ValidID(first) {
+			return codec.Errorf(codec.FormatControl, off, codec.ReasonBadID, "stored device id")
+		}
+		id, rest = first, after
+		off += len(id) + 1
 	}
-	off += len(id) + 1
 	field, rest, more := bytes.Cut(rest, space)
 	next, ok := codec.ParseUint(field)
 	if !ok {
@@ -130,6 +140,12 @@ func decodeStoredText(dst *codec.Batch, c *codec.Control, rest []byte, off int) 
 	return nil
 }
 
+// cutField returns b up to its first space.
+func cutField(b []byte) []byte {
+	f, _, _ := bytes.Cut(b, space)
+	return f
+}
+
 // AppendText appends c as a text control line ended by end. Command
 // payloads and ack details must not contain end (ValidTextPayload). c is
 // written as given: a #stored whose ranges break the rules (more than
@@ -144,6 +160,9 @@ func AppendText(dst []byte, c *codec.Control, end byte) []byte {
 		if c.Ack {
 			dst = append(dst, " ack "...)
 			dst = strconv.AppendUint(dst, uint64(c.Window), 10)
+			if c.Solo {
+				dst = append(dst, " solo"...)
+			}
 		}
 	case codec.ControlEOS, codec.ControlGaveUp:
 		if len(c.Device) > 0 {
@@ -164,8 +183,10 @@ func AppendText(dst []byte, c *codec.Control, end byte) []byte {
 			dst = append(dst, c.Payload...)
 		}
 	case codec.ControlStored:
-		dst = append(dst, c.Device...)
-		dst = append(dst, ' ')
+		if len(c.Device) > 0 {
+			dst = append(dst, c.Device...)
+			dst = append(dst, ' ')
+		}
 		dst = strconv.AppendUint(dst, c.Seq, 10)
 		for _, r := range c.Ranges {
 			dst = append(dst, ' ')

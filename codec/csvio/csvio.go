@@ -14,8 +14,13 @@
 //
 // Reader maps the columns of any CSV onto that schema (Mapping), Writer
 // writes frames as rows, and Framer groups rows into codec.Frames. None of
-// them allocates per row once warm. /work/notes/PROTOCOL-csv.md (merged
-// into PROTOCOL.md) specifies the schema.
+// them allocates per row once warm. PROTOCOL.md ("CSV interchange schema")
+// specifies the schema.
+//
+// Contracts: a Reader, Writer or Framer belongs to one goroutine. A Row
+// and its slices alias the Reader's buffers and are valid until the next
+// call to Next; the *codec.Frame a Framer gives its emit function, and its
+// slices, are valid only during that call. Copy what you keep.
 package csvio
 
 import (

@@ -1,6 +1,15 @@
 // Package framing finds where frames end in a byte stream or a datagram.
 // It never looks inside a frame beyond what tells its length: decoding is
 // the job of the format packages. It imports no I/O and no gnet.
+//
+// Contracts: a frame it returns or hands to Scan's callback aliases the
+// caller's data (no copy) and is valid only as long as those bytes, and
+// during the callback for Scan; bytes after the last whole frame are the
+// caller's to keep for the next call. A Splitter holds a little state per
+// stream (whether it is skipping an over-long line), so each stream or
+// datagram reader has its own; it allocates nothing. An error it returns
+// with a non-zero advance is recoverable (skip and count), one with zero
+// advance is not (close the stream).
 package framing
 
 import (
@@ -18,10 +27,9 @@ import (
 // "\r" before it is dropped. With any other End, ASCII whitespace ("\r",
 // "\n", "\t", " ") before and after a frame is not part of it: a device
 // that ends each reading with ',' often prints "\r\n" or spaces too
-// (Serial.println), and nothing in a frame ends or starts with those. End
-// '\n' keeps its old rule, under which a leading space stays in the
-// frame, so lines that decoded before decode alike. Every other frame is a
-// length-prefixed envelope: magic byte, uvarint length of the rest, the
+// (Serial.println), and nothing in a frame ends or starts with those.
+// With End '\n' a leading space stays in the frame. Every other frame is
+// a length-prefixed envelope: magic byte, uvarint length of the rest, the
 // rest.
 type Splitter struct {
 	End      byte // END byte of text frames; 0 means '\n'

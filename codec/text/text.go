@@ -14,6 +14,12 @@
 // frame given to Decode; EndAllowed says which bytes may be END. With END
 // ',' a frame holds one sample. PROTOCOL.md has the byte-level
 // specification.
+//
+// Contracts: Decode appends one frame to a codec.Batch, whole or not at
+// all; the frame's Device aliases the line, its values and times live in
+// the Batch (codec's rules). Decode and Append keep no state between
+// calls, so they are safe for concurrent use with distinct Batches and
+// buffers; Append only appends to dst.
 package text
 
 import (

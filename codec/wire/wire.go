@@ -3,6 +3,14 @@
 // of any of those), and Encoder writes frames in a named codec such as
 // "compact+zstd". Servers, generators and tools use this package; the
 // format packages stay independent of each other.
+//
+// Contracts: a Decoder holds only configuration and the process-wide
+// Compressor, so one Decoder serves every connection and goroutine; the
+// per-call state is the codec.Batch, which belongs to one goroutine. What
+// Decode appends aliases the frame (and, for a compressed frame, the
+// Batch's Scratch): valid while those bytes are and until the Batch's next
+// Reset. A frame is accepted whole or not at all. An Encoder keeps scratch
+// between calls and is not safe for concurrent use: one per goroutine.
 package wire
 
 import (

@@ -1,6 +1,10 @@
 // Package tmpfs gives tests a small file system of their own, so that they
 // can fill it: what a full disk does to the sinks is tested, not assumed.
 // Only tests import it.
+//
+// Mount's file system belongs to the test that mounted it and is unmounted
+// when that test ends; it needs root (CAP_SYS_ADMIN), and the test is
+// skipped with the reason where it cannot be had.
 package tmpfs
 
 import (

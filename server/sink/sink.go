@@ -11,6 +11,24 @@
 // Segments are zstd-compressed CSV in the interchange schema, so standard
 // tools read them (zstdcat seg-*.csv.zst); doc.go has the on-disk format and
 // its durability guarantees, and Reader reads them back.
+//
+// Contracts:
+//
+//   - Buffers. Chunk.Add copies what it keeps (values, times, device id)
+//     out of the codec.Batch, so a Chunk never aliases a network buffer and
+//     the caller may reuse the Batch at once.
+//   - Ownership. Submit returning true takes the Chunk: the caller must not
+//     touch it again, and the sink releases it to the pool. Returning false
+//     leaves it the caller's, to Release or to Submit again.
+//   - Concurrency. Submit and Stats are safe for any number of goroutines
+//     and never block on the disk; Close is called once, by one goroutine,
+//     and returns when everything accepted is written and fsynced. One
+//     writer goroutine per FileSink does all file I/O.
+//   - Receipts. A Receipt's Settled is called exactly once per accepted
+//     Chunk that carries one, on the writer goroutine, in submission order,
+//     true only after the fsync that covers every row; it must not block.
+//   - Readers. A Reader (export, verify, Recover) belongs to one goroutine;
+//     the Row it returns is valid until the next call to Next.
 package sink
 
 import (

@@ -3,9 +3,11 @@ package web
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"errors"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -88,18 +90,71 @@ func safeHost(hostport string) bool {
 
 // auth requires the bearer token on API and metrics requests when one is
 // configured.
-func (s *Server) auth(next http.Handler) http.Handler { return RequireToken(s.cfg.Token, next) }
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.cfg.Token == "" {
+		return next
+	}
+	return s.token.Require(next)
+}
+
+// SetToken replaces the bearer token from the next request on (a token
+// rotated on SIGHUP). Turning the token on or off is refused: whether one
+// is set decides the routes' guards (HostCheck) and whether serve may
+// listen beyond loopback, so that needs a restart.
+func (s *Server) SetToken(token string) error {
+	if (token == "") != (s.cfg.Token == "") {
+		return errors.New("web: turning the HTTP token on or off needs a restart")
+	}
+	s.token.Set(token)
+	return nil
+}
 
 // RequireToken serves next only to requests that carry "Authorization:
-// Bearer token"; an empty token requires nothing. Both sides are hashed
-// first so the comparison takes the same time whatever the length or
-// content of the guess.
+// Bearer token"; an empty token requires nothing.
 func RequireToken(token string, next http.Handler) http.Handler {
 	if token == "" {
 		return next
 	}
-	want := sha256.Sum256([]byte(token))
+	return NewToken(token).Require(next)
+}
+
+// Token is a bearer token that can be replaced while requests are being
+// served: each request reads it once, lock-free.
+type Token struct {
+	sum atomic.Pointer[[sha256.Size]byte] // nil: no token
+}
+
+// NewToken returns a Token holding token ("": none).
+func NewToken(token string) *Token {
+	t := &Token{}
+	t.Set(token)
+	return t
+}
+
+// Set replaces the token ("": none) from the next request on.
+func (t *Token) Set(token string) {
+	if token == "" {
+		t.sum.Store(nil)
+		return
+	}
+	sum := sha256.Sum256([]byte(token))
+	t.sum.Store(&sum)
+}
+
+// Empty tells whether no token is set.
+func (t *Token) Empty() bool { return t.sum.Load() == nil }
+
+// Require serves next only to requests that carry "Authorization: Bearer
+// <token>" while a token is set. Both sides are hashed first so the
+// comparison takes the same time whatever the length or content of the
+// guess.
+func (t *Token) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := t.sum.Load()
+		if want == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		sum := sha256.Sum256([]byte(got))
 		if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {

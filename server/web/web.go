@@ -4,6 +4,15 @@
 // server only through its snapshot methods: Stats is sampled once a second
 // by one goroutine (it walks every session), whatever the number of
 // clients; pages and SSE streams are served from that cached sample.
+//
+// Contracts: every handler is safe for concurrent requests (net/http calls
+// them from many goroutines); answers are built from copies, never from the
+// server's live sessions, so nothing a handler holds aliases ingest
+// buffers. /api/* and /metrics need the bearer token when one is set, and
+// the HTTP side refuses a non-loopback address without one unless told it
+// may (the CLI's --http-insecure). Page and stream counts are bounded
+// (event streams at most 256), and each response has deadlines, so a slow
+// client costs a goroutine and a buffer, not the ingest path.
 package web
 
 import (
@@ -59,6 +68,7 @@ func (c Config) withDefaults() Config {
 type Server struct {
 	srv     *server.Server
 	cfg     Config
+	token   *Token // cfg.Token, until SetToken replaces it
 	rec     *recorder
 	cluster *clusterSampler // nil without Config.Cluster
 	devs    *deviceCache
@@ -76,7 +86,7 @@ type Server struct {
 // Shutdown stops the sampling.
 func New(srv *server.Server, cfg Config) *Server {
 	cfg = cfg.withDefaults()
-	s := &Server{srv: srv, cfg: cfg, quit: make(chan struct{})}
+	s := &Server{srv: srv, cfg: cfg, token: NewToken(cfg.Token), quit: make(chan struct{})}
 	s.devs = newDeviceCache(cfg.Interval)
 	s.rec = newRecorder(srv.Stats, cfg.Interval, int(cfg.History/cfg.Interval))
 	go s.rec.run()

@@ -4,6 +4,11 @@
 // converted to the interchange schema. Every value is written in the
 // canonical form codec.AppendValue prints, so a lossless round trip
 // reproduces the CSV byte for byte.
+//
+// For tests only. Every call returns fresh recordings that the caller
+// owns; nothing is shared between calls, and Synthetic is deterministic
+// for a seed. Multihop reports ok false when the data set is not found
+// (MultihopPath says where it looks), so a test can skip.
 package csvtest
 
 import (

@@ -6,6 +6,11 @@
 // decode(encode(x)) reproduces x byte for byte when x is interchange CSV
 // in canonical form (as csvio.Writer writes it) and decode is given the
 // channel names of x's header: names are not on the wire.
+//
+// Contracts: Encode and Decode stream (memory does not grow with the
+// input) and keep nothing between calls; each call owns its encoder or
+// decoder, which must not be shared with a concurrent call. A frame handed
+// to a callback aliases the call's buffer and is valid until it returns.
 package transcode
 
 import (

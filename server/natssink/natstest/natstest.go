@@ -3,7 +3,10 @@
 // loopback. Nodes can be stopped and restarted on the same ports and
 // store directories, to test what a client does when NATS goes away.
 //
-// It is for tests only; importing it links the NATS server.
+// It is for tests only; importing it links the NATS server. A Cluster
+// belongs to the test that started it: its servers listen on loopback
+// ports and temporary directories of that test, and are shut down when it
+// ends.
 package natstest
 
 import (
