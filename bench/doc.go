@@ -7,7 +7,8 @@
 // processes of the same binary, so each one's CPU is measured alone, once
 // per engine (gnet, then the standard-library baseline, alternately). Every
 // figure is computed from a named counter (Figures says which); nothing
-// that a counter can give is estimated.
+// that a counter can give is estimated. A run goes through the phases of
+// Trial (runner.go), which bench/plan composes too.
 //
 // Contracts: Run runs scenarios one at a time (they share the host's
 // cores) and stops every process it started by its own PID before it

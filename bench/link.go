@@ -6,10 +6,11 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 
-	"golang.org/x/sys/unix"
+	"github.com/prometheus/procfs"
+
+	"github.com/fleetwire/fleetwire/bench/netns"
 )
 
 // link is where a scenario's two processes run and how the runner reaches
@@ -47,11 +48,7 @@ func (hostLoopback) dial(ctx context.Context, network, addr string) (net.Conn, e
 	return d.DialContext(ctx, network, addr)
 }
 func (hostLoopback) snmp() (SNMP, bool, error) {
-	b, err := os.ReadFile("/proc/net/snmp")
-	if err != nil {
-		return nil, true, err
-	}
-	s, err := ParseSNMP(b)
+	s, err := ReadSNMP(os.Getpid()) // /proc/net/snmp: this process's namespace, the host's
 	return s, true, err
 }
 func (hostLoopback) ifs() (*IfCounters, *IfCounters, error) { return nil, nil, nil }
@@ -115,14 +112,14 @@ func (l *nsLoopback) command(_, name string, args ...string) *exec.Cmd {
 }
 func (l *nsLoopback) serverHost() string { return "127.0.0.1" }
 func (l *nsLoopback) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	return dialInNS(ctx, l.name, network, addr)
+	return netns.DialInNS(ctx, l.name, network, addr)
 }
 func (l *nsLoopback) snmp() (SNMP, bool, error) {
-	b, err := readInNS(l.name, "net/snmp")
-	if err != nil {
-		return nil, false, err
-	}
-	s, err := ParseSNMP(b)
+	var s SNMP
+	err := netns.ProcInNS(l.name, func(t procfs.Proc) (err error) {
+		s, err = readSNMP(t)
+		return err
+	})
 	return s, false, err
 }
 func (l *nsLoopback) ifs() (*IfCounters, *IfCounters, error) { return nil, nil, nil }
@@ -135,51 +132,6 @@ func (l *nsLoopback) close() error {
 		return fmt.Errorf("ip netns del %s: %w: %s", l.name, err, out)
 	}
 	return nil
-}
-
-// inNS runs fn on an OS thread that joined the named namespace
-// (/run/netns/NAME). The goroutine exits still locked, so the runtime
-// discards that thread instead of reusing it outside the namespace.
-func inNS(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		f, err := os.Open("/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-		f.Close()
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", ns, err)
-			return
-		}
-		errc <- fn()
-	}()
-	return <-errc
-}
-
-// readInNS reads /proc/thread-self/<path> as seen from inside ns.
-func readInNS(ns, path string) ([]byte, error) {
-	var b []byte
-	err := inNS(ns, func() (err error) {
-		b, err = os.ReadFile("/proc/thread-self/" + path)
-		return err
-	})
-	return b, err
-}
-
-// dialInNS opens a connection from inside ns: a socket belongs to the
-// namespace of the thread that created it, whichever thread uses it later.
-func dialInNS(ctx context.Context, ns, network, addr string) (net.Conn, error) {
-	var c net.Conn
-	err := inNS(ns, func() (err error) {
-		var d net.Dialer
-		c, err = d.DialContext(ctx, network, addr)
-		return err
-	})
-	return c, err
 }
 
 func hostPort(host string, port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }

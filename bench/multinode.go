@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -253,7 +252,7 @@ type mnNode struct {
 	name, target, http string
 	p                  *Proc
 	log                string
-	hc                 *http.Client
+	api                *web.Client
 }
 
 func freePort(network string) (int, error) {
@@ -274,7 +273,7 @@ func freePort(network string) (int, error) {
 }
 
 func startNode(ctx context.Context, o *MultiNodeOptions, i int) (*mnNode, error) {
-	n := &mnNode{name: fmt.Sprintf("node-%d", i+1), hc: &http.Client{Timeout: 5 * time.Second}}
+	n := &mnNode{name: fmt.Sprintf("node-%d", i+1)}
 	ingest, err := freePort(o.Transport)
 	if err != nil {
 		return nil, err
@@ -284,6 +283,9 @@ func startNode(ctx context.Context, o *MultiNodeOptions, i int) (*mnNode, error)
 		return nil, err
 	}
 	n.target, n.http = hostPort("127.0.0.1", ingest), hostPort("127.0.0.1", hp)
+	if n.api, err = web.NewClient(n.http, web.WithTimeout(5*time.Second)); err != nil {
+		return nil, err
+	}
 	dir := filepath.Join(o.WorkDir, n.name)
 	args := []string{"serve", "--node", n.name, "--sink", o.NATS, "--nats-create-stream",
 		"--nats-replicas", strconv.Itoa(o.Replicas), "--data", filepath.Join(dir, "data"),
@@ -301,32 +303,11 @@ func startNode(ctx context.Context, o *MultiNodeOptions, i int) (*mnNode, error)
 	return n, nil
 }
 
-func (n *mnNode) getJSON(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.http+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := n.hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
-}
-
 func (n *mnNode) waitReady(ctx context.Context, d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+n.http+"/readyz", nil)
-		if resp, err := n.hc.Do(req); err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		if n.api.Ready(ctx) {
+			return nil
 		}
 		if n.p.Exited() || time.Now().After(deadline) || ctx.Err() != nil {
 			b, _ := os.ReadFile(n.log)
@@ -342,8 +323,8 @@ func (n *mnNode) waitReady(ctx context.Context, d time.Duration) error {
 func (n *mnNode) waitAcked(ctx context.Context, deadline time.Time, want uint64, exact bool) (server.Stats, error) {
 	var st, prev server.Stats
 	for {
-		st = server.Stats{}
-		err := n.getJSON(ctx, "/api/stats", &st)
+		snap, err := n.api.Stats(ctx)
+		st = snap.Stats
 		done := err == nil && st.Sink.Pending == 0 && st.Sink.Stored == st.Readings && st.Stored == st.Readings
 		if exact {
 			done = done && st.Readings == want
@@ -365,10 +346,8 @@ func (n *mnNode) waitAcked(ctx context.Context, deadline time.Time, want uint64,
 // clusterView waits until the first node's /api/cluster shows every node
 // with the readings it counts itself, and records them.
 func clusterView(ctx context.Context, n *mnNode, figs []NodeFigures, deadline time.Time) error {
-	var v web.Cluster
 	for {
-		v = web.Cluster{}
-		err := n.getJSON(ctx, "/api/cluster", &v)
+		v, err := n.api.Cluster(ctx)
 		ok := err == nil && v.Enabled && len(v.Nodes) == len(figs)
 		for i := 0; ok && i < len(figs); i++ {
 			ok = v.Nodes[i].Node == figs[i].Node && v.Nodes[i].Readings == figs[i].ReadingsReceived

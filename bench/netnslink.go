@@ -41,7 +41,7 @@ func (v *vethLink) command(s, name string, args ...string) *exec.Cmd {
 }
 func (v *vethLink) serverHost() string { return v.l.ServerAddr.String() }
 func (v *vethLink) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	return dialInNS(ctx, v.l.ServerNS, network, addr)
+	return netns.DialInNS(ctx, v.l.ServerNS, network, addr)
 }
 
 // snmp merges both namespaces: the server's as Udp.* / Tcp.*, the

@@ -1,14 +1,19 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
+	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
+	"io/fs"
+	"reflect"
+	"sync"
+	"syscall"
+
+	"github.com/prometheus/procfs"
 )
+
+// procFS is /proc, opened once; tests read fixture trees through the
+// unexported readers that take an FS.
+var procFS = sync.OnceValues(procfs.NewDefaultFS)
 
 // CPUSample is a process's CPU time at one moment, from two counters:
 // SchedNs sums the on-CPU time of every thread (field 1 of
@@ -41,58 +46,40 @@ func (s CPUSample) StatNs() int64 { return (s.UserTicks + s.SysTicks) * (1e9 / c
 // of /proc/<pid>/task/<tid>/schedstat) and reads utime and stime of
 // /proc/<pid>/stat.
 func ReadCPU(pid int) (CPUSample, error) {
-	var c CPUSample
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	pfs, err := procFS()
 	if err != nil {
-		return c, err
+		return CPUSample{}, err
 	}
-	if c.UserTicks, c.SysTicks, err = parseStatTimes(b); err != nil {
-		return c, fmt.Errorf("/proc/%d/stat: %w", pid, err)
-	}
-	tasks, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	if err != nil {
-		return c, err
-	}
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue // the thread exited between the glob and the read
-		}
-		f := strings.Fields(string(b))
-		if len(f) < 3 {
-			continue
-		}
-		n, err1 := strconv.ParseInt(f[0], 10, 64)
-		k, err2 := strconv.ParseInt(f[2], 10, 64)
-		if err1 != nil || err2 != nil {
-			return c, fmt.Errorf("%s: %q", t, b)
-		}
-		c.SchedNs += n
-		c.Slices += k
-	}
-	return c, nil
+	return readCPU(pfs, pid)
 }
 
-// parseStatTimes returns utime and stime of a /proc/<pid>/stat line. The
-// command name (field 2) may hold spaces and parentheses, so fields are
-// counted from the last ')'.
-func parseStatTimes(b []byte) (utime, stime int64, err error) {
-	i := bytes.LastIndexByte(b, ')')
-	if i < 0 {
-		return 0, 0, fmt.Errorf("no ')' in %q", b)
+func readCPU(pfs procfs.FS, pid int) (CPUSample, error) {
+	var c CPUSample
+	p, err := pfs.Proc(pid)
+	if err != nil {
+		return c, err
 	}
-	f := strings.Fields(string(b[i+1:]))
-	// f[0] is field 3 (state): utime is field 14, stime 15.
-	if len(f) < 13 {
-		return 0, 0, fmt.Errorf("short stat line %q", b)
+	st, err := p.Stat()
+	if err != nil {
+		return c, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 	}
-	if utime, err = strconv.ParseInt(f[11], 10, 64); err != nil {
-		return 0, 0, err
+	c.UserTicks, c.SysTicks = int64(st.UTime), int64(st.STime)
+	threads, err := pfs.AllThreads(pid)
+	if err != nil {
+		return c, err
 	}
-	if stime, err = strconv.ParseInt(f[12], 10, 64); err != nil {
-		return 0, 0, err
+	for _, t := range threads {
+		ss, err := t.Schedstat()
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESRCH) {
+			continue // the thread exited between the listing and the read
+		}
+		if err != nil {
+			return c, fmt.Errorf("/proc/%d/task/%d/schedstat: %w", pid, t.PID, err)
+		}
+		c.SchedNs += int64(ss.RunningNanoseconds)
+		c.Slices += int64(ss.RunTimeslices)
 	}
-	return utime, stime, nil
+	return c, nil
 }
 
 // Memory is VmRSS and VmHWM (peak) of /proc/<pid>/status, in bytes.
@@ -103,39 +90,26 @@ type Memory struct {
 
 // ReadMemory reads VmRSS and VmHWM of /proc/<pid>/status.
 func ReadMemory(pid int) (Memory, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	pfs, err := procFS()
 	if err != nil {
 		return Memory{}, err
 	}
-	return parseStatus(b)
+	return readMemory(pfs, pid)
 }
 
-func parseStatus(b []byte) (Memory, error) {
-	var m Memory
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) != 2 || f[1] != "kB" {
-			return m, fmt.Errorf("status %s: %q", k, v)
-		}
-		n, err := strconv.ParseInt(f[0], 10, 64)
-		if err != nil {
-			return m, fmt.Errorf("status %s: %w", k, err)
-		}
-		if k == "VmRSS" {
-			m.RSS = n << 10
-		} else {
-			m.HWM = n << 10
-		}
+func readMemory(pfs procfs.FS, pid int) (Memory, error) {
+	p, err := pfs.Proc(pid)
+	if err != nil {
+		return Memory{}, err
 	}
-	if m.RSS == 0 {
-		return m, fmt.Errorf("status: no VmRSS")
+	st, err := p.NewStatus()
+	if err != nil {
+		return Memory{}, err
 	}
-	return m, nil
+	if st.VmRSS == 0 {
+		return Memory{}, fmt.Errorf("/proc/%d/status: no VmRSS", pid)
+	}
+	return Memory{RSS: int64(st.VmRSS), HWM: int64(st.VmHWM)}, nil
 }
 
 // SNMP is /proc/net/snmp as "Proto.Field" -> value.
@@ -144,36 +118,46 @@ type SNMP map[string]int64
 // ReadSNMP reads /proc/<pid>/net/snmp: the counters of pid's network
 // namespace.
 func ReadSNMP(pid int) (SNMP, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/snmp", pid))
+	pfs, err := procFS()
 	if err != nil {
 		return nil, err
 	}
-	return ParseSNMP(b)
+	p, err := pfs.Proc(pid)
+	if err != nil {
+		return nil, err
+	}
+	return readSNMP(p)
 }
 
-// ParseSNMP parses /proc/net/snmp's pairs of header and value lines.
-func ParseSNMP(b []byte) (SNMP, error) {
+// readSNMP reads net/snmp of p, a process or a thread: a thread's is
+// that of the namespace the thread is in.
+func readSNMP(p procfs.Proc) (SNMP, error) {
+	s, err := p.Snmp()
+	if err != nil {
+		return nil, err
+	}
+	return snmpMap(&s), nil
+}
+
+// snmpMap flattens procfs's sections (Ip, Icmp, IcmpMsg, Tcp, Udp,
+// UdpLite, named as in the file) into "Proto.Field" keys; a counter the
+// kernel does not have is left out.
+func snmpMap(s *procfs.ProcSnmp) SNMP {
 	m := SNMP{}
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	for i := 0; i+1 < len(lines); i += 2 {
-		hp, hdr, ok1 := strings.Cut(lines[i], ":")
-		vp, val, ok2 := strings.Cut(lines[i+1], ":")
-		if !ok1 || !ok2 || hp != vp {
-			return nil, fmt.Errorf("snmp: unpaired lines %q / %q", lines[i], lines[i+1])
+	v := reflect.ValueOf(s).Elem()
+	for i := range v.NumField() {
+		sf := v.Type().Field(i)
+		if !sf.Anonymous || sf.Type.Kind() != reflect.Struct {
+			continue // PID
 		}
-		names, vals := strings.Fields(hdr), strings.Fields(val)
-		if len(names) != len(vals) {
-			return nil, fmt.Errorf("snmp %s: %d names, %d values", hp, len(names), len(vals))
-		}
-		for j, n := range names {
-			v, err := strconv.ParseInt(vals[j], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("snmp %s.%s: %w", hp, n, err)
+		sec := v.Field(i)
+		for j := range sec.NumField() {
+			if p, ok := sec.Field(j).Interface().(*float64); ok && p != nil {
+				m[sf.Name+"."+sec.Type().Field(j).Name] = int64(*p)
 			}
-			m[hp+"."+n] = v
 		}
 	}
-	return m, nil
+	return m
 }
 
 // Sub returns s - o for every key of s.
@@ -206,32 +190,4 @@ func (c IfCounters) Sub(o IfCounters) IfCounters {
 	return IfCounters{RxBytes: c.RxBytes - o.RxBytes, RxPackets: c.RxPackets - o.RxPackets, RxDropped: c.RxDropped - o.RxDropped,
 		TxBytes: c.TxBytes - o.TxBytes, TxPackets: c.TxPackets - o.TxPackets, TxDropped: c.TxDropped - o.TxDropped,
 		LossDropped: c.LossDropped - o.LossDropped, QdiscDrops: c.QdiscDrops - o.QdiscDrops}
-}
-
-// parseNetDev returns the counters of every interface in a /proc/net/dev.
-func parseNetDev(b []byte) (map[string]IfCounters, error) {
-	m := map[string]IfCounters{}
-	for i, line := range strings.Split(string(b), "\n") {
-		if i < 2 || strings.TrimSpace(line) == "" {
-			continue
-		}
-		name, rest, ok := strings.Cut(line, ":")
-		if !ok {
-			return nil, fmt.Errorf("net/dev line %d: %q", i+1, line)
-		}
-		f := strings.Fields(rest)
-		if len(f) < 16 {
-			return nil, fmt.Errorf("net/dev %s: %d fields", name, len(f))
-		}
-		var v [16]int64
-		for j := range v {
-			n, err := strconv.ParseInt(f[j], 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("net/dev %s: %w", name, err)
-			}
-			v[j] = n
-		}
-		m[strings.TrimSpace(name)] = IfCounters{RxBytes: v[0], RxPackets: v[1], RxDropped: v[3], TxBytes: v[8], TxPackets: v[9], TxDropped: v[11]}
-	}
-	return m, nil
 }

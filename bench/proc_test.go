@@ -2,75 +2,106 @@ package bench
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/prometheus/procfs"
 )
 
-func TestParseStatTimes(t *testing.T) {
-	f := func(line string, user, sys int64) {
-		t.Helper()
-		u, s, err := parseStatTimes([]byte(line))
-		if err != nil || u != user || s != sys {
-			t.Fatalf("%q: got %d %d %v, want %d %d", line, u, s, err, user, sys)
+// fixtureFS writes files (path relative to the root -> content) into a
+// temporary /proc tree.
+func fixtureFS(t *testing.T, files map[string]string) procfs.FS {
+	t.Helper()
+	root := t.TempDir()
+	for p, s := range files {
+		p = filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
-	f("1234 (fleetwire) S 1 1234 1234 0 -1 4194560 100 0 0 0 17 5 0 0 20 0 8 0 100 0 0", 17, 5)
-	// A command name with spaces and parentheses.
-	f("99 (a) b (c)) R 1 99 99 0 -1 0 0 0 0 0 300 12 0 0 20 0", 300, 12)
-	if _, _, err := parseStatTimes([]byte("1 (x) S 1 2")); err == nil {
-		t.Fatal("short line accepted")
-	}
-}
-
-func TestReadCPU_Self(t *testing.T) {
-	c, err := ReadCPU(os.Getpid())
+	pfs, err := procfs.NewFS(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.SchedNs <= 0 {
-		t.Fatalf("no CPU time: %+v", c)
+	return pfs
+}
+
+func TestReadCPU_Fixture(t *testing.T) {
+	// A command name with spaces and parentheses; utime 300, stime 12.
+	stat := "99 (a) b (c)) R 1 99 99 0 -1 0 0 0 0 0 300 12 0 0 20 0 8 0 100 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n"
+	pfs := fixtureFS(t, map[string]string{
+		"99/stat":                stat,
+		"99/task/99/schedstat":   "1000 50 7\n",
+		"99/task/100/schedstat":  "2500 10 3\n",
+		"99/task/101/.gone-here": "", // a thread that exited: no schedstat
+	})
+	c, err := readCPU(pfs, 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (CPUSample{SchedNs: 3500, Slices: 10, UserTicks: 300, SysTicks: 12}); c != want {
+		t.Fatalf("got %+v, want %+v", c, want)
+	}
+	if c.StatNs() != 312*10_000_000 {
+		t.Fatalf("StatNs %d", c.StatNs())
 	}
 }
 
-func TestParseStatus(t *testing.T) {
-	m, err := parseStatus([]byte("Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nThreads:\t4\n"))
+func TestReadMemory_Fixture(t *testing.T) {
+	pfs := fixtureFS(t, map[string]string{
+		"7/status": "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nThreads:\t4\n",
+		"8/status": "Name:\tzombie\nThreads:\t1\n",
+	})
+	m, err := readMemory(pfs, 7)
 	if err != nil || m.RSS != 1<<20 || m.HWM != 2<<20 {
 		t.Fatalf("%+v %v", m, err)
 	}
-	if _, err := parseStatus([]byte("Name:\tx\n")); err == nil {
+	if _, err := readMemory(pfs, 8); err == nil {
 		t.Fatal("status without VmRSS accepted")
 	}
 }
 
-func TestParseSNMP(t *testing.T) {
-	in := "Tcp: RtoMin RetransSegs\nTcp: 200 7\nUdp: InDatagrams RcvbufErrors InErrors\nUdp: 100 3 4\n"
-	s, err := ParseSNMP([]byte(in))
+func TestReadSNMP_Fixture(t *testing.T) {
+	pfs := fixtureFS(t, map[string]string{
+		"5/net/snmp": "Tcp: RtoAlgorithm RtoMin MaxConn RetransSegs\nTcp: 1 200 -1 7\n" +
+			"Udp: InDatagrams RcvbufErrors InErrors\nUdp: 100 3 4\n",
+	})
+	p, err := pfs.Proc(5)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s["Tcp.RetransSegs"] != 7 || s["Udp.RcvbufErrors"] != 3 || s["Udp.InErrors"] != 4 {
-		t.Fatalf("%v", s)
+	s, err := readSNMP(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SNMP{"Tcp.RtoAlgorithm": 1, "Tcp.RtoMin": 200, "Tcp.MaxConn": -1, "Tcp.RetransSegs": 7,
+		"Udp.InDatagrams": 100, "Udp.RcvbufErrors": 3, "Udp.InErrors": 4}
+	if len(s) != len(want) {
+		t.Fatalf("got %v, want %v", s, want)
+	}
+	for k, v := range want {
+		if s[k] != v {
+			t.Fatalf("%s: got %d, want %d (%v)", k, s[k], v, s)
+		}
 	}
 	d := SNMP{"Udp.InErrors": 10}.Sub(SNMP{"Udp.InErrors": 4})
 	if d["Udp.InErrors"] != 6 {
 		t.Fatalf("sub %v", d)
 	}
-	if _, err := ParseSNMP([]byte("Tcp: A B\nTcp: 1\n")); err == nil {
-		t.Fatal("mismatched line accepted")
-	}
 }
 
-func TestParseNetDev(t *testing.T) {
-	in := `Inter-|   Receive                                                |  Transmit
- face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed
-    lo:     100       2    0    0    0     0          0         0      100       2    0    0    0     0       0          0
-veth-cli:  1400     10    0    1    0     0          0         0     2800      20    0    3    0     0       0          0
-`
-	m, err := parseNetDev([]byte(in))
-	if err != nil {
-		t.Fatal(err)
+func TestReadProc_Self(t *testing.T) {
+	pid := os.Getpid()
+	if c, err := ReadCPU(pid); err != nil || c.SchedNs <= 0 {
+		t.Fatalf("no CPU time: %+v %v", c, err)
 	}
-	want := IfCounters{RxBytes: 1400, RxPackets: 10, RxDropped: 1, TxBytes: 2800, TxPackets: 20, TxDropped: 3}
-	if m["veth-cli"] != want || m["lo"].TxBytes != 100 {
-		t.Fatalf("%+v", m)
+	if m, err := ReadMemory(pid); err != nil || m.RSS <= 0 {
+		t.Fatalf("%+v %v", m, err)
+	}
+	if s, err := ReadSNMP(pid); err != nil || len(s) == 0 {
+		t.Fatalf("snmp %v %v", s, err)
 	}
 }

@@ -1,12 +1,10 @@
 package netns
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
-	"strings"
+
+	"github.com/prometheus/procfs"
 )
 
 // DevCounters is what one side of the link counted, all cumulative since
@@ -67,36 +65,28 @@ func (c DevCounters) Sub(prev DevCounters) DevCounters {
 	return d
 }
 
-// parseProcNetDev fills the Rx/Tx fields of c for iface from /proc/net/dev.
-func parseProcNetDev(b []byte, iface string, c *DevCounters) error {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		name, rest, ok := strings.Cut(sc.Text(), ":")
-		if !ok || strings.TrimSpace(name) != iface {
-			continue
+// readNetDev fills the Rx/Tx fields of c for iface from /proc/net/dev
+// inside ns.
+func readNetDev(ns, iface string, c *DevCounters) error {
+	return ProcInNS(ns, func(p procfs.Proc) error {
+		nd, err := p.NetDev()
+		if err != nil {
+			return err
 		}
-		f := strings.Fields(rest)
-		if len(f) < 16 {
-			return fmt.Errorf("/proc/net/dev: %s has %d fields, want 16", iface, len(f))
-		}
-		// Receive: bytes packets errs drop fifo frame compressed multicast;
-		// transmit: bytes packets errs drop fifo colls carrier compressed.
-		dst := []*uint64{&c.RxBytes, &c.RxPackets, &c.RxErrors, &c.RxDropped,
-			nil, nil, nil, nil, &c.TxBytes, &c.TxPackets, &c.TxErrors, &c.TxDropped}
-		for i, p := range dst {
-			if p == nil {
-				continue
-			}
-			v, err := strconv.ParseUint(f[i], 10, 64)
-			if err != nil {
-				return fmt.Errorf("/proc/net/dev: %s field %d %q: %w", iface, i, f[i], err)
-			}
-			*p = v
-		}
-		c.Iface = iface
-		return nil
+		return netDevOf(nd, iface, c)
+	})
+}
+
+// netDevOf fills the Rx/Tx fields of c from iface's line of nd.
+func netDevOf(nd procfs.NetDev, iface string, c *DevCounters) error {
+	l, ok := nd[iface]
+	if !ok {
+		return fmt.Errorf("/proc/net/dev: no interface %q", iface)
 	}
-	return fmt.Errorf("/proc/net/dev: no interface %q", iface)
+	c.Iface = iface
+	c.RxBytes, c.RxPackets, c.RxErrors, c.RxDropped = l.RxBytes, l.RxPackets, l.RxErrors, l.RxDropped
+	c.TxBytes, c.TxPackets, c.TxErrors, c.TxDropped = l.TxBytes, l.TxPackets, l.TxErrors, l.TxDropped
+	return nil
 }
 
 // parseTcQdisc reads the root qdisc from `tc -s -j qdisc show dev X`.
@@ -155,57 +145,31 @@ func (s SNMP) Sub(prev SNMP) SNMP {
 	return d
 }
 
-// parseSNMP reads /proc/net/snmp: each protocol is a header line of names
-// followed by a line of values, both prefixed "Proto:".
-func parseSNMP(b []byte) (SNMP, error) {
+// snmpOf picks the counters of SNMP from procfs's reading of
+// /proc/net/snmp; every one must be there, and none is negative.
+func snmpOf(ps *procfs.ProcSnmp) (SNMP, error) {
 	var s SNMP
-	want := map[string]map[string]*uint64{
-		"Udp": {
-			"InDatagrams": &s.Udp.InDatagrams, "NoPorts": &s.Udp.NoPorts, "InErrors": &s.Udp.InErrors,
-			"OutDatagrams": &s.Udp.OutDatagrams, "RcvbufErrors": &s.Udp.RcvbufErrors, "SndbufErrors": &s.Udp.SndbufErrors,
-		},
-		"Tcp": {
-			"ActiveOpens": &s.Tcp.ActiveOpens, "PassiveOpens": &s.Tcp.PassiveOpens, "InSegs": &s.Tcp.InSegs,
-			"OutSegs": &s.Tcp.OutSegs, "RetransSegs": &s.Tcp.RetransSegs, "InErrs": &s.Tcp.InErrs, "OutRsts": &s.Tcp.OutRsts,
-		},
+	fields := []struct {
+		name string
+		src  *float64
+		dst  *uint64
+	}{
+		{"Udp.InDatagrams", ps.Udp.InDatagrams, &s.Udp.InDatagrams}, {"Udp.NoPorts", ps.Udp.NoPorts, &s.Udp.NoPorts},
+		{"Udp.InErrors", ps.Udp.InErrors, &s.Udp.InErrors}, {"Udp.OutDatagrams", ps.Udp.OutDatagrams, &s.Udp.OutDatagrams},
+		{"Udp.RcvbufErrors", ps.Udp.RcvbufErrors, &s.Udp.RcvbufErrors}, {"Udp.SndbufErrors", ps.Udp.SndbufErrors, &s.Udp.SndbufErrors},
+		{"Tcp.ActiveOpens", ps.Tcp.ActiveOpens, &s.Tcp.ActiveOpens}, {"Tcp.PassiveOpens", ps.Tcp.PassiveOpens, &s.Tcp.PassiveOpens},
+		{"Tcp.InSegs", ps.Tcp.InSegs, &s.Tcp.InSegs}, {"Tcp.OutSegs", ps.Tcp.OutSegs, &s.Tcp.OutSegs},
+		{"Tcp.RetransSegs", ps.Tcp.RetransSegs, &s.Tcp.RetransSegs}, {"Tcp.InErrs", ps.Tcp.InErrs, &s.Tcp.InErrs},
+		{"Tcp.OutRsts", ps.Tcp.OutRsts, &s.Tcp.OutRsts},
 	}
-	header := map[string][]string{}
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for sc.Scan() {
-		proto, rest, ok := strings.Cut(sc.Text(), ":")
-		fields, known := want[proto]
-		if !ok || !known {
-			continue
+	for _, f := range fields {
+		if f.src == nil {
+			return SNMP{}, fmt.Errorf("/proc/net/snmp: no %s", f.name)
 		}
-		f := strings.Fields(rest)
-		names, seen := header[proto]
-		if !seen {
-			header[proto] = f
-			continue
+		if *f.src < 0 {
+			return SNMP{}, fmt.Errorf("/proc/net/snmp: %s is %v", f.name, *f.src)
 		}
-		if len(names) != len(f) {
-			return SNMP{}, fmt.Errorf("/proc/net/snmp: %s has %d names and %d values", proto, len(names), len(f))
-		}
-		for i, n := range names {
-			p := fields[n]
-			if p == nil {
-				continue
-			}
-			// Tcp MaxConn is -1; none of the fields we keep can be negative.
-			v, err := strconv.ParseUint(f[i], 10, 64)
-			if err != nil {
-				return SNMP{}, fmt.Errorf("/proc/net/snmp: %s %s %q: %w", proto, n, f[i], err)
-			}
-			*p = v
-			delete(fields, n)
-		}
-		if len(fields) > 0 {
-			return SNMP{}, fmt.Errorf("/proc/net/snmp: %s lacks %d of the counters we read", proto, len(fields))
-		}
-		delete(want, proto)
-	}
-	if len(want) > 0 {
-		return SNMP{}, fmt.Errorf("/proc/net/snmp: no %d of the Udp and Tcp sections", len(want))
+		*f.dst = uint64(*f.src)
 	}
 	return s, nil
 }

@@ -33,6 +33,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 // Side picks one end of the link.
@@ -280,11 +282,8 @@ func (l *Link) CommandContext(ctx context.Context, side Side, name string, args 
 func (l *Link) Counters(side Side) (DevCounters, error) {
 	ns, iface := l.ns(side)
 	var c DevCounters
-	b, err := readInNS(ns, "net/dev")
+	err := readNetDev(ns, iface, &c)
 	if err != nil {
-		return c, fmt.Errorf("netns: counters %s: %w", side, err)
-	}
-	if err := parseProcNetDev(b, iface, &c); err != nil {
 		return c, fmt.Errorf("netns: counters %s: %w", side, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -319,12 +318,8 @@ func (l *Link) shaper(ctx context.Context, side Side) (QdiscStats, error) {
 // process, so it can be timed to the millisecond.
 func (l *Link) shaperPassed(side Side) (uint64, error) {
 	ns, _ := l.ns(side)
-	b, err := readInNS(ns, "net/dev")
-	if err != nil {
-		return 0, err
-	}
 	var c DevCounters
-	if err := parseProcNetDev(b, ShaperIface, &c); err != nil {
+	if err := readNetDev(ns, ShaperIface, &c); err != nil {
 		return 0, err
 	}
 	return c.RxBytes, nil
@@ -341,11 +336,15 @@ func (l *Link) ingressKbit(side Side) float64 {
 // SNMP reads /proc/net/snmp inside side's namespace.
 func (l *Link) SNMP(side Side) (SNMP, error) {
 	ns, _ := l.ns(side)
-	b, err := readInNS(ns, "net/snmp")
-	if err != nil {
-		return SNMP{}, fmt.Errorf("netns: snmp %s: %w", side, err)
-	}
-	s, err := parseSNMP(b)
+	var s SNMP
+	err := ProcInNS(ns, func(p procfs.Proc) error {
+		ps, err := p.Snmp()
+		if err != nil {
+			return err
+		}
+		s, err = snmpOf(&ps)
+		return err
+	})
 	if err != nil {
 		return SNMP{}, fmt.Errorf("netns: snmp %s: %w", side, err)
 	}

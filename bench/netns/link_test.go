@@ -5,11 +5,11 @@ import (
 	"math"
 	"net/netip"
 	"os/exec"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/procfs"
 )
 
 func needLinks(t *testing.T) {
@@ -227,12 +227,8 @@ func snapshot(t *testing.T, l *Link, s Side) sideRun {
 func txPackets(t *testing.T, l *Link, s Side) uint64 {
 	t.Helper()
 	ns, iface := l.ns(s)
-	b, err := readInNS(ns, "net/dev")
 	var c DevCounters
-	if err == nil {
-		err = parseProcNetDev(b, iface, &c)
-	}
-	if err != nil {
+	if err := readNetDev(ns, iface, &c); err != nil {
 		t.Fatal(err)
 	}
 	return c.TxPackets
@@ -246,33 +242,19 @@ func (r sideRun) sub(prev sideRun) sideRun {
 func synRetrans(t *testing.T, l *Link, s Side) uint64 {
 	t.Helper()
 	ns, _ := l.ns(s)
-	b, err := readInNS(ns, "net/netstat")
+	var v *float64
+	err := ProcInNS(ns, func(p procfs.Proc) error {
+		n, err := p.Netstat()
+		v = n.TCPSynRetrans
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Pairs of lines: "TcpExt: names..." then "TcpExt: values...".
-	var names []string
-	for _, line := range strings.Split(string(b), "\n") {
-		rest, ok := strings.CutPrefix(line, "TcpExt:")
-		if !ok {
-			continue
-		}
-		if names == nil {
-			names = strings.Fields(rest)
-			continue
-		}
-		vals := strings.Fields(rest)
-		if i := slices.Index(names, "TCPSynRetrans"); i >= 0 && i < len(vals) {
-			v, err := strconv.ParseUint(vals[i], 10, 64)
-			if err != nil {
-				t.Fatalf("netstat TCPSynRetrans %q: %v", vals[i], err)
-			}
-			return v
-		}
-		break
+	if v == nil {
+		t.Fatalf("no TcpExt TCPSynRetrans in %s's /proc/net/netstat", s)
 	}
-	t.Fatalf("no TcpExt TCPSynRetrans in %s's /proc/net/netstat", s)
-	return 0
+	return uint64(*v)
 }
 
 // quiesce waits until neither veth has sent a packet for 500 ms.

@@ -1,8 +1,12 @@
 package netns
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/procfs"
 )
 
 // The inputs below are verbatim outputs of the tools on Debian 12
@@ -14,9 +18,38 @@ const procNetDev = `Inter-|   Receive                                           
 veth-srv: 1234567     890    1    2    0     0          0         0   98765     432    3    4    0     0       0          0
 `
 
-func TestParseProcNetDev(t *testing.T) {
+// fixtureFS writes files (path relative to the root -> content) into a
+// temporary /proc tree.
+func fixtureFS(t *testing.T, files map[string]string) procfs.FS {
+	t.Helper()
+	root := t.TempDir()
+	for p, s := range files {
+		p = filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pfs, err := procfs.NewFS(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pfs
+}
+
+func TestNetDevOf(t *testing.T) {
+	f := func(in string) (procfs.NetDev, error) {
+		t.Helper()
+		return fixtureFS(t, map[string]string{"net/dev": in}).NetDev()
+	}
+	nd, err := f(procNetDev)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var c DevCounters
-	if err := parseProcNetDev([]byte(procNetDev), "veth-srv", &c); err != nil {
+	if err := netDevOf(nd, "veth-srv", &c); err != nil {
 		t.Fatal(err)
 	}
 	want := DevCounters{Iface: "veth-srv", RxBytes: 1234567, RxPackets: 890, RxErrors: 1, RxDropped: 2,
@@ -24,16 +57,17 @@ func TestParseProcNetDev(t *testing.T) {
 	if c != want {
 		t.Fatalf("got %+v\nwant %+v", c, want)
 	}
-	f := func(in, iface string) {
-		t.Helper()
-		var c DevCounters
-		if err := parseProcNetDev([]byte(in), iface, &c); err == nil {
-			t.Fatalf("no error for %q in %q", iface, in)
+	if err := netDevOf(nd, "veth-cli", &c); err == nil {
+		t.Fatal("no error for a missing interface")
+	}
+	head := procNetDev[:strings.Index(procNetDev, "    lo:")]
+	// (A line of fewer than 16 fields, which the kernel never writes,
+	// makes procfs v0.22 index out of range: not tested.)
+	for _, bad := range []string{"veth-srv: 1 2 3 4 5 6 7 8 x 10 11 12 13 14 15 16\n"} {
+		if _, err := f(head + bad); err == nil {
+			t.Fatalf("no error for %q", bad)
 		}
 	}
-	f(procNetDev, "veth-cli")
-	f("veth-srv: 1 2 3\n", "veth-srv")
-	f("veth-srv: 1 2 3 4 5 6 7 8 x 10 11 12 13 14 15 16\n", "veth-srv")
 }
 
 const procNetSNMP = `Ip: Forwarding DefaultTTL InReceives
@@ -46,8 +80,20 @@ UdpLite: InDatagrams NoPorts InErrors OutDatagrams RcvbufErrors SndbufErrors InC
 UdpLite: 0 0 0 0 0 0 0 0 0
 `
 
-func TestParseSNMP(t *testing.T) {
-	s, err := parseSNMP([]byte(procNetSNMP))
+func TestSNMPOf(t *testing.T) {
+	f := func(in string) (SNMP, error) {
+		t.Helper()
+		p, err := fixtureFS(t, map[string]string{"1/net/snmp": in}).Proc(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := p.Snmp()
+		if err != nil {
+			return SNMP{}, err
+		}
+		return snmpOf(&ps)
+	}
+	s, err := f(procNetSNMP)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,16 +108,16 @@ func TestParseSNMP(t *testing.T) {
 	if d := s.Sub(s); d != (SNMP{}) {
 		t.Fatalf("s - s = %+v", d)
 	}
-	f := func(in string) {
+	bad := func(in string) {
 		t.Helper()
-		if _, err := parseSNMP([]byte(in)); err == nil {
+		if _, err := f(in); err == nil {
 			t.Fatalf("no error for %q", in)
 		}
 	}
-	f("")
-	f(strings.Replace(procNetSNMP, "RetransSegs", "Retrans", 1))
-	f(strings.Replace(procNetSNMP, "Udp: 17366564 3349", "Udp: 17366564", 1))
-	f(strings.Replace(procNetSNMP, "Udp: 17366564", "Udp: -1", 1))
+	bad("")
+	bad(strings.Replace(procNetSNMP, "RetransSegs", "Retrans", 1))
+	bad(strings.Replace(procNetSNMP, "Udp: 17366564 3349", "Udp: 17366564", 1))
+	bad(strings.Replace(procNetSNMP, "Udp: 17366564", "Udp: -1", 1))
 }
 
 func TestParseTcQdisc(t *testing.T) {

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 )
 
@@ -80,17 +83,37 @@ func setnsAndRun(ns string, fn func() error) error {
 	return fn()
 }
 
-// readInNS reads a /proc file as seen from inside ns; path is relative to
-// /proc/thread-self (e.g. "net/dev").
-func readInNS(ns, path string) ([]byte, error) {
-	var b []byte
-	err := inNS(ns, func() error {
-		var err error
-		b, err = os.ReadFile("/proc/thread-self/" + path)
+// ProcInNS calls fn with the /proc entry of a thread inside the named
+// namespace (/proc/<pid>/task/<tid>): its net/ files are the namespace's.
+func ProcInNS(ns string, fn func(p procfs.Proc) error) error {
+	return inNS(ns, func() error {
+		pfs, err := procFS()
+		if err != nil {
+			return err
+		}
+		t, err := pfs.Thread(os.Getpid(), unix.Gettid())
+		if err != nil {
+			return err
+		}
+		return fn(t)
+	})
+}
+
+// DialInNS opens a connection from inside the named namespace: a socket
+// belongs to the namespace of the thread that created it, whichever
+// thread uses it later.
+func DialInNS(ctx context.Context, ns, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := inNS(ns, func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
 		return err
 	})
-	return b, err
+	return c, err
 }
+
+// procFS is /proc, opened once.
+var procFS = sync.OnceValues(procfs.NewDefaultFS)
 
 // writeSysctlInNS writes a /proc/sys value inside ns; /proc/sys/net
 // resolves to the writer's namespace at open time.

@@ -18,8 +18,9 @@
 //
 // bench runs one list of scenarios; plan needs steps it chooses as it
 // goes, the server's CPU over the send phase only, the generator's CPU
-// beside it and the server limited to known cores, so it drives the
-// processes itself and reuses bench's counters, figures and chart library.
+// beside it and the server limited to known cores, so it composes the
+// phases of bench's runner (bench.Trial) with samplers of its own and
+// reuses bench's counters, figures and chart library.
 //
 // Contracts: a search runs one step at a time, each with fresh processes
 // that it stops by their own PIDs before the next step, also on error and

@@ -7,12 +7,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/fleetwire/fleetwire/bench"
+	"github.com/fleetwire/fleetwire/server/web"
 )
 
 // Counters are the raw readings of one step, each from the counter its
@@ -71,17 +70,11 @@ type Window struct {
 // Seconds is the window's length.
 func (w *Window) Seconds() float64 { return w.To.Sub(w.From).Seconds() }
 
-type sample struct {
-	at       time.Time
-	srv, gen bench.CPUSample
-	genOK    bool
-	cores    map[int]coreTimes
-}
-
-// Measure offers l to a fresh server and measures what happened. Every
-// phase is bounded: the server must be ready in 10 s, the generator must
-// end within its connect allowance plus three times l.Duration, the
-// server must count everything within Options.Drain.
+// Measure offers l to a fresh server and measures what happened, in the
+// phases of bench.Trial. Every phase is bounded: the server must be ready
+// in 10 s, the generator must end within its connect allowance plus three
+// times l.Duration, the server must count everything within
+// Options.Drain.
 func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	if err := l.Validate(); err != nil {
 		return c, err
@@ -103,137 +96,70 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	} else {
 		a.UDP, target, port = hostPort(up), hostPort(up), up
 	}
-	srv, err := bench.StartProc(r.serverCommand(a), filepath.Join(dir, "server.log"))
+	api, err := bench.NewAPI(a.HTTP, nil)
 	if err != nil {
 		return c, err
 	}
-	defer srv.Stop(15 * time.Second)
-	pid := srv.PID()
-	sc := bench.NewStatsClient(nil, a.HTTP)
-	defer sc.Close()
-	if err := bench.WaitFor(ctx, 10*time.Second, 20*time.Millisecond, func() (bool, error) {
-		if srv.Exited() {
-			return false, fmt.Errorf("server exited: %v: %s", srv.Err(), srv.Tail(5))
-		}
-		return sc.Ready(ctx), nil
-	}); err != nil {
-		return c, fmt.Errorf("%w: %v", ErrNotReady, err)
+	t, err := bench.StartServer(ctx, dir, r.serverCommand(a), api)
+	if err != nil {
+		return c, err
 	}
+	defer t.Close()
+	pid := t.Server.PID()
 	c.ServerCoresAllowed = o.ServerCores
 	if c.MemBefore, err = bench.ReadMemory(pid); err != nil {
 		return c, err
 	}
 	c.FDLimit, _ = fdLimit(pid)
-	snmp0, err := bench.ReadSNMP(pid)
-	if err != nil {
-		return c, fmt.Errorf("snmp: %w", err)
-	}
-	backlog0, _ := softnetDrops()
-	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
-	srv0, err := bench.ReadCPU(pid)
+	host0, err := readHostCounters(pid)
 	if err != nil {
 		return c, err
 	}
-	t0 := time.Now()
-	genJSON := filepath.Join(dir, "load.json")
-	gen, err := bench.StartProc(pinned(o.GenCPUs, r.genArgs(&l, target, genJSON)), filepath.Join(dir, "load.log"))
-	if err != nil {
+	if err := t.StartLoad(pinned(o.GenCPUs, r.genArgs(&l, target, t.GenReportPath()))); err != nil {
 		return c, err
 	}
-	defer gen.Stop(5 * time.Second)
-	gpid := gen.PID()
 
 	// While the generator runs: CPU of both processes and the cores
 	// every 100 ms; /api/stats, memory and descriptors in a goroutine of
-	// their own, since a saturated server answers HTTP slowly.
+	// their own (until the drain ends), since a saturated server answers
+	// HTTP slowly.
 	peak := &peaks{}
-	pollCtx, stopPoll := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { r.poll(pollCtx, sc, pid, l.Transport, peak) })
-	limit := time.Duration(l.Devices)*time.Second/time.Duration(max(1, int(o.ConnectRate))) + 3*l.Duration + 20*time.Second
+	stopPoll := t.Poll(ctx, 250*time.Millisecond, func(ctx context.Context) { peak.sample(ctx, t.API, pid, l.Transport) })
+	defer stopPoll()
+	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
 	var samples []sample
-	deadline := time.Now().Add(limit)
-	for !gen.Exited() {
-		s := sample{at: time.Now()}
-		s.srv, _ = bench.ReadCPU(pid)
-		if g, err := bench.ReadCPU(gpid); err == nil {
-			s.gen, s.genOK = g, true
-		}
-		s.cores, _ = readCores(cpus)
-		samples = append(samples, s)
-		if srv.Exited() {
-			stopPoll()
-			wg.Wait()
-			return c, fmt.Errorf("server exited during the load: %v: %s", srv.Err(), srv.Tail(5))
-		}
-		if time.Now().After(deadline) {
-			stopPoll()
-			wg.Wait()
-			return c, fmt.Errorf("%w: generator still running after %v", ErrOverrun, limit)
-		}
-		select {
-		case <-ctx.Done():
-			stopPoll()
-			wg.Wait()
-			return c, ctx.Err()
-		case <-gen.Done():
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	if gen.Err() != nil {
-		stopPoll()
-		wg.Wait()
-		return c, fmt.Errorf("generator: %v: %s", gen.Err(), gen.Tail(5))
-	}
-	if ps := gen.Cmd().ProcessState; ps != nil {
-		c.GenWaitCPUNs = int64(ps.UserTime() + ps.SystemTime())
-	}
-	if err := readReport(genJSON, &c.Gen); err != nil {
-		stopPoll()
-		wg.Wait()
+	limit := time.Duration(l.Devices)*time.Second/time.Duration(max(1, int(o.ConnectRate))) + 3*l.Duration + 20*time.Second
+	err = t.Watch(ctx, limit, 100*time.Millisecond, func() { samples = append(samples, takeSample(pid, t.Gen.PID(), cpus)) })
+	if errors.Is(err, bench.ErrTimeout) {
+		return c, fmt.Errorf("%w: %v", ErrOverrun, err)
+	} else if err != nil {
 		return c, err
 	}
-	// The per-device list and the encoded lateness histogram (its
-	// percentiles stay) would make plan.json mostly generator detail.
-	c.Gen.PerDevice, c.Gen.Lateness.Histogram = nil, ""
+	if err := t.GenReport(&c.Counters); err != nil {
+		return c, err
+	}
+	// The encoded lateness histogram (its percentiles stay) would make
+	// plan.json mostly generator detail.
+	c.Gen.Lateness.Histogram = ""
 
-	st, drainErr := r.drain(ctx, sc, &l, c.Gen.DevicesConnected)
+	st, drainErr := t.Drain(ctx, o.Drain, l.Transport, time.Time{}, func(x *web.Snapshot, stable int) bool {
+		return drained(x, l.Transport, c.Gen.DevicesConnected, stable)
+	})
 	stopPoll()
-	wg.Wait()
-	srv1, err := bench.ReadCPU(pid)
-	if err != nil {
+	if err := t.Finish(&c.Counters); err != nil {
 		return c, err
 	}
-	c.WindowNs = int64(time.Since(t0))
-	c.ServerCPU = srv1.Sub(srv0)
 	if errors.Is(drainErr, bench.ErrTimeout) {
 		c.DrainTimedOut = true
 	} else if drainErr != nil {
 		return c, fmt.Errorf("drain: %w", drainErr)
 	}
-	if backlog1, err := softnetDrops(); err == nil {
-		c.BacklogDrops = backlog1 - backlog0
+	if st == nil {
+		return c, bench.ErrNoStats
 	}
-	if snmp1, err := bench.ReadSNMP(pid); err == nil {
-		c.SNMP, c.SNMPHostWide = snmp1.Sub(snmp0), true
-	}
-	if l.Transport == "udp" {
-		c.UDPSocketDrops, c.UDPSockets, _ = udpSocketDrops(pid, port)
-	}
-	ts := st.Transports[l.Transport]
-	c.Srv, c.Datagrams, c.EOS, c.Latency = ts, st.Datagrams, st.EOS, st.Latency
-	c.ServerDevices, c.Dropped, c.Errors, c.Stored = ts.Devices, nonZero(st.Dropped), nonZero(st.Errors), st.Stored
-	c.PeakConns, c.MemPeak, c.PeakFDs = peak.get()
-	if c.PeakConns == 0 && l.Transport == "udp" {
-		// No connections on UDP: memory per device is per session.
-		c.PeakConns = int64(c.ServerDevices)
-	}
-	if len(samples) > 0 {
-		first, last := samples[0], samples[len(samples)-1]
-		if last.genOK && first.genOK {
-			c.GenCPU = last.gen.Sub(first.gen)
-		}
-	}
+	host0.deltas(pid, l.Transport, port, &c)
+	c.fromServer(st, l.Transport, peak)
+	c.GenCPU = genCPU(samples)
 	c.Steady = steadyWindow(samples, &c, o.ServerCPUs, o.GenCPUs)
 	if c.Gen.DevicesConnected < l.Devices {
 		return c, fmt.Errorf("%w: %d of %d devices connected (%v)", ErrConnect, c.Gen.DevicesConnected, l.Devices, c.Gen.ConnectFailures)
@@ -241,145 +167,69 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	return c, nil
 }
 
+// hostCounters are the kernel's counters when the load starts: net/snmp
+// of the server's namespace (the host's) and the backlog drops of
+// softnet_stat.
+type hostCounters struct {
+	snmp    bench.SNMP
+	backlog int64
+}
+
+func readHostCounters(pid int) (h hostCounters, err error) {
+	if h.snmp, err = bench.ReadSNMP(pid); err != nil {
+		return h, fmt.Errorf("snmp: %w", err)
+	}
+	h.backlog, _ = softnetDrops()
+	return h, nil
+}
+
+// deltas sets c's kernel counters, each when it can be read: the backlog
+// and SNMP deltas since h, and on UDP the drops of the server's sockets
+// on port.
+func (h hostCounters) deltas(pid int, transport string, port int, c *Counters) {
+	if backlog1, err := softnetDrops(); err == nil {
+		c.BacklogDrops = backlog1 - h.backlog
+	}
+	if snmp1, err := bench.ReadSNMP(pid); err == nil {
+		c.SNMP, c.SNMPHostWide = snmp1.Sub(h.snmp), true
+	}
+	if transport == "udp" {
+		c.UDPSocketDrops, c.UDPSockets, _ = udpSocketDrops(pid, port)
+	}
+}
+
+// fromServer copies the server's final /api/stats and the peaks sampled.
+func (c *Counters) fromServer(st *web.Snapshot, transport string, peak *peaks) {
+	c.FromStats(st, transport)
+	ts := st.Transports[transport]
+	c.ServerDevices, c.Dropped, c.Errors, c.Stored = ts.Devices, nonZero(st.Dropped), nonZero(st.Errors), st.Stored
+	c.PeakConns, c.MemPeak, c.PeakFDs = peak.get()
+	if c.PeakConns == 0 && transport == "udp" {
+		// No connections on UDP: memory per device is per session.
+		c.PeakConns = int64(c.ServerDevices)
+	}
+}
+
+// drained: the server counted every end-of-stream (TCP: and closed every
+// connection and summed their TCP_INFO), or its counts stood still over
+// two fresh snapshots (lost UDP end-of-stream datagrams never arrive; on
+// TCP once every connection closed).
+func drained(x *web.Snapshot, transport string, connected, stable int) bool {
+	ts := x.Transports[transport]
+	done := x.EOS >= connected
+	if transport == "tcp" {
+		done = done && x.Connections == 0 && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(connected)
+		return done || x.Connections == 0 && stable >= 2
+	}
+	return done || stable >= 2
+}
+
 // Errors a step can end with; the search treats them differently.
 var (
-	ErrNotReady = errors.New("server not ready")
+	ErrNotReady = bench.ErrNotReady
 	ErrOverrun  = errors.New("step overran its time bound")
 	ErrConnect  = errors.New("devices failed to connect")
 )
-
-type peaks struct {
-	mu    sync.Mutex
-	conns int64
-	mem   bench.Memory
-	fds   int
-}
-
-func (p *peaks) get() (int64, bench.Memory, int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.conns, p.mem, p.fds
-}
-
-// poll samples /api/stats (connections, or sessions on UDP), RSS and open
-// descriptors every 250 ms, keeping the RSS at the highest connection
-// count seen.
-func (r *Runner) poll(ctx context.Context, sc *bench.StatsClient, pid int, transport string, p *peaks) {
-	for {
-		n := int64(-1)
-		if st, err := sc.Stats(ctx); err == nil {
-			n = st.Connections
-			if transport == "udp" {
-				n = int64(st.Transports["udp"].Devices)
-			}
-		}
-		m, merr := bench.ReadMemory(pid)
-		fds, ferr := countFDs(pid)
-		p.mu.Lock()
-		if merr == nil && (n > p.conns || n == p.conns && m.RSS > p.mem.RSS) {
-			p.conns, p.mem = max(n, p.conns), m
-		}
-		if ferr == nil && fds > p.fds {
-			p.fds = fds
-		}
-		p.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
-}
-
-// drain waits until the server counted every end-of-stream (TCP: and
-// closed every connection), or its counts stood still over two fresh
-// snapshots (lost UDP end-of-stream datagrams never arrive).
-func (r *Runner) drain(ctx context.Context, sc *bench.StatsClient, l *Load, connected int) (*bench.APIStats, error) {
-	var st *bench.APIStats
-	var last uint64
-	stable := 0
-	err := bench.WaitFor(ctx, r.o.Drain, 200*time.Millisecond, func() (bool, error) {
-		x, err := sc.Stats(ctx)
-		if err != nil {
-			return false, err
-		}
-		if st != nil && x.SampledAt.Equal(st.SampledAt) {
-			return false, nil
-		}
-		st = x
-		ts := x.Transports[l.Transport]
-		if ts.Readings == last {
-			stable++
-		} else {
-			stable = 0
-		}
-		last = ts.Readings
-		done := x.EOS >= connected
-		if l.Transport == "tcp" {
-			done = done && x.Connections == 0 && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(connected)
-			done = done || x.Connections == 0 && stable >= 2
-		} else {
-			done = done || stable >= 2
-		}
-		return done, nil
-	})
-	if st == nil {
-		return nil, errors.Join(errors.New("no stats after the run"), err)
-	}
-	return st, err
-}
-
-// steadyWindow picks the samples inside the generator's send phase
-// (Started + ConnectSeconds, for DurationSeconds) less its first second
-// (or first fifth, if shorter) and its last 100 ms.
-func steadyWindow(samples []sample, c *Counters, serverCPUs, genCPUs []int) Window {
-	var w Window
-	if len(samples) < 2 {
-		return w
-	}
-	from := c.Gen.Started.Add(time.Duration(c.Gen.ConnectSeconds * float64(time.Second)))
-	dur := time.Duration(c.Gen.DurationSeconds * float64(time.Second))
-	warm := min(time.Second, dur/5)
-	a, b := from.Add(warm), from.Add(dur-100*time.Millisecond)
-	i, j := -1, -1
-	for k, s := range samples {
-		if i < 0 && !s.at.Before(a) {
-			i = k
-		}
-		if !s.at.After(b) {
-			j = k
-		}
-	}
-	if i < 0 || j <= i {
-		i, j = 0, len(samples)-1 // too short to trim: the whole run
-	}
-	s0, s1 := samples[i], samples[j]
-	w.From, w.To = s0.at, s1.at
-	w.ServerCPUNs = s1.srv.SchedNs - s0.srv.SchedNs
-	if s0.genOK && s1.genOK {
-		w.GenCPUNs = s1.gen.SchedNs - s0.gen.SchedNs
-	}
-	if len(s0.cores) > 0 && len(s1.cores) > 0 {
-		w.CoreBusy, w.CoreSteal = map[string]float64{}, map[string]float64{}
-		for cpu, t1 := range s1.cores {
-			t0, ok := s0.cores[cpu]
-			if !ok || t1.Total == t0.Total {
-				continue
-			}
-			tot := float64(t1.Total - t0.Total)
-			k := "cpu" + strconv.Itoa(cpu)
-			w.CoreBusy[k] = float64(t1.Busy-t0.Busy) / tot
-			w.CoreSteal[k] = float64(t1.Steal-t0.Steal) / tot
-			if slices.Contains(serverCPUs, cpu) {
-				w.ServerCoreBusy += w.CoreBusy[k]
-			}
-			if slices.Contains(genCPUs, cpu) {
-				w.GenCoreBusy += w.CoreBusy[k]
-			}
-		}
-	}
-	return w
-}
 
 func nonZero(m map[string]uint64) map[string]uint64 {
 	out := map[string]uint64{}

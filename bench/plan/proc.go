@@ -1,73 +1,81 @@
 package plan
 
 import (
-	"fmt"
-	"os"
+	"math"
 	"strconv"
-	"strings"
+	"sync"
+
+	"github.com/prometheus/procfs"
 )
+
+// procFS is /proc, opened once; tests read fixture trees through the
+// unexported readers that take an FS.
+var procFS = sync.OnceValues(procfs.NewDefaultFS)
 
 // countFDs counts /proc/<pid>/fd entries.
 func countFDs(pid int) (int, error) {
-	es, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
-	return len(es), err
-}
-
-// fdLimit is the soft "Max open files" of /proc/<pid>/limits.
-func fdLimit(pid int) (int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	p, err := proc(pid)
 	if err != nil {
 		return 0, err
 	}
-	return parseFDLimit(b)
+	return p.FileDescriptorsLen()
 }
 
-func parseFDLimit(b []byte) (int, error) {
-	for _, l := range strings.Split(string(b), "\n") {
-		rest, ok := strings.CutPrefix(l, "Max open files")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(rest)
-		if len(f) < 1 {
-			break
-		}
-		if f[0] == "unlimited" {
-			return 1 << 30, nil
-		}
-		return strconv.Atoi(f[0])
+// fdLimit is the soft "Max open files" of /proc/<pid>/limits;
+// "unlimited" counts as 1<<30.
+func fdLimit(pid int) (int, error) {
+	p, err := proc(pid)
+	if err != nil {
+		return 0, err
 	}
-	return 0, fmt.Errorf("limits: no Max open files")
+	return openFilesLimit(p)
 }
 
-// udpSocketDrops sums the drops column (the last) of the sockets in
+func openFilesLimit(p procfs.Proc) (int, error) {
+	l, err := p.Limits()
+	if err != nil {
+		return 0, err
+	}
+	if l.OpenFiles > 1<<30 {
+		return 1 << 30, nil // unlimited (procfs: MaxUint64)
+	}
+	return int(l.OpenFiles), nil
+}
+
+func proc(pid int) (procfs.Proc, error) {
+	pfs, err := procFS()
+	if err != nil {
+		return procfs.Proc{}, err
+	}
+	return pfs.Proc(pid)
+}
+
+// udpSocketDrops sums the drops column of the sockets in
 // /proc/<pid>/net/udp bound to port: the kernel's count of datagrams it
 // discarded for those sockets (receive buffer full), which unlike
 // Udp.RcvbufErrors holds no other process's traffic. /proc/<pid>/net is
 // the namespace of that process.
 func udpSocketDrops(pid, port int) (drops int64, sockets int, err error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/net/udp", pid))
+	// An FS rooted at /proc/<pid>: its net/udp is the process's.
+	pfs, err := procfs.NewFS("/proc/" + strconv.Itoa(pid))
 	if err != nil {
 		return 0, 0, err
 	}
-	return parseUDPDrops(b, port)
+	return readUDPDrops(pfs, port)
 }
 
-func parseUDPDrops(b []byte, port int) (drops int64, sockets int, err error) {
-	want := fmt.Sprintf(":%04X", port)
-	for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(l)
-		if i == 0 || len(f) < 13 {
-			continue // header
-		}
-		if !strings.HasSuffix(f[1], want) {
+func readUDPDrops(pfs procfs.FS, port int) (drops int64, sockets int, err error) {
+	lines, err := pfs.NetUDP()
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, l := range lines {
+		if l.LocalPort != uint64(port) {
 			continue
 		}
-		n, err := strconv.ParseInt(f[len(f)-1], 10, 64)
-		if err != nil {
-			return 0, 0, fmt.Errorf("net/udp drops %q: %w", f[len(f)-1], err)
+		if l.Drops != nil {
+			drops += int64(*l.Drops)
 		}
-		drops += n
 		sockets++
 	}
 	return drops, sockets, nil
@@ -80,68 +88,54 @@ type coreTimes struct {
 
 // readCores returns /proc/stat's cpuN lines for the CPUs asked.
 func readCores(cpus []int) (map[int]coreTimes, error) {
-	b, err := os.ReadFile("/proc/stat")
+	pfs, err := procFS()
 	if err != nil {
 		return nil, err
 	}
-	return parseCores(b, cpus)
+	return readCoresFS(pfs, cpus)
 }
 
-func parseCores(b []byte, cpus []int) (map[int]coreTimes, error) {
+func readCoresFS(pfs procfs.FS, cpus []int) (map[int]coreTimes, error) {
+	st, err := pfs.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// procfs gives seconds (jiffies / USER_HZ, 100): back to jiffies.
+	j := func(s float64) int64 { return int64(math.Round(s * 100)) }
 	out := map[int]coreTimes{}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+	for _, n := range cpus {
+		c, ok := st.CPU[int64(n)]
+		if !ok {
 			continue
-		}
-		n, err := strconv.Atoi(f[0][3:])
-		if err != nil {
-			continue
-		}
-		want := false
-		for _, c := range cpus {
-			want = want || c == n
-		}
-		if !want {
-			continue
-		}
-		var v [8]int64
-		for i := range v {
-			if v[i], err = strconv.ParseInt(f[1+i], 10, 64); err != nil {
-				return nil, fmt.Errorf("/proc/stat %s: %w", f[0], err)
-			}
 		}
 		// user nice system idle iowait irq softirq steal
-		total := v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7]
-		out[n] = coreTimes{Busy: total - v[3] - v[4] - v[7], Steal: v[7], Total: total}
+		busy := j(c.User) + j(c.Nice) + j(c.System) + j(c.IRQ) + j(c.SoftIRQ)
+		steal := j(c.Steal)
+		out[n] = coreTimes{Busy: busy, Steal: steal, Total: busy + j(c.Idle) + j(c.Iowait) + steal}
 	}
 	return out, nil
 }
 
-// softnetDrops sums the second column of /proc/net/softnet_stat over the
-// CPUs: packets dropped because a CPU's input backlog
-// (net.core.netdev_max_backlog) was full. Host-wide; on loopback the
-// backlog is the sender's CPU's.
+// softnetDrops sums the dropped column (the second) of
+// /proc/net/softnet_stat over the CPUs: packets dropped because a CPU's
+// input backlog (net.core.netdev_max_backlog) was full. Host-wide; on
+// loopback the backlog is the sender's CPU's.
 func softnetDrops() (int64, error) {
-	b, err := os.ReadFile("/proc/net/softnet_stat")
+	pfs, err := procFS()
 	if err != nil {
 		return 0, err
 	}
-	return parseSoftnet(b)
+	return readSoftnet(pfs)
 }
 
-func parseSoftnet(b []byte) (int64, error) {
+func readSoftnet(pfs procfs.FS) (int64, error) {
+	ss, err := pfs.NetSoftnetStat()
+	if err != nil {
+		return 0, err
+	}
 	var n int64
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 2 {
-			continue
-		}
-		v, err := strconv.ParseInt(f[1], 16, 64)
-		if err != nil {
-			return 0, fmt.Errorf("softnet_stat %q: %w", f[1], err)
-		}
-		n += v
+	for _, s := range ss {
+		n += int64(s.Dropped)
 	}
 	return n, nil
 }

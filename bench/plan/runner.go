@@ -1,14 +1,12 @@
 package plan
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -192,17 +190,4 @@ func (r *Runner) genArgs(l *Load, target, jsonPath string) []string {
 		args = append(args, "--udp-sockets", strconv.Itoa(r.o.UDPSockets))
 	}
 	return args
-}
-
-// readReport reads the generator's --json report without its per-device
-// list.
-func readReport(path string, into any) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("generator report: %w", err)
-	}
-	if err := json.Unmarshal(b, into); err != nil {
-		return fmt.Errorf("generator report %s: %w", filepath.Base(path), err)
-	}
-	return nil
 }

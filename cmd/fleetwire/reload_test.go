@@ -56,7 +56,7 @@ func waitStats(t *testing.T, httpAddr, token, what string, cond func(server.Stat
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		st, err := cl.Stats(context.Background())
-		if err == nil && cond(st) {
+		if err == nil && cond(st.Stats) {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -146,7 +146,7 @@ func mustStats(t *testing.T, httpAddr, token string) server.Stats {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return st
+	return st.Stats
 }
 
 // TestServeReloadSignal: the binary reloads on a real SIGHUP, logs what

@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/fleetwire/fleetwire/server"
 )
 
 // Client speaks the JSON API this package serves: the CLI's `command`
@@ -39,6 +37,9 @@ func WithDialer(dial func(ctx context.Context, network, addr string) (net.Conn, 
 			Timeout: c.hc.Timeout}
 	}
 }
+
+// WithTimeout bounds each request, answer included (default 10 s).
+func WithTimeout(d time.Duration) ClientOption { return func(c *Client) { c.hc.Timeout = d } }
 
 // NewClient returns a client of the server whose HTTP side is at addr:
 // "host:port" or an http(s) URL.
@@ -146,11 +147,21 @@ func (c *Client) Command(ctx context.Context, id uint64) (Command, error) {
 	return cmd, err
 }
 
-// Stats returns the server's sampled stats (GET /api/stats).
-func (c *Client) Stats(ctx context.Context) (server.Stats, error) {
-	var st server.Stats
+// Stats returns the server's last sample of its stats (GET /api/stats):
+// server.Stats, when it was taken (the server samples once a second, so
+// SampledAt tells a fresh answer from a repeated one) and the rates of
+// the interval before.
+func (c *Client) Stats(ctx context.Context) (Snapshot, error) {
+	var st Snapshot
 	err := c.Do(ctx, http.MethodGet, "/api/stats", nil, &st)
 	return st, err
+}
+
+// Cluster returns the cluster's view from this node (GET /api/cluster).
+func (c *Client) Cluster(ctx context.Context) (Cluster, error) {
+	var v Cluster
+	err := c.Do(ctx, http.MethodGet, "/api/cluster", nil, &v)
+	return v, err
 }
 
 // Device returns one device (GET /api/devices/{id}).
