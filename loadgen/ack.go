@@ -81,7 +81,7 @@ func (c *Config) newAckConfig(onAck func(codec.SeqRange, time.Duration)) *ack.Co
 
 // ackDev is the acknowledged-delivery state of one device.
 //
-// Memory: this struct (96 bytes), the Sender (152 bytes, and 24 per
+// Memory: this struct (96 bytes), the Sender (160 bytes, and 24 per
 // flight in the air, its array keeping its largest size), 16 bytes per
 // acknowledged island above the lowest held sample (acked's ranges,
 // kept), the walk checkpoint (8 bytes per channel, in the loop's arena)

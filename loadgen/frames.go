@@ -79,7 +79,7 @@ func (l *loop) finish(d *device) {
 		l.joinHello(&l.framer, pre)
 	}
 	if l.ack != nil {
-		l.ack.devs[d.lid].snd.Ended()
+		l.ack.devs[d.lid].snd.Ended(l.r.now())
 	}
 }
 

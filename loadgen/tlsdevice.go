@@ -70,7 +70,7 @@ func (t *tlsRun) device(ctx context.Context, d *device) {
 		w.appendEOS()
 		if c.Ack {
 			t.mu.Lock()
-			t.acc.ack.devs[w.d.lid].snd.Ended()
+			t.acc.ack.devs[w.d.lid].snd.Ended(t.r.now())
 			t.mu.Unlock()
 		}
 		if err := w.write(); err != nil {

@@ -39,8 +39,8 @@ func (f *flight) first() int64 { return f.last - int64(f.age)*int64(time.Microse
 //
 // Memory: 160 bytes, plus 24 bytes per flight in the air (the flight
 // array keeps its largest size). At a window of 256 samples all in the
-// air that is 6296 bytes when every sample is its own flight, 920 when
-// frames carry 10 samples, 248 when they carry 64 (TestSenderMemory).
+// air that is 6304 bytes when every sample is its own flight, 928 when
+// frames carry 10 samples, 256 when they carry 64 (TestSenderMemory).
 type Sender struct {
 	cfg     *Config
 	flights []flight // ascending, disjoint, unacknowledged
@@ -57,8 +57,9 @@ type Sender struct {
 	rackSent          int64
 	srtt, rttvar, rto time.Duration
 	hasRTT            bool
-	heard             bool // a #stored arrived since the last (re)connect
-	ended             bool // the end-of-stream went out: timers are EndRTO's
+	heard             bool  // a #stored arrived since the last (re)connect
+	ended             bool  // the end-of-stream went out: timers are EndRTO's
+	endedAt           int64 // when
 
 	sent, acked, resent, resends, gaveUp uint64
 }

@@ -105,15 +105,10 @@ func (s *Sender) sampleRTT(r time.Duration) {
 	s.rto = min(max(s.srtt+max(clockGranularity, 4*s.rttvar), s.cfg.minRTO()), s.cfg.maxRTO())
 }
 
-// timeout returns how long after its last send f is resent: the RTO,
-// doubled for each resend (RFC 6298 5.5, per flight), at most MaxRTO;
-// after Ended, EndRTO doubled the same way, at most 4 x EndRTO.
-func (s *Sender) timeout(f *flight) time.Duration {
-	limit, t := s.cfg.maxRTO(), s.rto
-	if s.ended {
-		t = min(t, s.cfg.endRTO())
-		limit = min(limit, 4*s.cfg.endRTO())
-	}
+// timeout returns how long after its last send f is resent: base (the
+// RTO, or EndRTO after the end), doubled for each resend (RFC 6298 5.5,
+// per flight), at most limit.
+func timeout(f *flight, t, limit time.Duration) time.Duration {
 	for tries := f.tries; tries > 1 && t < limit; tries-- {
 		t *= 2
 	}
@@ -128,7 +123,7 @@ func (s *Sender) Due(dst []codec.SeqRange, now int64) []codec.SeqRange {
 	start := len(dst)
 	for i := range s.flights {
 		f := &s.flights[i]
-		if f.due || now-f.last >= int64(s.timeout(f)) {
+		if f.due || now >= s.dueAt(f) {
 			dst = s.appendRuns(dst, start, f.seq, uint64(f.n))
 		}
 	}
@@ -145,7 +140,7 @@ func (s *Sender) NextDeadline() (at int64, ok bool) {
 		if f.due {
 			return math.MinInt64, true
 		}
-		at = min(at, f.last+int64(s.timeout(f)))
+		at = min(at, s.dueAt(f))
 	}
 	if low := s.Low(); s.peerNext < low {
 		if low > s.gaveUpSent {
@@ -156,12 +151,29 @@ func (s *Sender) NextDeadline() (at int64, ok bool) {
 	return at, at != math.MaxInt64
 }
 
-// Ended records that the device sent its end-of-stream. A receiver
-// acknowledges at once every change after it (PROTOCOL.md), so from now
-// on a flight is resent after EndRTO, not after a timeout sized for the
+// Ended records that the device sent its end-of-stream at now. A
+// receiver acknowledges at once every change after it (PROTOCOL.md), so
+// from then on a flight is resent EndRTO after its last send or the
+// end-of-stream, whichever is later, not after a timeout sized for the
 // receiver's ack interval: the tail a lossy link took, and the resends
-// it took again, are recovered within seconds of the end.
-func (s *Sender) Ended() { s.ended = true }
+// it took again, are recovered within seconds of the end. (Counted from
+// the end-of-stream too, or every flight sent since the last #stored,
+// up to an interval's worth, would go again at once, before the #stored
+// the end-of-stream asks for could arrive.)
+func (s *Sender) Ended(now int64) { s.ended, s.endedAt = true, now }
+
+// dueAt returns when f is resent if nothing acknowledges it: its RTO
+// after its last send, or after Ended, EndRTO (at most 4 x EndRTO
+// backed off) after its last send or the end-of-stream, whichever is
+// later, if that comes sooner.
+func (s *Sender) dueAt(f *flight) int64 {
+	at := f.last + int64(timeout(f, s.rto, s.cfg.maxRTO()))
+	if s.ended {
+		end := s.cfg.endRTO()
+		at = min(at, max(f.last, s.endedAt)+int64(timeout(f, min(s.rto, end), min(s.cfg.maxRTO(), 4*end))))
+	}
+	return at
+}
 
 // Resent records that samples [lo, hi] (inclusive) went out again at now:
 // their timers restart, backed off once more. Samples in it that are not

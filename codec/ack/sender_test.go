@@ -400,9 +400,9 @@ func TestSenderMemory(t *testing.T) {
 			t.Fatalf("%d bytes, want at most %d", n, wantMax)
 		}
 	}
-	f(1, 6300)
-	f(10, 920)
-	f(64, 250)
+	f(1, 6304)
+	f(10, 928)
+	f(64, 256)
 }
 
 // TestSenderEnded: after the end-of-stream a flight is resent after
@@ -415,10 +415,18 @@ func TestSenderEnded(t *testing.T) {
 	if at, ok := s.NextDeadline(); !ok || at != ms(15000) {
 		t.Fatalf("before the end: deadline %v, want 15 s", time.Duration(at))
 	}
-	s.Ended()
+	// Ended 10 s after the flight went out: it is not due at once, but
+	// EndRTO after the end-of-stream, which the receiver answers at once.
+	s.Ended(ms(10000))
+	if at, _ := s.NextDeadline(); at != ms(10500) {
+		t.Fatalf("just after the end: due at %v, want 10.5 s", time.Duration(at))
+	}
+	if due := s.Due(nil, ms(10400)); len(due) != 0 {
+		t.Fatalf("due %v before EndRTO after the end", due)
+	}
 	for i, want := range []int{500, 1000, 2000, 2000} {
 		at, ok := s.NextDeadline()
-		last := s.flights[0].last
+		last := max(s.flights[0].last, ms(10000))
 		if !ok || at-last != ms(want) {
 			t.Fatalf("resend %d: due %v after the last send, want %d ms", i, time.Duration(at-last), want)
 		}
