@@ -122,6 +122,7 @@ func TestDebContents(t *testing.T) {
 		"./etc/fleetwire/":                       "drwxr-xr-x root/root",
 		"./usr/share/doc/fleetwire/copyright":    "-rw-r--r-- root/root",
 		"./usr/share/doc/fleetwire/install.md":   "-rw-r--r-- root/root",
+		"./usr/share/doc/fleetwire/config.md":    "-rw-r--r-- root/root",
 		"./":                                     "drwxr-xr-x root/root",
 		"./usr/":                                 "drwxr-xr-x root/root",
 		"./etc/":                                 "drwxr-xr-x root/root",
