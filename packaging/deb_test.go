@@ -314,6 +314,19 @@ func freePort(t *testing.T) string {
 // The configuration file the unit runs serve with.
 const confPath = "/etc/fleetwire/fleetwire.yaml"
 
+// changedConf returns a copy of the package at deb whose configuration
+// file has one more line.
+func changedConf(t *testing.T, deb string) string {
+	t.Helper()
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	run(t, "dpkg-deb", "--raw-extract", deb, tree)
+	appendFile(t, filepath.Join(tree, confPath), "# changed by an upgrade (TestDebInstall)\n")
+	out := filepath.Join(dir, filepath.Base(deb))
+	run(t, "dpkg-deb", "--root-owner-group", "-Zxz", "--build", tree, out)
+	return out
+}
+
 // asUser returns a command that runs as uid:gid with a bare environment
 // (no $FLEETWIRE_TOKEN), in dir.
 func asUser(uid, gid int, dir, name string, args ...string) *exec.Cmd {
@@ -474,6 +487,17 @@ func TestDebInstall(t *testing.T) {
 		}
 	}
 	checkConf("after install")
+	// An upgrade to a package whose configuration file changed, which the
+	// administrator left alone: dpkg installs the new file with the
+	// statoverride's owner and mode, so the service can still read it.
+	// The rest of the test installs this package again (the upgrade
+	// below must find the package's file unchanged to keep an edit
+	// without asking).
+	deb = changedConf(t, deb)
+	if out := run(t, "dpkg", "--install", deb); !strings.Contains(out, "Installing new version of config file "+confPath) {
+		t.Errorf("the upgrade did not install the package's new %s:\n%s", confPath, out)
+	}
+	checkConf("after an upgrade that changed it")
 	if _, err := exec.LookPath("systemctl"); err == nil {
 		// Enabled on first install, as Debian does (started too where
 		// systemd runs, which it does not in CI containers).
