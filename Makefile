@@ -79,7 +79,7 @@ fuzz:
 
 # Static binaries for linux/amd64 and linux/arm64 (a gateway on a
 # Raspberry Pi) and a Debian package of each, into $(DIST): the binary,
-# the hardened systemd unit, /etc/default/fleetwire (docs/install.md).
+# the hardened systemd unit, /etc/fleetwire/fleetwire.yaml (docs/install.md).
 # The version is `git describe --tags --always --dirty`.
 DIST ?= dist
 dist:

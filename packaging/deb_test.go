@@ -110,7 +110,7 @@ func TestDebContents(t *testing.T) {
 			t.Fatalf("control fields lack %q:\n%s", l, fields)
 		}
 	}
-	if got := run(t, "dpkg-deb", "--info", deb, "conffiles"); got != "/etc/default/fleetwire\n" {
+	if got := run(t, "dpkg-deb", "--info", deb, "conffiles"); got != "/etc/fleetwire/fleetwire.yaml\n/etc/default/fleetwire\n" {
 		t.Fatalf("conffiles %q", got)
 	}
 	// path -> mode and owner
@@ -118,8 +118,11 @@ func TestDebContents(t *testing.T) {
 		"./usr/bin/fleetwire":                    "-rwxr-xr-x root/root",
 		"./lib/systemd/system/fleetwire.service": "-rw-r--r-- root/root",
 		"./etc/default/fleetwire":                "-rw-r----- root/root",
+		"./etc/fleetwire/fleetwire.yaml":         "-rw-r----- root/root", // root:fleetwire once installed
+		"./etc/fleetwire/":                       "drwxr-xr-x root/root",
 		"./usr/share/doc/fleetwire/copyright":    "-rw-r--r-- root/root",
 		"./usr/share/doc/fleetwire/install.md":   "-rw-r--r-- root/root",
+		"./usr/share/doc/fleetwire/config.md":    "-rw-r--r-- root/root",
 		"./":                                     "drwxr-xr-x root/root",
 		"./usr/":                                 "drwxr-xr-x root/root",
 		"./etc/":                                 "drwxr-xr-x root/root",
@@ -154,7 +157,8 @@ func TestDebContents(t *testing.T) {
 	// The files are those of this directory, and the binary is static.
 	x := t.TempDir()
 	run(t, "dpkg-deb", "--extract", deb, x)
-	for src, dst := range map[string]string{"fleetwire.service": "lib/systemd/system/fleetwire.service", "fleetwire.default": "etc/default/fleetwire"} {
+	for src, dst := range map[string]string{"fleetwire.service": "lib/systemd/system/fleetwire.service", "fleetwire.default": "etc/default/fleetwire",
+		"fleetwire.yaml": "etc/fleetwire/fleetwire.yaml"} {
 		a, _ := os.ReadFile(src)
 		b, err := os.ReadFile(filepath.Join(x, dst))
 		if err != nil || !bytes.Equal(a, b) {
@@ -163,6 +167,11 @@ func TestDebContents(t *testing.T) {
 	}
 	if err := checkStatic(filepath.Join(x, "usr/bin/fleetwire")); err != nil {
 		t.Error(err)
+	}
+	// The packaged binary accepts the packaged configuration.
+	conf := filepath.Join(x, "etc/fleetwire/fleetwire.yaml")
+	if out := run(t, filepath.Join(x, "usr/bin/fleetwire"), "config", "check", conf); out != "config "+conf+": ok\n" {
+		t.Errorf("fleetwire config check: %q", out)
 	}
 	ctl := t.TempDir()
 	run(t, "dpkg-deb", "--control", deb, ctl)
@@ -250,12 +259,16 @@ func TestUnitHardening(t *testing.T) {
 	u := unitKeys(t, "fleetwire.service")
 	want := map[string]string{
 		"User": "fleetwire", "Group": "fleetwire",
-		"ExecStart":       "/usr/bin/fleetwire serve $FLEETWIRE_ARGS",
-		"EnvironmentFile": "-/etc/default/fleetwire",
+		"ExecStart":       "/usr/bin/fleetwire serve --config /etc/fleetwire/fleetwire.yaml",
+		"ExecReload":      "/bin/kill -HUP $MAINPID",
+		"EnvironmentFile": "-/etc/default/fleetwire", // for $FLEETWIRE_TOKEN only
 		"StateDirectory":  "fleetwire", "WorkingDirectory": "/var/lib/fleetwire",
 		"NoNewPrivileges": "yes", "CapabilityBoundingSet": "", "AmbientCapabilities": "",
 		"ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes",
 		"ProtectKernelTunables": "yes", "ProtectKernelModules": "yes", "ProtectControlGroups": "yes",
+		"ProtectKernelLogs": "yes", "ProtectClock": "yes", "ProtectHostname": "yes",
+		"RestrictRealtime": "yes", "LockPersonality": "yes", "RemoveIPC": "yes", "SystemCallErrorNumber": "EPERM",
+		"UMask": "0027", "StateDirectoryMode": "0750",
 		"RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
 		"MemoryDenyWriteExecute":  "yes", "SystemCallFilter": "@system-service", "SystemCallArchitectures": "native",
 		"LimitNOFILE": "1048576", "RestrictSUIDSGID": "yes", "RestrictNamespaces": "yes",
@@ -298,26 +311,80 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// defaultArgs reads FLEETWIRE_ARGS from the installed defaults file as
-// systemd does (KEY="value"), split at whitespace as ExecStart's
-// unbraced $FLEETWIRE_ARGS is.
-func defaultArgs(t *testing.T) []string {
+// The configuration file the unit runs serve with.
+const confPath = "/etc/fleetwire/fleetwire.yaml"
+
+// changedConf returns a copy of the package at deb whose configuration
+// file has one more line.
+func changedConf(t *testing.T, deb string) string {
 	t.Helper()
-	b, err := os.ReadFile("/etc/default/fleetwire")
+	dir := t.TempDir()
+	tree := filepath.Join(dir, "tree")
+	run(t, "dpkg-deb", "--raw-extract", deb, tree)
+	appendFile(t, filepath.Join(tree, confPath), "# changed by an upgrade (TestDebInstall)\n")
+	out := filepath.Join(dir, filepath.Base(deb))
+	run(t, "dpkg-deb", "--root-owner-group", "-Zxz", "--build", tree, out)
+	return out
+}
+
+// asUser returns a command that runs as uid:gid with a bare environment
+// (no $FLEETWIRE_TOKEN), in dir.
+func asUser(uid, gid int, dir, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command(name, args...)
+	cmd.Dir = dir
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
+	return cmd
+}
+
+// logBuffer collects a process's stderr while the test reads it.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitLog waits up to 15 s for the log to hold s.
+func waitLog(t *testing.T, l *logBuffer, s string) {
+	t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(l.String(), s); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in serve's log after 15 s:\n%s", s, l)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// appendFile appends s to the file at path.
+func appendFile(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "FLEETWIRE_ARGS="); ok {
-			return strings.Fields(strings.Trim(v, `"`))
-		}
+	_, err = f.WriteString(s)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	t.Fatal("/etc/default/fleetwire sets no FLEETWIRE_ARGS")
-	return nil
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDebInstall installs the package on this machine with dpkg, runs the
-// installed binary as the service user with the unit's command line, and
+// installed binary as the service user with the unit's command line (its
+// installed configuration file), reloads it as systemctl reload would, and
 // purges the package. It changes the system (a user, files under /usr,
 // /lib, /etc), so it runs only as root with FLEETWIRE_DEB_TEST=1, which
 // .ci/run sets, and never over an installed fleetwire.
@@ -343,14 +410,28 @@ func TestDebInstall(t *testing.T) {
 
 	run(t, "dpkg", "--install", deb)
 	t.Cleanup(func() {
+		// The readings serve stored under the data directory the test
+		// did not find there: purge keeps data, as it should.
+		if !stateExisted {
+			entries, _ := os.ReadDir("/var/lib/fleetwire")
+			for _, e := range entries {
+				os.RemoveAll(filepath.Join("/var/lib/fleetwire", e.Name()))
+			}
+		}
 		if out, err := exec.Command("dpkg", "--purge", "fleetwire").CombinedOutput(); err != nil {
 			t.Errorf("dpkg --purge fleetwire: %v\n%s", err, out)
 		}
 		for _, p := range []string{"/usr/bin/fleetwire", "/lib/systemd/system/fleetwire.service", "/etc/default/fleetwire", "/usr/share/doc/fleetwire",
-			"/etc/systemd/system/multi-user.target.wants/fleetwire.service"} {
+			"/etc/fleetwire", "/etc/systemd/system/multi-user.target.wants/fleetwire.service"} {
 			if _, err := os.Lstat(p); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("after purge, %s: %v", p, err)
 			}
+		}
+		if out, err := exec.Command("dpkg-statoverride", "--list", confPath).CombinedOutput(); err == nil {
+			t.Errorf("after purge, dpkg-statoverride still lists %s: %s", confPath, out)
+		}
+		if out, err := exec.Command("dpkg-query", "--show", "--showformat=${db:Status-Status}", "fleetwire").Output(); err == nil && len(out) > 0 && string(out) != "not-installed" {
+			t.Errorf("after purge, dpkg-query says fleetwire is %s", out)
 		}
 		if _, err := os.Stat("/var/lib/fleetwire"); !stateExisted && !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("after purge, /var/lib/fleetwire (empty) is still there: %v", err)
@@ -366,18 +447,57 @@ func TestDebInstall(t *testing.T) {
 					t.Errorf("groupdel fleetwire: %v\n%s", err, out)
 				}
 			}
+			for _, db := range []string{"passwd", "group"} {
+				if out, err := exec.Command("getent", db, "fleetwire").Output(); err == nil || len(out) > 0 {
+					t.Errorf("after the test, getent %s fleetwire: %s", db, out)
+				}
+			}
 		}
 		t.Logf("installed, ran, purged in %v", time.Since(start).Round(time.Millisecond))
 	})
 
-	// What postinst made: the user, and its state directory.
+	// What postinst made: the user, its state directory, and the
+	// configuration readable by the user's group.
 	u, err := user.Lookup("fleetwire")
 	if err != nil {
 		t.Fatalf("postinst made no fleetwire user: %v", err)
 	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
 	if out := run(t, "stat", "-c", "%U:%G %a", "/var/lib/fleetwire"); !stateExisted && out != "fleetwire:fleetwire 750\n" {
 		t.Errorf("/var/lib/fleetwire: %s", out)
 	}
+	checkConf := func(when string) {
+		t.Helper()
+		if out := run(t, "stat", "-c", "%U:%G %a", confPath); out != "root:fleetwire 640\n" {
+			t.Errorf("%s, %s: %s, want root:fleetwire 640", when, confPath, out)
+		}
+		if out := run(t, "dpkg-statoverride", "--list", confPath); out != "root fleetwire 640 "+confPath+"\n" {
+			t.Errorf("%s, dpkg-statoverride --list: %q", when, out)
+		}
+		// The service user reads it and serve accepts it; another user
+		// cannot read it.
+		out, err := asUser(uid, gid, "/", "/usr/bin/fleetwire", "config", "check", confPath).CombinedOutput()
+		if err != nil || string(out) != "config "+confPath+": ok\n" {
+			t.Errorf("%s, fleetwire config check %s as fleetwire: %v: %s", when, confPath, err, out)
+		}
+		out, err = asUser(65534, 65534, "/", "/usr/bin/fleetwire", "config", "check", confPath).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "permission denied") {
+			t.Errorf("%s, fleetwire config check %s as uid 65534: %v: %s, want permission denied", when, confPath, err, out)
+		}
+	}
+	checkConf("after install")
+	// An upgrade to a package whose configuration file changed, which the
+	// administrator left alone: dpkg installs the new file with the
+	// statoverride's owner and mode, so the service can still read it.
+	// The rest of the test installs this package again (the upgrade
+	// below must find the package's file unchanged to keep an edit
+	// without asking).
+	deb = changedConf(t, deb)
+	if out := run(t, "dpkg", "--install", deb); !strings.Contains(out, "Installing new version of config file "+confPath) {
+		t.Errorf("the upgrade did not install the package's new %s:\n%s", confPath, out)
+	}
+	checkConf("after an upgrade that changed it")
 	if _, err := exec.LookPath("systemctl"); err == nil {
 		// Enabled on first install, as Debian does (started too where
 		// systemd runs, which it does not in CI containers).
@@ -385,7 +505,7 @@ func TestDebInstall(t *testing.T) {
 			t.Errorf("postinst did not enable the service: %v", err)
 		}
 	}
-	if out := run(t, "dpkg-query", "--show", "--showformat=${Conffiles}", "fleetwire"); !strings.Contains(out, "/etc/default/fleetwire ") {
+	if out := run(t, "dpkg-query", "--show", "--showformat=${Conffiles}", "fleetwire"); !strings.Contains(out, "/etc/default/fleetwire ") || !strings.Contains(out, confPath+" ") {
 		t.Errorf("conffiles: %q", out)
 	}
 	if _, err := exec.LookPath("systemd-analyze"); err == nil {
@@ -404,31 +524,31 @@ func TestDebInstall(t *testing.T) {
 		t.Fatalf("fleetwire version: %q, want %s", ver, re)
 	}
 
-	// A short serve: the unit's command line (its arguments from the
-	// installed defaults file), as the service user, but on free loopback
-	// ports and a temporary data directory, logging JSON.
-	data := filepath.Join(t.TempDir(), "data")
-	for _, d := range []string{filepath.Dir(data), filepath.Dir(filepath.Dir(data))} {
-		if err := os.Chmod(d, 0o755); err != nil { // the service user's way to it
+	// A short serve: the unit's command line, as the service user, with
+	// its settings from the installed configuration file but for the
+	// listeners, on free loopback ports (this machine's 7070 may be
+	// taken), and JSON logs. The data directory is the file's
+	// (/var/lib/fleetwire) unless the test found one there.
+	tcpAddr, httpAddr := freePort(t), freePort(t)
+	args := []string{"serve", "--config", confPath, "--tcp", tcpAddr, "--udp", "", "--http", httpAddr, "--log-format", "json"}
+	data := "/var/lib/fleetwire"
+	if stateExisted {
+		data = filepath.Join(t.TempDir(), "data")
+		for _, d := range []string{filepath.Dir(data), filepath.Dir(filepath.Dir(data))} {
+			if err := os.Chmod(d, 0o755); err != nil { // the service user's way to it
+				t.Fatal(err)
+			}
+		}
+		if err := os.Mkdir(data, 0o750); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.Chown(data, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+		args = append(args, "--data", data)
 	}
-	if err := os.Mkdir(data, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(u.Gid)
-	if err := os.Chown(data, uid, gid); err != nil {
-		t.Fatal(err)
-	}
-	tcpAddr, httpAddr := freePort(t), freePort(t)
-	args := append([]string{"serve"}, defaultArgs(t)...)
-	args = append(args, "--data", data, "--tcp", tcpAddr, "--udp", "", "--http", httpAddr, "--log-format", "json")
-	serve := exec.Command("/usr/bin/fleetwire", args...)
-	serve.Dir = data
-	serve.Env = []string{"PATH=/usr/bin:/bin"}
-	serve.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}}
-	var stderr bytes.Buffer
+	serve := asUser(uid, gid, data, "/usr/bin/fleetwire", args...) // WorkingDirectory=
+	var stderr logBuffer
 	serve.Stderr = &stderr
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
@@ -455,6 +575,19 @@ func TestDebInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+	// The administrator edits the file and runs systemctl reload
+	// (ExecReload: a SIGHUP): serve, as the service user, reads it again
+	// and puts the new limit in force.
+	const edit = "\n# edited by TestDebInstall\nmax-conns: 5000\n"
+	appendFile(t, confPath, edit)
+	waitLog(t, &stderr, `"config":"`+confPath+`"`)
+	if err := serve.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, &stderr, `"msg":"reloaded"`)
+	if !regexp.MustCompile(`"reloaded":"[^"]*max-conns \d+ -> 5000`).MatchString(stderr.String()) {
+		t.Errorf("the reload did not put max-conns 5000 in force:\n%s", &stderr)
+	}
 	// Give the server the line before it is told to stop; what it has
 	// received it then stores before it exits.
 	time.Sleep(300 * time.Millisecond)
@@ -473,9 +606,12 @@ func TestDebInstall(t *testing.T) {
 	if !strings.Contains(logs, `"msg":"fleetwire stopped"`) || !strings.Contains(logs, `"dropped":{}`) {
 		t.Errorf("serve's log lacks its JSON summary (dropped as an object):\n%s", logs)
 	}
+	if strings.Contains(logs, `"level":"ERROR"`) || strings.Contains(logs, `"level":"WARN"`) {
+		t.Errorf("serve logged a warning or an error:\n%s", logs)
+	}
 	// Written by the service user.
 	if out := run(t, "find", data, "-not", "-user", "fleetwire"); out != "" {
-		t.Errorf("files under --data not owned by fleetwire:\n%s", out)
+		t.Errorf("files under %s not owned by fleetwire:\n%s", data, out)
 	}
 	export := run(t, "/usr/bin/fleetwire", "export", "--data", data)
 	if !strings.Contains(export, "\nmote-3,42,,21.5,40,") || !strings.Contains(export, "\nmote-3,43,,21.6,41,") {
@@ -484,23 +620,20 @@ func TestDebInstall(t *testing.T) {
 
 	// An upgrade (the same package again runs the same scripts: prerm
 	// upgrade, postinst configure with the old version) keeps the
-	// administrator's edit of the conffile, the user and the enablement.
-	const edit = "\n# edited by TestDebInstall\n"
-	f, err := os.OpenFile("/etc/default/fleetwire", os.O_APPEND|os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
+	// administrator's edits of the conffiles (the one above), the
+	// configuration's owner and mode, the user and the enablement; and
+	// warns of a FLEETWIRE_ARGS the unit no longer reads.
+	appendFile(t, "/etc/default/fleetwire", "\nFLEETWIRE_ARGS=\"--tcp 0.0.0.0:7070\"\n")
+	if out := run(t, "dpkg", "--install", deb); !strings.Contains(out, "FLEETWIRE_ARGS, which the service no longer reads") {
+		t.Errorf("the upgrade does not warn of FLEETWIRE_ARGS in /etc/default/fleetwire:\n%s", out)
 	}
-	_, err = f.WriteString(edit)
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if b, err := os.ReadFile(confPath); err != nil || !strings.HasSuffix(string(b), edit) {
+		t.Errorf("the upgrade lost the edit of %s (%v)", confPath, err)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	run(t, "dpkg", "--install", deb)
-	if b, err := os.ReadFile("/etc/default/fleetwire"); err != nil || !strings.HasSuffix(string(b), edit) {
+	if b, err := os.ReadFile("/etc/default/fleetwire"); err != nil || !strings.Contains(string(b), "\nFLEETWIRE_ARGS=") {
 		t.Errorf("the upgrade lost the edit of /etc/default/fleetwire (%v)", err)
 	}
+	checkConf("after the upgrade")
 	if u2, err := user.Lookup("fleetwire"); err != nil || u2.Uid != u.Uid {
 		t.Errorf("after the upgrade, user fleetwire: %v, %v (was uid %s)", u2, err, u.Uid)
 	}

@@ -4,7 +4,8 @@
 #
 #   OUTDIR/fleetwire-linux-ARCH          the binary
 #   OUTDIR/fleetwire_VERSION_ARCH.deb    /usr/bin/fleetwire, the systemd
-#                                        unit, /etc/default/fleetwire
+#                                        unit, /etc/fleetwire/fleetwire.yaml,
+#                                        /etc/default/fleetwire
 #
 # `make dist` runs it for amd64 and arm64; packaging/deb_test.go for the
 # host's. It needs go, git (for the version) and dpkg-deb, which is part
@@ -61,14 +62,18 @@ trap 'rm -rf "$stage"' EXIT
 chmod 0755 "$stage" # the package's ./ entry: dpkg must never see / as 0700
 install -D -m 0755 "$bin" "$stage/usr/bin/fleetwire"
 install -D -m 0644 "$here/fleetwire.service" "$stage/lib/systemd/system/fleetwire.service"
+# serve's configuration: root:fleetwire once postinst has made the group
+# (dpkg-statoverride), so that the service user reads it and others do not.
+install -D -m 0640 "$here/fleetwire.yaml" "$stage/etc/fleetwire/fleetwire.yaml"
 # May hold the API token: root only (systemd reads it, the service gets
-# the variables).
+# the variable).
 install -D -m 0640 "$here/fleetwire.default" "$stage/etc/default/fleetwire"
 install -D -m 0644 "$root/LICENSE" "$stage/usr/share/doc/fleetwire/copyright"
 install -D -m 0644 "$root/docs/install.md" "$stage/usr/share/doc/fleetwire/install.md"
+install -D -m 0644 "$root/docs/config.md" "$stage/usr/share/doc/fleetwire/config.md"
 install -d -m 0755 "$stage/DEBIAN"
 install -m 0755 "$here/deb/postinst" "$here/deb/prerm" "$here/deb/postrm" "$stage/DEBIAN/"
-printf '/etc/default/fleetwire\n' >"$stage/DEBIAN/conffiles"
+printf '/etc/fleetwire/fleetwire.yaml\n/etc/default/fleetwire\n' >"$stage/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat >"$stage/DEBIAN/control" <<CONTROL
 Package: fleetwire
@@ -87,8 +92,8 @@ Description: ingest server for sensor readings from device fleets
  zstd-compressed CSV segments or a NATS JetStream stream.
  .
  This package runs it as the systemd service fleetwire.service, as its
- own user, with data under /var/lib/fleetwire and arguments in
- /etc/default/fleetwire. Its command line also simulates device fleets
+ own user, with data under /var/lib/fleetwire and its configuration in
+ /etc/fleetwire/fleetwire.yaml. Its command line also simulates device fleets
  (fleetwire load) and measures what each wire choice costs.
 CONTROL
 deb="$out/fleetwire_${debver}_$arch.deb"
