@@ -2,37 +2,15 @@ package bench
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/prometheus/procfs"
+	"github.com/fleetwire/fleetwire/internal/procfixture"
 )
-
-// fixtureFS writes files (path relative to the root -> content) into a
-// temporary /proc tree.
-func fixtureFS(t *testing.T, files map[string]string) procfs.FS {
-	t.Helper()
-	root := t.TempDir()
-	for p, s := range files {
-		p = filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pfs, err := procfs.NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pfs
-}
 
 func TestReadCPU_Fixture(t *testing.T) {
 	// A command name with spaces and parentheses; utime 300, stime 12.
 	stat := "99 (a) b (c)) R 1 99 99 0 -1 0 0 0 0 0 300 12 0 0 20 0 8 0 100 0 0 18446744073709551615 0 0 0 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0\n"
-	pfs := fixtureFS(t, map[string]string{
+	pfs := procfixture.FS(t, map[string]string{
 		"99/stat":                stat,
 		"99/task/99/schedstat":   "1000 50 7\n",
 		"99/task/100/schedstat":  "2500 10 3\n",
@@ -51,7 +29,7 @@ func TestReadCPU_Fixture(t *testing.T) {
 }
 
 func TestReadMemory_Fixture(t *testing.T) {
-	pfs := fixtureFS(t, map[string]string{
+	pfs := procfixture.FS(t, map[string]string{
 		"7/status": "Name:\tx\nVmHWM:\t  2048 kB\nVmRSS:\t  1024 kB\nThreads:\t4\n",
 		"8/status": "Name:\tzombie\nThreads:\t1\n",
 	})
@@ -65,7 +43,7 @@ func TestReadMemory_Fixture(t *testing.T) {
 }
 
 func TestReadSNMP_Fixture(t *testing.T) {
-	pfs := fixtureFS(t, map[string]string{
+	pfs := procfixture.FS(t, map[string]string{
 		"5/net/snmp": "Tcp: RtoAlgorithm RtoMin MaxConn RetransSegs\nTcp: 1 200 -1 7\n" +
 			"Udp: InDatagrams RcvbufErrors InErrors\nUdp: 100 3 4\n",
 	})

@@ -29,6 +29,22 @@ func storedLine(t *testing.T, r *bufio.Reader, c net.Conn) string {
 	}
 }
 
+// dialAcking connects a text device to srv's TCP listener, sends lines
+// (its hello and first frames) and returns the connection and a reader
+// of what the server sends back; the connection closes with the test.
+func dialAcking(t *testing.T, srv *Server, lines string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Addr(TCP).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if _, err := fmt.Fprint(c, lines); err != nil {
+		t.Fatal(err)
+	}
+	return c, bufio.NewReader(c)
+}
+
 // TestAckStream: a TCP device that opted in gets #stored lines for what
 // the file sink made durable, holes listed as ranges; a resend of a
 // sample already stored is counted and not stored again; the device's
@@ -40,13 +56,7 @@ func TestAckStream(t *testing.T) {
 			srv := startServer(t, func(c *Config) {
 				c.Engine, c.Sink, c.AckInterval = engine, files(t, data), 200*time.Millisecond
 			})
-			c, err := net.Dial("tcp", srv.Addr(TCP).String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			r := bufio.NewReader(c)
-			fmt.Fprintf(c, "#hello dev-a ack 64\ndev-a;0;1,2,3\n")
+			c, r := dialAcking(t, srv, "#hello dev-a ack 64\ndev-a;0;1,2,3\n")
 			if got := storedLine(t, r, c); got != "#stored dev-a 3" {
 				t.Fatalf("first ack %q", got)
 			}
@@ -295,13 +305,7 @@ func TestAckRestartDatagrams(t *testing.T) {
 // server says it again, although nothing new became durable.
 func TestAckRepeatedForResend(t *testing.T) {
 	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = files(t, t.TempDir()), 100*time.Millisecond })
-	c, err := net.Dial("tcp", srv.Addr(TCP).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := bufio.NewReader(c)
-	fmt.Fprintf(c, "#hello dev-a ack 64\ndev-a;0;1,2,3,4\n")
+	c, r := dialAcking(t, srv, "#hello dev-a ack 64\ndev-a;0;1,2,3,4\n")
 	if got := storedLine(t, r, c); got != "#stored dev-a 4" {
 		t.Fatalf("first ack: %q", got)
 	}
@@ -364,13 +368,7 @@ func TestAckRestartCountsGivenUp(t *testing.T) {
 // that fills it, come although the ack interval is an hour.
 func TestAckAfterEndOfStream(t *testing.T) {
 	srv := startServer(t, func(c *Config) { c.Sink, c.AckInterval = files(t, t.TempDir()), time.Hour })
-	c, err := net.Dial("tcp", srv.Addr(TCP).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := bufio.NewReader(c)
-	fmt.Fprintf(c, "#hello dev-a ack 64\ndev-a;0;1,2,3\n")
+	c, r := dialAcking(t, srv, "#hello dev-a ack 64\ndev-a;0;1,2,3\n")
 	if got := storedLine(t, r, c); got != "#stored dev-a 3" {
 		t.Fatalf("first ack %q", got)
 	}
@@ -421,13 +419,7 @@ func TestAckSolo(t *testing.T) {
 		t.Fatalf("%d bytes with the id, %d without", len(withID), len(want))
 	}
 
-	c, err := net.Dial("tcp", srv.Addr(TCP).String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	r := bufio.NewReader(c)
-	fmt.Fprintf(c, "#hello dev-b ack 64 solo\ndev-b;0;1,2,3\n")
+	c, r := dialAcking(t, srv, "#hello dev-b ack 64 solo\ndev-b;0;1,2,3\n")
 	if got := storedLine(t, r, c); got != "#stored 3" {
 		t.Fatalf("text #stored to a solo device %q, want \"#stored 3\"", got)
 	}

@@ -1,12 +1,12 @@
 package netns
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/procfs"
+
+	"github.com/fleetwire/fleetwire/internal/procfixture"
 )
 
 // The inputs below are verbatim outputs of the tools on Debian 12
@@ -18,31 +18,10 @@ const procNetDev = `Inter-|   Receive                                           
 veth-srv: 1234567     890    1    2    0     0          0         0   98765     432    3    4    0     0       0          0
 `
 
-// fixtureFS writes files (path relative to the root -> content) into a
-// temporary /proc tree.
-func fixtureFS(t *testing.T, files map[string]string) procfs.FS {
-	t.Helper()
-	root := t.TempDir()
-	for p, s := range files {
-		p = filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pfs, err := procfs.NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pfs
-}
-
 func TestNetDevOf(t *testing.T) {
 	f := func(in string) (procfs.NetDev, error) {
 		t.Helper()
-		return fixtureFS(t, map[string]string{"net/dev": in}).NetDev()
+		return procfixture.FS(t, map[string]string{"net/dev": in}).NetDev()
 	}
 	nd, err := f(procNetDev)
 	if err != nil {
@@ -83,7 +62,7 @@ UdpLite: 0 0 0 0 0 0 0 0 0
 func TestSNMPOf(t *testing.T) {
 	f := func(in string) (SNMP, error) {
 		t.Helper()
-		p, err := fixtureFS(t, map[string]string{"1/net/snmp": in}).Proc(1)
+		p, err := procfixture.FS(t, map[string]string{"1/net/snmp": in}).Proc(1)
 		if err != nil {
 			t.Fatal(err)
 		}

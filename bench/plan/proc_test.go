@@ -2,37 +2,14 @@ package plan
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/prometheus/procfs"
-
 	"github.com/fleetwire/fleetwire/bench"
+	"github.com/fleetwire/fleetwire/internal/procfixture"
 )
 
-// fixtureFS writes files (path relative to the root -> content) into a
-// temporary /proc tree.
-func fixtureFS(t *testing.T, files map[string]string) procfs.FS {
-	t.Helper()
-	root := t.TempDir()
-	for p, s := range files {
-		p = filepath.Join(root, p)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	pfs, err := procfs.NewFS(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pfs
-}
-
 func TestReadUDPDrops(t *testing.T) {
-	pfs := fixtureFS(t, map[string]string{"net/udp": `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+	pfs := procfixture.FS(t, map[string]string{"net/udp": `   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
   120: 0100007F:1B9F 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 9001 2 0000000000000000 17
   121: 0100007F:1B9F 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 9002 2 0000000000000000 3
   122: 0100007F:1BA0 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 9003 2 0000000000000000 99
@@ -47,7 +24,7 @@ func TestReadUDPDrops(t *testing.T) {
 }
 
 func TestReadCores(t *testing.T) {
-	pfs := fixtureFS(t, map[string]string{"stat": "cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 300 5 80 266 6 1 9 2 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n" +
+	pfs := procfixture.FS(t, map[string]string{"stat": "cpu  10 0 10 100 0 0 0 0 0 0\ncpu0 300 5 80 266 6 1 9 2 0 0\ncpu1 1 1 1 1 1 1 1 1 0 0\n" +
 		"intr 1 2\nctxt 10\nbtime 1700000000\nprocesses 5\nprocs_running 1\nprocs_blocked 0\n"})
 	m, err := readCoresFS(pfs, []int{0})
 	// busy = user+nice+system+irq+softirq = 300+5+80+1+9; total adds idle, iowait, steal.
@@ -57,7 +34,7 @@ func TestReadCores(t *testing.T) {
 }
 
 func TestReadSoftnet(t *testing.T) {
-	pfs := fixtureFS(t, map[string]string{"net/softnet_stat": "021ee161 00000eb3 00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n" +
+	pfs := procfixture.FS(t, map[string]string{"net/softnet_stat": "021ee161 00000eb3 00000001 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000\n" +
 		"061e5019 00000010 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000000 00000001\n"})
 	if n, err := readSoftnet(pfs); err != nil || n != 0xeb3+0x10 {
 		t.Fatalf("%d %v", n, err)
@@ -66,7 +43,7 @@ func TestReadSoftnet(t *testing.T) {
 
 func TestOpenFilesLimit(t *testing.T) {
 	const head = "Limit                     Soft Limit           Hard Limit           Units     \n"
-	pfs := fixtureFS(t, map[string]string{
+	pfs := procfixture.FS(t, map[string]string{
 		"1/limits": head + "Max open files            20000                20000                files     \n",
 		"2/limits": head + "Max open files            unlimited            unlimited            files     \n",
 	})
