@@ -434,10 +434,13 @@ func (g *ingester) storeFresh(tr Transport, s *Session, f *codec.Frame, id []byt
 		g.srv.acker.resends.Add(dup)
 		g.srv.acker.suppress.Add(dup)
 		// The device did not hear the #stored that covered them (lost on
-		// the way, or sent before a restart): say it again. Nothing else
-		// would: #stored goes out when the durable set changes, and a
-		// resend of what is stored changes nothing.
-		g.srv.acker.queue(s)
+		// the way, or sent before a restart): say it again, at once. Nothing
+		// else would: #stored goes out when the durable set changes, and a
+		// resend of what is stored changes nothing. Not at the interval: the
+		// device resent because its timer ran out, its window is filling
+		// since the lost #stored, and another interval would overflow it
+		// (at most one #stored per ack tick, 100 ms, whatever it resends).
+		g.srv.acker.flushSoon(s)
 	}
 	s.ack.fresh += added
 	return true
