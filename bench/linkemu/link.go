@@ -164,10 +164,12 @@ func (l *Link) build(ctx context.Context) error {
 		addr, peer netip.Addr
 	}{{l.ServerNS, l.ServerAddr, l.ClientAddr}, {l.ClientNS, l.ClientAddr, l.ServerAddr}}
 	for _, e := range ends {
-		// txqueuelen: how many packets the kernel holds for the
-		// emulator's reader; more than a burst the reader could miss
-		// while preempted.
-		batch := fmt.Sprintf("link set lo up\naddr add %s peer %s/32 dev %s\nlink set %s mtu %d txqueuelen 4096 up\n",
+		// txqueuelen sizes the TUN's ring, the packets the kernel
+		// holds for the emulator's reader: 16384 is 0.65 s at 25,000
+		// packets/s. With 4096 a loss run at that rate once lost 13.7 %
+		// of its packets before the emulator read them, on the loaded
+		// host.
+		batch := fmt.Sprintf("link set lo up\naddr add %s peer %s/32 dev %s\nlink set %s mtu %d txqueuelen 16384 up\n",
 			e.addr, e.peer, Iface, Iface, c.mtu())
 		if _, err := run(ctx, batch, "ip", "-n", e.ns, "-batch", "-"); err != nil {
 			return err

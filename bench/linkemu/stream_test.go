@@ -1,0 +1,182 @@
+package linkemu
+
+import (
+	"encoding/binary"
+	"math"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/bench/netns"
+	"golang.org/x/sys/unix"
+)
+
+// arrivals is what a one-way stream's receiver saw.
+type arrivals struct {
+	sent   int
+	at     []time.Duration // arrival of each sequence number's first copy, -1 = lost
+	oneWay []time.Duration // its one-way delay (sender and receiver share this process's clock)
+	copies int
+	size   int
+}
+
+func (a arrivals) received() int {
+	n := 0
+	for _, x := range a.at {
+		if x >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// stream sends n datagrams of size bytes at pps from the client to the
+// server side and records the arrivals.
+func stream(t *testing.T, l *Link, n, size, pps int, wait time.Duration) arrivals {
+	t.Helper()
+	srv := udpSocket(t, l, netns.Server, l.ServerAddr, 9100)
+	cli := udpSocket(t, l, netns.Client, l.ClientAddr, 9101)
+	a := arrivals{sent: n, at: make([]time.Duration, n), oneWay: make([]time.Duration, n), size: size}
+	for i := range a.at {
+		a.at[i] = -1
+	}
+	epoch := time.Now()
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		endpointThread()
+		buf := make([]byte, 65536)
+		for !done.Load() {
+			m, _, err := unix.Recvfrom(srv, buf, 0)
+			if err != nil || m < probeHeader {
+				continue
+			}
+			now := time.Since(epoch)
+			i := int(binary.LittleEndian.Uint64(buf))
+			if i < 0 || i >= n {
+				continue
+			}
+			if a.at[i] >= 0 {
+				a.copies++
+				continue
+			}
+			a.at[i] = now
+			a.oneWay[i] = now - time.Duration(binary.LittleEndian.Uint64(buf[8:]))
+		}
+	}()
+	send(cli, netip.AddrPortFrom(l.ServerAddr, 9100), n, size, pps, epoch)
+	time.Sleep(wait)
+	done.Store(true)
+	wg.Wait()
+	return a
+}
+
+// TestLoss sends 100,000 datagrams through a link with 1 % random loss
+// and checks the loss the receiver sees is within 0.2 percentage points
+// of it (6.4 standard deviations of the binomial: a false alarm once in
+// 10^10 runs), and that every packet the emulator did not drop arrived.
+// Then the same through Gilbert-Elliott loss (2 %, bursts of 4).
+func TestLoss(t *testing.T) {
+	const n, size, pps = 100_000, 64, 25_000
+	f := func(name string, loss Loss, bound float64) {
+		t.Helper()
+		l := setup(t, Config{Name: name, Up: Dir{Loss: loss}})
+		a := stream(t, l, n, size, pps, 300*time.Millisecond)
+		up, _ := l.Counters()
+		got := a.received()
+		t.Logf("%s: up: %s", name, up)
+		if out, err := l.Command(netns.Client, "ip", "-s", "link", "show", Iface).CombinedOutput(); err == nil {
+			t.Logf("%s: client TUN: %s", name, out)
+		}
+		if up.Received != uint64(n) || up.Delivered != uint64(got) || a.copies != 0 {
+			t.Fatalf("%s: sent %d, emulator read %d and delivered %d, receiver got %d (+%d copies): loss outside the emulator spoils the measurement",
+				name, n, up.Received, up.Delivered, got, a.copies)
+		}
+		lossPct := 100 * float64(n-got) / n
+		bursts, run, lostRun := 0, 0, 0
+		for _, x := range a.at {
+			if x < 0 {
+				run++
+				continue
+			}
+			if run > 0 {
+				bursts++
+				lostRun += run
+				run = 0
+			}
+		}
+		burst := float64(lostRun) / float64(max(1, bursts))
+		t.Logf("%s: %d of %d lost: %.3f %% (set %.3g %%, bound ±%.2f pp), mean burst %.2f (model %.2f)",
+			name, n-got, n, lossPct, loss.MeanPct(), bound, burst, loss.MeanBurst())
+		if math.Abs(lossPct-loss.MeanPct()) > bound {
+			t.Errorf("%s: loss %.3f %% is more than %.2f pp from %.3g %%", name, lossPct, bound, loss.MeanPct())
+		}
+		if loss.GE && math.Abs(burst-loss.MeanBurst()) > 0.25*loss.MeanBurst() {
+			t.Errorf("%s: mean burst %.2f, model %.2f", name, burst, loss.MeanBurst())
+		}
+	}
+	f("loss-1pct", RandomLoss(1), 0.2)
+	// Gilbert-Elliott losses come in runs, so the count varies more than
+	// a binomial's: the variance is about (1+λ)/(1-λ) times larger, with
+	// λ = 1-P-R = 0.745 here (σ ≈ 0.115 pp); the bound is 5σ.
+	f("ge-2pct-burst4", GilbertElliott(2, 4), 0.58)
+}
+
+// TestRate offers 1.3 times the rate for 3 s and checks the rate the
+// receiver sees while the queue is never empty is within 2 % of the
+// setting (IP bytes, as the limiter counts), that the queue dropped the
+// excess, and that no packet waited longer than the queue holds.
+func TestRate(t *testing.T) {
+	f := func(kbit float64, size, queue int) {
+		t.Helper()
+		ip := size + 28 // UDP and IPv4 headers
+		pps := int(math.Ceil(1.3 * kbit * 1000 / 8 / float64(ip)))
+		n := 3 * pps
+		name := "rate-" + formatKbit(kbit)
+		l := setup(t, Config{Name: name, Up: Dir{RateKbit: kbit, QueueBytes: queue}})
+		a := stream(t, l, n, size, pps, time.Duration(float64(queue*8)/kbit*float64(time.Millisecond))+300*time.Millisecond)
+		up, _ := l.Counters()
+		t.Logf("%s: up: %s", name, up)
+		var first, last time.Duration = -1, -1
+		var bytes, got int
+		var maxDelay time.Duration
+		for i, x := range a.at {
+			if x < 0 {
+				continue
+			}
+			got++
+			maxDelay = max(maxDelay, a.oneWay[i])
+			// Window: from the first arrival to the last one sent
+			// while the sender was still offering more than the rate.
+			if first < 0 {
+				first = x
+				continue
+			}
+			last = x
+			bytes += ip
+		}
+		if first < 0 || last <= first || up.QueueDropped == 0 {
+			t.Fatalf("%s: %d arrivals, queue drops %d: the link was not saturated", name, got, up.QueueDropped)
+		}
+		rate := float64(bytes) * 8 / (last - first).Seconds() / 1000
+		drain := time.Duration(float64(queue*8) / kbit * float64(time.Millisecond))
+		t.Logf("%s: offered %d pps of %d B IP for 3 s; received %d; %.3f kbit/s over %s (set %g, %+.3f %%); queue dropped %d; max one-way delay %s (queue drains in %s)",
+			name, pps, ip, got, rate, (last - first).Round(time.Millisecond), kbit, 100*(rate-kbit)/kbit, up.QueueDropped, ms(maxDelay), ms(drain))
+		if math.Abs(rate-kbit) > 0.02*kbit {
+			t.Errorf("%s: rate %.3f kbit/s is more than 2 %% from %g", name, rate, kbit)
+		}
+		if maxDelay > drain+5*time.Millisecond {
+			t.Errorf("%s: a packet waited %s, longer than the %d B queue takes to drain (%s)", name, ms(maxDelay), queue, ms(drain))
+		}
+	}
+	f(62.5, 200, 4<<10) // NB-IoT uplink
+	f(2000, 1000, 64<<10)
+	f(20000, 1400, 64<<10)
+}
+
+func formatKbit(k float64) string { return strconv.FormatFloat(k, 'f', -1, 64) + "kbit" }
