@@ -1,0 +1,183 @@
+package linkemu
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/bench/netns"
+)
+
+// reportEnv names a directory where TestThirdPartyTools also writes the
+// tools' raw output and the emulator's counters, for a dated report.
+const reportEnv = "FWLINKEMU_REPORT"
+
+// TestThirdPartyTools measures emulated links with tools nobody here
+// wrote, beside the emulator's own counters: ping for the round trip,
+// iperf3 (UDP) for random loss and for the rate. Skips without them
+// (apt-get install -y iputils-ping iperf3).
+func TestThirdPartyTools(t *testing.T) {
+	for _, tool := range []string{"ping", "iperf3"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("missing %s (apt-get install -y iputils-ping iperf3)", tool)
+		}
+	}
+	t.Run("ping", testPing)
+	t.Run("iperf3-loss", func(t *testing.T) {
+		l := setup(t, Config{Name: "iperf3-loss-1pct", Up: Dir{Loss: RandomLoss(1)}})
+		s := iperf3(t, l, "20M", 1000, 5)
+		up, _ := l.Counters()
+		emu := 100 * float64(up.LossDropped) / float64(up.Received)
+		sigma := 100 * math.Sqrt(0.01*0.99/float64(s.Packets))
+		t.Logf("iperf3: %d of %d datagrams lost = %.3f %%; emulator: %d of %d dropped by the loss model = %.3f %% (set 1 %%, binomial σ for %d packets %.3f pp)",
+			s.Lost, s.Packets, s.LostPct, up.LossDropped, up.Received, emu, s.Packets, sigma)
+		t.Logf("emulator up: %s", up)
+		report(t, "iperf3-loss-counters.txt", fmt.Sprintf("%s\nup: %s\n", l.Config.Up, up))
+		if s.Packets < 10000 || math.Abs(s.LostPct-1) > 5*sigma {
+			t.Errorf("iperf3 saw %.3f %% loss of %d packets, set 1 %% (5σ = %.3f pp)", s.LostPct, s.Packets, 5*sigma)
+		}
+	})
+	t.Run("iperf3-rate", func(t *testing.T) {
+		const kbit = 2000
+		l := setup(t, Config{Name: "iperf3-rate-2mbit", Up: Dir{RateKbit: kbit}})
+		s := iperf3(t, l, "2600k", 1000, 5)
+		up, _ := l.Counters()
+		// iperf3 counts UDP payload; the limiter counts IP bytes (+28).
+		ipKbit := s.BitsPerSecond / 1000 * 1028 / 1000
+		t.Logf("iperf3 receiver: %d B payload in %.3f s = %.1f kbit/s payload = %.1f kbit/s IP (set %d, %+.2f %%); %d of %d datagrams lost (%.2f %%); emulator queue-dropped %d of %d",
+			s.Bytes, s.Seconds, s.BitsPerSecond/1000, ipKbit, kbit, 100*(ipKbit-kbit)/kbit, s.Lost, s.Packets, s.LostPct, up.QueueDropped, up.Received)
+		t.Logf("emulator up: %s", up)
+		report(t, "iperf3-rate-counters.txt", fmt.Sprintf("%s\nup: %s\n", l.Config.Up, up))
+		if math.Abs(ipKbit-kbit) > 0.02*kbit {
+			t.Errorf("iperf3 measured %.1f kbit/s IP, more than 2 %% from %d", ipKbit, kbit)
+		}
+	})
+}
+
+// testPing pings across a link with 25 ms each way, 500 echoes at 100/s.
+func testPing(t *testing.T) {
+	const oneWay = 25 * time.Millisecond
+	l := setup(t, Config{Name: "ping-25ms", Up: Dir{Delay: oneWay}, Down: Dir{Delay: oneWay}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	args := []string{"-n", "-c", "500", "-i", "0.01", "-s", "56", l.ServerAddr.String()}
+	out, err := l.CommandContext(ctx, netns.Client, "ping", args...).CombinedOutput()
+	report(t, "ping.txt", fmt.Sprintf("$ ip netns exec CLIENT ping %s\n%s", joinArgs(args), out))
+	if err != nil {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	var rtts []time.Duration
+	for _, m := range regexp.MustCompile(`time=([0-9.]+) ms`).FindAllSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(string(m[1]), 64)
+		rtts = append(rtts, time.Duration(v*float64(time.Millisecond)))
+	}
+	up, down := l.Counters()
+	q := quantiles(rtts, 0, 0.5, 0.99, 1)
+	summary := regexp.MustCompile(`(?m)^rtt .*$`).Find(out)
+	t.Logf("ping: %d replies; %s; per-reply min %s p50 %s p99 %s max %s (configured 50 ms)", len(rtts), summary, ms(q[0]), ms(q[1]), ms(q[2]), ms(q[3]))
+	t.Logf("emulator up: %s", up)
+	t.Logf("emulator down: %s", down)
+	report(t, "ping-counters.txt", fmt.Sprintf("up %s\ndown %s\nup: %s\ndown: %s\nping per-reply min %s p50 %s p99 %s max %s\n",
+		l.Config.Up, l.Config.Down, up, down, ms(q[0]), ms(q[1]), ms(q[2]), ms(q[3])))
+	if len(rtts) != 500 {
+		t.Errorf("%d of 500 replies", len(rtts))
+	}
+	// ping prints 3 significant digits; its own timing adds to the
+	// emulator's. TestDelay holds the 1 ms bound; this is the outside view.
+	if q[0] < 2*oneWay-10*time.Microsecond || q[2] > 2*oneWay+5*time.Millisecond {
+		t.Errorf("ping round trips min %s p99 %s, configured 50 ms", ms(q[0]), ms(q[2]))
+	}
+}
+
+// iperf3Sum is the receiving server's view of one UDP test.
+type iperf3Sum struct {
+	Bytes         int64   `json:"bytes"`
+	Seconds       float64 `json:"seconds"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	Lost          int64   `json:"lost_packets"`
+	Packets       int64   `json:"packets"`
+	LostPct       float64 `json:"lost_percent"`
+	JitterMs      float64 `json:"jitter_ms"`
+}
+
+// iperf3 runs one UDP test from the client side to an iperf3 server on
+// the server side and returns the server's (receiver's) figures.
+func iperf3(t *testing.T, l *Link, bitrate string, length, secs int) iperf3Sum {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+20)*time.Second)
+	defer cancel()
+	srvArgs := []string{"-s", "-1", "-B", l.ServerAddr.String(), "-p", "5201", "--json"}
+	srv := l.CommandContext(ctx, netns.Server, "iperf3", srvArgs...)
+	var srvOut bytes.Buffer
+	srv.Stdout, srv.Stderr = &srvOut, &srvOut
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Wait()
+	cliArgs := []string{"-c", l.ServerAddr.String(), "-p", "5201", "-u", "-b", bitrate, "-l", strconv.Itoa(length), "-t", strconv.Itoa(secs), "--json"}
+	var cliOut []byte
+	var err error
+	for range 50 { // until the server listens
+		cliOut, err = l.CommandContext(ctx, netns.Client, "iperf3", cliArgs...).CombinedOutput()
+		if err == nil || !bytes.Contains(cliOut, []byte("unable to connect")) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("iperf3 client: %v\n%s", err, cliOut)
+	}
+	if err := srv.Wait(); err != nil {
+		t.Fatalf("iperf3 server: %v\n%s", err, srvOut.Bytes())
+	}
+	name := l.Config.Name
+	report(t, name+"-client.json", fmt.Sprintf("// ip netns exec CLIENT iperf3 %s\n%s", joinArgs(cliArgs), cliOut))
+	report(t, name+"-server.json", fmt.Sprintf("// ip netns exec SERVER iperf3 %s\n%s", joinArgs(srvArgs), srvOut.Bytes()))
+	// iperf3 3.12's server puts the received bytes in sum_received
+	// (sum.bytes is 0 there) and the loss in both.
+	var res struct {
+		End struct {
+			Sum         iperf3Sum `json:"sum"`
+			SumReceived iperf3Sum `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(srvOut.Bytes(), &res); err != nil {
+		t.Fatalf("iperf3 server output: %v\n%s", err, srvOut.Bytes())
+	}
+	s := res.End.SumReceived
+	if s.Packets == 0 {
+		s = res.End.Sum
+	}
+	return s
+}
+
+func joinArgs(a []string) string {
+	var b bytes.Buffer
+	for i, s := range a {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// report writes one file into $FWLINKEMU_REPORT, if set.
+func report(t *testing.T, name, content string) {
+	dir := os.Getenv(reportEnv)
+	if dir == "" {
+		return
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+		t.Error(err)
+	}
+}
