@@ -223,3 +223,65 @@ func quantiles(d []time.Duration, qs ...float64) []time.Duration {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/1e6) }
+
+// arrivals is what a one-way stream's receiver saw.
+type arrivals struct {
+	sent   int
+	at     []time.Duration // arrival of each sequence number's first copy, -1 = lost
+	oneWay []time.Duration // its one-way delay (sender and receiver share this process's clock)
+	copies int
+	size   int
+}
+
+func (a arrivals) received() int {
+	n := 0
+	for _, x := range a.at {
+		if x >= 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// stream sends n datagrams of size bytes at pps from the client to the
+// server side and records the arrivals.
+func stream(t *testing.T, l *Link, n, size, pps int, wait time.Duration) arrivals {
+	t.Helper()
+	srv := udpSocket(t, l, netns.Server, l.ServerAddr, 9100)
+	cli := udpSocket(t, l, netns.Client, l.ClientAddr, 9101)
+	a := arrivals{sent: n, at: make([]time.Duration, n), oneWay: make([]time.Duration, n), size: size}
+	for i := range a.at {
+		a.at[i] = -1
+	}
+	epoch := time.Now()
+	var done atomic.Bool
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		endpointThread()
+		buf := make([]byte, 65536)
+		for !done.Load() {
+			m, _, err := unix.Recvfrom(srv, buf, 0)
+			if err != nil || m < probeHeader {
+				continue
+			}
+			now := time.Since(epoch)
+			i := int(binary.LittleEndian.Uint64(buf))
+			if i < 0 || i >= n {
+				continue
+			}
+			if a.at[i] >= 0 {
+				a.copies++
+				continue
+			}
+			a.at[i] = now
+			a.oneWay[i] = now - time.Duration(binary.LittleEndian.Uint64(buf[8:]))
+		}
+	}()
+	send(cli, netip.AddrPortFrom(l.ServerAddr, 9100), n, size, pps, epoch)
+	time.Sleep(wait)
+	done.Store(true)
+	wg.Wait()
+	return a
+}

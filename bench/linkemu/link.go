@@ -181,7 +181,6 @@ func (l *Link) build(ctx context.Context) error {
 	}
 	l.fds = append(l.fds, stop)
 	l.stop = stop
-	ensureProcs()
 	epoch := time.Now()
 	log := slog.Default().With("link", c.Name, "seed", l.Seed)
 	mk := func(name string, d Dir, in, out int, seed uint64) (*pipe, error) {
@@ -203,6 +202,7 @@ func (l *Link) build(ctx context.Context) error {
 	if l.down, err = mk("down", c.Down, tun[0], tun[1], l.Seed*0x9e3779b97f4a7c15+1); err != nil {
 		return err
 	}
+	ensureProcs() // undone by Close, which sees l.up set
 	l.realtime = true
 	for _, p := range []*pipe{l.up, l.down} {
 		l.wg.Add(2)
@@ -229,7 +229,7 @@ var (
 )
 
 // ensureProcs raises GOMAXPROCS so that every emulator thread of every
-// link Setup built can hold a P at the same time. The threads are locked
+// live link can hold a P at the same time. The threads are locked
 // and spend their life in ppoll, but each needs a P for the few
 // microseconds it runs; with GOMAXPROCS = 2 on this host a thread back
 // from ppoll often found both Ps taken (by goroutines whose threads the
@@ -241,7 +241,7 @@ func ensureProcs() {
 	procsMu.Lock()
 	defer procsMu.Unlock()
 	procsLinks++
-	want := runtime.NumCPU() + procsPerLink*procsLinks + 4
+	want := runtime.NumCPU() + procsPerLink*procsLinks + 4 // +4: the caller's own goroutines
 	if have := runtime.GOMAXPROCS(0); have < want {
 		runtime.GOMAXPROCS(want)
 		slog.Info("linkemu: raised GOMAXPROCS so every emulator thread can run at once", "from", have, "to", want)
@@ -294,6 +294,11 @@ func (l *Link) Close() error {
 		}
 		for _, fd := range l.fds {
 			_ = unix.Close(fd)
+		}
+		if l.up != nil {
+			procsMu.Lock()
+			procsLinks--
+			procsMu.Unlock()
 		}
 		for _, ns := range []string{l.ServerNS, l.ClientNS} {
 			if err := removeNS(ns); err != nil {

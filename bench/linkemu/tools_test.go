@@ -1,3 +1,5 @@
+//go:build !race
+
 package linkemu
 
 import (
@@ -34,7 +36,7 @@ func TestThirdPartyTools(t *testing.T) {
 	t.Run("ping", testPing)
 	t.Run("iperf3-loss", func(t *testing.T) {
 		l := setup(t, Config{Name: "iperf3-loss-1pct", Up: Dir{Loss: RandomLoss(1)}})
-		s := iperf3(t, l, "20M", 1000, 5)
+		s := iperf3(t, l, "20M", 1000, 4)
 		up, _ := l.Counters()
 		emu := 100 * float64(up.LossDropped) / float64(up.Received)
 		sigma := 100 * math.Sqrt(0.01*0.99/float64(s.Packets))
@@ -42,14 +44,14 @@ func TestThirdPartyTools(t *testing.T) {
 			s.Lost, s.Packets, s.LostPct, up.LossDropped, up.Received, emu, s.Packets, sigma)
 		t.Logf("emulator up: %s", up)
 		report(t, "iperf3-loss-counters.txt", fmt.Sprintf("%s\nup: %s\n", l.Config.Up, up))
-		if s.Packets < 10000 || math.Abs(s.LostPct-1) > 5*sigma {
+		if s.Packets < 9000 || math.Abs(s.LostPct-1) > 5*sigma {
 			t.Errorf("iperf3 saw %.3f %% loss of %d packets, set 1 %% (5σ = %.3f pp)", s.LostPct, s.Packets, 5*sigma)
 		}
 	})
 	t.Run("iperf3-rate", func(t *testing.T) {
 		const kbit = 2000
 		l := setup(t, Config{Name: "iperf3-rate-2mbit", Up: Dir{RateKbit: kbit}})
-		s := iperf3(t, l, "2600k", 1000, 5)
+		s := iperf3(t, l, "2600k", 1000, 4)
 		up, _ := l.Counters()
 		// iperf3 counts UDP payload; the limiter counts IP bytes (+28).
 		ipKbit := s.BitsPerSecond / 1000 * 1028 / 1000
@@ -110,19 +112,22 @@ type iperf3Sum struct {
 }
 
 // iperf3 runs one UDP test from the client side to an iperf3 server on
-// the server side and returns the server's (receiver's) figures.
+// the server side and returns the receiver's figures.
 func iperf3(t *testing.T, l *Link, bitrate string, length, secs int) iperf3Sum {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(secs+20)*time.Second)
 	defer cancel()
 	srvArgs := []string{"-s", "-1", "-B", l.ServerAddr.String(), "-p", "5201", "--json"}
-	srv := l.CommandContext(ctx, netns.Server, "iperf3", srvArgs...)
+	srvCtx, srvCancel := context.WithCancel(ctx)
+	defer srvCancel()
+	srv := l.CommandContext(srvCtx, netns.Server, "iperf3", srvArgs...)
 	var srvOut bytes.Buffer
 	srv.Stdout, srv.Stderr = &srvOut, &srvOut
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer srv.Wait()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Wait() }()
 	cliArgs := []string{"-c", l.ServerAddr.String(), "-p", "5201", "-u", "-b", bitrate, "-l", strconv.Itoa(length), "-t", strconv.Itoa(secs), "--json"}
 	var cliOut []byte
 	var err error
@@ -133,31 +138,32 @@ func iperf3(t *testing.T, l *Link, bitrate string, length, secs int) iperf3Sum {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if err != nil {
-		t.Fatalf("iperf3 client: %v\n%s", err, cliOut)
-	}
-	if err := srv.Wait(); err != nil {
-		t.Fatalf("iperf3 server: %v\n%s", err, srvOut.Bytes())
+	// The client's JSON carries the server's receive figures
+	// (sum_received); the server's own output is kept for the report. A
+	// server that does not exit within 5 s is killed, not waited for.
+	select {
+	case <-srvDone:
+	case <-time.After(5 * time.Second):
+		srvCancel()
+		<-srvDone
 	}
 	name := l.Config.Name
 	report(t, name+"-client.json", fmt.Sprintf("// ip netns exec CLIENT iperf3 %s\n%s", joinArgs(cliArgs), cliOut))
 	report(t, name+"-server.json", fmt.Sprintf("// ip netns exec SERVER iperf3 %s\n%s", joinArgs(srvArgs), srvOut.Bytes()))
-	// iperf3 3.12's server puts the received bytes in sum_received
-	// (sum.bytes is 0 there) and the loss in both.
+	if err != nil {
+		t.Fatalf("iperf3 client: %v\n%s", err, cliOut)
+	}
+	// iperf3 3.12 puts the receiver's bytes in sum_received and the loss
+	// in both sums.
 	var res struct {
 		End struct {
-			Sum         iperf3Sum `json:"sum"`
 			SumReceived iperf3Sum `json:"sum_received"`
 		} `json:"end"`
 	}
-	if err := json.Unmarshal(srvOut.Bytes(), &res); err != nil {
-		t.Fatalf("iperf3 server output: %v\n%s", err, srvOut.Bytes())
+	if err := json.Unmarshal(cliOut, &res); err != nil || res.End.SumReceived.Packets == 0 {
+		t.Fatalf("iperf3 client output (no sum_received: %v):\n%s", err, cliOut)
 	}
-	s := res.End.SumReceived
-	if s.Packets == 0 {
-		s = res.End.Sum
-	}
-	return s
+	return res.End.SumReceived
 }
 
 func joinArgs(a []string) string {
