@@ -131,9 +131,9 @@ func iperf3(t *testing.T, l *Link, bitrate string, length, secs int) iperf3Sum {
 	cliArgs := []string{"-c", l.ServerAddr.String(), "-p", "5201", "-u", "-b", bitrate, "-l", strconv.Itoa(length), "-t", strconv.Itoa(secs), "--json"}
 	var cliOut []byte
 	var err error
-	for range 50 { // until the server listens
+	for range 50 { // until the server listens (with --json, iperf3 3.12 may exit 0 on "unable to connect")
 		cliOut, err = l.CommandContext(ctx, netns.Client, "iperf3", cliArgs...).CombinedOutput()
-		if err == nil || !bytes.Contains(cliOut, []byte("unable to connect")) {
+		if !bytes.Contains(cliOut, []byte("unable to connect")) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
