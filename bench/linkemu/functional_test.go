@@ -55,3 +55,31 @@ func TestFunctional(t *testing.T) {
 		t.Errorf("no packet arrived before one sent earlier")
 	}
 }
+
+// TestJitterInOrder sends through 10 ms ± 8 ms of jitter, packets 0.5 ms
+// apart, so that drawn delays would reorder them often: without
+// JitterReorder none may arrive out of order, and none before its
+// smallest possible delay (2 ms).
+func TestJitterInOrder(t *testing.T) {
+	const n, size, pps = 3000, 64, 2000
+	l := setup(t, Config{Name: "jitter-in-order", Up: Dir{Delay: 10 * time.Millisecond, Jitter: 8 * time.Millisecond}})
+	a := stream(t, l, n, size, pps, 200*time.Millisecond)
+	c, _ := l.Counters()
+	t.Logf("up: %s", c)
+	if got := a.received(); got != n || c.Reordered != 0 {
+		t.Fatalf("received %d of %d, reordered %d", got, n, c.Reordered)
+	}
+	var last time.Duration = -1
+	minDelay := time.Hour
+	for i, at := range a.at {
+		if at < last {
+			t.Fatalf("packet %d arrived at %v, before packet %d (%v)", i, at, i-1, last)
+		}
+		last = at
+		minDelay = min(minDelay, a.oneWay[i])
+	}
+	if minDelay < 2*time.Millisecond {
+		t.Fatalf("a packet took %v, below the 2 ms minimum", minDelay)
+	}
+	t.Logf("%d in order; smallest one-way delay %v", n, minDelay)
+}

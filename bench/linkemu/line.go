@@ -20,11 +20,12 @@ type packet struct {
 // arrival order), written by the reader and drained by the deliverer.
 // Without reordering it is a FIFO and every push lands at the end.
 type line struct {
-	mu   sync.Mutex
-	h    []packet
-	max  int
-	seq  uint64
-	pool sync.Pool
+	mu      sync.Mutex
+	h       []packet
+	writing bool // the deliverer holds packets popped but not yet written
+	max     int
+	seq     uint64
+	pool    sync.Pool
 }
 
 func newLine(max, bufSize int) *line {
@@ -70,6 +71,7 @@ func (l *line) popDue(dst []packet, now time.Duration) ([]packet, time.Duration)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for len(l.h) > 0 && l.h[0].due <= now {
+		l.writing = true
 		dst = append(dst, l.h[0])
 		last := len(l.h) - 1
 		l.h[0] = l.h[last]
@@ -99,6 +101,21 @@ func (l *line) down(i int) {
 		l.h[i], l.h[c] = l.h[c], l.h[i]
 		i = c
 	}
+}
+
+// written says the packets popDue returned have all been written.
+func (l *line) written() {
+	l.mu.Lock()
+	l.writing = false
+	l.mu.Unlock()
+}
+
+// idle reports that nothing waits and nothing is being written, so a
+// packet due now may leave at once without overtaking another.
+func (l *line) idle() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.h) == 0 && !l.writing
 }
 
 // len is the number of packets waiting.

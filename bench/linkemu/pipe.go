@@ -112,10 +112,10 @@ func (p *pipe) read(wg *sync.WaitGroup) {
 		if dec.reordered {
 			p.c.reordered.Add(1)
 		}
-		if dec.due <= now && !dec.dup && p.line.len() == 0 {
-			// Fast path: due already and nothing waits before it (a link
-			// without delay), so it leaves from this thread and skips a
-			// wakeup of the deliverer.
+		if dec.due <= now && !dec.dup && p.line.idle() {
+			// Fast path: due already and nothing waits or is being
+			// written before it (a link without delay), so it leaves
+			// from this thread and skips a wakeup of the deliverer.
 			p.write((*buf)[:n], dec.due)
 			continue // buf is reused
 		}
@@ -178,6 +178,7 @@ func (p *pipe) deliver(wg *sync.WaitGroup) {
 				p.line.pool.Put(pk.buf)
 				*pk = packet{}
 			}
+			p.line.written()
 			continue // writing took time: look again before sleeping
 		}
 		// No spinning before a due time: on the loaded 2-core host,

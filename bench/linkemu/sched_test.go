@@ -138,8 +138,15 @@ func TestLineOrder(t *testing.T) {
 	if len(got) != 2 || got[0].due != 10 || got[1].due != 20 || next != 5 {
 		t.Fatalf("popDue(25) = %v, next %v", got, next)
 	}
+	if l.idle() {
+		t.Fatal("idle while popped packets are being written")
+	}
+	l.written()
 	got, next = l.popDue(got[:0], 30)
 	if len(got) != 2 || got[0].seq > got[1].seq || next != -1 {
 		t.Fatalf("popDue(30) = %v, next %v", got, next)
+	}
+	if l.written(); !l.idle() {
+		t.Fatal("not idle once empty and written")
 	}
 }
