@@ -58,8 +58,14 @@ func TestThirdPartyTools(t *testing.T) {
 	})
 	t.Run("iperf3-rate", func(t *testing.T) {
 		const kbit = 2000
-		l := setup(t, Config{Name: "iperf3-rate-2mbit", Up: Dir{RateKbit: kbit}})
-		s := iperf3(t, l, "2600k", 1000, 4)
+		// A 1 MiB queue (4 s at the rate): iperf3 is not realtime, and on
+		// the loaded host its sender stalls and then catches up in
+		// bursts; with the default 64 KiB the bursts overflowed the queue
+		// while the link idled between them (measured once: 943 kbit/s,
+		// 758 of 1319 dropped). The backlog keeps the link busy, which
+		// is what a rate measurement needs.
+		l := setup(t, Config{Name: "iperf3-rate-2mbit", Up: Dir{RateKbit: kbit, QueueBytes: 1 << 20}})
+		s := iperf3(t, l, "2400k", 1000, 4)
 		up, _ := l.Counters()
 		// iperf3 counts UDP payload; the limiter counts IP bytes (+28).
 		ipKbit := s.BitsPerSecond / 1000 * 1028 / 1000
