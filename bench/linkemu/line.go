@@ -147,6 +147,11 @@ type Counters struct {
 	LateOver1 uint64 // delivered more than 1 ms late
 	LateSum   time.Duration
 	LateHist  [lateBuckets]uint64 // LateStep wide; the last one holds the rest
+
+	// SojournMax is the longest a packet was scheduled to stay in the
+	// emulator (its due time minus its arrival): queue wait plus
+	// serialization plus delay and jitter, before any lateness.
+	SojournMax time.Duration
 }
 
 // String is a one-line summary for logs and reports.
@@ -205,14 +210,14 @@ func (c Counters) Sub(b Counters) Counters {
 		Duplicated: c.Duplicated - b.Duplicated, Reordered: c.Reordered - b.Reordered,
 		WriteErrors: c.WriteErrors - b.WriteErrors, Pending: c.Pending,
 		LateMax: c.LateMax, LateOver1: c.LateOver1 - b.LateOver1, LateSum: c.LateSum - b.LateSum,
-		LateHist: hist,
+		LateHist: hist, SojournMax: c.SojournMax,
 	}
 }
 
 type counters struct {
 	received, receivedBytes, lossDropped, queueDropped, lineDropped atomic.Uint64
 	delivered, deliveredBytes, duplicated, reordered, writeErrors   atomic.Uint64
-	lateMax, lateOver1, lateSum                                     atomic.Int64
+	lateMax, lateOver1, lateSum, sojournMax                         atomic.Int64
 	lateHist                                                        [lateBuckets]atomic.Uint64
 }
 
@@ -227,7 +232,7 @@ func (c *counters) snapshot() Counters {
 		Delivered: c.delivered.Load(), DeliveredBytes: c.deliveredBytes.Load(),
 		Duplicated: c.duplicated.Load(), Reordered: c.reordered.Load(), WriteErrors: c.writeErrors.Load(),
 		LateMax: time.Duration(c.lateMax.Load()), LateOver1: uint64(c.lateOver1.Load()),
-		LateSum: time.Duration(c.lateSum.Load()),
+		LateSum: time.Duration(c.lateSum.Load()), SojournMax: time.Duration(c.sojournMax.Load()),
 	}
 }
 
@@ -237,9 +242,13 @@ func (c *counters) late(d time.Duration) {
 	}
 	c.lateHist[max(0, min(int(d/LateStep), lateBuckets-1))].Add(1)
 	c.lateSum.Add(int64(d))
+	storeMax(&c.lateMax, d)
+}
+
+func storeMax(v *atomic.Int64, d time.Duration) {
 	for {
-		m := c.lateMax.Load()
-		if int64(d) <= m || c.lateMax.CompareAndSwap(m, int64(d)) {
+		m := v.Load()
+		if int64(d) <= m || v.CompareAndSwap(m, int64(d)) {
 			return
 		}
 	}

@@ -112,6 +112,7 @@ func (p *pipe) read(wg *sync.WaitGroup) {
 		if dec.reordered {
 			p.c.reordered.Add(1)
 		}
+		storeMax(&p.c.sojournMax, dec.due-now)
 		if dec.due <= now && !dec.dup && p.line.idle() {
 			// Fast path: due already and nothing waits or is being
 			// written before it (a link without delay), so it leaves
