@@ -92,6 +92,7 @@ type Link struct {
 	up, down *pipe
 	wg       sync.WaitGroup
 	realtime bool
+	procs    bool // ensureProcs counted this link
 
 	closeOnce sync.Once
 	closeErr  error
@@ -202,7 +203,8 @@ func (l *Link) build(ctx context.Context) error {
 	if l.down, err = mk("down", c.Down, tun[0], tun[1], l.Seed*0x9e3779b97f4a7c15+1); err != nil {
 		return err
 	}
-	ensureProcs() // undone by Close, which sees l.up set
+	ensureProcs() // undone by Close
+	l.procs = true
 	l.realtime = true
 	for _, p := range []*pipe{l.up, l.down} {
 		l.wg.Add(2)
@@ -226,6 +228,7 @@ const procsPerLink = 4
 var (
 	procsMu    sync.Mutex
 	procsLinks int
+	procsOrig  int // GOMAXPROCS before the first live link raised it; 0 = not raised
 )
 
 // ensureProcs raises GOMAXPROCS so that every emulator thread of every
@@ -235,16 +238,30 @@ var (
 // from ppoll often found both Ps taken (by goroutines whose threads the
 // kernel had preempted) and waited: lateness up to 100 ms, p99 round trip
 // 139 ms for 50 ms configured. With GOMAXPROCS = 16 the same run had a
-// 6 ms worst case. Extra Ps cost nothing while idle. GOMAXPROCS is never
-// lowered.
+// 6 ms worst case. Extra Ps cost nothing while idle. When the last link
+// closes, GOMAXPROCS goes back to what it was (releaseProcs).
 func ensureProcs() {
 	procsMu.Lock()
 	defer procsMu.Unlock()
 	procsLinks++
 	want := runtime.NumCPU() + procsPerLink*procsLinks + 4 // +4: the caller's own goroutines
 	if have := runtime.GOMAXPROCS(0); have < want {
+		if procsOrig == 0 {
+			procsOrig = have
+		}
 		runtime.GOMAXPROCS(want)
 		slog.Info("linkemu: raised GOMAXPROCS so every emulator thread can run at once", "from", have, "to", want)
+	}
+}
+
+// releaseProcs undoes ensureProcs for one link.
+func releaseProcs() {
+	procsMu.Lock()
+	defer procsMu.Unlock()
+	procsLinks--
+	if procsLinks == 0 && procsOrig != 0 {
+		runtime.GOMAXPROCS(procsOrig)
+		procsOrig = 0
 	}
 }
 
@@ -295,10 +312,8 @@ func (l *Link) Close() error {
 		for _, fd := range l.fds {
 			_ = unix.Close(fd)
 		}
-		if l.up != nil {
-			procsMu.Lock()
-			procsLinks--
-			procsMu.Unlock()
+		if l.procs {
+			releaseProcs()
 		}
 		for _, ns := range []string{l.ServerNS, l.ClientNS} {
 			if err := removeNS(ns); err != nil {
