@@ -20,8 +20,7 @@ type emuLink struct {
 
 // openProfile opens a link for a profile name: a bench/linkemu profile
 // ("nbiot-emu", "ltem-emu", "lte-emu", "3g-emu", "geo-emu") or else a
-// bench/netns one. It is what links.open in run.go should call instead of
-// openNetns for the emulated profiles to be selectable.
+// bench/netns one.
 func openProfile(ctx context.Context, profile string) (link, error) {
 	p, err := linkemu.ProfileByName(profile)
 	if err != nil {
@@ -48,27 +47,8 @@ func (e *emuLink) dial(ctx context.Context, network, addr string) (net.Conn, err
 	return c, err
 }
 
-// snmp merges both namespaces as vethLink does: the server's as Udp.* /
-// Tcp.*, the client's as client.Udp.* / client.Tcp.*.
-func (e *emuLink) snmp() (SNMP, bool, error) {
-	m := SNMP{}
-	for _, s := range []struct {
-		ns, prefix string
-	}{{e.l.ServerNS, ""}, {e.l.ClientNS, "client."}} {
-		b, err := readInNS(s.ns, "net/snmp")
-		if err != nil {
-			return nil, false, err
-		}
-		one, err := ParseSNMP(b)
-		if err != nil {
-			return nil, false, err
-		}
-		for k, v := range one {
-			m[s.prefix+k] = v
-		}
-	}
-	return m, false, nil
-}
+// snmp merges both namespaces as vethLink does.
+func (e *emuLink) snmp() (SNMP, bool, error) { return nsSNMP(e.l.ServerNS, e.l.ClientNS) }
 
 // ifs reports the emulator's counters as the two ends' interfaces: what
 // an end sent is what the emulator read from its TUN, what it received

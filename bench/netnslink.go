@@ -48,15 +48,18 @@ func (v *vethLink) dial(ctx context.Context, network, addr string) (net.Conn, er
 // client's as client.Udp.* / client.Tcp.* (the uplink's TCP
 // retransmissions are the client's).
 func (v *vethLink) snmp() (SNMP, bool, error) {
+	return nsSNMP(v.l.ServerNS, v.l.ClientNS)
+}
+
+// nsSNMP merges the counters of two namespaces' /proc/net/snmp: the
+// server's as Udp.* / Tcp.*, the client's as client.Udp.* /
+// client.Tcp.*.
+func nsSNMP(serverNS, clientNS string) (SNMP, bool, error) {
 	m := SNMP{}
-	for _, sd := range []netns.Side{netns.Server, netns.Client} {
-		s, err := v.l.SNMP(sd)
+	for _, n := range []struct{ ns, prefix string }{{serverNS, ""}, {clientNS, "client."}} {
+		s, err := netns.SNMPIn(n.ns)
 		if err != nil {
-			return nil, false, err
-		}
-		p := ""
-		if sd == netns.Client {
-			p = "client."
+			return nil, false, fmt.Errorf("netns: snmp %s: %w", n.ns, err)
 		}
 		for k, val := range map[string]uint64{
 			"Udp.InDatagrams": s.Udp.InDatagrams, "Udp.NoPorts": s.Udp.NoPorts, "Udp.InErrors": s.Udp.InErrors,
@@ -64,7 +67,7 @@ func (v *vethLink) snmp() (SNMP, bool, error) {
 			"Tcp.InSegs": s.Tcp.InSegs, "Tcp.OutSegs": s.Tcp.OutSegs, "Tcp.RetransSegs": s.Tcp.RetransSegs,
 			"Tcp.InErrs": s.Tcp.InErrs, "Tcp.OutRsts": s.Tcp.OutRsts,
 		} {
-			m[p+k] = int64(val)
+			m[n.prefix+k] = int64(val)
 		}
 	}
 	return m, false, nil

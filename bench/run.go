@@ -221,7 +221,7 @@ func (ls *links) get(ctx context.Context, profile string) (link, string) {
 
 func (ls *links) open(ctx context.Context, profile string) (link, error) {
 	if profile != Loopback {
-		return openNetns(ctx, profile)
+		return openProfile(ctx, profile)
 	}
 	if ls.o.PrivateLoopback && runtime.GOOS == "linux" {
 		l, err := newNSLoopback(ctx)

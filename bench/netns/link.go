@@ -336,6 +336,15 @@ func (l *Link) ingressKbit(side Side) float64 {
 // SNMP reads /proc/net/snmp inside side's namespace.
 func (l *Link) SNMP(side Side) (SNMP, error) {
 	ns, _ := l.ns(side)
+	s, err := SNMPIn(ns)
+	if err != nil {
+		return SNMP{}, fmt.Errorf("netns: snmp %s: %w", side, err)
+	}
+	return s, nil
+}
+
+// SNMPIn reads /proc/net/snmp inside the named namespace.
+func SNMPIn(ns string) (SNMP, error) {
 	var s SNMP
 	err := ProcInNS(ns, func(p procfs.Proc) error {
 		ps, err := p.Snmp()
@@ -345,8 +354,5 @@ func (l *Link) SNMP(side Side) (SNMP, error) {
 		s, err = snmpOf(&ps)
 		return err
 	})
-	if err != nil {
-		return SNMP{}, fmt.Errorf("netns: snmp %s: %w", side, err)
-	}
-	return s, nil
+	return s, err
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetwire/fleetwire/bench"
+	"github.com/fleetwire/fleetwire/bench/linkemu"
 	"github.com/fleetwire/fleetwire/bench/netns"
 )
 
@@ -167,6 +168,9 @@ go test -bench output.`,
 func profileNames() string {
 	names := []string{bench.Loopback}
 	for _, p := range netns.Profiles() {
+		names = append(names, p.Name)
+	}
+	for _, p := range linkemu.Profiles() {
 		names = append(names, p.Name)
 	}
 	return strings.Join(names, ", ")
