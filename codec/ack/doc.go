@@ -47,6 +47,12 @@
 // timer (time-based, as RACK, RFC 8985, so that a resend is not resent
 // again on the next ack unless something sent after it arrives first).
 //
+// Window pressure. When three quarters of the buffer, and again seven
+// eighths, wait for an acknowledgement (since it was last below half),
+// the oldest flight is resent at once: the receiver answers a resend of
+// what it holds at once, so a lost #stored costs a frame instead of the
+// samples the buffer would give up while timers back off.
+//
 // Give up. When a new sample does not fit the buffer, the oldest
 // unacknowledged samples are dropped to make room, counted, and the
 // device sends "#gaveup <low>", low being its oldest sample still held

@@ -59,6 +59,7 @@ type Sender struct {
 	hasRTT            bool
 	heard             bool  // a #stored arrived since the last (re)connect
 	ended             bool  // the end-of-stream went out: timers are EndRTO's
+	probes            uint8 // window-pressure resends since held was below half the window
 	endedAt           int64 // when
 
 	sent, acked, resent, resends, gaveUp uint64
@@ -125,8 +126,20 @@ func (s *Sender) Sent(seq uint64, n int, now int64) (span codec.SeqRange, given 
 		s.flights = append(s.flights, flight{seq: seq, last: now, n: uint16(k), tries: 1})
 		seq, left = seq+k, left-k
 	}
-	if w := s.cfg.window(); s.held > w {
+	w := s.cfg.window()
+	// Window pressure: a #stored the receiver sent was lost, or the
+	// resend that would have made it send another, and the window fills.
+	// Resend the oldest flight now, at three quarters and again at seven
+	// eighths: a receiver answers a resend of what it holds at once, so a
+	// lost #stored costs a frame, not the samples the window would give
+	// up while the flight's timer backs off. (Not when this very call
+	// overflows the window: the oldest go now whatever comes back.)
+	if s.held > w {
 		return s.giveUp(s.held - w)
+	}
+	if s.probes == 0 && s.held*4 >= 3*w || s.probes == 1 && s.held*8 >= 7*w {
+		s.probes++
+		s.flights[0].due = true
 	}
 	return span, 0
 }

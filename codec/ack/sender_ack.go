@@ -44,6 +44,9 @@ func (s *Sender) OnStored(dst []codec.SeqRange, next uint64, ranges []codec.SeqR
 	if earliest != math.MaxInt64 {
 		s.sampleRTT(time.Duration(now - earliest))
 	}
+	if s.held*2 < s.cfg.window() {
+		s.probes = 0
+	}
 	start := len(dst)
 	lostBefore := s.rackSent - int64(s.srtt/4)
 	for i := range s.flights {

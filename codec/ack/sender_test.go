@@ -71,7 +71,9 @@ func TestConfigCheck(t *testing.T) {
 }
 
 func TestSenderSent(t *testing.T) {
-	s := newSender(t, testConfig(), 100)
+	cfg := testConfig()
+	cfg.Window = 16 // no window pressure here (TestSenderWindowPressure)
+	s := newSender(t, cfg, 100)
 	if s.Low() != 100 || s.Next() != 100 {
 		t.Fatalf("Low %d Next %d", s.Low(), s.Next())
 	}
@@ -290,7 +292,9 @@ func TestSenderRTO(t *testing.T) {
 }
 
 func TestSenderDue(t *testing.T) {
-	s := newSender(t, testConfig(), 0)
+	cfg := testConfig()
+	cfg.Window = 16 // timers only: no window pressure
+	s := newSender(t, cfg, 0)
 	s.Sent(0, 3, ms(0))
 	s.Sent(3, 3, ms(500))
 	s.Sent(7, 2, ms(500))
@@ -334,7 +338,9 @@ func TestSenderDue(t *testing.T) {
 }
 
 func TestSenderResent(t *testing.T) {
-	s := newSender(t, testConfig(), 0)
+	cfg := testConfig()
+	cfg.Window = 16 // no window pressure
+	s := newSender(t, cfg, 0)
 	s.Sent(0, 8, ms(0))
 	s.Resent(2, 3, ms(100)) // splits in three
 	if got := flights(s); got != "0+2@0*1 2+2@100*2 4+4@0*1" {
@@ -431,5 +437,33 @@ func TestSenderEnded(t *testing.T) {
 			t.Fatalf("resend %d: due %v after the last send, want %d ms", i, time.Duration(at-last), want)
 		}
 		s.Resent(0, 1, at)
+	}
+}
+
+// TestSenderWindowPressure: when three quarters of the window, and again
+// seven eighths, wait for an acknowledgement, the oldest flight is due at
+// once, whatever its timer; an ack that brings the window below half
+// arms both again.
+func TestSenderWindowPressure(t *testing.T) {
+	s := newSender(t, testConfig(), 0) // window 8, RTO 1 s
+	s.Sent(0, 2, ms(0))
+	s.Sent(2, 3, ms(10))
+	if due := s.Due(nil, ms(20)); len(due) != 0 {
+		t.Fatalf("5 of 8 held: due %s", runs(due))
+	}
+	s.Sent(5, 1, ms(30)) // 6 of 8: three quarters
+	if due := s.Due(nil, ms(30)); runs(due) != "0-1" {
+		t.Fatalf("6 of 8 held: due %s, want the oldest flight", runs(due))
+	}
+	s.Resent(0, 1, ms(30))
+	s.Sent(6, 1, ms(40)) // 7 of 8: seven eighths
+	if due := s.Due(nil, ms(40)); runs(due) != "0-1" {
+		t.Fatalf("7 of 8 held: due %s, want the oldest flight again", runs(due))
+	}
+	s.Resent(0, 1, ms(40))
+	s.OnStored(nil, 5, nil, ms(50)) // 2 held: below half
+	s.Sent(7, 4, ms(60))            // 6 held again
+	if due := s.Due(nil, ms(60)); runs(due) != "5-5" {
+		t.Fatalf("after the ack, 6 of 8 held: due %s, want the oldest flight", runs(due))
 	}
 }
