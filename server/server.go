@@ -113,7 +113,19 @@ func (s *Server) addShard(sh *shard) {
 }
 
 func (s *Server) totalConns() int64 {
-	return s.hub.conns[TCP].Load() + s.hub.conns[TLS].Load()
+	return s.hub.conns[TCP].Load() + s.hub.conns[TLS].Load() + s.hub.conns[DTLS].Load()
+}
+
+// Reload rereads what a listener reads from files that may change while
+// the server runs: the DTLS listeners' PSK key files (each is also
+// reread within a second of changing). Sessions whose key was removed are
+// closed. A file with an error is logged and leaves the keys in force.
+func (s *Server) Reload() {
+	for _, e := range s.engines {
+		if d, ok := e.(*dtlsEngine); ok {
+			d.reloadKeys(true)
+		}
+	}
 }
 
 // engine runs listeners. stop closes their sockets and connections and
@@ -148,6 +160,8 @@ func (s *Server) Start() (err error) {
 			if tc, err = tlsConfig(&ln.cfg); err == nil {
 				e, err = startStdTCP(s, ln, tc)
 			}
+		case ln.transport == DTLS:
+			e, err = startDTLS(s, ln)
 		case s.cfg.Engine == "gnet":
 			e, err = startUDP(s, ln, s.cfg.UDPReaders)
 		default:

@@ -152,7 +152,7 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		ts.RxBytes = c.rxBytes[t].Load()
-		if t != UDP {
+		if t == TCP || t == TLS {
 			ti := s.hub.tcp[t].snapshot()
 			ts.TCPInfo = &ti
 		}

@@ -1,0 +1,328 @@
+package server
+
+import (
+	"context"
+	"crypto"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/dtls/v4"
+	"github.com/pion/dtls/v4/pkg/crypto/ciphersuite"
+	"github.com/pion/dtls/v4/pkg/protocol"
+
+	"github.com/fleetwire/fleetwire/server/sink"
+)
+
+// testPSKs are the keys of the DTLS tests' key file.
+var testPSKs = map[string]string{
+	"psk-dev-1": "000102030405060708090a0b0c0d0e0f",
+	"psk-dev-2": "101112131415161718191a1b1c1d1e1f",
+	"psk-gw":    "202122232425262728292a2b2c2d2e2f",
+}
+
+func writePSKFile(t testing.TB, keys map[string]string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("# fleetwire DTLS test keys\n\n")
+	for id, k := range keys {
+		fmt.Fprintf(&b, "%s %s  # a device\n", id, k)
+	}
+	f := filepath.Join(t.TempDir(), "keys.psk")
+	if err := os.WriteFile(f, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// startDTLSServer starts a server with one DTLS listener named dtls.
+func startDTLSServer(t testing.TB, l Listener, mutate func(*Config)) *Server {
+	t.Helper()
+	l.Name, l.Transport = "dtls", DTLS
+	if l.Addr == "" {
+		l.Addr = "127.0.0.1:0"
+	}
+	return startServer(t, func(c *Config) {
+		c.Listeners = append(c.Listeners, l)
+		if mutate != nil {
+			mutate(c)
+		}
+	})
+}
+
+type dtlsClient struct {
+	version protocol.Version
+	suite   ciphersuite.ID
+	psk     string // identity; key from testPSKs unless key is set
+	key     string
+	cert    *tls.Certificate
+	roots   *x509.CertPool
+	cid     bool
+}
+
+func (c dtlsClient) options() []dtls.ClientOption {
+	opts := []dtls.ClientOption{dtls.WithExtendedMasterSecret(dtls.RequireExtendedMasterSecret)}
+	if c.version != 0 {
+		opts = append(opts, dtls.WithMinVersion(c.version), dtls.WithMaxVersion(c.version))
+	}
+	if c.suite != 0 {
+		opts = append(opts, dtls.WithCipherSuites(c.suite))
+	}
+	if c.psk != "" {
+		key := c.key
+		if key == "" {
+			key = testPSKs[c.psk]
+		}
+		k, _ := hex.DecodeString(key)
+		opts = append(opts, dtls.WithPSK(func() ([]dtls.PSK, error) {
+			return []dtls.PSK{{Identity: []byte(c.psk), Key: k, Hash: crypto.SHA256}}, nil
+		}, nil))
+	}
+	if c.cert != nil {
+		opts = append(opts, dtls.WithCertificates(*c.cert), dtls.WithServerName("127.0.0.1"))
+	}
+	if c.roots != nil {
+		opts = append(opts, dtls.WithRootCAs(c.roots))
+	}
+	if c.cid {
+		opts = append(opts, dtls.WithConnectionID(dtls.OnlySendCIDGenerator(), dtls.CIDPathMigrationRRC))
+	}
+	return opts
+}
+
+// dialDTLS connects a client through pc (nil: a new socket) and completes
+// the handshake.
+func dialDTLS(t testing.TB, addr net.Addr, c dtlsClient, extra ...dtls.ClientOption) (*dtls.Conn, error) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := dtls.Client(pc, addr, append(c.options(), extra...)...)
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := conn.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		pc.Close()
+		return nil, err
+	}
+	t.Cleanup(func() { conn.Close(); pc.Close() })
+	return conn, nil
+}
+
+// TestDTLSPSK: PSK devices send over DTLS 1.2 (CCM_8, GCM) and 1.3; their
+// readings are stored under their PSK identity. A frame naming another
+// device is refused and counted; a gateway's identity covers the ids
+// below it; an unknown identity and a wrong key fail the handshake.
+func TestDTLSPSK(t *testing.T) {
+	shortDTLSTimeouts(t)
+	dir := t.TempDir()
+	srv := startDTLSServer(t, Listener{PSKFile: writePSKFile(t, testPSKs), Policy: policyPtr(PolicyAuthenticated)},
+		func(c *Config) { c.Sink = files(t, dir) })
+	addr := srv.ListenerAddr("dtls")
+	for i, c := range []dtlsClient{
+		{version: protocol.Version1_2, suite: ciphersuite.TLS_PSK_WITH_AES_128_CCM_8},
+		{version: protocol.Version1_2, suite: ciphersuite.TLS_PSK_WITH_AES_128_GCM_SHA256},
+		{version: protocol.Version1_3},
+	} {
+		c.psk = "psk-dev-1"
+		conn, err := dialDTLS(t, addr, c)
+		if err != nil {
+			t.Fatalf("client %d (%v %v): %v", i, c.version, c.suite, err)
+		}
+		// One record: two frames without an id, one with the device's
+		// own, one naming another device (refused).
+		if _, err := fmt.Fprintf(conn, "%d.5\n%d.6\npsk-dev-1;%d;7\npsk-dev-2;1;66\n", i, i, 100+i); err != nil {
+			t.Fatal(err)
+		}
+		want := uint64(3 * (i + 1))
+		waitFor(t, 5*time.Second, "psk-dev-1's readings", func() bool { d, _ := srv.Device("psk-dev-1"); return d.Readings == want })
+		waitFor(t, 5*time.Second, "credential_mismatch", func() bool { return srv.Stats().Errors["credential_mismatch"] == uint64(i+1) })
+	}
+	if _, ok := srv.Device("psk-dev-2"); ok {
+		t.Fatal("psk-dev-1's key spoke for psk-dev-2")
+	}
+	gw, err := dialDTLS(t, addr, dtlsClient{psk: "psk-gw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(gw, "psk-gw.s1;0;1\npsk-gw.s2;0;2\n")
+	waitFor(t, 5*time.Second, "the gateway's devices", func() bool {
+		_, ok1 := srv.Device("psk-gw.s1")
+		_, ok2 := srv.Device("psk-gw.s2")
+		return ok1 && ok2
+	})
+	if _, err := dialDTLS(t, addr, dtlsClient{psk: "nobody", key: testPSKs["psk-dev-1"], version: protocol.Version1_2, suite: ciphersuite.TLS_PSK_WITH_AES_128_CCM_8}); err == nil {
+		t.Fatal("an unknown PSK identity was served")
+	}
+	if _, err := dialDTLS(t, addr, dtlsClient{psk: "psk-dev-2", key: testPSKs["psk-dev-1"]}); err == nil {
+		t.Fatal("a wrong key was served")
+	}
+	waitFor(t, 15*time.Second, "dtls_handshake", func() bool { return srv.Stats().Errors["dtls_handshake"] >= 2 })
+	st := srv.Stats()
+	if st.Transports["dtls"].Readings != 11 || st.Transports["dtls"].Connections != 4 {
+		t.Fatalf("dtls stats: %+v", st.Transports["dtls"])
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rows := sinkRows(t, dir)
+	if got := strings.Join(rows["psk-dev-1"], " "); !strings.Contains(got, "0.5") || !strings.Contains(got, "2.6") || len(rows["psk-dev-1"]) != 9 {
+		t.Fatalf("psk-dev-1's rows in the sink: %v", rows["psk-dev-1"])
+	}
+	if len(rows["psk-dev-2"]) != 0 {
+		t.Fatal("the sink holds rows for psk-dev-2")
+	}
+}
+
+// shortDTLSTimeouts makes failed handshakes end (and be counted) sooner.
+func shortDTLSTimeouts(t *testing.T) {
+	hs := dtlsHandshakeTimeout
+	dtlsHandshakeTimeout = 3 * time.Second
+	t.Cleanup(func() { dtlsHandshakeTimeout = hs })
+}
+
+func policyPtr(p Policy) *Policy { return &p }
+
+// TestOpenSSLDTLSClient: a client nobody here wrote, Debian's openssl
+// s_client over DTLS 1.2 with a PSK and CCM_8, sends a text frame that
+// lands in the sink under its identity.
+func TestOpenSSLDTLSClient(t *testing.T) {
+	bin, err := exec.LookPath("openssl")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("openssl is not installed (.ci/run installs it)")
+		}
+		t.Skip("no openssl")
+	}
+	dir := t.TempDir()
+	srv := startDTLSServer(t, Listener{PSKFile: writePSKFile(t, testPSKs)}, func(c *Config) { c.Sink = files(t, dir) })
+	for _, cipher := range []string{"PSK-AES128-CCM8", "PSK-AES128-GCM-SHA256"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		cmd := exec.CommandContext(ctx, bin, "s_client", "-dtls1_2", "-connect", srv.ListenerAddr("dtls").String(),
+			"-psk_identity", "psk-dev-2", "-psk", testPSKs["psk-dev-2"], "-cipher", cipher, "-quiet")
+		// -quiet implies -ign_eof: keep the session open until the line
+		// is stored, then kill the client.
+		stdin, _ := cmd.StdinPipe()
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]uint64{"PSK-AES128-CCM8": 1, "PSK-AES128-GCM-SHA256": 2}[cipher]
+		fmt.Fprintf(stdin, "psk-dev-2;%d;42.5\n", want)
+		ok := false
+		for end := time.Now().Add(15 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			if d, _ := srv.Device("psk-dev-2"); d.Readings == want {
+				ok = true
+				break
+			}
+		}
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		cancel()
+		if !ok {
+			t.Fatalf("%s: openssl's reading was not stored; openssl said:\n%s\nstats: %+v", cipher, out.String(), srv.Stats().Errors)
+		}
+	}
+	if err := srv.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if rows := sinkRows(t, dir)["psk-dev-2"]; len(rows) != 2 || !strings.Contains(rows[0], "42.5") {
+		t.Fatalf("sink rows of psk-dev-2: %v", rows)
+	}
+}
+
+// sinkRows reads a file sink: each device's rows as "seq;time;values".
+func sinkRows(t *testing.T, dir string) map[string][]string {
+	t.Helper()
+	r, err := sink.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got := map[string][]string{}
+	for r.Next() {
+		row := r.Row()
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "%d;%d;", row.Seq, row.Time)
+		for i, v := range row.Values {
+			if i > 0 {
+				sb.WriteByte(':')
+			}
+			sb.WriteString(v.String())
+		}
+		got[string(row.Device)] = append(got[string(row.Device)], sb.String())
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// TestPSKFile: the key file's format, and its reload: a key added is
+// served within seconds without a restart, a key removed closes the
+// sessions that used it; a broken file leaves the keys in force.
+func TestPSKFile(t *testing.T) {
+	for _, bad := range []string{"dev-1\n", "dev-1 00 extra\n", "not an id! 00\n", "dev-1 0g\n", "dev-1 00\ndev-1 01\n",
+		"dev-1 " + strings.Repeat("00", 65) + "\n"} {
+		if _, _, err := parsePSK([]byte(bad)); err == nil {
+			t.Errorf("%q: no error", bad)
+		} else if strings.Contains(err.Error(), "0g") || strings.Contains(err.Error(), "00") {
+			t.Errorf("%q: the error shows the key: %v", bad, err)
+		}
+	}
+	keys, short, err := parsePSK([]byte("# keys\n\n  dev-1\t0001  # short\ndev-2 " + strings.Repeat("ab", 16) + "\n"))
+	if err != nil || len(keys) != 2 || short != 1 || keys["dev-1"][1] != 1 {
+		t.Fatalf("parse: %v %d %v", keys, short, err)
+	}
+
+	file := writePSKFile(t, map[string]string{"psk-dev-1": testPSKs["psk-dev-1"]})
+	srv := startDTLSServer(t, Listener{PSKFile: file}, nil)
+	addr := srv.ListenerAddr("dtls")
+	c2 := dtlsClient{psk: "psk-dev-2", version: protocol.Version1_2, suite: ciphersuite.TLS_PSK_WITH_AES_128_CCM_8}
+	if _, err := dialDTLS(t, addr, c2); err == nil {
+		t.Fatal("psk-dev-2 served before its key was added")
+	}
+	one, err := dialDTLS(t, addr, dtlsClient{psk: "psk-dev-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(one, "1\n")
+	waitFor(t, 5*time.Second, "psk-dev-1", func() bool { d, _ := srv.Device("psk-dev-1"); return d.Readings == 1 })
+
+	// Rewrite the file: psk-dev-1 goes, psk-dev-2 comes.
+	time.Sleep(10 * time.Millisecond) // a new mtime
+	if err := os.WriteFile(file, []byte("psk-dev-2 "+testPSKs["psk-dev-2"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "psk-dev-1's session closed", func() bool { return srv.Stats().Transports["dtls"].Connections == 0 })
+	two, err := dialDTLS(t, addr, c2)
+	if err != nil {
+		t.Fatalf("psk-dev-2 after the reload: %v", err)
+	}
+	fmt.Fprintf(two, "2\n")
+	waitFor(t, 5*time.Second, "psk-dev-2", func() bool { d, _ := srv.Device("psk-dev-2"); return d.Readings == 1 })
+
+	// A broken file: the keys in force stay (Reload is what SIGHUP does).
+	if err := os.WriteFile(file, []byte("psk-dev-2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv.Reload()
+	if _, err := dialDTLS(t, addr, c2); err != nil {
+		t.Fatalf("psk-dev-2 after a broken file: %v", err)
+	}
+}
