@@ -326,3 +326,49 @@ func TestPSKFile(t *testing.T) {
 		t.Fatalf("psk-dev-2 after a broken file: %v", err)
 	}
 }
+
+// TestDTLSCertificates: a device with a client certificate (ECDHE, DTLS
+// 1.2 and 1.3) sends over DTLS; its readings are stored under the id its
+// certificate names; a frame naming another device is refused and
+// counted; a certificate naming no valid id, or signed by another CA, is
+// refused at the handshake. PSK devices share the listener.
+func TestDTLSCertificates(t *testing.T) {
+	shortDTLSTimeouts(t)
+	pki := newTestPKI(t)
+	srv := startDTLSServer(t, Listener{PSKFile: writePSKFile(t, testPSKs), TLSCert: pki.serverCert, TLSKey: pki.serverKey,
+		TLSClientCA: pki.caFile, Policy: policyPtr(PolicyAuthenticated)}, nil)
+	addr := srv.ListenerAddr("dtls")
+	cert := func(cn string) *tls.Certificate { c := pki.client(t, cn).Certificates[0]; return &c }
+	for i, v := range []protocol.Version{protocol.Version1_2, protocol.Version1_3} {
+		conn, err := dialDTLS(t, addr, dtlsClient{version: v, cert: cert("cert-dev-1"), roots: pki.roots})
+		if err != nil {
+			t.Fatalf("%v: %v", v, err)
+		}
+		fmt.Fprintf(conn, "21.5\ncert-dev-1;%d;21.6\ncert-dev-2;1;66.6\n", 10+i)
+		waitFor(t, 5*time.Second, "cert-dev-1", func() bool { d, _ := srv.Device("cert-dev-1"); return d.Readings == uint64(2*(i+1)) })
+		waitFor(t, 5*time.Second, "credential_mismatch", func() bool { return srv.Stats().Errors["credential_mismatch"] == uint64(i+1) })
+	}
+	if _, ok := srv.Device("cert-dev-2"); ok {
+		t.Fatal("cert-dev-1's certificate spoke for cert-dev-2")
+	}
+	psk, err := dialDTLS(t, addr, dtlsClient{psk: "psk-dev-1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(psk, "1\n")
+	waitFor(t, 5*time.Second, "psk-dev-1", func() bool { d, _ := srv.Device("psk-dev-1"); return d.Readings == 1 })
+
+	if c, err := dialDTLS(t, addr, dtlsClient{version: protocol.Version1_2, cert: cert("not an id!"), roots: pki.roots}); err == nil {
+		// The server's verdict may come after the client's handshake.
+		fmt.Fprintf(c, "1\n")
+	}
+	waitFor(t, 10*time.Second, "dtls_identity", func() bool { return srv.Stats().Errors["dtls_identity"] == 1 })
+	other := newTestPKI(t)
+	if c, err := dialDTLS(t, addr, dtlsClient{version: protocol.Version1_2, cert: func() *tls.Certificate { c := other.client(t, "cert-dev-3").Certificates[0]; return &c }(), roots: pki.roots}); err == nil {
+		fmt.Fprintf(c, "1\n")
+	}
+	waitFor(t, 10*time.Second, "dtls_handshake", func() bool { return srv.Stats().Errors["dtls_handshake"] == 1 })
+	if _, ok := srv.Device("cert-dev-3"); ok {
+		t.Fatal("a certificate of another CA was served")
+	}
+}
