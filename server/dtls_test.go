@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -370,5 +372,157 @@ func TestDTLSCertificates(t *testing.T) {
 	waitFor(t, 10*time.Second, "dtls_handshake", func() bool { return srv.Stats().Errors["dtls_handshake"] == 1 })
 	if _, ok := srv.Device("cert-dev-3"); ok {
 		t.Fatal("a certificate of another CA was served")
+	}
+}
+
+// natProxy is a NAT between a client and the server: it forwards the
+// client's datagrams from a socket of its own, the mapping, and the
+// server's answers back to the client. rebind replaces the mapping with a
+// new one (a new source port), as a NAT does when a mapping times out;
+// the old one goes dead.
+type natProxy struct {
+	front    *net.UDPConn // the client's side
+	server   *net.UDPAddr
+	mu       sync.Mutex
+	mapping  *net.UDPConn
+	client   *net.UDPAddr
+	rebinds  int
+	toClient atomic.Int64 // datagrams sent back to the client
+}
+
+func newNATProxy(t *testing.T, server net.Addr) *natProxy {
+	t.Helper()
+	front, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &natProxy{front: front, server: server.(*net.UDPAddr)}
+	p.rebind(t)
+	t.Cleanup(func() {
+		front.Close()
+		p.mu.Lock()
+		p.mapping.Close()
+		p.mu.Unlock()
+	})
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, from, err := front.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.client = from
+			m := p.mapping
+			p.mu.Unlock()
+			_, _ = m.WriteToUDP(buf[:n], p.server)
+		}
+	}()
+	return p
+}
+
+func (p *natProxy) rebind(t *testing.T) {
+	t.Helper()
+	m, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	old := p.mapping
+	p.mapping = m
+	p.rebinds++
+	p.mu.Unlock()
+	if old != nil {
+		old.Close() // the old mapping is gone: answers to it are lost
+	}
+	go func() {
+		buf := make([]byte, 65536)
+		for {
+			n, _, err := m.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			c := p.client
+			p.mu.Unlock()
+			if c != nil {
+				p.toClient.Add(1)
+				_, _ = p.front.WriteToUDP(buf[:n], c)
+			}
+		}
+	}()
+}
+
+// TestDTLSNATRebinding: a device whose NAT mapping changes mid-run (a new
+// source port, the old one dead) keeps its DTLS session through its
+// connection ID: no new handshake, every reading stored, and once the
+// server has checked the new path (RFC 9853) answers reach the device
+// there: a command sent after the rebinding arrives.
+func TestDTLSNATRebinding(t *testing.T) {
+	srv := startDTLSServer(t, Listener{PSKFile: writePSKFile(t, testPSKs)}, nil)
+	for _, v := range []protocol.Version{protocol.Version1_2, protocol.Version1_3} {
+		t.Run(map[protocol.Version]string{protocol.Version1_2: "1.2", protocol.Version1_3: "1.3"}[v], func(t *testing.T) {
+			id := map[protocol.Version]string{protocol.Version1_2: "psk-dev-1", protocol.Version1_3: "psk-dev-2"}[v]
+			nat := newNATProxy(t, srv.ListenerAddr("dtls"))
+			suite := ciphersuite.ID(0)
+			if v == protocol.Version1_2 {
+				suite = ciphersuite.TLS_PSK_WITH_AES_128_CCM_8
+			}
+			accepted := srv.Stats().Transports["dtls"].Accepted
+			conn, err := dialDTLS(t, nat.front.LocalAddr(), dtlsClient{psk: id, version: v, suite: suite, cid: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmds := make(chan string, 16)
+			go func() {
+				buf := make([]byte, 2048)
+				for {
+					n, err := conn.Read(buf)
+					if err != nil {
+						return
+					}
+					cmds <- string(buf[:n])
+				}
+			}()
+			const frames = 300
+			for i := range frames {
+				if i == frames/2 {
+					nat.rebind(t)
+				}
+				if _, err := fmt.Fprintf(conn, "%s;%d;%d\n", id, i, i); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			waitFor(t, 5*time.Second, "every reading", func() bool { d, _ := srv.Device(id); return d.Readings == frames })
+			d, _ := srv.Device(id)
+			if d.Lost != 0 {
+				t.Fatalf("%d readings lost", d.Lost)
+			}
+			if st := srv.Stats().Transports["dtls"]; st.Accepted != accepted+1 {
+				t.Fatalf("%d handshakes for one device: the rebinding cost a new session", st.Accepted-accepted)
+			}
+			// The server validates the new path when records arrive on it:
+			// keep sending until a command reaches the device there.
+			cmd, err := srv.SubmitCommand(id, []byte("LED ON"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fmt.Sprintf("#cmd %d LED ON", cmd.ID)
+			for end, i := time.Now().Add(10*time.Second), frames; ; i++ {
+				select {
+				case got := <-cmds:
+					if strings.TrimSpace(got) != want {
+						t.Fatalf("device got %q, want %q", got, want)
+					}
+					return
+				case <-time.After(100 * time.Millisecond):
+				}
+				if time.Now().After(end) {
+					t.Fatalf("the command never reached the device at its new address (%d datagrams came back through the NAT)", nat.toClient.Load())
+				}
+				fmt.Fprintf(conn, "%s;%d;%d\n", id, i, i)
+			}
+		})
 	}
 }
