@@ -7,10 +7,12 @@ import (
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -524,5 +526,304 @@ func TestDTLSNATRebinding(t *testing.T) {
 				fmt.Fprintf(conn, "%s;%d;%d\n", id, i, i)
 			}
 		})
+	}
+}
+
+// captureConn records the datagrams a DTLS client writes.
+type captureConn struct {
+	net.PacketConn
+	mu    sync.Mutex
+	wrote [][]byte
+}
+
+func (c *captureConn) WriteTo(b []byte, a net.Addr) (int, error) {
+	c.mu.Lock()
+	c.wrote = append(c.wrote, append([]byte(nil), b...))
+	c.mu.Unlock()
+	return len(b), nil
+}
+
+// clientHello returns the first datagram of a pion client's handshake: a
+// ClientHello without a cookie, as a flood sends.
+func clientHello(t *testing.T, c dtlsClient) []byte {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	cc := &captureConn{PacketConn: pc}
+	conn, err := dtls.Client(cc, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}, c.options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	_ = conn.HandshakeContext(ctx)
+	cancel()
+	conn.Close()
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if len(cc.wrote) == 0 || cc.wrote[0][0] != 22 || cc.wrote[0][13] != 1 {
+		t.Fatalf("no ClientHello captured: %x", cc.wrote)
+	}
+	return cc.wrote[0]
+}
+
+// flood sends hello from ports sockets on each source IP, rounds times
+// each, and returns how many it sent.
+func flood(t *testing.T, to net.Addr, hello []byte, ips []string, ports, rounds int) int {
+	t.Helper()
+	var socks []*net.UDPConn
+	for _, ip := range ips {
+		for range ports {
+			s, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			socks = append(socks, s)
+		}
+	}
+	defer func() {
+		for _, s := range socks {
+			s.Close()
+		}
+	}()
+	n := 0
+	for range rounds {
+		for _, s := range socks {
+			if _, err := s.WriteTo(hello, to); err == nil {
+				n++
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return n
+}
+
+func dtlsEngineOf(srv *Server) *dtlsEngine {
+	for _, e := range srv.engines {
+		if d, ok := e.(*dtlsEngine); ok {
+			return d
+		}
+	}
+	return nil
+}
+
+// memInUse is the heap and goroutine stacks in use after a collection.
+func memInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse + m.StackInuse)
+}
+
+// TestDTLSHandshakeFlood: floods of ClientHellos that never answer the
+// cookie, from many ports of one address and from many addresses, leave
+// a canary device served: its established session loses nothing, and a
+// new device from another address completes its handshake during the
+// one-address flood. Handshakes in progress never pass the listener's
+// bound, the server's memory stays within that bound's worth, and every
+// refusal is counted by its reason.
+func TestDTLSHandshakeFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("floods for seconds")
+	}
+	ct := dtlsCookieTimeout
+	dtlsCookieTimeout = time.Second
+	t.Cleanup(func() { dtlsCookieTimeout = ct })
+	const maxHS, rate = 64, 20
+	srv := startDTLSServer(t, Listener{PSKFile: writePSKFile(t, testPSKs), MaxHandshakes: maxHS, HandshakeRate: rate}, nil)
+	addr := srv.ListenerAddr("dtls")
+	e := dtlsEngineOf(srv)
+	c12 := dtlsClient{version: protocol.Version1_2, suite: ciphersuite.TLS_PSK_WITH_AES_128_CCM_8}
+	fl := c12
+	fl.psk, fl.key = "flooder", testPSKs["psk-dev-1"]
+	hello := clientHello(t, fl)
+
+	// The canary: an established session from 127.0.0.2, sending all along.
+	canary := c12
+	canary.psk = "psk-dev-1"
+	cpc, err := net.ListenPacket("udp", "127.0.0.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cconn, err := dtls.Client(cpc, addr, canary.options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cconn.Close(); cpc.Close() })
+	if err := cconn.HandshakeContext(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	base := memInUse()
+	baseG := runtime.NumGoroutine()
+	stop := make(chan struct{})
+	var sent atomic.Int64
+	var peak atomic.Int64
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if _, err := fmt.Fprintf(cconn, "psk-dev-1;%d;%d\n", i, i); err != nil {
+				t.Error(err)
+				return
+			}
+			sent.Add(1)
+			if p := e.pending.Load(); p > peak.Load() {
+				peak.Store(p)
+			}
+		}
+	}()
+	var memPeak atomic.Int64
+	memDone := make(chan struct{})
+	go func() { // sample the heap during the floods
+		defer close(memDone)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+			if m := memInUse() - base; m > memPeak.Load() {
+				memPeak.Store(m)
+			}
+		}
+	}()
+
+	// One address, many ports: the per-source rate refuses most.
+	var floodWG sync.WaitGroup
+	floodWG.Add(1)
+	go func() { defer floodWG.Done(); flood(t, addr, hello, []string{"127.0.0.1"}, 500, 30) }()
+	time.Sleep(200 * time.Millisecond)
+	newcomer := c12
+	newcomer.psk = "psk-dev-2"
+	npc, err := net.ListenPacket("udp", "127.0.0.3:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nconn, err := dtls.Client(npc, addr, newcomer.options()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nconn.Close(); npc.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = nconn.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		t.Fatalf("a new device's handshake during a one-address flood: %v (errors %v)", err, srv.Stats().Errors)
+	}
+	fmt.Fprintf(nconn, "7\n")
+	waitFor(t, 5*time.Second, "the newcomer's reading", func() bool { d, _ := srv.Device("psk-dev-2"); return d.Readings == 1 })
+	floodWG.Wait()
+
+	// Many addresses (as spoofed sources are): the bound on handshakes in
+	// progress holds, the cookie timeout frees the slots.
+	var ips []string
+	for i := 1; i <= 200; i++ {
+		ips = append(ips, fmt.Sprintf("127.0.1.%d", i))
+	}
+	flood(t, addr, hello, ips, 4, 30)
+	close(stop)
+	<-done
+	<-memDone
+
+	waitFor(t, 5*time.Second, "every canary reading", func() bool { d, _ := srv.Device("psk-dev-1"); return d.Readings == uint64(sent.Load()) })
+	if d, _ := srv.Device("psk-dev-1"); d.Lost != 0 {
+		t.Fatalf("the canary lost %d readings", d.Lost)
+	}
+	errs := srv.Stats().Errors
+	t.Logf("canary readings %d; handshakes in progress at most %d; heap growth at most %d kB; refusals %v",
+		sent.Load(), peak.Load(), memPeak.Load()>>10, errs)
+	if peak.Load() > maxHS {
+		t.Fatalf("%d handshakes in progress, bound %d", peak.Load(), maxHS)
+	}
+	for _, r := range []string{"dtls_rate", "dtls_handshake_limit", "dtls_cookie"} {
+		if errs[r] == 0 {
+			t.Errorf("no %s counted: %v", r, errs)
+		}
+	}
+	// What a half-open handshake may hold (measured: a few kB), times the
+	// bound, and slack for the runtime.
+	if limit := int64(maxHS*64<<10 + 16<<20); memPeak.Load() > limit {
+		t.Fatalf("heap grew by %d kB during the floods, bound %d kB", memPeak.Load()>>10, limit>>10)
+	}
+	waitFor(t, 5*time.Second, "no handshake in progress", func() bool { return e.pending.Load() == 0 })
+	waitFor(t, 5*time.Second, "goroutines back", func() bool { return runtime.NumGoroutine() <= baseG+8 })
+}
+
+// TestDTLSSessionMemory measures what an established DTLS session costs
+// the server: heap and goroutine stacks after a collection, with n
+// sessions open (PSK, connection IDs, one reading each) against none, for
+// DTLS 1.2 (CCM_8) and 1.3. The clients run in a child process, so that
+// only the server's memory is counted. docs/dtls.md quotes the figures.
+func TestDTLSSessionMemory(t *testing.T) {
+	if a := os.Getenv("FLEETWIRE_DTLS_CLIENTS"); a != "" {
+		dtlsClientsHelper(t, a)
+		return
+	}
+	if testing.Short() {
+		t.Skip("opens hundreds of sessions")
+	}
+	const n = 300
+	for _, v := range []string{"1.2", "1.3"} {
+		t.Run(v, func(t *testing.T) {
+			srv := startDTLSServer(t, Listener{PSKFile: writePSKFile(t, testPSKs), MaxHandshakes: n, HandshakeRate: 10 * n}, nil)
+			base, baseG := memInUse(), runtime.NumGoroutine()
+			cmd := exec.Command(os.Args[0], "-test.run=^TestDTLSSessionMemory$")
+			cmd.Env = append(os.Environ(), fmt.Sprintf("FLEETWIRE_DTLS_CLIENTS=%s,%s,%d", srv.ListenerAddr("dtls"), v, n))
+			stdin, _ := cmd.StdinPipe()
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { stdin.Close(); _ = cmd.Wait() })
+			waitFor(t, 60*time.Second, "every session open with its reading", func() bool {
+				st := srv.Stats()
+				return st.Transports["dtls"].Connections == n && st.Readings == n
+			})
+			per := (memInUse() - base) / n
+			t.Logf("DTLS %s: one established session costs %d bytes of server heap and stacks, %.1f goroutines (%d sessions)",
+				v, per, float64(runtime.NumGoroutine()-baseG)/n, n)
+			if per > 128<<10 {
+				t.Fatalf("a DTLS session costs %d kB", per>>10)
+			}
+			stdin.Close()
+			waitFor(t, 20*time.Second, "every session closed", func() bool { return srv.Stats().Transports["dtls"].Connections == 0 })
+		})
+	}
+}
+
+// dtlsClientsHelper is the child of TestDTLSSessionMemory: it opens the
+// sessions and keeps them until stdin closes.
+func dtlsClientsHelper(t *testing.T, arg string) {
+	f := strings.Split(arg, ",")
+	addr, err := net.ResolveUDPAddr("udp", f[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	fmt.Sscan(f[2], &n)
+	c := dtlsClient{psk: "psk-dev-1", cid: true, version: protocol.Version1_2, suite: ciphersuite.TLS_PSK_WITH_AES_128_CCM_8}
+	if f[1] == "1.3" {
+		c.version, c.suite = protocol.Version1_3, 0
+	}
+	var conns []*dtls.Conn
+	for k := range n {
+		conn, err := dialDTLS(t, addr, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "psk-dev-1.%d;0;%d\n", k, k)
+		conns = append(conns, conn)
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	for _, c := range conns {
+		c.Close()
 	}
 }
