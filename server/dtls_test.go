@@ -23,6 +23,7 @@ import (
 	"github.com/pion/dtls/v4/pkg/crypto/ciphersuite"
 	"github.com/pion/dtls/v4/pkg/protocol"
 
+	"github.com/fleetwire/fleetwire/internal/pskfile"
 	"github.com/fleetwire/fleetwire/server/sink"
 )
 
@@ -283,13 +284,13 @@ func sinkRows(t *testing.T, dir string) map[string][]string {
 func TestPSKFile(t *testing.T) {
 	for _, bad := range []string{"dev-1\n", "dev-1 00 extra\n", "not an id! 00\n", "dev-1 0g\n", "dev-1 00\ndev-1 01\n",
 		"dev-1 " + strings.Repeat("00", 65) + "\n"} {
-		if _, _, err := parsePSK([]byte(bad)); err == nil {
+		if _, _, err := pskfile.Parse([]byte(bad)); err == nil {
 			t.Errorf("%q: no error", bad)
 		} else if strings.Contains(err.Error(), "0g") || strings.Contains(err.Error(), "00") {
 			t.Errorf("%q: the error shows the key: %v", bad, err)
 		}
 	}
-	keys, short, err := parsePSK([]byte("# keys\n\n  dev-1\t0001  # short\ndev-2 " + strings.Repeat("ab", 16) + "\n"))
+	keys, short, err := pskfile.Parse([]byte("# keys\n\n  dev-1\t0001  # short\ndev-2 " + strings.Repeat("ab", 16) + "\n"))
 	if err != nil || len(keys) != 2 || short != 1 || keys["dev-1"][1] != 1 {
 		t.Fatalf("parse: %v %d %v", keys, short, err)
 	}
@@ -825,5 +826,30 @@ func dtlsClientsHelper(t *testing.T, arg string) {
 	_, _ = io.Copy(io.Discard, os.Stdin)
 	for _, c := range conns {
 		c.Close()
+	}
+}
+
+// TestSessionCache: the resumption store keeps at most its bound, drops
+// the oldest first and forgets what is older than its time to live.
+func TestSessionCache(t *testing.T) {
+	c := newSessionCache(3, time.Hour)
+	for i := range 10 {
+		_ = c.Set([]byte{byte(i)}, dtls.Session{ID: []byte{byte(i)}})
+		_ = c.Set([]byte{1}, dtls.Session{ID: []byte{1}}) // set again and again: stays
+	}
+	if len(c.m) != 3 || len(c.order) > 6 {
+		t.Fatalf("%d sessions, %d refs", len(c.m), len(c.order))
+	}
+	for _, k := range []byte{1, 8, 9} {
+		if s, _ := c.Get([]byte{k}); len(s.ID) != 1 {
+			t.Errorf("session %d gone", k)
+		}
+	}
+	if s, _ := c.Get([]byte{0}); s.ID != nil {
+		t.Error("the oldest session stayed")
+	}
+	c.ttl = 0
+	if s, _ := c.Get([]byte{9}); s.ID != nil {
+		t.Error("an expired session was served")
 	}
 }

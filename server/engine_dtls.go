@@ -18,6 +18,7 @@ import (
 
 	"github.com/pion/dtls/v4"
 	"github.com/pion/dtls/v4/pkg/crypto/ciphersuite"
+	"github.com/pion/dtls/v4/pkg/crypto/elliptic"
 	"github.com/pion/dtls/v4/pkg/protocol"
 	"github.com/pion/logging"
 
@@ -67,7 +68,12 @@ const (
 	// new sources go unlimited (MaxHandshakes still bounds them).
 	dtlsRateSources = 1 << 16
 	dtlsCIDLen      = 8
-	dtlsMTU         = 1200
+	// dtlsSessionCache bounds the sessions kept for resumption (a few
+	// hundred bytes each: secrets, ids, a client certificate's DER),
+	// dtlsSessionTTL how long one is.
+	dtlsSessionCache = 1 << 16
+	dtlsSessionTTL   = time.Hour
+	dtlsMTU          = 1200
 	// dtlsMaxWrite is what the server puts in one record at most when it
 	// groups #stored frames: a record must fit the MTU whole.
 	dtlsMaxWrite = 900
@@ -172,6 +178,14 @@ func (e *dtlsEngine) options() ([]dtls.ServerOption, error) {
 		dtls.WithReceiveBufferSize(dtlsReadBuf),
 		dtls.WithLoggerFactory(slogFactory{}),
 		dtls.WithOnConnectionAttempt(e.attempt),
+		// Resumption (1.2 session ids, 1.3 tickets): a device that opens
+		// a session per report skips the key exchange.
+		dtls.WithSessionStore(newSessionCache(dtlsSessionCache, dtlsSessionTTL)),
+		// X25519 first: what a device's first key share usually is, so
+		// that no HelloRetryRequest asks it for another (pion prefers the
+		// post-quantum hybrid, 1,216 bytes a share); a device that offers
+		// the hybrid gets it.
+		dtls.WithEllipticCurves(elliptic.X25519, elliptic.X25519MLKEM768, elliptic.P256, elliptic.P384),
 	}
 	// DTLS 1.3: every suite is AEAD.
 	suites := []ciphersuite.ID{ciphersuite.TLS_AES_128_GCM_SHA256, ciphersuite.TLS_AES_256_GCM_SHA384, ciphersuite.TLS_CHACHA20_POLY1305_SHA256}
@@ -600,3 +614,66 @@ func (l slogLogger) Warn(m string)             { l.log(m) }
 func (l slogLogger) Warnf(f string, a ...any)  { l.logf(f, a) }
 func (l slogLogger) Error(m string)            { l.log(m) }
 func (l slogLogger) Errorf(f string, a ...any) { l.logf(f, a) }
+
+// sessionCache is the listener's resumption store: at most max sessions,
+// the oldest dropped first, none older than ttl.
+type sessionCache struct {
+	mu    sync.Mutex
+	max   int
+	ttl   time.Duration
+	m     map[string]sessionEntry
+	order []sessionRef // oldest first; a key set again has a newer ref, the old one is stale
+}
+
+type sessionEntry struct {
+	s  dtls.Session
+	at time.Time
+}
+
+type sessionRef struct {
+	key string
+	at  time.Time
+}
+
+func newSessionCache(max int, ttl time.Duration) *sessionCache {
+	return &sessionCache{max: max, ttl: ttl, m: map[string]sessionEntry{}}
+}
+
+func (c *sessionCache) Set(key []byte, s dtls.Session) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	k := string(key)
+	c.m[k] = sessionEntry{s: s, at: now}
+	c.order = append(c.order, sessionRef{k, now})
+	for len(c.order) > 0 {
+		r := c.order[0]
+		e, live := c.m[r.key]
+		live = live && e.at.Equal(r.at)
+		if live && len(c.m) <= c.max && now.Sub(r.at) <= c.ttl && len(c.order) <= 2*c.max {
+			break
+		}
+		if live {
+			delete(c.m, r.key)
+		}
+		c.order[0] = sessionRef{}
+		c.order = c.order[1:]
+	}
+	return nil
+}
+func (c *sessionCache) Get(key []byte) (dtls.Session, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[string(key)]
+	if !ok || time.Since(e.at) > c.ttl {
+		return dtls.Session{}, nil
+	}
+	return e.s, nil
+}
+
+func (c *sessionCache) Del(key []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, string(key))
+	return nil
+}
