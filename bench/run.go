@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -194,6 +195,15 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 			return c, err
 		}
 		args = append(args, "--tls", target, "--tls-cert", cert, "--tls-key", key)
+	case "dtls":
+		// PSK, as constrained devices use it: the generator's devices
+		// speak DTLS 1.2 with AES-128-CCM-8 and the server's connection ID.
+		target = hostPort(host, ports[1])
+		keys, err := pskFile(o.WorkDir, s.Devices)
+		if err != nil {
+			return c, err
+		}
+		args = append(args, "--listen", "dtls://"+target+"?name=dtls&psk-file="+url.QueryEscape(keys))
 	}
 	name, argv := o.pinned(o.ServerCPU, args...)
 	srv, err := StartProc(l.command("server", name, argv...), filepath.Join(dir, "server.log"))
@@ -251,6 +261,10 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	if s.Wire() == "tls" {
 		cert, _, _ := tlsFiles(o.WorkDir, host)
 		gargs = append(gargs, "--tls-ca", cert)
+	}
+	if s.Wire() == "dtls" {
+		keys, _ := pskFile(o.WorkDir, s.Devices)
+		gargs = append(gargs, "--dtls-psk-file", keys)
 	}
 	cpu0, err := ReadCPU(pid)
 	if err != nil {
@@ -347,14 +361,25 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 		if s.Acked() {
 			done = done && x.Sink.Pending == 0 // the sink wrote all it took
 		}
-		if s.Wire() != "udp" {
+		switch {
+		case s.Wire() == "dtls":
+			// Every session ended (close_notify after end-of-stream), or,
+			// when a lossy link took an end-of-stream or a close_notify,
+			// three unchanged snapshots in a row.
+			if ts.Readings == last {
+				stable++
+			} else {
+				stable = 0
+			}
+			done = done && x.Connections == 0 || stable >= 3
+		case s.Wire() != "udp":
 			done = done && ts.TCPInfo != nil && ts.TCPInfo.Conns >= uint64(c.Gen.DevicesConnected) && x.Connections == 0
-		} else if ts.Readings == last {
+		case ts.Readings == last:
 			// Lost end-of-stream datagrams never arrive: two unchanged
 			// snapshots in a row end the wait.
 			stable++
 			done = done || stable >= 2
-		} else {
+		default:
 			stable = 0
 		}
 		last = ts.Readings

@@ -93,6 +93,9 @@ type dtlsEngine struct {
 	shards [stdShards]*shard
 	next   atomic.Uint32
 
+	wire      WireStats // atomics: what the socket carried
+	handshook atomic.Uint64
+
 	maxHS   int
 	hsRate  int
 	rate    *sourceRate
@@ -318,6 +321,7 @@ func (e *dtlsEngine) handshake(dc *dtls.Conn, h *dtlsHandshake) (cred, psk []byt
 	if !ok {
 		return nil, nil, ErrDTLSHandshake
 	}
+	e.handshook.Add(1)
 	switch {
 	case len(state.IdentityHint) > 0:
 		// The key file holds valid device ids only; checked again, as
@@ -532,8 +536,21 @@ type dtlsSocket struct {
 	e *dtlsEngine
 }
 
+func (s *dtlsSocket) WriteTo(b []byte, a net.Addr) (int, error) {
+	n, err := s.UDPConn.WriteTo(b, a)
+	if err == nil {
+		atomic.AddUint64(&s.e.wire.TxDatagrams, 1)
+		atomic.AddUint64(&s.e.wire.TxBytes, uint64(n))
+	}
+	return n, err
+}
+
 func (s *dtlsSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, a, err := s.UDPConn.ReadFrom(b)
+	if err == nil {
+		atomic.AddUint64(&s.e.wire.RxDatagrams, 1)
+		atomic.AddUint64(&s.e.wire.RxBytes, uint64(n))
+	}
 	// record: type(1)=22 version(2) epoch(2)=0 seq(6) length(2);
 	// handshake: type(1)=1 length(3) message_seq(2) ...
 	if n >= 25 && b[0] == 22 && b[3] == 0 && b[4] == 0 && b[13] == 1 && (b[17] != 0 || b[18] != 0) {
@@ -676,4 +693,25 @@ func (c *sessionCache) Del(key []byte) error {
 	defer c.mu.Unlock()
 	delete(c.m, string(key))
 	return nil
+}
+
+// dtlsWire sums what the DTLS listeners' sockets carried; nil without one.
+func (s *Server) dtlsWire() *WireStats {
+	var w *WireStats
+	for _, en := range s.engines {
+		e, ok := en.(*dtlsEngine)
+		if !ok {
+			continue
+		}
+		if w == nil {
+			w = &WireStats{}
+		}
+		w.RxDatagrams += atomic.LoadUint64(&e.wire.RxDatagrams)
+		w.RxBytes += atomic.LoadUint64(&e.wire.RxBytes)
+		w.TxDatagrams += atomic.LoadUint64(&e.wire.TxDatagrams)
+		w.TxBytes += atomic.LoadUint64(&e.wire.TxBytes)
+		w.Handshakes += e.handshook.Load()
+		w.HandshakesInProgress += e.pending.Load()
+	}
+	return w
 }

@@ -60,6 +60,7 @@ func TestLoadDTLS(t *testing.T) {
 	addr := srv.ListenerAddr("dtls").String()
 	stored := uint64(0)
 	wire := map[string]float64{} // UDP payload bytes per reading, both ways
+	var sent, recv uint64        // all runs' UDP payload bytes, as the devices counted them
 	for _, m := range []struct {
 		name      string
 		mutate    func(*loadgen.Config)
@@ -94,6 +95,7 @@ func TestLoadDTLS(t *testing.T) {
 				t.Fatalf("sent %d readings, %d/%d wire bytes", rep.ReadingsSent, d.BytesSent, d.BytesRecv)
 			}
 			stored += rep.ReadingsSent
+			sent, recv = sent+d.BytesSent, recv+d.BytesRecv
 			deadline := time.Now().Add(10 * time.Second)
 			for srv.Stats().Transports["dtls"].Readings != stored {
 				if time.Now().After(deadline) {
@@ -105,6 +107,20 @@ func TestLoadDTLS(t *testing.T) {
 			t.Logf("%s: %d handshakes, %.1f wire bytes up and %.1f down per reading", m.name, d.Handshakes,
 				float64(d.BytesSent+28*d.DatagramsSent)/float64(rep.ReadingsSent), float64(d.BytesRecv+28*d.DatagramsRecv)/float64(rep.ReadingsSent))
 		})
+	}
+	// The server's socket counts what the devices' sockets sent, and sent
+	// them at least what they received (some of it after a device closed
+	// its socket: the end of a session crosses its close_notify).
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w := srv.Stats().Transports["dtls"].Wire
+		if w != nil && w.RxBytes == sent && w.TxBytes >= recv {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("server wire counters %+v, devices sent %d bytes and received %d", w, sent, recv)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if wire["cert-per-report-resumed"] >= wire["cert-per-report"]*0.8 {
 		t.Errorf("resumed sessions cost %.1f bytes per reading, full handshakes %.1f: no resumption?", wire["cert-per-report-resumed"], wire["cert-per-report"])
