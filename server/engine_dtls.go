@@ -63,7 +63,7 @@ const (
 	// DefaultDTLSHandshakes and DefaultDTLSHandshakeRate are the
 	// listener's bounds when it sets none.
 	DefaultDTLSHandshakes    = 1024
-	DefaultDTLSHandshakeRate = 50
+	DefaultDTLSHandshakeRate = 100
 	// dtlsRateSources bounds the sources the rate limiter tracks; beyond,
 	// new sources go unlimited (MaxHandshakes still bounds them).
 	dtlsRateSources = 1 << 16

@@ -103,6 +103,12 @@ func TestLoadDTLS(t *testing.T) {
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
+			// Every session ended with the device's close_notify.
+			for deadline := time.Now().Add(3 * time.Second); srv.Stats().Transports["dtls"].Connections != 0; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d sessions still open after the run", srv.Stats().Transports["dtls"].Connections)
+				}
+			}
 			wire[m.name] = float64(d.BytesSent+d.BytesRecv) / float64(rep.ReadingsSent)
 			t.Logf("%s: %d handshakes, %.1f wire bytes up and %.1f down per reading", m.name, d.Handshakes,
 				float64(d.BytesSent+28*d.DatagramsSent)/float64(rep.ReadingsSent), float64(d.BytesRecv+28*d.DatagramsRecv)/float64(rep.ReadingsSent))

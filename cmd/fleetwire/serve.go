@@ -58,7 +58,7 @@ a byte >= 0x80 is line noise, not an envelope), downlink (framed, raw),
 policy (bound, open, authenticated), cert, key, client-ca; DTLS only:
 psk-file (lines "identity hex-key"; the identity is the device id),
 max-handshakes (in progress, 1024), handshake-rate (per source and second,
-50), max-version (1.2 or 1.3), cid-migration (rrc, or any: devices without
+100: raise it for fleets behind one NAT), max-version (1.2 or 1.3), cid-migration (rrc, or any: devices without
 return routability checks). See docs/dtls.md.
 --http beyond loopback needs a token ($FLEETWIRE_TOKEN or --http-token-file)
 or an explicit --http-insecure.
