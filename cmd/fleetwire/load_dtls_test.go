@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,8 +16,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pion/dtls/v4"
+	"github.com/pion/dtls/v4/pkg/crypto/ciphersuite"
+	"github.com/pion/dtls/v4/pkg/protocol"
 
 	"github.com/fleetwire/fleetwire/loadgen"
 	"github.com/fleetwire/fleetwire/server"
@@ -170,4 +176,67 @@ func newCmdPKI(t *testing.T) cmdPKI {
 		}
 	}
 	return p
+}
+
+// TestServeSIGHUPReloadsPSKs: SIGHUP makes `fleetwire serve` reread its
+// DTLS key file even when the file looks unchanged to the watcher (same
+// size, same modification time): a replaced key works at once.
+func TestServeSIGHUPReloadsPSKs(t *testing.T) {
+	dir := t.TempDir()
+	keys := filepath.Join(dir, "keys.psk")
+	oldKey, newKey := strings.Repeat("11", 16), strings.Repeat("22", 16)
+	if err := os.WriteFile(keys, []byte("dev-000001 "+oldKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(keys)
+	pc, _ := net.ListenPacket("udp", "127.0.0.1:0")
+	addr := pc.LocalAddr().(*net.UDPAddr)
+	pc.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	httpAddr := ln.Addr().String()
+	ln.Close()
+	startServe(t, "http://"+httpAddr+"/healthz", "--http", httpAddr,
+		"--listen", fmt.Sprintf("dtls://%s?psk-file=%s", addr, keys))
+	dial := func(key string) error {
+		k, _ := hex.DecodeString(key)
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conn, err := dtls.Client(c, addr, dtls.WithPSK(func() ([]dtls.PSK, error) {
+			return []dtls.PSK{{Identity: []byte("dev-000001"), Key: k, Hash: crypto.SHA256}}, nil
+		}, nil), dtls.WithMinVersion(protocol.Version1_2), dtls.WithMaxVersion(protocol.Version1_2),
+			dtls.WithCipherSuites(ciphersuite.TLS_PSK_WITH_AES_128_CCM_8))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return conn.HandshakeContext(ctx)
+	}
+	if err := dial(oldKey); err != nil {
+		t.Fatalf("the key in the file: %v", err)
+	}
+	// Same size, same modification time: the watcher sees no change.
+	if err := os.WriteFile(keys, []byte("dev-000001 "+newKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(keys, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if err := dial(newKey); err == nil {
+		t.Fatal("the new key worked before SIGHUP: the test cannot tell SIGHUP from the watcher")
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for dial(newKey) != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the new key does not work after SIGHUP")
+		}
+	}
 }
