@@ -93,8 +93,7 @@ type dtlsEngine struct {
 	shards [stdShards]*shard
 	next   atomic.Uint32
 
-	wire      WireStats // atomics: what the socket carried
-	handshook atomic.Uint64
+	tot *dtlsTotals // the server's: what the sockets carried, handshakes
 
 	maxHS   int
 	hsRate  int
@@ -120,7 +119,7 @@ type dtlsSession struct {
 func startDTLS(srv *Server, lis *listener) (*dtlsEngine, error) {
 	l := &lis.cfg
 	e := &dtlsEngine{srv: srv, lis: lis, conns: map[*dtls.Conn]*dtlsSession{}, hs: map[string]*dtlsHandshake{},
-		maxHS: l.MaxHandshakes, hsRate: l.HandshakeRate}
+		maxHS: l.MaxHandshakes, hsRate: l.HandshakeRate, tot: &srv.hub.dtls}
 	if e.maxHS == 0 {
 		e.maxHS = DefaultDTLSHandshakes
 	}
@@ -142,6 +141,7 @@ func startDTLS(srv *Server, lis *listener) (*dtlsEngine, error) {
 		_ = uc.Close()
 		return nil, fmt.Errorf("listener %s: dtls: %w", l.Name, err)
 	}
+	e.tot.listeners.Add(1)
 	e.acpt = newShard()
 	srv.hub.register(&e.acpt.ctr)
 	srv.addShard(e.acpt)
@@ -282,6 +282,7 @@ func (e *dtlsEngine) accept() {
 		dc := c.(*dtls.Conn)
 		h := &dtlsHandshake{}
 		e.pending.Add(1)
+		e.tot.pending.Add(1)
 		e.mu.Lock()
 		e.hs[dc.RemoteAddr().String()] = h
 		e.mu.Unlock()
@@ -307,9 +308,12 @@ func (e *dtlsEngine) handshake(dc *dtls.Conn, h *dtlsHandshake) (cred, psk []byt
 	err := dc.HandshakeContext(ctx)
 	t.Stop()
 	e.mu.Lock()
-	delete(e.hs, dc.RemoteAddr().String())
+	if k := dc.RemoteAddr().String(); e.hs[k] == h {
+		delete(e.hs, k)
+	}
 	e.mu.Unlock()
 	e.pending.Add(-1)
+	e.tot.pending.Add(-1)
 	if err != nil {
 		if noCookie.Load() {
 			return nil, nil, ErrDTLSCookie
@@ -321,7 +325,7 @@ func (e *dtlsEngine) handshake(dc *dtls.Conn, h *dtlsHandshake) (cred, psk []byt
 	if !ok {
 		return nil, nil, ErrDTLSHandshake
 	}
-	e.handshook.Add(1)
+	e.tot.handshakes.Add(1)
 	switch {
 	case len(state.IdentityHint) > 0:
 		// The key file holds valid device ids only; checked again, as
@@ -539,8 +543,8 @@ type dtlsSocket struct {
 func (s *dtlsSocket) WriteTo(b []byte, a net.Addr) (int, error) {
 	n, err := s.UDPConn.WriteTo(b, a)
 	if err == nil {
-		atomic.AddUint64(&s.e.wire.TxDatagrams, 1)
-		atomic.AddUint64(&s.e.wire.TxBytes, uint64(n))
+		s.e.tot.txDgrams.Add(1)
+		s.e.tot.txBytes.Add(uint64(n))
 	}
 	return n, err
 }
@@ -548,8 +552,8 @@ func (s *dtlsSocket) WriteTo(b []byte, a net.Addr) (int, error) {
 func (s *dtlsSocket) ReadFrom(b []byte) (int, net.Addr, error) {
 	n, a, err := s.UDPConn.ReadFrom(b)
 	if err == nil {
-		atomic.AddUint64(&s.e.wire.RxDatagrams, 1)
-		atomic.AddUint64(&s.e.wire.RxBytes, uint64(n))
+		s.e.tot.rxDgrams.Add(1)
+		s.e.tot.rxBytes.Add(uint64(n))
 	}
 	// record: type(1)=22 version(2) epoch(2)=0 seq(6) length(2);
 	// handshake: type(1)=1 length(3) message_seq(2) ...
@@ -695,23 +699,12 @@ func (c *sessionCache) Del(key []byte) error {
 	return nil
 }
 
-// dtlsWire sums what the DTLS listeners' sockets carried; nil without one.
+// dtlsWire is what the DTLS listeners' sockets carried; nil without one.
 func (s *Server) dtlsWire() *WireStats {
-	var w *WireStats
-	for _, en := range s.engines {
-		e, ok := en.(*dtlsEngine)
-		if !ok {
-			continue
-		}
-		if w == nil {
-			w = &WireStats{}
-		}
-		w.RxDatagrams += atomic.LoadUint64(&e.wire.RxDatagrams)
-		w.RxBytes += atomic.LoadUint64(&e.wire.RxBytes)
-		w.TxDatagrams += atomic.LoadUint64(&e.wire.TxDatagrams)
-		w.TxBytes += atomic.LoadUint64(&e.wire.TxBytes)
-		w.Handshakes += e.handshook.Load()
-		w.HandshakesInProgress += e.pending.Load()
+	t := &s.hub.dtls
+	if t.listeners.Load() == 0 {
+		return nil
 	}
-	return w
+	return &WireStats{RxDatagrams: t.rxDgrams.Load(), RxBytes: t.rxBytes.Load(), TxDatagrams: t.txDgrams.Load(),
+		TxBytes: t.txBytes.Load(), Handshakes: t.handshakes.Load(), HandshakesInProgress: t.pending.Load()}
 }

@@ -150,6 +150,14 @@ type statsHub struct {
 	conns    [NumTransports]atomic.Int64 // open connections
 	accepted [NumTransports]atomic.Uint64
 	tcp      [NumTransports]tcpTotals // TCP_INFO of closed TCP and TLS connections
+	dtls     dtlsTotals               // what the DTLS listeners' sockets carried
+}
+
+// dtlsTotals are the DTLS listeners' socket and handshake counts.
+type dtlsTotals struct {
+	rxDgrams, rxBytes, txDgrams, txBytes, handshakes atomic.Uint64
+	pending                                          atomic.Int64
+	listeners                                        atomic.Int32
 }
 
 func newStatsHub() *statsHub { return &statsHub{} }
