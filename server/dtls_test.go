@@ -776,7 +776,7 @@ func TestDTLSSessionMemory(t *testing.T) {
 	}
 	n := 300
 	if raceEnabled {
-		n = 100
+		n = 50
 	}
 	for _, v := range []string{"1.2", "1.3"} {
 		t.Run(v, func(t *testing.T) {
