@@ -59,7 +59,7 @@ func (r *Report) chartBytes() ([]byte, error) {
 	val := map[string]map[int]float64{}
 	for _, x := range r.byEngine("gnet") {
 		s := &x.Scenario
-		if s.Profile != Loopback || s.Rate == 0 || s.Transport == "tls" {
+		if s.Profile != Loopback || s.Rate == 0 || (s.Transport == "tls" || s.Transport == "dtls") {
 			continue // TLS handshakes dwarf the rest: it is in the tables
 		}
 		cat := s.Transport + " " + s.Codec
@@ -121,7 +121,7 @@ func (r *Report) chartDelivered() ([]byte, error) {
 	for _, x := range r.byEngine("gnet") {
 		s := &x.Scenario
 		loss, ok := lossOf(s.Profile)
-		if !ok || s.Codec != "text" || s.Batch != 10 || s.Rate == 0 || s.Transport == "tls" || s.Profile == Loopback {
+		if !ok || s.Codec != "text" || s.Batch != 10 || s.Rate == 0 || s.Transport == "tls" || s.Transport == "dtls" || s.Profile == Loopback {
 			continue
 		}
 		series[s.Transport] = append(series[s.Transport], pt{loss, x.Figures.DeliveredFr})

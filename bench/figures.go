@@ -95,7 +95,10 @@ type Figures struct {
 	// TCP: up = TCPInfo.SegsIn*52 + TCPInfo.BytesReceived,
 	// down = TCPInfo.SegsOut*52 + TCPInfo.BytesSent;
 	// UDP: up = Datagrams*28 + Srv.RxBytes, down = 0 (no downlink sent),
-	// with acknowledged delivery Acks.Writes*28 + Acks.Bytes (#stored).
+	// with acknowledged delivery Acks.Writes*28 + Acks.Bytes (#stored);
+	// DTLS: up = Wire.RxDatagrams*28 + Wire.RxBytes, down =
+	// Wire.TxDatagrams*28 + Wire.TxBytes: every datagram of the listener's
+	// socket, handshakes, cookies, record overhead and alerts included.
 	WireUpPerReading   float64 `json:"wire_up_bytes_per_reading"`
 	WireDownPerReading float64 `json:"wire_down_bytes_per_reading"`
 	WirePerReading     float64 `json:"wire_bytes_per_reading"` // up + down
@@ -212,6 +215,9 @@ func Compute(s *Scenario, c *Counters) Figures {
 		if c.Acks != nil {
 			down = float64(c.Acks.Writes*udpHeaders + c.Acks.Bytes)
 		}
+	} else if w := c.Srv.Wire; w != nil {
+		up = float64(w.RxDatagrams*udpHeaders + w.RxBytes)
+		down = float64(w.TxDatagrams*udpHeaders + w.TxBytes)
 	} else if ti := c.Srv.TCPInfo; ti != nil {
 		up = float64(ti.SegsIn*tcpHeaders + ti.BytesReceived)
 		down = float64(ti.SegsOut*tcpHeaders + ti.BytesSent)

@@ -96,9 +96,9 @@ func (s *Scenario) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch s.Transport {
-	case "tcp", "udp", "tls", "tcp+ack", "udp+ack":
+	case "tcp", "udp", "tls", "dtls", "tcp+ack", "udp+ack":
 	default:
-		bad("transport %q: want tcp, udp, tls, tcp+ack or udp+ack", s.Transport)
+		bad("transport %q: want tcp, udp, tls, dtls, tcp+ack or udp+ack", s.Transport)
 	}
 	if s.Acked() && s.Rate == 0 {
 		bad("%s needs rate > 0: resent samples take their times from the schedule", s.Transport)

@@ -218,6 +218,7 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 	r.writeCheapest(w)
 	r.writeAckTargets(w)
 	r.writeHeadline(w)
+	r.writeDTLS(w)
 	r.writeAck(w)
 	r.writeCleanTCP(w)
 	r.writeCPU(w)
@@ -279,7 +280,7 @@ func (r *Report) writeHeadline(w io.Writer) {
 		if len(rows) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "## TCP vs UDP on %s: %s\n\n", k.profile, k.fleet)
+		fmt.Fprintf(w, "## Transports on %s: %s\n\n", k.profile, k.fleet)
 		fmt.Fprintln(w, "Bytes per delivered reading and readings lost, gnet engine (loss on std beside it where the scenario ran there too).")
 		fmt.Fprintln(w)
 		table(w, []string{"transport", "codec", "batch", "payload B", "wire up B", "wire down B", "wire B", "veth up B", "sent", "lost", "loss", "loss (std)", "server seq-lost", "TCP retrans segs", "MB/device/month"}, rows)
@@ -362,6 +363,7 @@ var provenance = [][]string{
 	{"wire up B (TCP, TLS)", "server's `TCP_INFO` summed at each close (`transports.<t>.tcp_info`): (`segs_in` x 52 + `bytes_received`) / delivered. The generator does not report TCP_INFO, so this is the server's side only: retransmissions lost on the way are not in it (they are in veth up B)"},
 	{"wire down B (TCP, TLS)", "(`tcp_info.segs_out` x 52 + `tcp_info.bytes_sent`) / delivered: ACKs (and any downlink)"},
 	{"wire up B (UDP)", "(`datagrams` x 28 + `transports.udp.rx_bytes`) / delivered, resends and hello prefixes included; down is 0 (no downlink was sent)"},
+	{"wire up/down B (DTLS)", "the DTLS listener's socket (`transports.dtls.wire`): (`rx_datagrams` x 28 + `rx_bytes`) / delivered up, (`tx_datagrams` x 28 + `tx_bytes`) / delivered down: every datagram, handshakes (cookie exchange included), record headers, nonces and tags, connection IDs, close_notify and alerts. The devices speak DTLS 1.2 with a pre-shared key and AES-128-CCM-8, one session each for the run"},
 	{"wire down B (udp+ack)", "(`acks.writes` x 28 + `acks.bytes`) / delivered: the #stored datagrams the server wrote (some were then lost on the way; veth down B counts what left the server's end)"},
 	{"acked, resent, given up, unacked at end", "generator `readings_acked`, `readings_resent` (each time), `resent_bytes` (payload, also in its `bytes_sent`), `readings_given_up`, `readings_unacked_at_end` and `ack_drain_timeouts` (devices)"},
 	{"#stored B received, per device", "generator `ack_bytes_received` (payload) and `acks_received` / `devices_connected`"},
@@ -401,13 +403,13 @@ func (r *Report) writeCleanTCP(w io.Writer) {
 	if n == 0 {
 		return
 	}
-	fmt.Fprintln(w, "## Clean links: TCP and TLS deliver exactly what was sent")
+	fmt.Fprintln(w, "## Clean links: TCP, TLS and DTLS deliver exactly what was sent")
 	fmt.Fprintln(w)
 	if len(bad) == 0 {
-		fmt.Fprintf(w, "All %d TCP and TLS runs without acknowledgements on loopback and on the clean veth: 0 lost, and the server's `readings` and `frames` equal the generator's `readings_sent` and `frames_sent`.\n\n", n)
+		fmt.Fprintf(w, "All %d TCP, TLS and DTLS runs without acknowledgements on loopback and on the clean veth: 0 lost, and the server's `readings` and `frames` equal the generator's `readings_sent` and `frames_sent`.\n\n", n)
 		return
 	}
-	fmt.Fprintf(w, "%d of %d TCP and TLS runs on clean links did NOT match:\n\n- %s\n\n", len(bad), n, strings.Join(bad, "\n- "))
+	fmt.Fprintf(w, "%d of %d TCP, TLS and DTLS runs on clean links did NOT match:\n\n- %s\n\n", len(bad), n, strings.Join(bad, "\n- "))
 }
 
 // byEngine returns results of engine e that ran, in order.

@@ -7,10 +7,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -55,4 +57,28 @@ func tlsFiles(dir, host string) (cert, key string, err error) {
 		return "", "", err
 	}
 	return cert, key, nil
+}
+
+// pskFile returns a DTLS key file for dev-000001..dev-<n> (the
+// generator's default ids) in dir, written once per fleet size: random
+// 16-byte keys, read by the server (--listen dtls://...?psk-file=) and the
+// generator (--dtls-psk-file) alike.
+func pskFile(dir string, n int) (string, error) {
+	path := filepath.Join(dir, fmt.Sprintf("dtls-%d.psk", n))
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	var b strings.Builder
+	b.WriteString("# fleetwire bench: a key per generated device\n")
+	key := make([]byte, 16)
+	for i := 1; i <= n; i++ {
+		if _, err := rand.Read(key); err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "dev-%06d %x\n", i, key)
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return "", err
+	}
+	return path, nil
 }

@@ -19,9 +19,10 @@ type Transport string
 
 // Transports.
 const (
-	TCP Transport = "tcp"
-	UDP Transport = "udp"
-	TLS Transport = "tls"
+	TCP  Transport = "tcp"
+	UDP  Transport = "udp"
+	TLS  Transport = "tls"
+	DTLS Transport = "dtls"
 )
 
 // Config describes one run. The zero value is not usable: start from
@@ -90,6 +91,16 @@ type Config struct {
 
 	TLSCA, TLSCert, TLSKey, TLSServerName string
 
+	// DTLS (see dtls.go): pre-shared keys from a key file (each device's
+	// under its id), else the server's certificate (TLSCA...). DTLSVersion
+	// is "1.2" (the default: PSK with CCM_8) or "1.3". DTLSPerReport makes
+	// each report a session of its own; DTLSResume resumes a device's
+	// first session in its later ones.
+	DTLSPSKFile   string
+	DTLSVersion   string
+	DTLSPerReport bool
+	DTLSResume    bool
+
 	AllowRemote bool
 	Procs       int // worker processes; <= 1 runs in this process
 
@@ -150,9 +161,9 @@ func (c *Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	switch c.Transport {
-	case TCP, UDP, TLS:
+	case TCP, UDP, TLS, DTLS:
 	default:
-		bad("transport %q: want tcp, udp or tls", c.Transport)
+		bad("transport %q: want tcp, udp, tls or dtls", c.Transport)
 	}
 	if c.Addr == "" {
 		bad("no target address")
@@ -226,6 +237,21 @@ func (c *Config) validate() error {
 	}
 	if c.Transport == TLS && c.TLSCA == "" {
 		bad("--tls needs --tls-ca (the CA that signed the server's certificate)")
+	}
+	if c.Transport == DTLS && c.DTLSPSKFile == "" && c.TLSCA == "" {
+		bad("--dtls needs --dtls-psk-file (pre-shared keys) or --tls-ca (the CA that signed the server's certificate)")
+	}
+	if c.Transport != DTLS && (c.DTLSPSKFile != "" || c.DTLSVersion != "" || c.DTLSPerReport || c.DTLSResume) {
+		bad("--dtls-* options need --dtls")
+	}
+	if c.DTLSVersion != "" && c.DTLSVersion != "1.2" && c.DTLSVersion != "1.3" {
+		bad("--dtls-version %q: want 1.2 or 1.3", c.DTLSVersion)
+	}
+	if c.DTLSResume && !c.DTLSPerReport {
+		bad("--dtls-resume needs --dtls-per-report (a persistent session has nothing to resume)")
+	}
+	if c.DTLSPerReport && c.Ack {
+		bad("--dtls-per-report and --ack: a device's acknowledgements need its session to outlive its report")
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		bad("--tls-cert and --tls-key go together")

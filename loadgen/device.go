@@ -56,6 +56,8 @@ type device struct {
 	acks     uint64
 	sock     int32 // --udp-sockets: index of the shared socket
 
+	dtlsSessions *sessionStore // DTLS with Resume: the session to resume
+
 	// Target: the index of the receiver it sends to. It starts at num mod
 	// the number of targets and, with Ack, moves on when one fails.
 	tgt       int32

@@ -74,6 +74,9 @@ type Report struct {
 	// Acknowledged delivery (--ack): absent without it.
 	*AckReport
 
+	// DTLS: what the devices' sockets carried, handshakes included.
+	DTLS *DTLSReport `json:"dtls,omitempty"`
+
 	// Targets split the totals by receiver, in --tcp/--udp/--tls order:
 	// one entry for a run against one address.
 	Targets []TargetReport `json:"targets"`
@@ -267,7 +270,20 @@ func Merge(parts []*Report) (*Report, error) {
 		ackHist = newLatenessHist()
 	}
 	hist := newLatenessHist()
+	if p0.DTLS != nil {
+		d := *p0.DTLS
+		m.DTLS = &DTLSReport{Version: d.Version, Auth: d.Auth, PerReport: d.PerReport, Resume: d.Resume}
+	}
 	for _, p := range parts {
+		if d, md := p.DTLS, m.DTLS; d != nil && md != nil {
+			md.Handshakes += d.Handshakes
+			md.HandshakeFailure += d.HandshakeFailure
+			md.DatagramsSent += d.DatagramsSent
+			md.BytesSent += d.BytesSent
+			md.DatagramsRecv += d.DatagramsRecv
+			md.BytesRecv += d.BytesRecv
+			md.RecordsSent += d.RecordsSent
+		}
 		if p.Started.Before(m.Started) {
 			m.Started = p.Started
 		}
@@ -327,7 +343,7 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		rate = fmt.Sprintf("%g samples/s per device", r.RatePerDevice)
 	}
 	engine := fmt.Sprintf("%d loop(s)", r.Loops)
-	if r.Transport == string(TLS) {
+	if r.Transport == string(TLS) || r.Transport == string(DTLS) {
 		engine = "a goroutine pair per device"
 	}
 	row("fleet", "%d devices (%d connected), %s, %d process(es) x %s", r.Devices, r.DevicesConnected, rate, r.Procs, engine)
@@ -338,6 +354,21 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		for _, t := range r.Targets {
 			row("  to "+t.Target, "%d devices (%d connected), %d frames, %d readings (%.0f/s), %d data bytes, %d frames dropped, %d end-of-stream",
 				t.Devices, t.DevicesConnected, t.FramesSent, t.ReadingsSent, t.ReadingsPerSecond, t.DataBytesSent, t.FramesDropped, t.EOSSent)
+		}
+	}
+	if d := r.DTLS; d != nil {
+		mode := "one session per device"
+		if d.PerReport {
+			mode = "a session per report"
+			if d.Resume {
+				mode += ", resumed"
+			}
+		}
+		row("dtls", "%s %s, %s: %d handshakes (%d failed), %d records; UDP %d datagrams / %d bytes sent, %d / %d received",
+			d.Version, d.Auth, mode, d.Handshakes, d.HandshakeFailure, d.RecordsSent, d.DatagramsSent, d.BytesSent, d.DatagramsRecv, d.BytesRecv)
+		if r.ReadingsSent > 0 {
+			row("wire/reading", "%.2f bytes up, %.2f down (UDP payload, handshakes included; +28 per datagram for IPv4/UDP headers)",
+				float64(d.BytesSent)/float64(r.ReadingsSent), float64(d.BytesRecv)/float64(r.ReadingsSent))
 		}
 	}
 	if r.ReadingsSent > 0 {

@@ -99,7 +99,7 @@ func runLocal(ctx context.Context, cfg *Config, progress func(Progress), awaitSt
 	if err := checkSockets(cfg.sockets(), 1); err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
-	if cfg.Transport == TLS {
+	if cfg.Transport == TLS || cfg.Transport == DTLS {
 		return r.runTLS(ctx, progress)
 	}
 	return r.runLoops(ctx, progress)

@@ -27,6 +27,7 @@ const MaxTLSDevices = 10000
 type tlsRun struct {
 	r     *runner
 	confs []*tls.Config // per target: the server name differs
+	dtls  *dtlsSetup    // DTLS devices: their clients' setup and the wire counters
 	limit limiter
 	sem   chan struct{} // handshakes in flight
 
@@ -76,13 +77,20 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 	if c.Devices > MaxTLSDevices {
 		return nil, fmt.Errorf("loadgen: %d TLS devices: one process runs at most %d (a goroutine pair each); use --procs", c.Devices, MaxTLSDevices)
 	}
-	confs, err := r.tlsConfigs()
+	var confs []*tls.Config
+	var ds *dtlsSetup
+	var err error
+	if c.Transport == DTLS {
+		ds, err = r.dtlsSetup()
+	} else {
+		confs, err = r.tlsConfigs()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
 	r.nloops = 1
 	t := &tlsRun{
-		r: r, confs: confs, sem: make(chan struct{}, maxInflight),
+		r: r, confs: confs, dtls: ds, sem: make(chan struct{}, maxInflight),
 		limit:   limiter{every: time.Duration(float64(time.Second) / c.ConnectRate)},
 		tally:   newTally(),
 		started: make(chan struct{}), stopped: make(chan struct{}),
@@ -105,7 +113,11 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 	var wg sync.WaitGroup
 	t.ready.Add(len(devs))
 	for i := range devs {
-		wg.Go(func() { t.device(ctx, &devs[i]) })
+		if c.DTLSPerReport {
+			wg.Go(func() { t.perReport(ctx, &devs[i]) })
+		} else {
+			wg.Go(func() { t.device(ctx, &devs[i]) })
+		}
 	}
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
@@ -163,6 +175,9 @@ wait:
 		setLateness(&rep.AckLatency, ackHist)
 	}
 	setLateness(&rep.Lateness, hist)
+	if ds != nil {
+		rep.DTLS = ds.report(*c)
+	}
 	rep.sortDevices()
 	rep.finish()
 	r.logDone(rep)
@@ -219,7 +234,7 @@ func (t *tlsRun) count(f func(*tally)) {
 }
 
 // dial connects d with retries and back-off; nil when it gives up.
-func (t *tlsRun) dial(ctx context.Context, d *device) *tls.Conn {
+func (t *tlsRun) dial(ctx context.Context, d *device) secConn {
 	c := t.r.cfg
 	for attempt := 0; ; attempt++ {
 		if !t.limit.wait(t.stopped) {
@@ -248,8 +263,11 @@ func (t *tlsRun) dial(ctx context.Context, d *device) *tls.Conn {
 	}
 }
 
-func (t *tlsRun) dialOnce(ctx context.Context, d *device) (*tls.Conn, error) {
+func (t *tlsRun) dialOnce(ctx context.Context, d *device) (secConn, error) {
 	c := t.r.cfg
+	if t.dtls != nil {
+		return t.dialDTLS(ctx, d)
+	}
 	nd := &net.Dialer{Timeout: c.ConnectTimeout}
 	ti := int(d.tgt)
 	if src, ok := t.r.tgts.source(d.num, ti); ok {

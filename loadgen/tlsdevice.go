@@ -3,7 +3,7 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -12,9 +12,18 @@ import (
 	"github.com/fleetwire/fleetwire/codec/framing"
 )
 
-// tlsConn is one connection of a TLS device and its downlink reader.
+// secConn is a TLS connection (*tls.Conn) or a DTLS session (*dtlsConn):
+// with DTLS each Write is one record.
+type secConn interface {
+	io.ReadWriter
+	Close() error
+	CloseWrite() error
+}
+
+// tlsConn is one connection of a TLS or DTLS device and its downlink
+// reader.
 type tlsConn struct {
-	conn    *tls.Conn
+	conn    secConn
 	closed  chan struct{} // the reader saw the end
 	readErr error         // why, valid once closed is
 }
@@ -229,7 +238,7 @@ func (w *tlsWriter) appendEOS() {
 // up starts a connection: hello, and with Ack the frames that fell due
 // while the device was down, a #gaveup and everything unacknowledged
 // (loop.connected does the same).
-func (w *tlsWriter) up(conn *tls.Conn) {
+func (w *tlsWriter) up(conn secConn) {
 	t, d := w.t, w.d
 	w.c = &tlsConn{conn: conn, closed: make(chan struct{})}
 	t.live.connected.Add(1)
@@ -315,7 +324,13 @@ func (w *tlsWriter) write() error {
 		return nil
 	}
 	w.wmu.Lock()
-	n, err := w.c.conn.Write(w.out)
+	var n int
+	var err error
+	if w.t.dtls != nil {
+		n, err = w.writeRecords()
+	} else {
+		n, err = w.c.conn.Write(w.out)
+	}
 	w.wmu.Unlock()
 	now := w.t.r.now()
 	w.t.mu.Lock()
@@ -417,4 +432,22 @@ func (w *tlsWriter) obey(c *tlsConn, cmd *codec.Control, out []byte) []byte {
 		w.t.mu.Unlock()
 	}
 	return out
+}
+
+// writeRecords writes w.out as DTLS records of whole frames, each at most
+// dtlsMaxRecord bytes (a frame larger than that alone in its record), and
+// returns the bytes of the records written.
+func (w *tlsWriter) writeRecords() (int, error) {
+	start := 0
+	for i := 0; i < len(w.marks); {
+		end := w.marks[i].end
+		for i++; i < len(w.marks) && w.marks[i].end-start <= dtlsMaxRecord; i++ {
+			end = w.marks[i].end
+		}
+		if _, err := w.c.conn.Write(w.out[start:end]); err != nil {
+			return start, err
+		}
+		start = end
+	}
+	return start, nil
 }

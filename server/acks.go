@@ -248,7 +248,7 @@ func (a *acker) send(now int64, closing bool) {
 		if w == nil {
 			w = &pendingWrite{link: link}
 			out[k] = w
-		} else if link.transport == UDP && len(w.b) > 1200 {
+		} else if (link.transport == UDP && len(w.b) > 1200) || (link.transport == DTLS && len(w.b) > dtlsMaxWrite) {
 			// One datagram per address, no larger than a UDP payload
 			// that no link fragments: start a new one beyond it.
 			a.write(link, w.b)
@@ -384,7 +384,7 @@ func (s *Session) optIn(window uint32, srv *Server) {
 // up once per session. Call with s.mu held, for a sequenced frame, a
 // #gaveup or a #eos, before it is accounted.
 func (g *ingester) resumeAck(tr Transport, s *Session) {
-	if s.ack != nil || tr != UDP || s.ackLooked {
+	if s.ack != nil || (tr != UDP && tr != DTLS) || s.ackLooked {
 		return
 	}
 	s.ackLooked = true

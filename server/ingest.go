@@ -233,6 +233,29 @@ func (g *ingester) feedDatagram(data []byte, src netip.AddrPort, now int64) {
 	})
 }
 
+// feedRecord processes one DTLS record's plaintext from session st: whole
+// frames, as a UDP datagram holds (a device writes one datagram's worth
+// per record; a record lost on the way must not cut a frame of the next
+// in two), spoken for with the session's credential as on a TLS stream.
+// Like a datagram, a record may decode to amplification times its size.
+func (g *ingester) feedRecord(st *stream, data []byte, now int64) {
+	st.lastRx = now
+	g.decoded = 0
+	var split framing.Splitter
+	split.End, split.MaxFrame, split.TextOnly = st.ln.dec.End(), g.srv.limits.MaxFrame, st.ln.cfg.TextOnly
+	credit := min(int64(len(data))*g.srv.live.amp.Load(), g.srv.burst)
+	_, _ = split.Scan(data, true, func(frame []byte, size int, err error) bool {
+		if err != nil {
+			g.countError(st.transport, st.session, ErrReason(codec.ReasonOf(err)), err, now)
+			return true
+		}
+		_, spent := g.decode(st, st.transport, frame, size, credit, netip.AddrPort{}, now)
+		credit -= int64(spent)
+		return true
+	})
+	g.finish(st.transport, now)
+}
+
 // decode decodes one frame, within credit bytes of decoded readings, and
 // applies what it holds in arrival order. It returns whether the frame
 // was good and the decoded bytes it cost. The batch is empty again when

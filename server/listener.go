@@ -48,9 +48,26 @@ type Listener struct {
 	// command says otherwise.
 	RawDownlink bool
 
-	// TLS only: the server certificate, and the client CA that makes
+	// TLS and DTLS: the server certificate, and the client CA that makes
 	// clients present a certificate naming their device.
 	TLSCert, TLSKey, TLSClientCA string
+	// DTLS only: the pre-shared keys, a file of "identity hex-key" lines
+	// (see LoadPSKFile), reread when it changes and on Server.Reload. A
+	// PSK identity names the device, as a client certificate does.
+	PSKFile string
+	// DTLS only: handshakes in progress at most (0: DefaultDTLSHandshakes)
+	// and new handshakes a source (an IPv4 address, an IPv6 /64) may
+	// start a second (0: DefaultDTLSHandshakeRate).
+	MaxHandshakes, HandshakeRate int
+	// DTLSMaxVersion12 offers DTLS 1.2 only (default: 1.2 and 1.3).
+	DTLSMaxVersion12 bool
+	// CIDMigrationAny lets an authenticated record with the session's
+	// connection ID move the session to its source address at once, as
+	// RFC 9146 devices without return routability checks (RFC 9853)
+	// expect; default: the new address is checked first (RRC), and a
+	// device that does not negotiate RRC keeps sending under its
+	// connection ID while answers go to its old address.
+	CIDMigrationAny bool
 }
 
 // Naming is how a listener names devices that do not name themselves.
@@ -85,6 +102,7 @@ func (n Naming) String() string {
 //	tcp://0.0.0.0:7072?name=pots&end=,&radix=2&naming=ip&downlink=raw&policy=open
 //	udp://127.0.0.1:7073?naming=ip-port
 //	tls://:7443?cert=c.pem&key=k.pem&client-ca=ca.pem&policy=authenticated
+//	dtls://:5684?psk-file=keys.psk&cert=c.pem&key=k.pem&client-ca=ca.pem
 //	tcp://127.0.0.1:7074?naming=fixed:boiler-1
 //
 // The END byte is written as itself, URL-escaped ("%0A" for a newline), or
@@ -102,8 +120,10 @@ func ParseListener(spec string) (Listener, error) {
 		l.Transport = UDP
 	case "tls":
 		l.Transport = TLS
+	case "dtls":
+		l.Transport = DTLS
 	default:
-		return Listener{}, fmt.Errorf("listener %q: want tcp://, udp:// or tls://host:port", spec)
+		return Listener{}, fmt.Errorf("listener %q: want tcp://, udp://, tls:// or dtls://host:port", spec)
 	}
 	if u.Host == "" || u.Path != "" || u.User != nil || u.Fragment != "" {
 		return Listener{}, fmt.Errorf("listener %q: want %s://host:port?option=value&...", spec, u.Scheme)
@@ -161,8 +181,36 @@ func ParseListener(spec string) (Listener, error) {
 			l.TLSKey = v
 		case "client-ca":
 			l.TLSClientCA = v
+		case "psk-file":
+			l.PSKFile = v
+		case "max-handshakes", "handshake-rate":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return Listener{}, fmt.Errorf("listener %q: %s %q: want a positive number", spec, key, v)
+			}
+			if key == "max-handshakes" {
+				l.MaxHandshakes = n
+			} else {
+				l.HandshakeRate = n
+			}
+		case "max-version":
+			switch v {
+			case "1.2":
+				l.DTLSMaxVersion12 = true
+			case "1.3":
+			default:
+				return Listener{}, fmt.Errorf("listener %q: max-version %q: want 1.2 or 1.3", spec, v)
+			}
+		case "cid-migration":
+			switch v {
+			case "any":
+				l.CIDMigrationAny = true
+			case "rrc":
+			default:
+				return Listener{}, fmt.Errorf("listener %q: cid-migration %q: want rrc or any", spec, v)
+			}
 		default:
-			return Listener{}, fmt.Errorf("listener %q: unknown option %q (name, end, radix, naming, formats, downlink, policy, cert, key, client-ca)", spec, key)
+			return Listener{}, fmt.Errorf("listener %q: unknown option %q (name, end, radix, naming, formats, downlink, policy, cert, key, client-ca, psk-file, max-handshakes, handshake-rate, max-version, cid-migration)", spec, key)
 		}
 	}
 	return l, nil
@@ -222,10 +270,22 @@ func (l Listener) String() string {
 	if l.Policy != nil {
 		q.Set("policy", l.Policy.String())
 	}
-	for k, v := range map[string]string{"cert": l.TLSCert, "key": l.TLSKey, "client-ca": l.TLSClientCA} {
+	for k, v := range map[string]string{"cert": l.TLSCert, "key": l.TLSKey, "client-ca": l.TLSClientCA, "psk-file": l.PSKFile} {
 		if v != "" {
 			q.Set(k, v)
 		}
+	}
+	if l.MaxHandshakes != 0 {
+		q.Set("max-handshakes", strconv.Itoa(l.MaxHandshakes))
+	}
+	if l.HandshakeRate != 0 {
+		q.Set("handshake-rate", strconv.Itoa(l.HandshakeRate))
+	}
+	if l.DTLSMaxVersion12 {
+		q.Set("max-version", "1.2")
+	}
+	if l.CIDMigrationAny {
+		q.Set("cid-migration", "any")
 	}
 	s := l.Transport.String() + "://" + l.Addr
 	if len(q) > 0 {
@@ -296,6 +356,22 @@ func appendUint(dst []byte, n uint64) []byte {
 	return append(dst, b[i:]...)
 }
 
+// authenticates tells whether every device on l is named by a credential:
+// a client certificate (TLS, DTLS with a client CA) or a PSK identity
+// (DTLS).
+func (l *Listener) authenticates() bool {
+	switch l.Transport {
+	case TLS:
+		return l.TLSClientCA != ""
+	case DTLS:
+		// A DTLS handshake without a client certificate is a PSK one
+		// (a certificate-only listener with no client CA has anonymous
+		// clients).
+		return l.TLSClientCA != "" || (l.PSKFile != "" && l.TLSCert == "")
+	}
+	return false
+}
+
 // validate checks l after defaults.
 func (l *Listener) validate() error {
 	if l.Name == "" || !codec.ValidID([]byte(l.Name)) {
@@ -316,15 +392,29 @@ func (l *Listener) validate() error {
 	if l.Transport == TLS && (l.TLSCert == "" || l.TLSKey == "") {
 		return fmt.Errorf("listener %s: TLS needs a certificate and a key", l.Name)
 	}
-	if l.Transport != TLS && (l.TLSCert != "" || l.TLSKey != "" || l.TLSClientCA != "") {
-		return fmt.Errorf("listener %s: certificates are for TLS listeners", l.Name)
+	if l.Transport == DTLS {
+		if l.PSKFile == "" && l.TLSCert == "" {
+			return fmt.Errorf("listener %s: DTLS needs pre-shared keys (psk-file) or a certificate and a key", l.Name)
+		}
+		if (l.TLSCert == "") != (l.TLSKey == "") || (l.TLSClientCA != "" && l.TLSCert == "") {
+			return fmt.Errorf("listener %s: DTLS certificates need a certificate and a key (and a client CA to authenticate devices)", l.Name)
+		}
+	}
+	if l.Transport != TLS && l.Transport != DTLS && (l.TLSCert != "" || l.TLSKey != "" || l.TLSClientCA != "") {
+		return fmt.Errorf("listener %s: certificates are for TLS and DTLS listeners", l.Name)
+	}
+	if l.Transport != DTLS && (l.PSKFile != "" || l.MaxHandshakes != 0 || l.HandshakeRate != 0 || l.DTLSMaxVersion12 || l.CIDMigrationAny) {
+		return fmt.Errorf("listener %s: pre-shared keys and handshake options are for DTLS listeners", l.Name)
+	}
+	if l.MaxHandshakes < 0 || l.HandshakeRate < 0 {
+		return fmt.Errorf("listener %s: max handshakes and handshake rate: want positive numbers", l.Name)
 	}
 	p := *l.Policy
 	if p >= numPolicies {
 		return fmt.Errorf("listener %s: policy %d", l.Name, p)
 	}
-	if p == PolicyAuthenticated && (l.Transport != TLS || l.TLSClientCA == "") {
-		return fmt.Errorf("listener %s: policy authenticated: only a TLS listener with client certificates (a client CA) authenticates devices", l.Name)
+	if p == PolicyAuthenticated && !l.authenticates() {
+		return fmt.Errorf("listener %s: policy authenticated: only a TLS listener with client certificates (a client CA), or a DTLS listener with pre-shared keys or a client CA, authenticates devices", l.Name)
 	}
 	if err := text.EndAllowed(l.End); err != nil {
 		return fmt.Errorf("listener %s: %w", l.Name, err)

@@ -33,6 +33,10 @@ func TestParseListener_Success(t *testing.T) {
 	f("tls://:7443?cert=c.pem&key=k.pem&client-ca=ca.pem&policy=authenticated", func(l Listener) bool {
 		return l.Transport == TLS && l.TLSCert == "c.pem" && l.TLSClientCA == "ca.pem" && *l.Policy == PolicyAuthenticated
 	})
+	f("dtls://:5684?psk-file=keys.psk&cert=c.pem&key=k.pem&client-ca=ca.pem&max-handshakes=64&handshake-rate=5&max-version=1.2&cid-migration=any", func(l Listener) bool {
+		return l.Transport == DTLS && l.PSKFile == "keys.psk" && l.TLSClientCA == "ca.pem" && l.MaxHandshakes == 64 &&
+			l.HandshakeRate == 5 && l.DTLSMaxVersion12 && l.CIDMigrationAny
+	})
 }
 
 func TestParseListener_Failure(t *testing.T) {
@@ -52,6 +56,9 @@ func TestParseListener_Failure(t *testing.T) {
 	f("tcp://127.0.0.1:1?policy=trusting", "policy")
 	f("tcp://127.0.0.1:1?colour=red", "unknown option")
 	f("tcp://127.0.0.1:1?end=comma&end=lf", "given 2 times")
+	f("dtls://127.0.0.1:1?max-handshakes=0", "positive")
+	f("dtls://127.0.0.1:1?max-version=1.0", "max-version")
+	f("dtls://127.0.0.1:1?cid-migration=never", "cid-migration")
 }
 
 // TestListenerValidation: what a listener may not be, with one message
@@ -74,6 +81,11 @@ func TestListenerValidation(t *testing.T) {
 	f("tcp://127.0.0.1:1?policy=authenticated", "authenticated")
 	f("tls://127.0.0.1:1", "certificate")
 	f("udp://127.0.0.1:1?cert=x", "for TLS")
+	f("dtls://127.0.0.1:1", "pre-shared keys")
+	f("dtls://127.0.0.1:1?cert=c.pem", "certificate and a key")
+	f("dtls://127.0.0.1:1?psk-file=k&client-ca=ca.pem", "certificate and a key")
+	f("dtls://127.0.0.1:1?cert=c.pem&key=k.pem&policy=authenticated", "authenticated")
+	f("udp://127.0.0.1:1?psk-file=k", "for DTLS")
 	if _, err := New(Config{TCPAddr: "127.0.0.1:7999", Listeners: []Listener{{Name: "b", Transport: TCP, Addr: "127.0.0.1:7999"}}}); err == nil || !strings.Contains(err.Error(), "both on") {
 		t.Fatalf("two listeners on one address: %v", err)
 	}

@@ -118,7 +118,22 @@ func (s *Server) addShard(sh *shard) {
 }
 
 func (s *Server) totalConns() int64 {
-	return s.hub.conns[TCP].Load() + s.hub.conns[TLS].Load()
+	return s.hub.conns[TCP].Load() + s.hub.conns[TLS].Load() + s.hub.conns[DTLS].Load()
+}
+
+// ReloadKeys rereads the DTLS listeners' PSK key files (each is also
+// reread within a second of changing) and returns the names of the
+// listeners it reread. Sessions whose key was removed are closed. A file
+// with an error is logged and leaves the keys in force.
+func (s *Server) ReloadKeys() []string {
+	var names []string
+	for _, e := range s.engines {
+		if d, ok := e.(*dtlsEngine); ok {
+			d.reloadKeys(true)
+			names = append(names, d.lis.cfg.Name)
+		}
+	}
+	return names
 }
 
 // engine runs listeners. stop closes their sockets and connections and
@@ -153,6 +168,8 @@ func (s *Server) Start() (err error) {
 			if tc, err = tlsConfig(ln); err == nil {
 				e, err = startStdTCP(s, ln, tc)
 			}
+		case ln.transport == DTLS:
+			e, err = startDTLS(s, ln)
 		case s.cfg.Engine == "gnet":
 			e, err = startUDP(s, ln, s.cfg.UDPReaders)
 		default:

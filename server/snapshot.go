@@ -75,6 +75,20 @@ type TransportStats struct {
 	// TCPInfo sums the kernel's TCP_INFO of the connections that closed
 	// (tcp and tls only).
 	TCPInfo *TCPInfo `json:"tcp_info,omitempty"`
+	// Wire counts what the DTLS listeners' sockets carried, handshakes,
+	// cookies, acks and alerts included (dtls only).
+	Wire *WireStats `json:"wire,omitempty"`
+}
+
+// WireStats are a UDP socket's datagrams and payload bytes both ways.
+type WireStats struct {
+	RxDatagrams uint64 `json:"rx_datagrams"`
+	RxBytes     uint64 `json:"rx_bytes"`
+	TxDatagrams uint64 `json:"tx_datagrams"`
+	TxBytes     uint64 `json:"tx_bytes"`
+	// Handshakes completed, and in progress now.
+	Handshakes           uint64 `json:"handshakes"`
+	HandshakesInProgress int64  `json:"handshakes_in_progress"`
 }
 
 // AckStats sum acknowledged delivery (PROTOCOL.md): samples are counted
@@ -152,9 +166,12 @@ func (s *Server) Stats() Stats {
 			}
 		}
 		ts.RxBytes = c.rxBytes[t].Load()
-		if t != UDP {
+		if t == TCP || t == TLS {
 			ti := s.hub.tcp[t].snapshot()
 			ts.TCPInfo = &ti
+		}
+		if t == DTLS {
+			ts.Wire = s.dtlsWire()
 		}
 		for r := range NumErrReasons {
 			if n := c.errors[t][r].Load(); n > 0 {

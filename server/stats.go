@@ -15,10 +15,11 @@ const (
 	TCP Transport = iota
 	UDP
 	TLS
+	DTLS
 	NumTransports
 )
 
-var transportNames = [NumTransports]string{"tcp", "udp", "tls"}
+var transportNames = [NumTransports]string{"tcp", "udp", "tls", "dtls"}
 
 func (t Transport) String() string {
 	if t < NumTransports {
@@ -54,12 +55,18 @@ const (
 	ErrTLSIdentity                                                       // client certificate names no valid device id: closed
 	ErrAckHoles                                                          // an acking device's frame would open more holes than its state holds: it resends it
 	ErrAckSeeding                                                        // an acking device's frame while the server asks the sink what another node stored of it: it resends it
+	ErrDTLSHandshake                                                     // DTLS handshake failed (unknown PSK identity, bad key or certificate, timeout after the cookie)
+	ErrDTLSIdentity                                                      // DTLS credential (PSK identity, client certificate) names no valid device id: closed
+	ErrDTLSCookie                                                        // DTLS ClientHello whose sender never answered the cookie (HelloVerifyRequest / HelloRetryRequest): dropped
+	ErrDTLSHandshakeLimit                                                // more DTLS handshakes in progress than the listener allows: refused
+	ErrDTLSRate                                                          // a source started DTLS handshakes faster than its rate: refused
 	NumErrReasons
 )
 
 var serverReasonNames = [...]string{"conn_limit", "idle_timeout", "frame_timeout", "write_blocked", "tls_handshake", "device_limit", "unresyncable", "too_many_errors",
 	"amplification", "backlog", "bound_elsewhere", "credential_mismatch", "unauthenticated", "bad_sequence", "anonymous_limit",
-	"source_limit", "bad_ack", "tls_identity", "ack_holes", "ack_seeding"}
+	"source_limit", "bad_ack", "tls_identity", "ack_holes", "ack_seeding",
+	"dtls_handshake", "dtls_identity", "dtls_cookie", "dtls_handshake_limit", "dtls_rate"}
 
 func (r ErrReason) String() string {
 	if r < ErrReason(codec.NumReasons) {
@@ -143,6 +150,14 @@ type statsHub struct {
 	conns    [NumTransports]atomic.Int64 // open connections
 	accepted [NumTransports]atomic.Uint64
 	tcp      [NumTransports]tcpTotals // TCP_INFO of closed TCP and TLS connections
+	dtls     dtlsTotals               // what the DTLS listeners' sockets carried
+}
+
+// dtlsTotals are the DTLS listeners' socket and handshake counts.
+type dtlsTotals struct {
+	rxDgrams, rxBytes, txDgrams, txBytes, handshakes atomic.Uint64
+	pending                                          atomic.Int64
+	listeners                                        atomic.Int32
 }
 
 func newStatsHub() *statsHub { return &statsHub{} }

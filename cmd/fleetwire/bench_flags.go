@@ -23,7 +23,7 @@ type benchFlags struct {
 var benchScenarioFlags = []string{"transport", "codec", "batch", "devices", "rate", "profile", "channels", "duration", "samples", "udp-sockets", "drain"}
 
 func (g *benchFlags) register(f *pflag.FlagSet) {
-	f.StringSliceVar(&g.transport, "transport", []string{"tcp"}, "scenario: transports (tcp, udp, tls; tcp+ack, udp+ack: acknowledged delivery, file sink)")
+	f.StringSliceVar(&g.transport, "transport", []string{"tcp"}, "scenario: transports (tcp, udp, tls, dtls: DTLS 1.2 with a pre-shared key per device; tcp+ack, udp+ack: acknowledged delivery, file sink)")
 	f.StringSliceVar(&g.codec, "codec", []string{"text"}, "scenario: codecs")
 	f.StringSliceVar(&g.batch, "batch", []string{"10"}, "scenario: samples per frame")
 	f.StringSliceVar(&g.devices, "devices", []string{"100"}, "scenario: devices")

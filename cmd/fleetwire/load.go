@@ -24,8 +24,8 @@ func init() { subcommands = append(subcommands, newLoadCmd) }
 func newLoadCmd() *cobra.Command {
 	cfg := loadgen.DefaultConfig()
 	var (
-		tcp, udp, tlsAddr, codecName, end, jsonPath, columns string
-		worker                                               bool
+		tcp, udp, tlsAddr, dtlsAddr, codecName, end, jsonPath, columns string
+		worker                                                         bool
 	)
 	cmd := &cobra.Command{
 		Use:   "load",
@@ -72,6 +72,9 @@ which sequence numbers) and left unacknowledged.`,
   fleetwire load --signal replay:../shared/data/multihop.csv --device-col mote_id --seq-col reading --columns humidity,temperature
   fleetwire load --udp 127.0.0.1:7071 --udp-sockets 4 --devices 10000 --rate 0 --samples 1000
   fleetwire load --tls 127.0.0.1:7443 --tls-ca ca.pem --devices 500 --duration 30s
+  fleetwire load --dtls 127.0.0.1:5684 --dtls-psk-file keys.psk --devices 500 --rate 0.1 --batch 10 --duration 60s
+  fleetwire load --dtls 127.0.0.1:5684 --dtls-psk-file keys.psk --dtls-per-report --dtls-resume --devices 100 --duration 60s
+  fleetwire load --dtls 127.0.0.1:5684 --tls-ca ca.pem --dtls-version 1.3 --devices 100 --duration 60s
   fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --devices 2000 --rate 4 --duration 60s --json run.json
   fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --ack --devices 1000 --rate 1 --duration 60s --json run.json`,
 		Args: cobra.NoArgs,
@@ -80,7 +83,7 @@ which sequence numbers) and left unacknowledged.`,
 				// A worker of a --procs run: config on stdin, JSON lines on stdout.
 				return loadgen.ServeWorker(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout())
 			}
-			if err := loadTarget(&cfg, tcp, udp, tlsAddr); err != nil {
+			if err := loadTarget(&cfg, tcp, udp, tlsAddr, dtlsAddr); err != nil {
 				return err
 			}
 			c, err := codec.ParseCodec(codecName)
@@ -136,6 +139,7 @@ which sequence numbers) and left unacknowledged.`,
 	f.StringVar(&tcp, "tcp", "", "send over TCP to this address (the default transport, at 127.0.0.1:7070); A,B,C spreads devices over several: device n to the (n mod 3)-th")
 	f.StringVar(&udp, "udp", "", "send over UDP to this address or list (one datagram per frame, from each device's own socket)")
 	f.StringVar(&tlsAddr, "tls", "", "send over TLS to this address or list (needs --tls-ca)")
+	f.StringVar(&dtlsAddr, "dtls", "", "send over DTLS to this address or list (needs --dtls-psk-file, or --tls-ca for certificates)")
 	f.IntVar(&cfg.Devices, "devices", cfg.Devices, "simulated devices")
 	f.Float64Var(&cfg.Rate, "rate", cfg.Rate, "samples per second per device; a frame leaves every --batch samples. 0: as fast as the sockets take them")
 	f.IntVar(&cfg.Batch, "batch", cfg.Batch, "samples per frame (the main lever on bytes per reading)")
@@ -177,6 +181,10 @@ which sequence numbers) and left unacknowledged.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "client certificate, PEM (mutual TLS)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "client private key, PEM (mutual TLS)")
 	f.StringVar(&cfg.TLSServerName, "tls-server-name", "", "name to verify in the server's certificate (default: the --tls host)")
+	f.StringVar(&cfg.DTLSPSKFile, "dtls-psk-file", "", "DTLS pre-shared keys: the server's key file format (\"identity hex-key\" a line); each device uses the key of its id")
+	f.StringVar(&cfg.DTLSVersion, "dtls-version", "", "DTLS version: 1.2 (default: PSK with AES-128-CCM-8, certificates with ECDHE AES-128-GCM) or 1.3 (AES-128-GCM)")
+	f.BoolVar(&cfg.DTLSPerReport, "dtls-per-report", false, "DTLS: a session per report (handshake, the due frames, close_notify) instead of one per device")
+	f.BoolVar(&cfg.DTLSResume, "dtls-resume", false, "DTLS with --dtls-per-report: resume the device's first session (1.2 session id, 1.3 ticket) instead of a full handshake")
 	f.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target outside loopback (127.0.0.0/8, ::1)")
 	f.StringVar(&jsonPath, "json", "", `write the report as JSON to this file ("-": stdout)`)
 	f.DurationVar(&cfg.ProgressEvery, "progress", cfg.ProgressEvery, "progress line interval on stderr (0: none)")
@@ -186,19 +194,19 @@ which sequence numbers) and left unacknowledged.`,
 }
 
 // loadTarget picks the transport from --tcp, --udp or --tls.
-func loadTarget(cfg *loadgen.Config, tcp, udp, tlsAddr string) error {
+func loadTarget(cfg *loadgen.Config, tcp, udp, tlsAddr, dtlsAddr string) error {
 	n := 0
 	for _, t := range []struct {
 		addr string
 		tr   loadgen.Transport
-	}{{tcp, loadgen.TCP}, {udp, loadgen.UDP}, {tlsAddr, loadgen.TLS}} {
+	}{{tcp, loadgen.TCP}, {udp, loadgen.UDP}, {tlsAddr, loadgen.TLS}, {dtlsAddr, loadgen.DTLS}} {
 		if t.addr != "" {
 			cfg.Transport, cfg.Addr = t.tr, t.addr
 			n++
 		}
 	}
 	if n > 1 {
-		return errors.New("give one of --tcp, --udp and --tls")
+		return errors.New("give one of --tcp, --udp, --tls and --dtls")
 	}
 	return nil
 }

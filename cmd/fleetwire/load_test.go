@@ -153,7 +153,7 @@ func TestLoadCLIRefuses(t *testing.T) {
 	}
 	f("not a loopback address", "--tcp", "192.0.2.1:7070", "--samples", "1")
 	f("unbounded run", "--tcp", "127.0.0.1:7070")
-	f("one of --tcp, --udp and --tls", "--tcp", "127.0.0.1:7070", "--udp", "127.0.0.1:7071", "--samples", "1")
+	f("one of --tcp, --udp, --tls and --dtls", "--tcp", "127.0.0.1:7070", "--udp", "127.0.0.1:7071", "--samples", "1")
 	f("unknown codec", "--codec", "morse", "--samples", "1")
 	f("--tls needs --tls-ca", "--tls", "127.0.0.1:7443", "--samples", "1")
 	f("--ack needs --rate > 0", "--ack", "--rate", "0", "--samples", "1")

@@ -152,6 +152,9 @@ func (r *reloader) apply() (reloaded, restart []string, err error) {
 	for _, name := range certs {
 		reloaded = append(reloaded, "tls certificate of listener "+name)
 	}
+	for _, name := range r.srv.ReloadKeys() {
+		reloaded = append(reloaded, "psk keys of listener "+name)
+	}
 	return reloaded, restart, nil
 }
 

@@ -48,20 +48,26 @@ framing and trust (a legacy device printing "512," on its own port):
   --listen 'tcp://0.0.0.0:7072?name=pots&end=comma&radix=2&naming=ip&downlink=raw'
   --listen 'udp://0.0.0.0:7073?naming=ip-port&policy=open'
   --listen 'tls://:7443?cert=c.pem&key=k.pem&client-ca=ca.pem&policy=authenticated'
+  --listen 'dtls://:5684?psk-file=keys.psk&cert=c.pem&key=k.pem&client-ca=ca.pem'
 
 Options: name, end (one byte, or lf, cr, comma, space, tab), radix (2, 8,
 10, 16), naming (ip, ip-port, fixed:<device id>), formats (all, or text:
 a byte >= 0x80 is line noise, not an envelope), downlink (framed, raw),
-policy (bound, open, authenticated), cert, key, client-ca.
+policy (bound, open, authenticated), cert, key, client-ca; DTLS only:
+psk-file (lines "identity hex-key"; the identity is the device id),
+max-handshakes (in progress, 1024), handshake-rate (per source and second,
+100: raise it for fleets behind one NAT), max-version (1.2 or 1.3), cid-migration (rrc, or any: devices without
+return routability checks). See docs/dtls.md.
 --http beyond loopback needs a token ($FLEETWIRE_TOKEN or --http-token-file)
 or an explicit --http-insecure.
 SIGINT/SIGTERM: stop accepting, finish what was received, flush and fsync
-the sink, log a summary.`,
+the sink, log a summary. SIGHUP: reread the DTLS PSK key files.`,
 		Example: `  fleetwire serve
   fleetwire serve --engine std --sink none
   fleetwire serve --node ingest-1 --sink nats://n1:4222,n2:4222,n3:4222 --nats-create-stream --nats-replicas 3
   fleetwire serve --tls 127.0.0.1:7443 --tls-cert cert.pem --tls-key key.pem
   fleetwire serve --listen 'tcp://127.0.0.1:7072?name=pots&end=comma&naming=ip&downlink=raw'
+  fleetwire serve --listen 'dtls://127.0.0.1:5684?psk-file=keys.psk&policy=authenticated'
   printf 'mote-3;42;21.5:40,21.6:41\n' | nc -q1 127.0.0.1 7070`,
 		Args: cobra.NoArgs,
 		// PreRunE checks everything and opens nothing, so that

@@ -173,9 +173,9 @@ func parseDeviceQuery(r *http.Request) (server.DeviceQuery, error) {
 		return q, errors.New("sort must be one of id, readings, lost, duplicates, reordered, last_seen, transport, optionally prefixed with -")
 	}
 	switch q.Transport {
-	case "", "tcp", "udp", "tls":
+	case "", "tcp", "udp", "tls", "dtls":
 	default:
-		return q, errors.New("transport must be tcp, udp or tls")
+		return q, errors.New("transport must be tcp, udp, tls or dtls")
 	}
 	if len(q.Filter) > maxQuery {
 		return q, fmt.Errorf("q is at most %d bytes", maxQuery)
