@@ -189,5 +189,8 @@ func (r *Runner) genArgs(l *Load, target, jsonPath string) []string {
 	if l.Transport == "udp" && r.o.UDPSockets > 0 {
 		args = append(args, "--udp-sockets", strconv.Itoa(r.o.UDPSockets))
 	}
+	if l.Ack {
+		args = append(args, "--ack", "--ack-drain", "5s")
+	}
 	return args
 }
