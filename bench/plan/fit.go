@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -154,4 +155,58 @@ func invert(a [][]float64) ([][]float64, error) {
 		out[i] = m[i][p:]
 	}
 	return out, nil
+}
+
+// jsonFloat writes NaN (a standard error that cannot be had) as null.
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(f)) || math.IsInf(float64(f), 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(f))
+}
+
+func (f *jsonFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*f = jsonFloat(math.NaN())
+		return nil
+	}
+	return json.Unmarshal(b, (*float64)(f))
+}
+
+// MarshalJSON writes a NaN value or standard error as null.
+func (t Term) MarshalJSON() ([]byte, error) {
+	type plain Term
+	return json.Marshal(struct {
+		plain
+		Value  jsonFloat `json:"value"`
+		StdErr jsonFloat `json:"std_err"`
+	}{plain(t), jsonFloat(t.Value), jsonFloat(t.StdErr)})
+}
+
+// MarshalJSON writes a NaN standard error as null.
+func (c Check) MarshalJSON() ([]byte, error) {
+	type plain Check
+	return json.Marshal(struct {
+		plain
+		StdErr jsonFloat `json:"std_err"`
+		Err    jsonFloat `json:"error"`
+	}{plain(c), jsonFloat(c.StdErr), jsonFloat(c.Err)})
+}
+
+// MarshalJSON writes NaN entries (no spare observation) as null.
+func (f LinearFit) MarshalJSON() ([]byte, error) {
+	type plain LinearFit
+	cov := make([][]jsonFloat, len(f.Cov))
+	for i, row := range f.Cov {
+		for _, v := range row {
+			cov[i] = append(cov[i], jsonFloat(v))
+		}
+	}
+	return json.Marshal(struct {
+		plain
+		Cov  [][]jsonFloat `json:"cov"`
+		RMSE jsonFloat     `json:"rmse"`
+	}{plain(f), cov, jsonFloat(f.RMSE)})
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"os"
 	"time"
 
+	"github.com/fleetwire/fleetwire/bench"
 	"github.com/fleetwire/fleetwire/codec"
 )
 
@@ -111,6 +113,17 @@ type MeasureShape func(ctx context.Context, s Shape) (Observation, error)
 
 // FleetReport is a fleet's cost model, its validation and projection.
 type FleetReport struct {
+	Command string        `json:"command"`
+	Started time.Time     `json:"started"`
+	Seconds float64       `json:"seconds"`
+	Machine bench.Machine `json:"machine"`
+	Pinning string        `json:"pinning"`
+	Sink    string        `json:"sink"`
+	// LoadAvg: /proc/loadavg when the runs started and ended (the
+	// machine is shared).
+	LoadAvg [2]string `json:"loadavg"`
+	// Old: the figure this projection replaces, if given.
+	Old     *OldFigure   `json:"old,omitempty"`
 	Fleet   FleetSpec    `json:"fleet"`
 	Options ShapeOptions `json:"options"`
 	Shapes  []Shape      `json:"shapes"`
@@ -185,4 +198,48 @@ func RunFleet(ctx context.Context, measure MeasureShape, f FleetSpec, o ShapeOpt
 		rep.Projection = &p
 	}
 	return rep, nil
+}
+
+// MeasureShape runs s through Measure, with socket diagnostics, and
+// turns its counters into an Observation.
+func (r *Runner) MeasureShape(ctx context.Context, s Shape) (Observation, error) {
+	if !r.o.SocketDiag {
+		return Observation{}, fmt.Errorf("fleet plan: the runner needs SocketDiag")
+	}
+	c, err := r.Measure(ctx, s.Load)
+	if err != nil {
+		return Observation{}, err
+	}
+	return observe(s, &c)
+}
+
+// observe turns one run's counters into rates over its steady window.
+func observe(s Shape, c *Counters) (Observation, error) {
+	o := Observation{Shape: s.Name, Devices: s.Load.Devices, Interval: s.Interval, Batch: s.Load.Batch}
+	w := c.Steady.Seconds()
+	if w <= 0 || c.Gen.DurationSeconds <= 0 {
+		return o, fmt.Errorf("%s: no steady window (%.2f s) or send phase (%.2f s)", s.Name, w, c.Gen.DurationSeconds)
+	}
+	o.FramesPerSec = float64(c.Gen.FramesSent) / c.Gen.DurationSeconds
+	o.ReadingsPerSec = float64(c.Gen.ReadingsSent) / c.Gen.DurationSeconds
+	o.ServerCPU = float64(c.Steady.ServerCPUNs) / w
+	o.GenCPU = float64(c.Steady.GenCPUNs) / w
+	o.Foreign = max(0, c.Steady.ServerCoreBusy-o.ServerCPU/1e9)
+	o.Conns, o.RSS, o.FDs = c.PeakConns, float64(c.MemPeak.RSS), float64(c.PeakFDs)
+	if c.Kernel != nil {
+		o.KernelBytes, o.KernelSockets = float64(c.Kernel.Bytes), c.Kernel.Sockets
+		o.SockstatBytes = float64((c.Kernel.SockstatPages - c.Kernel.SockstatBefore) * int64(os.Getpagesize()))
+		o.SlabPerSocket = float64(c.Kernel.SlabPerSocket)
+	}
+	if o.Conns < int64(s.Load.Devices)*9/10 {
+		return o, fmt.Errorf("%s: the server held %d sessions at most, of %d devices", s.Name, o.Conns, s.Load.Devices)
+	}
+	return o, nil
+}
+
+// OldFigure is a projection made another way, for comparison: busy
+// cores (before headroom) and where it came from.
+type OldFigure struct {
+	BusyCores float64 `json:"busy_cores"`
+	Source    string  `json:"source"`
 }

@@ -2,10 +2,11 @@ package plan
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -15,9 +16,9 @@ import (
 // device and a base, each observed with seeded noise of relNoise.
 type plantedServer struct {
 	perFrame, perReading, perDevice, idle float64 // ns, ns, ns/s, ns/s
-	memPerDevice, memBase                      float64
-	relNoise                                   float64
-	rng                                        *rand.Rand
+	memPerDevice, memBase                 float64
+	relNoise                              float64
+	rng                                   *rand.Rand
 	// beyond > 0: each device above this count costs 4 x perDevice (a
 	// model fitted below it misses the held-out run).
 	beyond int
@@ -40,8 +41,6 @@ func (p *plantedServer) measure(_ context.Context, s Shape) (Observation, error)
 		FDs:       float64(l.Devices) + 12, KernelBytes: n(4096 * float64(l.Devices)), KernelSockets: l.Devices}, nil
 }
 
-var silent = slog.New(slog.NewTextHandler(io.Discard, nil))
-
 var modestFleet = FleetSpec{Devices: 10000, Interval: time.Second, Batch: 5, Readings: 4, Transport: "tcp", Codec: "text", Session: "plain"}
 
 // TestRunFleet_RecoversPlantedCosts: the model fitted on a stub server
@@ -53,7 +52,7 @@ func TestRunFleet_RecoversPlantedCosts(t *testing.T) {
 	for seed := uint64(1); seed <= 5; seed++ {
 		p := &plantedServer{perFrame: 2000, perReading: 100, perDevice: 3000, idle: 5e6,
 			memPerDevice: 6000, memBase: 20 << 20, relNoise: 0.01, rng: rand.New(rand.NewPCG(seed, 7))}
-		rep, err := RunFleet(context.Background(), p.measure, modestFleet, ShapeOptions{}, silent)
+		rep, err := RunFleet(context.Background(), p.measure, modestFleet, ShapeOptions{}, quiet())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +85,7 @@ func TestRunFleet_RecoversPlantedCosts(t *testing.T) {
 func TestRunFleet_RefusesAMiss(t *testing.T) {
 	p := &plantedServer{perFrame: 2000, perReading: 100, perDevice: 3000, idle: 5e6,
 		memPerDevice: 6000, memBase: 20 << 20, relNoise: 0.01, rng: rand.New(rand.NewPCG(1, 7)), beyond: 7500}
-	rep, err := RunFleet(context.Background(), p.measure, modestFleet, ShapeOptions{}, silent)
+	rep, err := RunFleet(context.Background(), p.measure, modestFleet, ShapeOptions{}, quiet())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,5 +129,25 @@ func TestFitLinear_Exact(t *testing.T) {
 	}
 	if _, err := FitLinear([]string{"a", "b"}, []string{"", ""}, [][]float64{{1, 2}, {2, 4}, {3, 6}}, []float64{1, 2, 3}); err == nil {
 		t.Fatal("collinear columns: no error")
+	}
+}
+
+func TestFleetReport_JSONWithNaN(t *testing.T) {
+	p := &plantedServer{perFrame: 2000, perReading: 100, perDevice: 3000, idle: 5e6,
+		memPerDevice: 6000, memBase: 20 << 20, relNoise: 0.01, rng: rand.New(rand.NewPCG(1, 7))}
+	rep, err := RunFleet(context.Background(), p.measure, modestFleet, ShapeOptions{}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.Model.KernelPerSocket.StdErr = math.NaN()
+	dir := t.TempDir()
+	if err := rep.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "report.md"))
+	for _, want := range []string{"## The model", "per frame", "## Validation", "## Projection for the fleet"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("report.md: no %q", want)
+		}
 	}
 }

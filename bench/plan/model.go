@@ -37,6 +37,8 @@ type Observation struct {
 	// load (both ends of every loopback connection and any other
 	// process's sockets are in it: a cross-check only).
 	SockstatBytes float64 `json:"sockstat_bytes"`
+	// SlabPerSocket: slab objects per server socket (KernelSockets).
+	SlabPerSocket float64 `json:"slab_bytes_per_socket"`
 	// Foreign: other work on the server's core(s) over the window,
 	// fraction of them.
 	Foreign float64 `json:"foreign"`
@@ -67,6 +69,10 @@ type CostModel struct {
 	// KernelPerSocket: mean kernel bytes per server socket over the
 	// runs, with the standard error of that mean.
 	KernelPerSocket Term `json:"kernel_per_socket"`
+	// SlabPerSocket: the sock, inode, file, dentry and epoll entry of a
+	// server socket (slabinfo object sizes; derived, the same in every
+	// run).
+	SlabPerSocket float64 `json:"slab_bytes_per_socket"`
 }
 
 // FitModel fits the model to observations.
@@ -81,6 +87,7 @@ func FitModel(obs []Observation) (CostModel, error) {
 		if o.KernelSockets > 0 {
 			kern = append(kern, o.KernelBytes/float64(o.KernelSockets))
 		}
+		m.SlabPerSocket = max(m.SlabPerSocket, o.SlabPerSocket)
 	}
 	var err error
 	if m.CPU, err = FitLinear(cpuNames, cpuUnits, xc, cpu); err != nil {
@@ -199,10 +206,12 @@ type FleetProjection struct {
 	// kernel's receive path is in it, so it bounds that share from above.
 	RxBoundCores float64 `json:"rx_bound_cores"`
 	// RSS (process) and KernelBytes (server sockets: TCP one per
-	// device, UDP none that grow with devices).
+	// device, UDP none that grow with devices): buffers under the
+	// fleet's traffic plus the sockets' slab objects (KernelSlab).
 	RSS         float64 `json:"rss_bytes"`
 	RSSErr      float64 `json:"rss_err"`
 	KernelBytes float64 `json:"kernel_bytes"`
+	KernelSlab  float64 `json:"kernel_slab_bytes"`
 	FDs         float64 `json:"fds"`
 }
 
@@ -216,7 +225,8 @@ func (m *CostModel) Project(f FleetSpec) FleetProjection {
 		FrameCores: c[0].Value * fr / 1e9, ReadingCores: c[1].Value * rd / 1e9, DeviceCores: c[2].Value * dv / 1e9, IdleCores: c[3].Value / 1e9,
 		RxBoundCores: p.GenCPU / 1e9, RSS: p.RSS, RSSErr: p.RSSErr, FDs: p.FDs}
 	if f.Transport == "tcp" && !math.IsNaN(m.KernelPerSocket.Value) {
-		out.KernelBytes = m.KernelPerSocket.Value * dv
+		out.KernelSlab = m.SlabPerSocket * dv
+		out.KernelBytes = m.KernelPerSocket.Value*dv + out.KernelSlab
 	}
 	return out
 }

@@ -35,6 +35,10 @@ type planFlags struct {
 	sink               string
 	udpSockets         int
 	fleet              plan.Fleet
+	fleetSpec          *plan.FleetSpec // --fleet DESCRIPTION or --fleet-file: the fleet-model mode
+	fleetFile          string
+	shape              plan.ShapeOptions
+	old                plan.OldFigure
 	fleetSizes         []float64
 	out, name          string
 	render             string
@@ -74,7 +78,14 @@ func (p *planFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&p.sink, "sink", "files", "the server's --sink: files (stores what it receives) or none")
 	f.IntVar(&p.udpSockets, "udp-sockets", 1, "UDP: the generator sends through this many shared sockets with sendmmsg (0: a socket per device)")
 	f.IntVar(&p.memDevices, "mem-devices", 10000, "devices of the memory-per-device step per transport (0: none; the knee step's figure is used)")
-	f.Float64Var(&p.fleet.Devices, "fleet", 1e6, "projection: devices")
+	p.fleet.Devices = 1e6
+	f.Var((*fleetValue)(p), "fleet", "projection: devices (a number), or a fleet to model: \"devices=N, interval=D, batch=N, readings=N, transport=tcp|udp, codec=C, session=plain|ack\"")
+	f.StringVar(&p.fleetFile, "fleet-file", "", "the fleet to model, as --fleet's description in a file (key=value per line, # comments)")
+	f.IntVar(&p.shape.MaxDevices, "fleet-max-devices", 12000, "fleet model: devices of the largest (held-out) run; fitted runs hold 1/4 to 3/4 of it")
+	f.DurationVar(&p.shape.Duration, "fleet-duration", 10*time.Second, "fleet model: sending time of each run")
+	f.Float64Var(&p.shape.Tolerance, "tolerance", 0.15, "fleet model: project only when the held-out run's server CPU and memory are within this fraction of the prediction")
+	f.Float64Var(&p.old.BusyCores, "old-cores", 0, "fleet model: busy cores an earlier projection gave this fleet, for comparison")
+	f.StringVar(&p.old.Source, "old-source", "", "fleet model: where --old-cores came from")
 	f.Float64Var(&p.fleet.Rate, "rate", 0.1, "projection: samples/s per device (0.1: one every 10 s)")
 	f.Float64Var(&p.fleet.Headroom, "headroom", 0.7, "projection: utilisation each core is planned at")
 	f.Float64Var(&p.fleet.PricePerMB, "price-per-mb", 0, "projection: price of 1 MB (1e6 bytes) on the wire")
@@ -166,6 +177,23 @@ func renderPlan(cmd *cobra.Command, p *planFlags) error {
 func runPlan(cmd *cobra.Command, p *planFlags) error {
 	if p.render != "" {
 		return renderPlan(cmd, p)
+	}
+	if p.fleetFile != "" {
+		if p.fleetSpec != nil {
+			return errors.New("--fleet-file and a --fleet description: give one")
+		}
+		b, err := os.ReadFile(p.fleetFile)
+		if err != nil {
+			return err
+		}
+		f, err := plan.ParseFleet(string(b))
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.fleetFile, err)
+		}
+		p.fleetSpec = &f
+	}
+	if p.fleetSpec != nil {
+		return runFleetPlan(cmd, p)
 	}
 	started := time.Now()
 	loads, err := p.configs()
