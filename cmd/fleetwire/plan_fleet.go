@@ -79,10 +79,11 @@ func runFleetPlan(cmd *cobra.Command, p *planFlags) error {
 		p.out = filepath.Join("bench", "results", started.Format("2006-01-02")+"-plan-"+name)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "plan: fleet %s -> %s (%s)\n", f, p.out, o.Pinning())
-	load0 := loadAvg()
+	load0, machine := loadAvg(), bench.ThisMachine(".") // the commit as the runs start
+
 	rep, runErr := plan.RunFleet(cmd.Context(), runner.MeasureShape, f, p.shape, nil)
 	rep.Command = "fleetwire " + strings.Join(os.Args[1:], " ")
-	rep.Started, rep.Seconds, rep.Machine = started, time.Since(started).Seconds(), bench.ThisMachine(".")
+	rep.Started, rep.Seconds, rep.Machine = started, time.Since(started).Seconds(), machine
 	rep.Pinning, rep.Sink, rep.LoadAvg = o.Pinning(), o.Sink, [2]string{load0, loadAvg()}
 	if p.old.BusyCores > 0 {
 		rep.Old = &p.old
