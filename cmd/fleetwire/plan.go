@@ -135,10 +135,20 @@ per reading it projects a fleet (--fleet devices at --rate samples/s):
 cores at --headroom utilisation, memory, bandwidth at the server, MB per
 device per month and its cost at --price-per-mb.
 
-Writes plan.md, plan.csv, plan.json and SVG charts to --out.`,
+Writes plan.md, plan.csv, plan.json and SVG charts to --out.
+
+With a fleet description instead (--fleet "devices=N, interval=D, batch=N,
+readings=N, transport=tcp|udp, codec=C, session=plain|ack" or --fleet-file),
+it measures loads shaped like that fleet (connections held open, one frame
+per report) at several device counts and rates, fits server CPU per frame,
+per reading, per connected device and idle, memory and descriptors per
+device and kernel socket memory per socket, predicts a held-out larger run
+and measures it, and projects the fleet only when the prediction is within
+--tolerance. Writes report.md and fleet.json to --out.`,
 		Example: `  fleetwire plan --out bench/results/2026-11-25-plan-udp-tcp --price-per-mb 0.01
   fleetwire plan --transport udp --codec compact --batch 1,10,50 --repeat 1
-  fleetwire plan --fleet 250000 --rate 1 --headroom 0.5`,
+  fleetwire plan --fleet 250000 --rate 1 --headroom 0.5
+  fleetwire plan --fleet "devices=10000, interval=1s, batch=5, readings=4, transport=tcp, codec=text, session=plain"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd, &p) },
 	}
