@@ -50,7 +50,7 @@ func (r *FleetReport) WriteMarkdown(w io.Writer) {
 	fmt.Fprintf(w, "- command: `%s`\n- commit: %s; %s, %d cores, kernel %s, %s\n- started %s, %.0f s; pinning: %s; sink: %s\n",
 		r.Command, r.Machine.Commit, r.Machine.CPU, r.Machine.Cores, r.Machine.Kernel, r.Machine.GoVersion,
 		r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Seconds, r.Pinning, r.Sink)
-	fmt.Fprintf(w, "- machine load (/proc/loadavg) at the start: %s; at the end: %s. The machine is shared: `foreign` below is other work on the server's core during each run.\n\n",
+	fmt.Fprintf(w, "- machine load (/proc/loadavg) at the start: %s; at the end: %s. The machine is shared: `foreign` below is other work on the server's core during each run, `steal` the hypervisor's steal time on the pinned cores.\n\n",
 		r.LoadAvg[0], r.LoadAvg[1])
 	fmt.Fprintf(w, "## The fleet\n\n%s devices, each sending one report every %v: %d samples of %d readings, over %s with the %s codec, session mode %s. That is %s frames/s and %s readings/s.\n\n",
 		num(f.Devices, 0), f.Interval, f.Batch, f.Readings, f.Transport, f.Codec, f.Session, num(f.FramesPerSec(), 0), num(f.ReadingsPerSec(), 0))
@@ -78,14 +78,18 @@ func obsRow(o *Observation, held bool) []string {
 	if o.KernelSockets > 0 {
 		kern = fmt.Sprintf("%s (%s sockets)", bytesStr(o.KernelBytes), num(float64(o.KernelSockets), 0))
 	}
+	runs := make([]string, len(o.RunsCPU))
+	for i, v := range o.RunsCPU {
+		runs[i] = num(v/1e9, 4)
+	}
 	return []string{name, num(o.FramesPerSec, 0), num(o.ReadingsPerSec, 0), num(float64(o.Conns), 0),
-		num(o.ServerCPU/1e9, 4), nsStr(o.ServerCPU / o.ReadingsPerSec), num(o.GenCPU/1e9, 4), bytesStr(o.RSS), num(o.FDs, 0),
-		kern, bytesStr(o.SockstatBytes), num(o.Foreign, 2)}
+		num(o.ServerCPU/1e9, 4), strings.Join(runs, ", "), nsStr(o.ServerCPU / o.ReadingsPerSec), num(o.GenCPU/1e9, 4), bytesStr(o.RSS), num(o.FDs, 0),
+		kern, bytesStr(o.SockstatBytes), num(o.Foreign, 2), num(o.Steal, 2)}
 }
 
 func (r *FleetReport) writeRuns(w io.Writer) {
 	o := r.Options
-	fmt.Fprintf(w, "## Runs\n\nEach run: a fresh server and generator, every device connected and reporting once per interval (one frame per report), %v of sending; rates over the steady window (server and generator threads' schedstat), memory, descriptors and socket diagnostics at the highest connection count. The held-out run was measured after the fit.\n\n", o.Duration)
+	fmt.Fprintf(w, "## Runs\n\nEach run: a fresh server and generator, every device connected and reporting once per interval (one frame per report), %v of sending; rates over the steady window (server and generator threads' schedstat), memory, descriptors and socket diagnostics at the highest connection count. Each shape was run %d time(s), round after round over all shapes, and the run with the least server CPU kept (other work on the machine only ever makes a run cost more). The held-out shape was measured after the fit.\n\n", o.Duration, o.Repeat)
 	var rows [][]string
 	for i := range r.Observations {
 		rows = append(rows, obsRow(&r.Observations[i], false))
@@ -93,8 +97,8 @@ func (r *FleetReport) writeRuns(w io.Writer) {
 	if r.HeldOut != nil {
 		rows = append(rows, obsRow(r.HeldOut, true))
 	}
-	table(w, []string{"shape", "frames/s", "readings/s", "sessions", "server cores", "server CPU/reading", "generator cores",
-		"server RSS", "server fds", "kernel: server sockets (ss -m)", "kernel: sockstat delta (both ends, host-wide)", "foreign"}, rows)
+	table(w, []string{"shape", "frames/s", "readings/s", "sessions", "server cores (kept run)", "server cores, every run", "server CPU/reading", "generator cores",
+		"server RSS", "server fds", "kernel: server sockets (ss -m)", "kernel: sockstat delta (both ends, host-wide)", "foreign", "steal"}, rows)
 }
 
 func (r *FleetReport) writeModel(w io.Writer) {
@@ -156,18 +160,22 @@ func (r *FleetReport) writeProjection(w io.Writer) {
 		{"  of which per reading", num(p.ReadingCores, 4) + " cores"},
 		{"  of which per connected device", num(p.DeviceCores, 4) + " cores"},
 		{"  of which idle", num(p.IdleCores, 4) + " cores"},
-		{"kernel receive path (not in the server's CPU on loopback)", "at most " + num(p.RxBoundCores, 4) + " cores: the generator model at this fleet (see below)"},
+		{"kernel receive path (not in the server's CPU on loopback)", "at most " + pm(p.RxBoundCores, p.RxBoundCoresErr, 4, " cores") + ": the generator model at this fleet (see below)"},
 		{"server memory (RSS)", pm(p.RSS/(1<<20), p.RSSErr/(1<<20), 1, " MiB")},
 		{"kernel socket memory (server sockets)", kernelText(p, f)},
 		{"memory, process and kernel", bytesStr(p.RSS + p.KernelBytes)},
 		{"open files", num(p.FDs, 0)},
 	}
 	table(w, []string{"", "projected"}, rows)
+	if p.Uncertain(r.Options.Tolerance) {
+		fmt.Fprintf(w, "**The projected CPU is uncertain: its standard error is %.0f %% of it (more than %.0f %%).** The held-out run was predicted within tolerance, but the fitted terms (see their standard errors) do not pin down this fleet's cost, which lies far from the runs: read the CPU figure as an order of magnitude, not a plan.\n\n",
+			100*p.CoresErr/math.Abs(p.Cores), 100*r.Options.Tolerance)
+	}
 	fmt.Fprintf(w, "The kernel's receive path (IP and %s input below the socket) runs in the sending process's context on loopback, so it is in the generator's CPU and not the server's. It was not measured on its own: it is bounded from above by the generator's whole CPU (its own sending included), fitted with the same terms; on a host with a network card it runs in softirq on the server's cores, so plan for server CPU plus up to that share.\n\n", strings.ToUpper(f.Transport))
 	if r.Old != nil {
 		ratio := p.Cores / r.Old.BusyCores
 		fmt.Fprintf(w, "**Against the old figure:** %s busy cores (%s at 70 %% headroom), from %s. The model projects %s busy cores: %.1fx the old figure (the old one was %.0f %% of it).\n\n",
-			num(r.Old.BusyCores, 3), num(r.Old.BusyCores/0.7, 3), r.Old.Source, num(p.Cores, 3), ratio, 100/ratio)
+			num(r.Old.BusyCores, 3), num(r.Old.BusyCores/0.7, 3), r.Old.Source, pm(p.Cores, p.CoresErr, 3, ""), ratio, 100/ratio)
 	}
 }
 

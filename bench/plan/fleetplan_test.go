@@ -22,6 +22,10 @@ type plantedServer struct {
 	// beyond > 0: each device above this count costs 4 x perDevice (a
 	// model fitted below it misses the held-out run).
 	beyond int
+	// disturbOdd: every third run costs 50 % more CPU (other work); two
+	// runs of one shape are never both disturbed.
+	disturbOdd bool
+	calls      int
 }
 
 func (p *plantedServer) measure(_ context.Context, s Shape) (Observation, error) {
@@ -29,13 +33,18 @@ func (p *plantedServer) measure(_ context.Context, s Shape) (Observation, error)
 	frames := float64(l.Devices) / s.Interval.Seconds()
 	readings := frames * float64(l.Batch*l.Channels)
 	n := func(v float64) float64 { return v * (1 + p.relNoise*p.rng.NormFloat64()) }
+	p.calls++
+	disturb := 1.0
+	if p.disturbOdd && p.calls%3 == 0 {
+		disturb = 1.5
+	}
 	dev := p.perDevice * float64(l.Devices)
 	if p.beyond > 0 && l.Devices > p.beyond {
 		dev += 3 * p.perDevice * float64(l.Devices-p.beyond)
 	}
 	return Observation{Devices: l.Devices, Interval: s.Interval, Batch: l.Batch,
 		FramesPerSec: frames, ReadingsPerSec: readings, Conns: int64(l.Devices),
-		ServerCPU: n(p.perFrame*frames + p.perReading*readings + dev + p.idle),
+		ServerCPU: disturb * n(p.perFrame*frames+p.perReading*readings+dev+p.idle),
 		GenCPU:    n(3 * (p.perFrame*frames + p.perReading*readings)),
 		RSS:       n(p.memPerDevice*float64(l.Devices) + p.memBase),
 		FDs:       float64(l.Devices) + 12, KernelBytes: n(4096 * float64(l.Devices)), KernelSockets: l.Devices}, nil
@@ -73,6 +82,9 @@ func TestRunFleet_RecoversPlantedCosts(t *testing.T) {
 			t.Fatalf("seed %d: not validated: %+v", seed, rep.Checks)
 		}
 		want := (2000*10000 + 100*10000*20 + 3000*10000 + 5e6) / 1e9
+		if rep.Projection.Uncertain(0.15) {
+			t.Errorf("seed %d: projection uncertain: %.4f ± %.4f", seed, rep.Projection.Cores, rep.Projection.CoresErr)
+		}
 		if got := rep.Projection.Cores; math.Abs(got-want) > 0.1*want {
 			t.Errorf("seed %d: projected %.4f cores, planted %.4f", seed, got, want)
 		}
@@ -91,6 +103,23 @@ func TestRunFleet_RefusesAMiss(t *testing.T) {
 	}
 	if rep.Validated || rep.Projection != nil || rep.Checks[0].Err > -0.15 {
 		t.Fatalf("validated a model that misses: %+v", rep.Checks)
+	}
+}
+
+// TestRunFleet_Repeat: with every third run disturbed, two rounds keep
+// the undisturbed run of every shape and the model validates.
+func TestRunFleet_Repeat(t *testing.T) {
+	p := &plantedServer{perFrame: 2000, perReading: 100, perDevice: 3000, idle: 5e6,
+		memPerDevice: 6000, memBase: 20 << 20, relNoise: 0.01, rng: rand.New(rand.NewPCG(1, 7)), disturbOdd: true}
+	rep, err := RunFleet(context.Background(), p.measure, modestFleet, ShapeOptions{Repeat: 2}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.calls != 18 || len(rep.Observations[0].RunsCPU) != 2 || !rep.Validated {
+		t.Fatalf("%d runs, %v, validated %v", p.calls, rep.Observations[0].RunsCPU, rep.Validated)
+	}
+	if f := rep.Model.CPU.Terms[0].Value; math.Abs(f-2000) > 200 {
+		t.Fatalf("per frame %.0f, planted 2000", f)
 	}
 }
 

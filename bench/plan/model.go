@@ -42,6 +42,13 @@ type Observation struct {
 	// Foreign: other work on the server's core(s) over the window,
 	// fraction of them.
 	Foreign float64 `json:"foreign"`
+	// Steal: the hypervisor's steal time on the pinned cores over the
+	// window, mean fraction (/proc/stat); counted as on-CPU time by
+	// schedstat, so it inflates the CPU measured.
+	Steal float64 `json:"steal"`
+	// RunsCPU: server CPU ns/s of every run of this shape (Repeat); the
+	// observation is the run with the least.
+	RunsCPU []float64 `json:"runs_server_cpu_ns_per_s,omitempty"`
 }
 
 // The model's regressors.
@@ -204,7 +211,8 @@ type FleetProjection struct {
 	IdleCores    float64 `json:"idle_cores"`
 	// RxBoundCores: the generator model at the fleet: on loopback the
 	// kernel's receive path is in it, so it bounds that share from above.
-	RxBoundCores float64 `json:"rx_bound_cores"`
+	RxBoundCores    float64 `json:"rx_bound_cores"`
+	RxBoundCoresErr float64 `json:"rx_bound_cores_err"`
 	// RSS (process) and KernelBytes (server sockets: TCP one per
 	// device, UDP none that grow with devices): buffers under the
 	// fleet's traffic plus the sockets' slab objects (KernelSlab).
@@ -215,6 +223,13 @@ type FleetProjection struct {
 	FDs         float64 `json:"fds"`
 }
 
+// Uncertain: the projected cores' standard error is more than tol of
+// them (or they are not positive): the fitted terms do not pin the
+// fleet's cost down, whatever the held-out run said.
+func (p *FleetProjection) Uncertain(tol float64) bool {
+	return !(p.Cores > 0 && p.CoresErr <= tol*p.Cores)
+}
+
 // Project applies the model to a fleet.
 func (m *CostModel) Project(f FleetSpec) FleetProjection {
 	fr, rd, dv := f.FramesPerSec(), f.ReadingsPerSec(), f.Devices
@@ -223,7 +238,7 @@ func (m *CostModel) Project(f FleetSpec) FleetProjection {
 	out := FleetProjection{Fleet: f, FramesPerSec: fr, ReadingsPerSec: rd,
 		Cores: p.ServerCPU / 1e9, CoresErr: p.ServerCPUErr / 1e9, NsPerReading: p.ServerCPU / rd,
 		FrameCores: c[0].Value * fr / 1e9, ReadingCores: c[1].Value * rd / 1e9, DeviceCores: c[2].Value * dv / 1e9, IdleCores: c[3].Value / 1e9,
-		RxBoundCores: p.GenCPU / 1e9, RSS: p.RSS, RSSErr: p.RSSErr, FDs: p.FDs}
+		RxBoundCores: p.GenCPU / 1e9, RxBoundCoresErr: p.GenCPUErr / 1e9, RSS: p.RSS, RSSErr: p.RSSErr, FDs: p.FDs}
 	if f.Transport == "tcp" && !math.IsNaN(m.KernelPerSocket.Value) {
 		out.KernelSlab = m.SlabPerSocket * dv
 		out.KernelBytes = m.KernelPerSocket.Value*dv + out.KernelSlab

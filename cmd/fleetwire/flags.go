@@ -134,6 +134,7 @@ var flagBounds = map[string]map[string]bound{
 		"fleet-file":        anyValue,
 		"fleet-max-devices": atLeast(8),
 		"fleet-duration":    above(0),
+		"fleet-repeat":      atLeast(1),
 		"tolerance":         above(0),
 		"old-cores":         atLeast(0).orZero("no comparison"),
 		"old-source":        anyValue,

@@ -83,6 +83,7 @@ func (p *planFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&p.fleetFile, "fleet-file", "", "the fleet to model, as --fleet's description in a file (key=value per line, # comments)")
 	f.IntVar(&p.shape.MaxDevices, "fleet-max-devices", 12000, "fleet model: devices of the largest (held-out) run; fitted runs hold 1/4 to 3/4 of it")
 	f.DurationVar(&p.shape.Duration, "fleet-duration", 10*time.Second, "fleet model: sending time of each run")
+	f.IntVar(&p.shape.Repeat, "fleet-repeat", 2, "fleet model: run every shape this many times and keep the run with the least server CPU")
 	f.Float64Var(&p.shape.Tolerance, "tolerance", 0.15, "fleet model: project only when the held-out run's server CPU and memory are within this fraction of the prediction")
 	f.Float64Var(&p.old.BusyCores, "old-cores", 0, "fleet model: busy cores an earlier projection gave this fleet, for comparison")
 	f.StringVar(&p.old.Source, "old-source", "", "fleet model: where --old-cores came from")

@@ -98,6 +98,9 @@ func runFleetPlan(cmd *cobra.Command, p *planFlags) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "the model missed the held-out run by more than %.0f %%: no projection\n", 100*rep.Options.Tolerance)
 	default:
 		fmt.Fprintf(cmd.OutOrStdout(), "projection: %.4f ± %.4f server cores, %.0f ns per reading\n", rep.Projection.Cores, rep.Projection.CoresErr, rep.Projection.NsPerReading)
+		if rep.Projection.Uncertain(rep.Options.Tolerance) {
+			fmt.Fprintln(cmd.OutOrStdout(), "the projected CPU is uncertain: its standard error is beyond the tolerance")
+		}
 	}
 	return runErr
 }
