@@ -82,7 +82,7 @@ func runFleetPlan(cmd *cobra.Command, p *planFlags) error {
 	load0, machine := loadAvg(), bench.ThisMachine(".") // the commit as the runs start
 
 	rep, runErr := plan.RunFleet(cmd.Context(), runner.MeasureShape, f, p.shape, nil)
-	rep.Command = "fleetwire " + strings.Join(os.Args[1:], " ")
+	rep.Command = "fleetwire " + shellJoin(os.Args[1:])
 	rep.Started, rep.Seconds, rep.Machine = started, time.Since(started).Seconds(), machine
 	rep.Pinning, rep.Sink, rep.LoadAvg = o.Pinning(), o.Sink, [2]string{load0, loadAvg()}
 	if p.old.BusyCores > 0 {
@@ -111,4 +111,17 @@ func loadAvg() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+// shellJoin quotes the arguments that need it, so that a report's
+// command can be pasted into a shell.
+func shellJoin(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t\"'$`\\;&|<>()*?#~") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }

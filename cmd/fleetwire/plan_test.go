@@ -117,3 +117,11 @@ func TestPlanFlags_Fleet(t *testing.T) {
 		}
 	}
 }
+
+func TestShellJoin(t *testing.T) {
+	got := shellJoin([]string{"plan", "--fleet", "devices=10, interval=1s", "--old-source", "it's"})
+	want := `plan --fleet 'devices=10, interval=1s' --old-source 'it'\''s'`
+	if got != want {
+		t.Fatalf("got %s, want %s", got, want)
+	}
+}
