@@ -74,8 +74,8 @@ type Shape struct {
 // gives every device MinReports reports per run): D/4 devices every I/4
 // and I/2, D/2 every I/2 and I, 3D/4 every I and 2I; D/2 every I/2 and
 // I again with a quarter and four times the samples per report (so
-// that per-frame and per-reading costs separate); and the held-out run, D devices
-// every I, more devices than any fitted run.
+// that per-frame and per-reading costs separate); and the held-out
+// run, D devices every I, more devices than any fitted run.
 func Shapes(f FleetSpec, o ShapeOptions) ([]Shape, error) {
 	o.defaults()
 	d := int(math.Min(f.Devices, float64(o.MaxDevices)))
