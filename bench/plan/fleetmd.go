@@ -103,7 +103,7 @@ func (r *FleetReport) writeRuns(w io.Writer) {
 
 func (r *FleetReport) writeModel(w io.Writer) {
 	m := r.Model
-	fmt.Fprintf(w, "## The model\n\nFitted by least squares on the %d runs above the held-out one; ± is one standard error of the term, from the residuals.\n\n", m.CPU.N)
+	fmt.Fprintf(w, "## The model\n\nFitted by least squares on the %d fitted shapes above the held-out one (the kept run of each); ± is one standard error of the term, from the residuals.\n\n", m.CPU.N)
 	var rows [][]string
 	add := func(what string, fit *LinearFit, scale float64, d int) {
 		for _, t := range fit.Terms {
