@@ -19,6 +19,8 @@ type Load struct {
 	Devices   int           `json:"devices"`
 	Rate      float64       `json:"rate"` // samples/s per device
 	Duration  time.Duration `json:"duration_ns"`
+	// Ack: devices ask for acknowledgements (fleetwire load --ack).
+	Ack bool `json:"ack,omitempty"`
 }
 
 // Offered is the load in readings/s.

@@ -49,6 +49,9 @@ type Counters struct {
 	Stored        uint64            `json:"server_stored"`            // /api/stats stored: readings the sink stored
 	// ServerCoresAllowed: the cores the server was given (Options).
 	ServerCoresAllowed int `json:"server_cores_allowed"`
+	// Kernel: socket diagnostics of the server's sockets at the highest
+	// connection count (Options.SocketDiag only).
+	Kernel *KernelSockets `json:"kernel_sockets,omitempty"`
 }
 
 // Window is CPU use over [From, To].
@@ -124,6 +127,11 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	// their own (until the drain ends), since a saturated server answers
 	// HTTP slowly.
 	peak := &peaks{}
+	var sockBefore int64
+	if o.SocketDiag {
+		peak.port = port
+		sockBefore, _ = sockstatPages(l.Transport)
+	}
 	stopPoll := t.Poll(ctx, 250*time.Millisecond, func(ctx context.Context) { peak.sample(ctx, t.API, pid, l.Transport) })
 	defer stopPoll()
 	cpus := append(append([]int{}, o.ServerCPUs...), o.GenCPUs...)
@@ -159,6 +167,11 @@ func (r *Runner) Measure(ctx context.Context, l Load) (c Counters, err error) {
 	}
 	host0.deltas(pid, l.Transport, port, &c)
 	c.fromServer(st, l.Transport, peak)
+	if o.SocketDiag {
+		k := peak.getKernel()
+		k.SockstatBefore = sockBefore
+		c.Kernel = &k
+	}
 	c.GenCPU = genCPU(samples)
 	c.Steady = steadyWindow(samples, &c, o.ServerCPUs, o.GenCPUs)
 	if c.Gen.DevicesConnected < l.Devices {

@@ -29,8 +29,11 @@ type Options struct {
 	// UDPSockets > 0 sends UDP through that many shared sockets with
 	// sendmmsg: the generator then offers more datagrams per core.
 	UDPSockets  int
-	ConnectRate float64       // generator --connect-rate (default 20000)
-	Drain       time.Duration // how long the server may take to count everything after the generator ends (default 10s)
+	ConnectRate float64 // generator --connect-rate (default 20000)
+	// SocketDiag: sample the kernel memory of the server's sockets
+	// (ss -m, /proc/net/sockstat) at the highest connection count.
+	SocketDiag bool
+	Drain      time.Duration // how long the server may take to count everything after the generator ends (default 10s)
 	// ServerCommand builds the server's command; nil runs
 	// `Exe serve`. Tests plant a throttled stub here.
 	ServerCommand func(a Addrs) *exec.Cmd
@@ -188,6 +191,9 @@ func (r *Runner) genArgs(l *Load, target, jsonPath string) []string {
 		"--drain-timeout", "5s"}
 	if l.Transport == "udp" && r.o.UDPSockets > 0 {
 		args = append(args, "--udp-sockets", strconv.Itoa(r.o.UDPSockets))
+	}
+	if l.Ack {
+		args = append(args, "--ack", "--ack-drain", "5s")
 	}
 	return args
 }

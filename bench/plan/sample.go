@@ -53,6 +53,20 @@ type peaks struct {
 	conns int64
 	mem   bench.Memory
 	fds   int
+	// With port set, socket diagnostics of the server's sockets at the
+	// highest connection count, at most every 2 s (ss costs CPU).
+	port        int
+	kernel      KernelSockets
+	kernelConns int64
+	lastKernel  time.Time
+}
+
+// getKernel is the last socket diagnostics taken at the highest
+// connection count.
+func (p *peaks) getKernel() KernelSockets {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.kernel
 }
 
 func (p *peaks) get() (int64, bench.Memory, int) {
@@ -73,6 +87,16 @@ func (p *peaks) sample(ctx context.Context, api *web.Client, pid int, transport 
 	}
 	m, merr := bench.ReadMemory(pid)
 	fds, ferr := countFDs(pid)
+	p.mu.Lock()
+	due := p.port > 0 && n > 0 && n >= p.kernelConns && time.Since(p.lastKernel) >= 2*time.Second
+	p.mu.Unlock()
+	if due {
+		if k, err := readKernelSockets(ctx, transport, p.port); err == nil {
+			p.mu.Lock()
+			p.kernel, p.kernelConns, p.lastKernel = k, n, time.Now()
+			p.mu.Unlock()
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if merr == nil && (n > p.conns || n == p.conns && m.RSS > p.mem.RSS) {

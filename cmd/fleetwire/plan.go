@@ -35,6 +35,10 @@ type planFlags struct {
 	sink               string
 	udpSockets         int
 	fleet              plan.Fleet
+	fleetSpec          *plan.FleetSpec // --fleet DESCRIPTION or --fleet-file: the fleet-model mode
+	fleetFile          string
+	shape              plan.ShapeOptions
+	old                plan.OldFigure
 	fleetSizes         []float64
 	out, name          string
 	render             string
@@ -74,7 +78,15 @@ func (p *planFlags) register(f *pflag.FlagSet) {
 	f.StringVar(&p.sink, "sink", "files", "the server's --sink: files (stores what it receives) or none")
 	f.IntVar(&p.udpSockets, "udp-sockets", 1, "UDP: the generator sends through this many shared sockets with sendmmsg (0: a socket per device)")
 	f.IntVar(&p.memDevices, "mem-devices", 10000, "devices of the memory-per-device step per transport (0: none; the knee step's figure is used)")
-	f.Float64Var(&p.fleet.Devices, "fleet", 1e6, "projection: devices")
+	p.fleet.Devices = 1e6
+	f.Var((*fleetValue)(p), "fleet", "projection: devices (a number), or a fleet to model: \"devices=N, interval=D, batch=N, readings=N, transport=tcp|udp, codec=C, session=plain|ack\"")
+	f.StringVar(&p.fleetFile, "fleet-file", "", "the fleet to model, as --fleet's description in a file (key=value per line, # comments)")
+	f.IntVar(&p.shape.MaxDevices, "fleet-max-devices", 12000, "fleet model: devices of the largest (held-out) run; fitted runs hold 1/4 to 3/4 of it")
+	f.DurationVar(&p.shape.Duration, "fleet-duration", 10*time.Second, "fleet model: sending time of each run")
+	f.IntVar(&p.shape.Repeat, "fleet-repeat", 2, "fleet model: run every shape this many times and keep the run with the least server CPU")
+	f.Float64Var(&p.shape.Tolerance, "tolerance", 0.15, "fleet model: project only when the held-out run's server CPU and memory are within this fraction of the prediction")
+	f.Float64Var(&p.old.BusyCores, "old-cores", 0, "fleet model: busy cores an earlier projection gave this fleet, for comparison")
+	f.StringVar(&p.old.Source, "old-source", "", "fleet model: where --old-cores came from")
 	f.Float64Var(&p.fleet.Rate, "rate", 0.1, "projection: samples/s per device (0.1: one every 10 s)")
 	f.Float64Var(&p.fleet.Headroom, "headroom", 0.7, "projection: utilisation each core is planned at")
 	f.Float64Var(&p.fleet.PricePerMB, "price-per-mb", 0, "projection: price of 1 MB (1e6 bytes) on the wire")
@@ -124,10 +136,20 @@ per reading it projects a fleet (--fleet devices at --rate samples/s):
 cores at --headroom utilisation, memory, bandwidth at the server, MB per
 device per month and its cost at --price-per-mb.
 
-Writes plan.md, plan.csv, plan.json and SVG charts to --out.`,
+Writes plan.md, plan.csv, plan.json and SVG charts to --out.
+
+With a fleet description instead (--fleet "devices=N, interval=D, batch=N,
+readings=N, transport=tcp|udp, codec=C, session=plain|ack" or --fleet-file),
+it measures loads shaped like that fleet (connections held open, one frame
+per report) at several device counts and rates, fits server CPU per frame,
+per reading, per connected device and idle, memory and descriptors per
+device and kernel socket memory per socket, predicts a held-out larger run
+and measures it, and projects the fleet only when the prediction is within
+--tolerance. Writes report.md and fleet.json to --out.`,
 		Example: `  fleetwire plan --out bench/results/2026-11-25-plan-udp-tcp --price-per-mb 0.01
   fleetwire plan --transport udp --codec compact --batch 1,10,50 --repeat 1
-  fleetwire plan --fleet 250000 --rate 1 --headroom 0.5`,
+  fleetwire plan --fleet 250000 --rate 1 --headroom 0.5
+  fleetwire plan --fleet "devices=10000, interval=1s, batch=5, readings=4, transport=tcp, codec=text, session=plain"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runPlan(cmd, &p) },
 	}
@@ -166,6 +188,23 @@ func renderPlan(cmd *cobra.Command, p *planFlags) error {
 func runPlan(cmd *cobra.Command, p *planFlags) error {
 	if p.render != "" {
 		return renderPlan(cmd, p)
+	}
+	if p.fleetFile != "" {
+		if p.fleetSpec != nil {
+			return errors.New("--fleet-file and a --fleet description: give one")
+		}
+		b, err := os.ReadFile(p.fleetFile)
+		if err != nil {
+			return err
+		}
+		f, err := plan.ParseFleet(string(b))
+		if err != nil {
+			return fmt.Errorf("%s: %w", p.fleetFile, err)
+		}
+		p.fleetSpec = &f
+	}
+	if p.fleetSpec != nil {
+		return runFleetPlan(cmd, p)
 	}
 	started := time.Now()
 	loads, err := p.configs()

@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -88,5 +90,38 @@ func TestPlanCmd_Run(t *testing.T) {
 	p := rep.Projections[0]
 	if p.ReadingsPerSec != 2000 || p.Inputs.WireUp <= 0 || p.CostPerDeviceMonth != p.MBPerDeviceMonth*0.5 {
 		t.Fatalf("projection %+v", p)
+	}
+}
+
+// TestPlanFlags_Fleet: --fleet takes a device count (the knee
+// projection) or a fleet description (the fleet model), strictly.
+func TestPlanFlags_Fleet(t *testing.T) {
+	parse := func(args ...string) (*planFlags, error) {
+		var p planFlags
+		fs := pflag.NewFlagSet("plan", pflag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		p.register(fs)
+		return &p, fs.Parse(args)
+	}
+	p, err := parse("--fleet", "250000")
+	if err != nil || p.fleet.Devices != 250000 || p.fleetSpec != nil {
+		t.Fatalf("a count: %+v %v", p.fleet, err)
+	}
+	p, err = parse("--fleet", "devices=10000, interval=1s, batch=5, readings=4, transport=tcp, codec=text, session=plain")
+	if err != nil || p.fleetSpec == nil || p.fleetSpec.Devices != 10000 || p.fleetSpec.Interval != time.Second {
+		t.Fatalf("a description: %+v %v", p.fleetSpec, err)
+	}
+	for _, bad := range []string{"lots", "devices=10000, interval=1s", "devices=10, interval=1s, batch=5, readings=4, transport=tcp, codec=text, session=plain, colour=red"} {
+		if _, err := parse("--fleet", bad); err == nil {
+			t.Errorf("--fleet %q: no error", bad)
+		}
+	}
+}
+
+func TestShellJoin(t *testing.T) {
+	got := shellJoin([]string{"plan", "--fleet", "devices=10, interval=1s", "--old-source", "it's"})
+	want := `plan --fleet 'devices=10, interval=1s' --old-source 'it'\''s'`
+	if got != want {
+		t.Fatalf("got %s, want %s", got, want)
 	}
 }
