@@ -34,9 +34,9 @@ type Server struct {
 	// recovered holds, per device, the samples stored before the server
 	// started, until the device opts in to acks again (ackstate.go).
 	recovered map[string]*ack.Set
-	live      liveLimits // the limits Reload changes, read from there
-	burst     int64      // a stream's amplification bucket: Limits.MaxDecoded
-	started   time.Time
+	live      liveLimits   // the limits Reload changes, read from there
+	burst     int64        // a stream's amplification bucket: Limits.MaxDecoded
+	started   atomic.Int64 // unix ns of Start: a sink's stats source may call Stats before Start
 	closing   atomic.Bool
 
 	shardMu sync.Mutex
@@ -147,7 +147,7 @@ type engine interface {
 
 // Start opens every listener. On error, what was opened is closed again.
 func (s *Server) Start() (err error) {
-	s.started = time.Now()
+	s.started.Store(time.Now().UnixNano())
 	defer func() {
 		if err != nil {
 			s.stopEngines(context.Background())

@@ -138,7 +138,7 @@ type LatencyStats struct {
 func (s *Server) Stats() Stats {
 	c := s.hub.total()
 	st := Stats{
-		Node: s.cfg.Node, Engine: s.cfg.Engine, UptimeSec: time.Since(s.started).Seconds(),
+		Node: s.cfg.Node, Engine: s.cfg.Engine, UptimeSec: time.Since(time.Unix(0, s.started.Load())).Seconds(),
 		Datagrams: c.datagrams.Load(), NapBackoffs: c.napBackoffs.Load(),
 		Errors: map[string]uint64{}, Dropped: map[string]uint64{},
 		Transports: map[string]TransportStats{}, Codecs: map[string]CodecStats{},
