@@ -97,7 +97,7 @@ func TestMetrics(t *testing.T) {
 			}
 		}
 		// Nothing the process collector exports, no series 0 by
-		// construction: UDP has no connections; a sink drops only for
+		// construction: UDP has no connections (DTLS sessions are); a sink drops only for
 		// write_error and discarded_by_config, refuses only for
 		// queue_full and closed.
 		if _, ok := fams["fleetwire_uptime_seconds"]; ok {
@@ -110,9 +110,9 @@ func TestMetrics(t *testing.T) {
 			name, label string
 			want        string
 		}{
-			{"fleetwire_connections", "transport", "tcp tls"},
-			{"fleetwire_accepted_connections_total", "transport", "tcp tls"},
-			{"fleetwire_devices", "transport", "tcp tls udp"},
+			{"fleetwire_connections", "transport", "dtls tcp tls"},
+			{"fleetwire_accepted_connections_total", "transport", "dtls tcp tls"},
+			{"fleetwire_devices", "transport", "dtls tcp tls udp"},
 			{"fleetwire_sink_dropped_readings_total", "reason", "discarded_by_config write_error"},
 			{"fleetwire_sink_refused_readings_total", "reason", "closed queue_full"},
 		} {
