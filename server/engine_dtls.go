@@ -513,21 +513,8 @@ func (e *dtlsEngine) addr(ln *listener) net.Addr {
 func (e *dtlsEngine) stop(context.Context) {
 	e.stopC()
 	_ = e.ln.Close()
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
-	for {
-		e.mu.Lock()
-		for c := range e.conns {
-			_ = c.SetReadDeadline(time.Now())
-		}
-		e.mu.Unlock()
-		select {
-		case <-done:
-			_ = e.pc.Close()
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	unblockReaders(&e.mu, e.conns, &e.wg)
+	_ = e.pc.Close()
 }
 
 // dtlsSocket is the listener's UDP socket as pion reads it. It notes which

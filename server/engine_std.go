@@ -250,22 +250,7 @@ func (e *stdEngine) readDeadline(st *stream, g *ingester) time.Time {
 // goroutines, which flush what they decoded.
 func (e *stdEngine) stop(context.Context) {
 	_ = e.ln.Close()
-	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }()
-	// Unblock every reader; what is already buffered is processed. Repeat:
-	// a reader may set its own deadline just after this one.
-	for {
-		e.mu.Lock()
-		for c := range e.conns {
-			_ = c.SetReadDeadline(time.Now())
-		}
-		e.mu.Unlock()
-		select {
-		case <-done:
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	unblockReaders(&e.mu, e.conns, &e.wg)
 }
 
 // addr implements engine.
@@ -450,5 +435,29 @@ func (e *stdUDP) stop(context.Context) {
 	e.wg.Wait()
 	for _, c := range e.conns {
 		_ = c.Close()
+	}
+}
+
+// unblockReaders sets a read deadline of now on every connection of
+// conns (guarded by mu) until wg's goroutines are done: each reader
+// returns after processing what is already buffered. It repeats every
+// 50 ms, since a reader may set its own deadline just after one round.
+func unblockReaders[C interface {
+	comparable
+	SetReadDeadline(time.Time) error
+}, V any](mu *sync.Mutex, conns map[C]V, wg *sync.WaitGroup) {
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		mu.Lock()
+		for c := range conns {
+			_ = c.SetReadDeadline(time.Now())
+		}
+		mu.Unlock()
+		select {
+		case <-done:
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }

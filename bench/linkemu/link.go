@@ -147,14 +147,14 @@ func (l *Link) build(ctx context.Context) error {
 		// Before the TUN exists, so it is born without IPv6 and the link
 		// carries only what the run sends.
 		for _, k := range []string{"default", "all"} {
-			if err := inNS(ns, func() error {
+			if err := netns.InNS(ns, func() error {
 				return os.WriteFile("/proc/sys/net/ipv6/conf/"+k+"/disable_ipv6", []byte("1"), 0)
 			}); err != nil {
 				return err
 			}
 		}
 		var fd int
-		if err := inNS(ns, func() (err error) { fd, err = openTUN(Iface); return err }); err != nil {
+		if err := netns.InNS(ns, func() (err error) { fd, err = openTUN(Iface); return err }); err != nil {
 			return fmt.Errorf("tun in %s: %w", ns, err)
 		}
 		l.fds = append(l.fds, fd)
@@ -295,7 +295,7 @@ func (l *Link) ns(side netns.Side) string {
 // InNS runs fn on a fresh OS thread inside side's namespace: a socket fn
 // opens belongs to that namespace, whichever thread uses it later. The
 // thread is discarded afterwards.
-func (l *Link) InNS(side netns.Side, fn func() error) error { return inNS(l.ns(side), fn) }
+func (l *Link) InNS(side netns.Side, fn func() error) error { return netns.InNS(l.ns(side), fn) }
 
 // Close stops the emulator's threads, closes the TUNs and deletes both
 // namespaces (killing what still runs inside). Idempotent.

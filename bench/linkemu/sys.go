@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -35,42 +34,6 @@ func openTUN(name string) (int, error) {
 		return -1, fmt.Errorf("TUNSETIFF %s: %w", name, err)
 	}
 	return fd, nil
-}
-
-// inNS runs fn on an OS thread that joined the named namespace. The
-// goroutine exits still locked, so the runtime discards the thread
-// instead of letting another goroutine run in a foreign namespace; on the
-// main thread (which cannot be discarded) a new goroutine takes over.
-func inNS(ns string, fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		if unix.Gettid() != unix.Getpid() {
-			errc <- setnsAndRun(ns, fn)
-			return
-		}
-		inner := make(chan error, 1)
-		go func() {
-			runtime.LockOSThread()
-			inner <- setnsAndRun(ns, fn)
-		}()
-		errc <- <-inner
-		runtime.UnlockOSThread()
-	}()
-	return <-errc
-}
-
-func setnsAndRun(ns string, fn func() error) error {
-	f, err := os.Open("/run/netns/" + ns)
-	if err != nil {
-		return fmt.Errorf("netns %s: %w", ns, err)
-	}
-	err = unix.Setns(int(f.Fd()), unix.CLONE_NEWNET)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("setns %s: %w", ns, err)
-	}
-	return fn()
 }
 
 // run executes one setup command; the error carries the command and its

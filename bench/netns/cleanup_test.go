@@ -179,7 +179,7 @@ func TestIsolation(t *testing.T) {
 			t.Errorf("%s: route to the peer: %v %s", s, err, out)
 		}
 		var v6 []byte
-		err = inNS(ns, func() (err error) {
+		err = InNS(ns, func() (err error) {
 			v6, err = os.ReadFile("/proc/sys/net/ipv6/conf/" + iface + "/disable_ipv6")
 			return err
 		})

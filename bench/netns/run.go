@@ -39,7 +39,7 @@ func run(ctx context.Context, stdin string, name string, args ...string) ([]byte
 // nsPath is where `ip netns` keeps the bind mount that names a namespace.
 const nsDir = "/run/netns"
 
-// inNS runs fn on an OS thread that has joined the named network namespace.
+// InNS runs fn on an OS thread that has joined the named network namespace.
 // Files under /proc/thread-self/net and /proc/sys/net opened by fn resolve
 // in that namespace.
 //
@@ -49,7 +49,7 @@ const nsDir = "/run/netns"
 // never used: the runtime cannot discard it (it would stay wedged in the
 // namespace) and /proc/PID/ns/net, which `ip netns pids` reads, is the main
 // thread's, so the whole process would look like it lives in ns.
-func inNS(ns string, fn func() error) error {
+func InNS(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -86,7 +86,7 @@ func setnsAndRun(ns string, fn func() error) error {
 // ProcInNS calls fn with the /proc entry of a thread inside the named
 // namespace (/proc/<pid>/task/<tid>): its net/ files are the namespace's.
 func ProcInNS(ns string, fn func(p procfs.Proc) error) error {
-	return inNS(ns, func() error {
+	return InNS(ns, func() error {
 		pfs, err := procFS()
 		if err != nil {
 			return err
@@ -104,7 +104,7 @@ func ProcInNS(ns string, fn func(p procfs.Proc) error) error {
 // thread uses it later.
 func DialInNS(ctx context.Context, ns, network, addr string) (net.Conn, error) {
 	var c net.Conn
-	err := inNS(ns, func() (err error) {
+	err := InNS(ns, func() (err error) {
 		var d net.Dialer
 		c, err = d.DialContext(ctx, network, addr)
 		return err
@@ -118,7 +118,7 @@ var procFS = sync.OnceValues(procfs.NewDefaultFS)
 // writeSysctlInNS writes a /proc/sys value inside ns; /proc/sys/net
 // resolves to the writer's namespace at open time.
 func writeSysctlInNS(ns, path, value string) error {
-	return inNS(ns, func() error {
+	return InNS(ns, func() error {
 		return os.WriteFile("/proc/sys/"+path, []byte(value), 0)
 	})
 }
