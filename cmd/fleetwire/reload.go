@@ -36,7 +36,7 @@ func reloadOnHangup(cmd *cobra.Command, srv *server.Server, ws *web.Server) (sto
 	r.token, _ = httpToken(cmd) // serve read it a moment ago
 	hup := make(chan os.Signal, 1)
 	notifyHangup(hup)
-	slog.Info("SIGHUP reloads limits, the HTTP token and TLS certificates", "config", cmd.Flags().Lookup(configFlag).Value.String())
+	slog.Info("SIGHUP reloads limits, the HTTP token, TLS certificates and DTLS keys", "config", cmd.Flags().Lookup(configFlag).Value.String())
 	done := make(chan struct{})
 	go func() {
 		for {
