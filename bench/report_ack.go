@@ -82,17 +82,7 @@ func (r *Report) writeCheapest(w io.Writer) {
 		if len(xs) < 2 {
 			continue
 		}
-		slices.SortStableFunc(xs, func(a, b *Result) int {
-			return cmpFloat(a.Figures.WirePerReading, b.Figures.WirePerReading)
-		})
-		best := xs[0]
-		var zero *Result
-		for _, x := range xs {
-			if !r.lostOnAny(x.Scenario.ID()) {
-				zero = x
-				break
-			}
-		}
+		zero, best := r.cheapest(xs, func(x *Result) float64 { return x.Figures.WirePerReading })
 		z := []string{"none of " + strconv.Itoa(len(xs)), "-"}
 		if zero != nil {
 			z = []string{"**" + zero.Scenario.choice() + "**", f2(zero.Figures.WirePerReading)}
