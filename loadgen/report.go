@@ -375,7 +375,14 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		}
 	}
 	if s := r.Session; s != nil && (s.Mode != SessionPersistent || s.NATBinding == NATLose || s.KeepAliveSeconds > 0 || s.RadioOn.Count > 0) {
-		row("session", "%s, %d connects (%d TLS resumed), NAT binding %q, keep-alive %gs", s.Mode, s.Connects, s.Resumed, s.NATBinding, s.KeepAliveSeconds)
+		how := fmt.Sprintf("%s, %d connects (%d TLS resumed)", s.Mode, s.Connects, s.Resumed)
+		if s.NATBinding != "" {
+			how += ", NAT binding " + s.NATBinding
+		}
+		if s.KeepAliveSeconds > 0 {
+			how += fmt.Sprintf(", keep-alive %gs", s.KeepAliveSeconds)
+		}
+		row("session", "%s", how)
 		if s.RadioOn.Count > 0 {
 			row("  radio on", "%d reports; mean %s p50 %s p99 %s", s.RadioOn.Count, us(int64(s.RadioOn.MeanUs)), us(s.RadioOn.P50Us), us(s.RadioOn.P99Us))
 		}

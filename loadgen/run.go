@@ -370,6 +370,10 @@ func (r *runner) logStart() {
 }
 
 func (r *runner) logConnected(sec float64) {
+	if r.cfg.session() == SessionPerReport {
+		r.log().Info("load: sending; per-report devices connect for each report", "seconds", fmt.Sprintf("%.2f", sec))
+		return
+	}
 	p := snapshot(r.lives, r.cfg.Devices, 0)
 	r.log().Info("load: connect phase over, sending", "connected", p.EverConn, "failed", int64(r.cfg.Devices)-p.EverConn,
 		"failed_attempts", p.ConnErrors, "seconds", fmt.Sprintf("%.2f", sec))

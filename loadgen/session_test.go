@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // sessionConfig is a few devices reporting every 200 ms: a frame of 4
@@ -102,4 +104,32 @@ func TestSessionConfig_Failure(t *testing.T) {
 	f(func(c *Config) { c.Transport, c.NATBinding = UDP, "maybe" })
 	f(func(c *Config) { c.KeepAlive = time.Millisecond })
 	f(func(c *Config) { c.Session, c.KeepAlive = SessionPerReport, time.Second })
+}
+
+// TestKeepAliveOptions: --keepalive turns SO_KEEPALIVE on with the
+// interval as idle time and probe interval.
+func TestKeepAliveOptions(t *testing.T) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	c := DefaultConfig()
+	c.KeepAlive = 7 * time.Second
+	r := &runner{cfg: &c}
+	if err := r.setKeepAlive(fd); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range [][3]int{{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1}, {unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 7}, {unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 7}} {
+		if v, err := unix.GetsockoptInt(fd, o[0], o[1]); err != nil || v != o[2] {
+			t.Fatalf("option %d/%d = %d (%v), want %d", o[0], o[1], v, err, o[2])
+		}
+	}
+	if k := c.keepAliveConfig(); !k.Enable || k.Idle != 7*time.Second {
+		t.Fatalf("dialer keep-alive %+v", k)
+	}
+	c.KeepAlive = 0
+	if k := c.keepAliveConfig(); k.Enable {
+		t.Fatal("keep-alive on without --keepalive")
+	}
 }
