@@ -5,7 +5,7 @@ PKGS      := ./...
 FUZZTIME  ?= 20000x
 BENCHTIME ?= 1s
 
-.PHONY: all build run test race vet lint bench bench-ack bench-quick bench-server bench-go fuzz dist clean
+.PHONY: all build run test race vet lint bench bench-ack bench-devices bench-quick bench-server bench-go fuzz dist clean
 
 all: build
 
@@ -54,6 +54,13 @@ bench: build
 BENCH_ACK_OUT ?= bench/results/$(shell date -u +%F)-acked
 bench-ack: build
 	$(BIN) bench --suite acked --out $(BENCH_ACK_OUT)
+
+# Device profiles (bench/suites/devices.yaml): duty-cycled devices, every
+# transport and session mode, on the cellular links: about 46 minutes.
+# Report: $(BENCH_DEV_OUT)/report.md.
+BENCH_DEV_OUT ?= bench/results/$(shell date -u +%F)-devices
+bench-devices: build
+	$(BIN) bench --suite devices --out $(BENCH_DEV_OUT)
 
 # A smoke run of the runner, under a minute.
 bench-quick: build

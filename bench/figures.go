@@ -2,6 +2,7 @@ package bench
 
 import (
 	"github.com/fleetwire/fleetwire/bench/cost"
+	"github.com/fleetwire/fleetwire/bench/linkemu"
 	"github.com/fleetwire/fleetwire/loadgen"
 	"github.com/fleetwire/fleetwire/server"
 	"github.com/fleetwire/fleetwire/server/sink"
@@ -102,8 +103,9 @@ type Figures struct {
 	WireUpPerReading   float64 `json:"wire_up_bytes_per_reading"`
 	WireDownPerReading float64 `json:"wire_down_bytes_per_reading"`
 	WirePerReading     float64 `json:"wire_bytes_per_reading"` // up + down
-	// Veth cross-check (netns only): IP bytes that crossed the link,
-	// (bytes - 14*packets) of /proc/net/dev, per delivered reading. Up is
+	// Veth cross-check (netns and emulated links): IP bytes that crossed
+	// the link, (bytes - 14*packets) of /proc/net/dev (the emulator's TUN
+	// counts IP bytes as they are), per delivered reading. Up is
 	// what the client end transmitted, down what the server end did.
 	VethUpPerReading   *float64 `json:"veth_up_bytes_per_reading,omitempty"`
 	VethDownPerReading *float64 `json:"veth_down_bytes_per_reading,omitempty"`
@@ -225,8 +227,14 @@ func Compute(s *Scenario, c *Counters) Figures {
 	f.WireUpPerReading, f.WireDownPerReading = div(up, d), div(down, d)
 	f.WirePerReading = f.WireUpPerReading + f.WireDownPerReading
 	if c.ClientIf != nil && c.ServerIf != nil {
-		vu := div(float64(c.ClientIf.TxBytes-ethHeader*c.ClientIf.TxPackets), d)
-		vd := div(float64(c.ServerIf.TxBytes-ethHeader*c.ServerIf.TxPackets), d)
+		// A veth counts Ethernet frames; the emulator's TUN counts IP
+		// packets already (emuLink.ifs).
+		hdr := int64(ethHeader)
+		if _, err := linkemu.ProfileByName(s.Profile); err == nil {
+			hdr = 0
+		}
+		vu := div(float64(c.ClientIf.TxBytes-hdr*c.ClientIf.TxPackets), d)
+		vd := div(float64(c.ServerIf.TxBytes-hdr*c.ServerIf.TxPackets), d)
 		f.VethUpPerReading, f.VethDownPerReading = &vu, &vd
 	}
 	f.ServerCPUNsPerReading = div(float64(c.ServerCPU.SchedNs), d)

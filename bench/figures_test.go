@@ -144,3 +144,19 @@ func TestCompute_UDPAck(t *testing.T) {
 		t.Error("ack figures without acknowledged delivery")
 	}
 }
+
+// TestCompute_LinkHeaders: a veth's counters carry 14 B of Ethernet per
+// packet, the emulator's TUN none.
+func TestCompute_LinkHeaders(t *testing.T) {
+	f := func(profile string, want float64) {
+		t.Helper()
+		c := &Counters{Gen: loadgen.Report{ReadingsSent: 10}, Srv: server.TransportStats{Readings: 10},
+			ClientIf: &IfCounters{TxBytes: 1000, TxPackets: 10}, ServerIf: &IfCounters{TxBytes: 200, TxPackets: 5}}
+		fig := Compute(&Scenario{Transport: "udp", Rate: 1, Channels: 1, Profile: profile}, c)
+		if got := *fig.VethUpPerReading + *fig.VethDownPerReading; got != want {
+			t.Fatalf("%s: link %g B per reading, want %g", profile, got, want)
+		}
+	}
+	f("lte-m", (1000-140+200-70)/10.0)
+	f("nbiot-emu", 1200/10.0)
+}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -39,7 +40,25 @@ type Scenario struct {
 	// Engines, when set, are the only engines the scenario runs on (of
 	// those the run was given); nil means all of them.
 	Engines []string `json:"engines,omitempty"`
+	// Session is how a device holds its connection (docs/load.md,
+	// "Session modes"): "" or persistent; per-report (tcp, tls: a
+	// connection per report; udp, udp+ack: a new source port per report,
+	// the NAT binding lost; dtls: a session per report); per-report+resume
+	// (tls, dtls: the session resumed). KeepAlive is the TCP keep-alive
+	// interval of persistent tcp and tls devices (0: off).
+	Session   string        `json:"session,omitempty"`
+	KeepAlive time.Duration `json:"keepalive_ns,omitempty"`
 }
+
+// Session modes of a scenario.
+const (
+	SessionPersistent = "persistent"
+	SessionPerReport  = "per-report"
+	SessionResume     = "per-report+resume"
+)
+
+// SessionMode is the scenario's session mode, persistent when unset.
+func (s *Scenario) SessionMode() string { return cmp.Or(s.Session, SessionPersistent) }
 
 // ackSuffix marks a transport with acknowledged delivery: the generator
 // runs with --ack, the server with the file sink.
@@ -70,6 +89,12 @@ func (s *Scenario) ID() string {
 	}
 	if s.AckDrain > 0 {
 		id += "/ackdrain" + s.AckDrain.String()
+	}
+	if s.Session != "" && s.Session != SessionPersistent {
+		id += "/" + s.Session
+	}
+	if s.KeepAlive > 0 {
+		id += "/ka" + s.KeepAlive.String()
 	}
 	if s.Name != "" {
 		id = s.Name + ":" + id
@@ -141,6 +166,31 @@ func (s *Scenario) validate() error {
 	if s.Profile == "" {
 		bad("no profile")
 	}
+	switch s.SessionMode() {
+	case SessionPersistent:
+	case SessionPerReport:
+		if s.Transport == "tcp+ack" {
+			bad("session per-report: not for tcp+ack (the generator's per-report connections do not wait for acks)")
+		}
+		if s.Rate == 0 {
+			bad("session per-report needs rate > 0: a report is the frames due together")
+		}
+		if s.UDPSockets > 0 {
+			bad("session per-report and udp_sockets: a shared socket has no NAT binding of its own")
+		}
+	case SessionResume:
+		if s.Transport != "tls" && s.Transport != "dtls" {
+			bad("session %s: for tls and dtls", s.Session)
+		}
+		if s.Rate == 0 {
+			bad("session %s needs rate > 0", s.Session)
+		}
+	default:
+		bad("session %q: want %s, %s or %s", s.Session, SessionPersistent, SessionPerReport, SessionResume)
+	}
+	if s.KeepAlive != 0 && (s.KeepAlive < time.Second || s.SessionMode() != SessionPersistent || s.Wire() != "tcp" && s.Wire() != "tls") {
+		bad("keepalive %v: at least 1s, for persistent tcp and tls", s.KeepAlive)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("scenario %s: %w", s.ID(), err)
 	}
@@ -183,6 +233,12 @@ type Group struct {
 	AckDrain   yDuration `yaml:"ack_drain"`  // +ack transports only
 	// Engines restricts the group's scenarios to these engines.
 	Engines list[string] `yaml:"engines"`
+	// Session multiplies out like Transport: persistent, per-report,
+	// per-report+resume. A mode a transport does not have (resume on tcp
+	// or udp) is skipped for it, not an error, so one group can cross
+	// every transport with every mode.
+	Session   list[string] `yaml:"session"`
+	KeepAlive yDuration    `yaml:"keepalive"` // persistent tcp and tls only
 }
 
 // builtin are the values of fields neither a group nor the defaults set.
@@ -301,25 +357,37 @@ func (m *Matrix) Scenarios() ([]Scenario, error) {
 					for _, dev := range pick(g.Devices, d.Devices, builtin.Devices) {
 						for _, r := range pick(g.Rate, d.Rate, builtin.Rate) {
 							for _, p := range pick(g.Profile, d.Profile, builtin.Profile) {
-								s := Scenario{
-									Name: name, Transport: strings.ToLower(tr), Codec: cd, Batch: b, Devices: dev, Rate: r, Profile: p,
-									Channels:   first(g.Channels, d.Channels, builtin.Channels),
-									Duration:   time.Duration(first(g.Duration, d.Duration, builtin.Duration)),
-									Samples:    first(g.Samples, d.Samples, builtin.Samples),
-									UDPSockets: first(g.UDPSockets, d.UDPSockets, builtin.UDPSockets),
-									Drain:      time.Duration(first(g.Drain, d.Drain, builtin.Drain)),
-									Engines:    pick(g.Engines, d.Engines),
-								}
-								if s.Acked() {
-									s.AckWindow = first(g.AckWindow, d.AckWindow)
-									s.AckDrain = time.Duration(first(g.AckDrain, d.AckDrain))
-								}
-								if err := s.validate(); err != nil {
-									return nil, fmt.Errorf("group %d: %w", gi+1, err)
-								}
-								if id := s.ID(); !seen[id] {
-									seen[id] = true
-									out = append(out, s)
+								for _, sess := range pick(g.Session, d.Session, list[string]{SessionPersistent}) {
+									if !sessionFits(strings.ToLower(tr), sess) {
+										continue
+									}
+									if sess == SessionPersistent {
+										sess = "" // the default: scenarios and IDs as before
+									}
+									s := Scenario{
+										Session: sess,
+										Name:    name, Transport: strings.ToLower(tr), Codec: cd, Batch: b, Devices: dev, Rate: r, Profile: p,
+										Channels:   first(g.Channels, d.Channels, builtin.Channels),
+										Duration:   time.Duration(first(g.Duration, d.Duration, builtin.Duration)),
+										Samples:    first(g.Samples, d.Samples, builtin.Samples),
+										UDPSockets: first(g.UDPSockets, d.UDPSockets, builtin.UDPSockets),
+										Drain:      time.Duration(first(g.Drain, d.Drain, builtin.Drain)),
+										Engines:    pick(g.Engines, d.Engines),
+									}
+									if s.Acked() {
+										s.AckWindow = first(g.AckWindow, d.AckWindow)
+										s.AckDrain = time.Duration(first(g.AckDrain, d.AckDrain))
+									}
+									if sess == "" && (s.Wire() == "tcp" || s.Wire() == "tls") {
+										s.KeepAlive = time.Duration(first(g.KeepAlive, d.KeepAlive))
+									}
+									if err := s.validate(); err != nil {
+										return nil, fmt.Errorf("group %d: %w", gi+1, err)
+									}
+									if id := s.ID(); !seen[id] {
+										seen[id] = true
+										out = append(out, s)
+									}
 								}
 							}
 						}
@@ -340,4 +408,16 @@ func Profiles(ss []Scenario) []string {
 		}
 	}
 	return ps
+}
+
+// sessionFits reports whether a group's session mode applies to a
+// transport: resumption only to tls and dtls, per-report not to tcp+ack.
+func sessionFits(transport, session string) bool {
+	switch session {
+	case SessionResume:
+		return transport == "tls" || transport == "dtls"
+	case SessionPerReport:
+		return transport != "tcp+ack"
+	}
+	return true
 }

@@ -137,7 +137,7 @@ func TestSuites(t *testing.T) {
 			t.Fatalf("%s: %d scenarios, %v", name, len(ss), err)
 		}
 		for _, s := range ss {
-			if s.Acked() && name != "acked" {
+			if s.Acked() && name != "acked" && name != "devices" {
 				t.Errorf("suite %s has %s: acknowledged delivery is the acked suite's", name, s.ID())
 			}
 			if name == "acked" && !slices.Equal(s.RunsOn(Engines), []string{"gnet"}) {
@@ -147,5 +147,48 @@ func TestSuites(t *testing.T) {
 	}
 	if _, err := Suite("nope"); err == nil {
 		t.Fatal("unknown suite accepted")
+	}
+}
+
+// TestMatrixSessions: session modes multiply out, skipping the modes a
+// transport does not have, and reach the generator's flags.
+func TestMatrixSessions(t *testing.T) {
+	m, err := ParseMatrix([]byte(`
+name: t
+defaults: {devices: 2, rate: 0.5, duration: 10s}
+groups:
+  - transport: [udp, udp+ack, tcp, tcp+ack, tls]
+    session: [persistent, per-report, per-report+resume]
+    keepalive: 30s
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := m.Scenarios()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	o := &Options{Exe: "fw", WorkDir: t.TempDir()}
+	for _, s := range ss {
+		args := strings.Join(genArgs(o, &s, "x:1", "x", "j"), " ")
+		flags := ""
+		for _, f := range []string{"--session per-report", "--tls-resume", "--nat-binding lose", "--keepalive 30s"} {
+			if strings.Contains(args, f) {
+				flags += " " + f
+			}
+		}
+		got = append(got, s.ID()+flags)
+	}
+	want := []string{
+		"udp/text/b1/2d@0.5/s/loopback", "udp/text/b1/2d@0.5/s/loopback/per-report --nat-binding lose",
+		"udp+ack/text/b1/2d@0.5/s/loopback", "udp+ack/text/b1/2d@0.5/s/loopback/per-report --nat-binding lose",
+		"tcp/text/b1/2d@0.5/s/loopback/ka30s --keepalive 30s", "tcp/text/b1/2d@0.5/s/loopback/per-report --session per-report",
+		"tcp+ack/text/b1/2d@0.5/s/loopback/ka30s --keepalive 30s",
+		"tls/text/b1/2d@0.5/s/loopback/ka30s --keepalive 30s", "tls/text/b1/2d@0.5/s/loopback/per-report --session per-report",
+		"tls/text/b1/2d@0.5/s/loopback/per-report+resume --session per-report --tls-resume",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

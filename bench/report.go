@@ -216,6 +216,7 @@ func (r *Report) writeMarkdown(w io.Writer) error {
 	fmt.Fprintln(w, "Each scenario ran `fleetwire serve --sink none` and `fleetwire load --json` as two processes of the same binary, once with `--engine gnet` and once with `--engine std`, back to back (the order alternating from one scenario to the next), each measured alone; a scenario whose group names engines ran on those only. The tcp+ack and udp+ack scenarios ran `fleetwire serve --sink files` and `fleetwire load --ack` (see \"Acknowledged delivery\"). The machine is shared and noisy: CPU figures move by tens of percent between runs; bytes and loss do not.")
 	fmt.Fprintln(w)
 	r.writeCheapest(w)
+	r.writeDevices(w)
 	r.writeAckTargets(w)
 	r.writeHeadline(w)
 	r.writeDTLS(w)

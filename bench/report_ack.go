@@ -34,9 +34,17 @@ func (s *Scenario) fleet() string {
 	return f
 }
 
-// choice is what a fleet picks: transport x codec x batch.
+// choice is what a fleet picks: transport x codec x batch, and the
+// session mode when it is not persistent.
 func (s *Scenario) choice() string {
-	return fmt.Sprintf("%s %s b%d", s.Transport, s.Codec, s.Batch)
+	c := fmt.Sprintf("%s %s b%d", s.Transport, s.Codec, s.Batch)
+	if m := s.SessionMode(); m != SessionPersistent {
+		c += " " + m
+	}
+	if s.KeepAlive > 0 {
+		c += " keep-alive " + s.KeepAlive.String()
+	}
+	return c
 }
 
 // lostOnAny reports whether scenario id lost readings on any engine it
@@ -74,17 +82,7 @@ func (r *Report) writeCheapest(w io.Writer) {
 		if len(xs) < 2 {
 			continue
 		}
-		slices.SortStableFunc(xs, func(a, b *Result) int {
-			return cmpFloat(a.Figures.WirePerReading, b.Figures.WirePerReading)
-		})
-		best := xs[0]
-		var zero *Result
-		for _, x := range xs {
-			if !r.lostOnAny(x.Scenario.ID()) {
-				zero = x
-				break
-			}
-		}
+		zero, best := r.cheapest(xs, func(x *Result) float64 { return x.Figures.WirePerReading })
 		z := []string{"none of " + strconv.Itoa(len(xs)), "-"}
 		if zero != nil {
 			z = []string{"**" + zero.Scenario.choice() + "**", f2(zero.Figures.WirePerReading)}
@@ -118,7 +116,7 @@ func (r *Report) plain(s *Scenario, e string) *Result {
 	for i := range r.Results {
 		x := &r.Results[i]
 		p := &x.Scenario
-		if x.Engine == e && x.ok() && !p.Acked() && p.Transport == s.Wire() && p.Codec == s.Codec && p.Batch == s.Batch &&
+		if x.Engine == e && x.ok() && !p.Acked() && p.Transport == s.Wire() && p.Codec == s.Codec && p.Batch == s.Batch && p.SessionMode() == s.SessionMode() &&
 			p.Profile == s.Profile && p.fleet() == s.fleet() {
 			return x
 		}

@@ -259,6 +259,24 @@ func genArgs(o *Options, s *Scenario, target, host, jsonPath string) []string {
 			args = append(args, "--ack-drain", s.AckDrain.String())
 		}
 	}
+	switch mode := s.SessionMode(); {
+	case mode == SessionPersistent:
+		if s.KeepAlive > 0 {
+			args = append(args, "--keepalive", s.KeepAlive.String())
+		}
+	case s.Wire() == "udp":
+		args = append(args, "--nat-binding", "lose")
+	case s.Wire() == "dtls":
+		args = append(args, "--dtls-per-report")
+		if mode == SessionResume {
+			args = append(args, "--dtls-resume")
+		}
+	default: // tcp, tls
+		args = append(args, "--session", "per-report")
+		if mode == SessionResume {
+			args = append(args, "--tls-resume")
+		}
+	}
 	if s.Wire() == "tls" {
 		cert, _, _ := tlsFiles(o.WorkDir, host)
 		args = append(args, "--tls-ca", cert)

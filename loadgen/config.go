@@ -101,6 +101,16 @@ type Config struct {
 	DTLSPerReport bool
 	DTLSResume    bool
 
+	// Session modes (session.go): Session is persistent (the default) or
+	// per-report (TCP and TLS: a connection per report), TLSResume resumes
+	// a per-report TLS device's session from a ticket, NATBinding is keep
+	// or lose (UDP: a new source port per report), KeepAlive the TCP
+	// keep-alive interval of persistent TCP and TLS connections (0: off).
+	Session    Session
+	TLSResume  bool
+	NATBinding string
+	KeepAlive  time.Duration
+
 	AllowRemote bool
 	Procs       int // worker processes; <= 1 runs in this process
 
@@ -259,6 +269,7 @@ func (c *Config) validate() error {
 	if c.Ack {
 		c.validateAck(bad)
 	}
+	c.validateSession(bad)
 	return errors.Join(errs...)
 }
 

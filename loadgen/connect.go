@@ -87,6 +87,11 @@ func (r *runner) prepareSocket(fd, num, ti, typ int) error {
 			return err
 		}
 	}
+	if typ == unix.SOCK_STREAM {
+		if err := r.setKeepAlive(fd); err != nil {
+			return err
+		}
+	}
 	src, ok := r.tgts.source(num, ti)
 	if !ok {
 		return nil

@@ -1,6 +1,8 @@
 package loadgen
 
 import (
+	"crypto/tls"
+
 	"github.com/fleetwire/fleetwire/codec"
 	"github.com/fleetwire/fleetwire/codec/framing"
 )
@@ -57,6 +59,8 @@ type device struct {
 	sock     int32 // --udp-sockets: index of the shared socket
 
 	dtlsSessions *sessionStore // DTLS with Resume: the session to resume
+	tlsConf      *tls.Config   // TLS with TLSResume: its own session cache
+	tlsConfTgt   int32         // the target tlsConf is for
 
 	// Target: the index of the receiver it sends to. It starts at num mod
 	// the number of targets and, with Ack, moves on when one fails.

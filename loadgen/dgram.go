@@ -3,6 +3,7 @@ package loadgen
 import (
 	"errors"
 	"fmt"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -14,7 +15,22 @@ import (
 // emitDatagrams sends each frame in l.out as its own datagram from d's
 // socket. A datagram the kernel refuses is a send error: the device moves
 // on, as a real one would, and the receiver sees the gap.
+//
+// A report (data frames) from a device whose NAT binding is lost
+// (Config.NATBinding) leaves from a new socket, so from a new source
+// port; its radio-on time is that of its writes.
 func (l *loop) emitDatagrams(d *device, now int64) {
+	report := l.hasData()
+	if report && l.r.cfg.NATBinding == NATLose && d.frames > 0 {
+		if err := l.rebind(d); err != nil {
+			l.tally.sendErrors["rebind_"+reason(err)]++
+		}
+	}
+	var t0 time.Time
+	if report {
+		t0 = time.Now()
+		defer func() { recordLateness(l.tally.radioOn, int64(time.Since(t0))) }()
+	}
 	start := 0
 	for i := range l.marks {
 		m := &l.marks[i]
@@ -295,4 +311,39 @@ func (l *loop) udpRefused(id int32, now int64) {
 	}
 	a.snd.Reconnected()
 	l.armNext(id, now) // the resends leave on the next tick
+}
+
+// hasData reports whether l.out holds a data frame.
+func (l *loop) hasData() bool {
+	for i := range l.marks {
+		if l.marks[i].kind == markData {
+			return true
+		}
+	}
+	return false
+}
+
+// rebind gives UDP device d a new socket, connected to its target as the
+// old one was: a new source port, as after a NAT binding expired. The
+// old socket is closed (which takes it out of the epoll set).
+func (l *loop) rebind(d *device) error {
+	ti := int(d.tgt)
+	fd, err := unix.Socket(l.r.tgts.list[ti].family(), unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err = l.r.prepareSocket(fd, d.num, ti, unix.SOCK_DGRAM); err == nil {
+		err = unix.Connect(fd, l.sas[ti])
+	}
+	if err == nil {
+		err = l.ctl(unix.EPOLL_CTL_ADD, fd, d.lid, unix.EPOLLIN)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return err
+	}
+	unix.Close(d.fd)
+	d.fd = fd
+	l.tally.sessions++
+	return nil
 }

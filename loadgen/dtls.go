@@ -298,7 +298,8 @@ func (quietLog) Errorf(string, ...any) {}
 // perReport is the sender goroutine of a DTLS device whose every report
 // is a session of its own (Config.DTLSPerReport): at each due time a
 // handshake (resumed with DTLSResume), the report's frames, close_notify;
-// its end-of-stream goes the same way.
+// its end-of-stream goes the same way. Per-report TCP and TLS devices
+// (Config.Session) run here too (streamSession).
 func (t *tlsRun) perReport(ctx context.Context, d *device) {
 	s := &t.r.sched
 	w := &tlsWriter{t: t, d: d, framer: newFramer(t.r), kick: make(chan struct{}, 1)}
@@ -322,20 +323,33 @@ func (t *tlsRun) perReport(ctx context.Context, d *device) {
 			break
 		}
 		w.sendDue()
-		w.session(ctx)
+		w.report(ctx)
 	}
 	w.reset()
 	w.appendEOS()
-	w.session(ctx)
+	w.report(ctx)
 	t.live.finished.Add(1)
 }
 
-// session sends what w holds in a session of its own.
+// report sends what w holds in a session of its own: DTLS here, TCP and
+// TLS in streamSession.
+func (w *tlsWriter) report(ctx context.Context) {
+	if w.t.dtls == nil {
+		w.streamSession(ctx)
+		return
+	}
+	w.session(ctx)
+}
+
+// session sends what w holds in a DTLS session of its own and records
+// the radio-on time, handshake to close_notify.
 func (w *tlsWriter) session(ctx context.Context) {
 	t, d := w.t, w.d
 	if len(w.out) == 0 {
 		return
 	}
+	start := time.Now()
+	defer func() { t.count(func(tl *tally) { recordLateness(tl.radioOn, int64(time.Since(start))) }) }()
 	conn := t.dial(ctx, d)
 	if conn == nil {
 		t.mu.Lock()
@@ -343,6 +357,7 @@ func (w *tlsWriter) session(ctx context.Context) {
 		t.mu.Unlock()
 		return
 	}
+	t.sessionOpened(conn)
 	w.c = &tlsConn{conn: conn, closed: make(chan struct{})}
 	t.live.connected.Add(1)
 	if !d.everUp {

@@ -77,6 +77,10 @@ type Report struct {
 	// DTLS: what the devices' sockets carried, handshakes included.
 	DTLS *DTLSReport `json:"dtls,omitempty"`
 
+	// Session: how devices held their connections, and the radio-on time
+	// per report (session.go).
+	Session *SessionReport `json:"session,omitempty"`
+
 	// Targets split the totals by receiver, in --tcp/--udp/--tls order:
 	// one entry for a run against one address.
 	Targets []TargetReport `json:"targets"`
@@ -269,7 +273,11 @@ func Merge(parts []*Report) (*Report, error) {
 		m.AckReport = &AckReport{AckWindow: a.AckWindow, AckMaxBatch: a.AckMaxBatch, AckMinRTOMs: a.AckMinRTOMs, AckDrainSeconds: a.AckDrainSeconds}
 		ackHist = newLatenessHist()
 	}
-	hist := newLatenessHist()
+	hist, radioHist := newLatenessHist(), newLatenessHist()
+	if p0.Session != nil {
+		ps := *p0.Session
+		m.Session = &SessionReport{Mode: ps.Mode, TLSResume: ps.TLSResume, NATBinding: ps.NATBinding, KeepAliveSeconds: ps.KeepAliveSeconds}
+	}
 	if p0.DTLS != nil {
 		d := *p0.DTLS
 		m.DTLS = &DTLSReport{Version: d.Version, Auth: d.Auth, PerReport: d.PerReport, Resume: d.Resume}
@@ -323,9 +331,19 @@ func Merge(parts []*Report) (*Report, error) {
 		if err := mergeHist(hist, p.Lateness.Histogram); err != nil {
 			return nil, fmt.Errorf("merge: lateness histogram: %w", err)
 		}
+		if ps, ms := p.Session, m.Session; ps != nil && ms != nil {
+			ms.Connects += ps.Connects
+			ms.Resumed += ps.Resumed
+			if err := mergeHist(radioHist, ps.RadioOn.Histogram); err != nil {
+				return nil, fmt.Errorf("merge: radio-on histogram: %w", err)
+			}
+		}
 	}
 	m.sortDevices()
 	setLateness(&m.Lateness, hist)
+	if m.Session != nil {
+		setSession(m.Session, radioHist)
+	}
 	if m.AckReport != nil {
 		setLateness(&m.AckLatency, ackHist)
 	}
@@ -354,6 +372,19 @@ func (r *Report) WriteSummary(w io.Writer) error {
 		for _, t := range r.Targets {
 			row("  to "+t.Target, "%d devices (%d connected), %d frames, %d readings (%.0f/s), %d data bytes, %d frames dropped, %d end-of-stream",
 				t.Devices, t.DevicesConnected, t.FramesSent, t.ReadingsSent, t.ReadingsPerSecond, t.DataBytesSent, t.FramesDropped, t.EOSSent)
+		}
+	}
+	if s := r.Session; s != nil && (s.Mode != SessionPersistent || s.NATBinding == NATLose || s.KeepAliveSeconds > 0 || s.RadioOn.Count > 0) {
+		how := fmt.Sprintf("%s, %d connects (%d TLS resumed)", s.Mode, s.Connects, s.Resumed)
+		if s.NATBinding != "" {
+			how += ", NAT binding " + s.NATBinding
+		}
+		if s.KeepAliveSeconds > 0 {
+			how += fmt.Sprintf(", keep-alive %gs", s.KeepAliveSeconds)
+		}
+		row("session", "%s", how)
+		if s.RadioOn.Count > 0 {
+			row("  radio on", "%d reports; mean %s p50 %s p99 %s", s.RadioOn.Count, us(int64(s.RadioOn.MeanUs)), us(s.RadioOn.P50Us), us(s.RadioOn.P99Us))
 		}
 	}
 	if d := r.DTLS; d != nil {

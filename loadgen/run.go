@@ -54,6 +54,8 @@ type runner struct {
 	// given up; it must eventually send the send phase's start time (unix
 	// ns) on start. Workers use it to start together with their siblings.
 	awaitStart func(start chan<- int64)
+
+	radioOn *hdrhistogram.Histogram // the loops' radio-on times, merged (addLoop)
 }
 
 // requestStart arranges for the send phase's start (unix ns) to arrive on
@@ -99,7 +101,7 @@ func runLocal(ctx context.Context, cfg *Config, progress func(Progress), awaitSt
 	if err := checkSockets(cfg.sockets(), 1); err != nil {
 		return nil, fmt.Errorf("loadgen: %w", err)
 	}
-	if cfg.Transport == TLS || cfg.Transport == DTLS {
+	if cfg.Transport == TLS || cfg.Transport == DTLS || cfg.perReport() {
 		return r.runTLS(ctx, progress)
 	}
 	return r.runLoops(ctx, progress)
@@ -224,6 +226,7 @@ func (r *runner) runLoops(ctx context.Context, progress func(Progress)) (*Report
 		setLateness(&rep.AckLatency, ackHist)
 	}
 	setLateness(&rep.Lateness, hist)
+	setSession(rep.Session, r.radioOn)
 	rep.sortDevices()
 	rep.finish()
 	r.logDone(rep)
@@ -268,6 +271,7 @@ func (r *runner) coordinate(ctx context.Context, nloops int, done <-chan struct{
 
 func (r *runner) newReport(started time.Time, connectSec float64) *Report {
 	c := r.cfg
+	r.radioOn = newLatenessHist()
 	return &Report{
 		Transport: string(c.Transport), Target: c.Addr, Codec: c.Codec.String(), Batch: c.Batch,
 		Channels: r.sched.channels, Signal: c.Signal, RatePerDevice: c.Rate, Devices: c.Devices,
@@ -283,6 +287,7 @@ func (r *runner) newReport(started time.Time, connectSec float64) *Report {
 		MaxRSSBytes:        maxRSS(),
 		PerDevice:          make([]DeviceReport, 0, c.Devices),
 		AckReport:          c.newAckReport(),
+		Session:            c.newSessionReport(),
 	}
 }
 
@@ -304,6 +309,11 @@ func (r *runner) addLoop(rep *Report, l *loop, hist, ackHist *hdrhistogram.Histo
 	rep.BytesSent += l.live.bytes.Load()
 	rep.LoopCPUSeconds += l.cpu.Seconds()
 	hist.Merge(t.lateness)
+	if rep.Session != nil {
+		rep.Session.Connects += t.sessions
+		rep.Session.Resumed += t.resumed
+		r.radioOn.Merge(t.radioOn)
+	}
 	if rep.AckReport != nil {
 		rep.AckReport.addTally(t)
 		ackHist.Merge(t.ackLatency)
@@ -360,6 +370,10 @@ func (r *runner) logStart() {
 }
 
 func (r *runner) logConnected(sec float64) {
+	if r.cfg.session() == SessionPerReport {
+		r.log().Info("load: sending; per-report devices connect for each report", "seconds", fmt.Sprintf("%.2f", sec))
+		return
+	}
 	p := snapshot(r.lives, r.cfg.Devices, 0)
 	r.log().Info("load: connect phase over, sending", "connected", p.EverConn, "failed", int64(r.cfg.Devices)-p.EverConn,
 		"failed_attempts", p.ConnErrors, "seconds", fmt.Sprintf("%.2f", sec))

@@ -30,6 +30,8 @@ type sink struct {
 	kicked   bool
 	errs     []string
 	datagram int
+	accepts  int                     // TCP and TLS connections accepted
+	ports    map[string]map[int]bool // UDP: each device's source ports
 }
 
 type sinkDev struct {
@@ -82,6 +84,7 @@ func (s *sink) listenTCP(conf *tls.Config) string {
 			}
 			s.mu.Lock()
 			s.open++
+			s.accepts++
 			s.mu.Unlock()
 			go s.serveConn(c)
 		}
@@ -222,6 +225,13 @@ func (s *sink) frame(b *codec.Batch, fr []byte, c net.Conn, addr *net.UDPAddr) {
 		d := s.dev(f.Device)
 		if addr != nil {
 			d.addr, d.binary = addr, f.Format != codec.FormatText
+			if s.ports == nil {
+				s.ports = map[string]map[int]bool{}
+			}
+			if s.ports[string(f.Device)] == nil {
+				s.ports[string(f.Device)] = map[int]bool{}
+			}
+			s.ports[string(f.Device)][addr.Port] = true
 		}
 		if f.Seq != d.nextSeq {
 			d.gaps++

@@ -61,6 +61,10 @@ type tally struct {
 	ackDrainTimeouts          uint64 // devices whose wait for acknowledgements ran out
 	failovers                 uint64
 	ackLatency                *hdrhistogram.Histogram // µs, per acknowledged flight
+
+	// Sessions (session.go).
+	sessions, resumed uint64                  // per-report connections or UDP sockets opened; TLS resumptions
+	radioOn           *hdrhistogram.Histogram // µs, per report
 }
 
 func newTally() *tally {
@@ -73,6 +77,7 @@ func newTally() *tally {
 		downlinkErrors:  map[string]uint64{},
 		lateness:        newLatenessHist(),
 		ackLatency:      newLatenessHist(),
+		radioOn:         newLatenessHist(),
 	}
 }
 

@@ -80,9 +80,10 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 	var confs []*tls.Config
 	var ds *dtlsSetup
 	var err error
-	if c.Transport == DTLS {
+	switch c.Transport {
+	case DTLS:
 		ds, err = r.dtlsSetup()
-	} else {
+	case TLS:
 		confs, err = r.tlsConfigs()
 	}
 	if err != nil {
@@ -113,7 +114,7 @@ func (r *runner) runTLS(ctx context.Context, progress func(Progress)) (*Report, 
 	var wg sync.WaitGroup
 	t.ready.Add(len(devs))
 	for i := range devs {
-		if c.DTLSPerReport {
+		if c.DTLSPerReport || c.perReport() {
 			wg.Go(func() { t.perReport(ctx, &devs[i]) })
 		} else {
 			wg.Go(func() { t.device(ctx, &devs[i]) })
@@ -175,6 +176,7 @@ wait:
 		setLateness(&rep.AckLatency, ackHist)
 	}
 	setLateness(&rep.Lateness, hist)
+	setSession(rep.Session, r.radioOn)
 	if ds != nil {
 		rep.DTLS = ds.report(*c)
 	}
@@ -268,7 +270,7 @@ func (t *tlsRun) dialOnce(ctx context.Context, d *device) (secConn, error) {
 	if t.dtls != nil {
 		return t.dialDTLS(ctx, d)
 	}
-	nd := &net.Dialer{Timeout: c.ConnectTimeout}
+	nd := &net.Dialer{Timeout: c.ConnectTimeout, KeepAliveConfig: c.keepAliveConfig()}
 	ti := int(d.tgt)
 	if src, ok := t.r.tgts.source(d.num, ti); ok {
 		nd.LocalAddr = &net.TCPAddr{IP: src.AsSlice()}
@@ -282,7 +284,10 @@ func (t *tlsRun) dialOnce(ctx context.Context, d *device) (secConn, error) {
 			return serr
 		}
 	}
-	td := &tls.Dialer{NetDialer: nd, Config: t.confs[ti]}
+	if c.Transport == TCP {
+		return t.dialTCP(ctx, nd, t.r.tgts.list[ti].addr.String())
+	}
+	td := &tls.Dialer{NetDialer: nd, Config: t.tlsConfigFor(d)}
 	conn, err := td.DialContext(ctx, "tcp", t.r.tgts.list[ti].addr.String())
 	if err != nil {
 		return nil, err

@@ -96,6 +96,7 @@ var flagBounds = map[string]map[string]bound{
 		"send-buffer":     atLeast(1 << 10),
 		"so-sndbuf":       atLeast(0).orZero("the kernel's default"),
 		"drain-timeout":   atLeast(0),
+		"keepalive":       atLeast(0),
 		"late-after":      above(0),
 		"ack-window":      between(1, codec.MaxAckWindow),
 		"ack-max-batch":   between(0, codec.DefaultMaxSamples).orZero("the default"),

@@ -74,6 +74,7 @@ which sequence numbers) and left unacknowledged.`,
   fleetwire load --tls 127.0.0.1:7443 --tls-ca ca.pem --devices 500 --duration 30s
   fleetwire load --dtls 127.0.0.1:5684 --dtls-psk-file keys.psk --devices 500 --rate 0.1 --batch 10 --duration 60s
   fleetwire load --dtls 127.0.0.1:5684 --dtls-psk-file keys.psk --dtls-per-report --dtls-resume --devices 100 --duration 60s
+  fleetwire load --tcp 127.0.0.1:7070 --session per-report --rate 0.1 --batch 6 --devices 100 --duration 5m
   fleetwire load --dtls 127.0.0.1:5684 --tls-ca ca.pem --dtls-version 1.3 --devices 100 --duration 60s
   fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --devices 2000 --rate 4 --duration 60s --json run.json
   fleetwire load --tcp 127.0.0.1:7070,127.0.0.1:7170 --ack --devices 1000 --rate 1 --duration 60s --json run.json`,
@@ -185,6 +186,10 @@ which sequence numbers) and left unacknowledged.`,
 	f.StringVar(&cfg.DTLSVersion, "dtls-version", "", "DTLS version: 1.2 (default: PSK with AES-128-CCM-8, certificates with ECDHE AES-128-GCM) or 1.3 (AES-128-GCM)")
 	f.BoolVar(&cfg.DTLSPerReport, "dtls-per-report", false, "DTLS: a session per report (handshake, the due frames, close_notify) instead of one per device")
 	f.BoolVar(&cfg.DTLSResume, "dtls-resume", false, "DTLS with --dtls-per-report: resume the device's first session (1.2 session id, 1.3 ticket) instead of a full handshake")
+	f.StringVar((*string)(&cfg.Session), "session", "persistent", "tcp, tls: persistent (one connection per device) or per-report (connect, hello, the report's frames, FIN, close)")
+	f.BoolVar(&cfg.TLSResume, "tls-resume", false, "TLS with --session per-report: resume the device's session from a ticket instead of a full handshake")
+	f.StringVar(&cfg.NATBinding, "nat-binding", "keep", "udp: keep (one source port) or lose (a new socket, so a new source port, per report)")
+	f.DurationVar(&cfg.KeepAlive, "keepalive", 0, "persistent tcp, tls: TCP keep-alive idle time and probe interval (0: off)")
 	f.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target outside loopback (127.0.0.0/8, ::1)")
 	f.StringVar(&jsonPath, "json", "", `write the report as JSON to this file ("-": stdout)`)
 	f.DurationVar(&cfg.ProgressEvery, "progress", cfg.ProgressEvery, "progress line interval on stderr (0: none)")

@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A device-profile scenario (its group's name starts with "device") is
+// a fleet of duty-cycled devices: each reports every Batch/Rate, one
+// frame of Batch samples, so Batch x Channels readings per report.
+
+func (s *Scenario) isDevice() bool { return strings.HasPrefix(s.Name, "device") && s.Rate > 0 }
+
+func (s *Scenario) reportInterval() time.Duration {
+	return time.Duration(float64(s.Batch) / s.Rate * float64(time.Second)).Round(time.Millisecond)
+}
+
+// device names the profile: its interval and readings per report.
+func (s *Scenario) device() string {
+	return fmt.Sprintf("every %v, %d readings", s.reportInterval(), s.Batch*s.Channels)
+}
+
+// linkPerReading is what crossed the link per delivered reading, both
+// ways: the link's counters when the profile has them (netns veth, the
+// emulator's TUN; handshakes, teardowns, keep-alives, retransmissions
+// and acknowledgements all included), else the server's socket figures.
+func linkPerReading(x *Result) float64 {
+	f := &x.Figures
+	if f.VethUpPerReading != nil && f.VethDownPerReading != nil {
+		return *f.VethUpPerReading + *f.VethDownPerReading
+	}
+	return f.WirePerReading
+}
+
+// cheapest returns the result with the fewest bytes that lost nothing on
+// any engine it ran on, and the one with the fewest bytes whatever it
+// lost; xs is sorted by bytes on return.
+func (r *Report) cheapest(xs []*Result, bytes func(*Result) float64) (zero, best *Result) {
+	slices.SortStableFunc(xs, func(a, b *Result) int { return cmpFloat(bytes(a), bytes(b)) })
+	for _, x := range xs {
+		if !r.lostOnAny(x.Scenario.ID()) {
+			zero = x
+			break
+		}
+	}
+	return zero, xs[0]
+}
+
+func radioOn(x *Result) (p50, p99, mean string) {
+	s := x.Counters.Gen.Session
+	if s == nil || s.RadioOn.Count == 0 {
+		return "-", "-", "-"
+	}
+	ms := func(us float64) string { return strconv.FormatFloat(us/1000, 'f', 1, 64) }
+	return ms(float64(s.RadioOn.P50Us)), ms(float64(s.RadioOn.P99Us)), ms(s.RadioOn.MeanUs)
+}
+
+// writeDevices: the device-profile table, every choice per device and
+// link, then the cheapest with zero loss and the cheapest in bytes.
+func (r *Report) writeDevices(w io.Writer) {
+	type key struct{ device, link string }
+	var keys []key
+	runs := map[key][]*Result{}
+	for _, s := range r.scenarios() {
+		x := r.find(s.ID(), "gnet")
+		if !s.isDevice() || x == nil || !x.ok() || x.Figures.Delivered == 0 {
+			continue
+		}
+		k := key{s.device(), s.Profile}
+		if _, ok := runs[k]; !ok {
+			keys = append(keys, k)
+		}
+		runs[k] = append(runs[k], x)
+	}
+	if len(keys) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "## Device profiles")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Duty-cycled devices: each reports every *interval* one frame of *batch* samples (so the batch is fixed by the profile: N = batch x channels readings per report). The choices are transport x codec x session mode: *persistent* keeps one connection (UDP: one socket, the NAT binding kept); *per-report* connects for each report (TCP: SYN, hello, frame, FIN both ways; TLS: a full handshake too; UDP: a new socket, a new source port, the binding lost), *per-report+resume* resumes the TLS session from a ticket. **link B** is what crossed the link per delivered reading, both directions, from the link's own counters (netns veth, or the emulator's TUN): handshakes, teardowns, retransmissions, acknowledgements and keep-alives are in it. **radio on** is per report, as the device measured it (`fleetwire load` JSON `session.radio_on`, docs/load.md): per-report TCP/TLS from the connect to the server's FIN; UDP from the report's first datagram to its last (its own transmission: a udp+ack device's wait for `#stored` is not in it); not measured for persistent TCP/TLS, whose radio never sleeps (or wakes for keep-alives). Gnet runs.")
+	fmt.Fprintln(w)
+	bytes := linkPerReading
+	var rows, best [][]string
+	for _, k := range keys {
+		xs := runs[k]
+		zero, least := r.cheapest(xs, bytes)
+		for _, x := range xs {
+			p50, p99, mean := radioOn(x)
+			var connects string
+			if s := x.Counters.Gen.Session; s != nil {
+				connects = strconv.FormatUint(s.Connects, 10)
+			}
+			rows = append(rows, []string{k.device, k.link, x.Scenario.choice(), f2(bytes(x)), f2(x.Figures.WirePerReading),
+				pct(x.Figures.LossPct), p50, p99, mean, connects})
+		}
+		z := []string{"none of " + strconv.Itoa(len(xs)), "-"}
+		if zero != nil {
+			z = []string{"**" + zero.Scenario.choice() + "**", f2(bytes(zero))}
+		}
+		best = append(best, []string{k.device, k.link, strconv.Itoa(len(xs)), z[0], z[1],
+			least.Scenario.choice(), f2(bytes(least)), pct(least.Figures.LossPct)})
+	}
+	fmt.Fprintln(w, "### The cheapest choice per device and link")
+	fmt.Fprintln(w)
+	table(w, []string{"device", "link", "choices", "cheapest with 0 lost", "link B", "least bytes", "link B", "its loss"}, best)
+	fmt.Fprintln(w, "### Every choice")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "*server B* is the server socket's figure (wire B of the tables below: TCP_INFO segments x 52 + bytes, datagrams x 28 + bytes), a cross-check of *link B*; *connects* counts per-report connections (TCP/TLS) or sockets opened for a report (UDP, binding lost). A run lasts a few reports, so a persistent device's connect, hello, end-of-stream and FIN weigh on it as they would not over days.")
+	fmt.Fprintln(w)
+	table(w, []string{"device", "link", "choice", "link B", "server B", "loss", "radio on p50 ms", "p99 ms", "mean ms", "connects"}, rows)
+	fmt.Fprintln(w, "**A device that reports every 10 minutes** is not run (it needs runs of 20 minutes or more); it is scaled from the runs above. A per-report exchange does not depend on how long the device slept, so per-report TCP/TLS and UDP with its binding lost cost per reading and per report what they cost here. A persistent UDP device that sleeps 10 minutes has lost its NAT binding anyway (typical UDP binding timeouts are 30 s to a few minutes): it is the per-report UDP row. A persistent TCP/TLS device behind NAT must keep its binding alive: at keep-alive interval K it adds 600/K probes and their ACKs per report (about 2 x 52 B each at TCP/IP headers, `--keepalive` in `fleetwire load`), i.e. 600/K x 104 B / N per reading on top of its row here, and its radio wakes for each.")
+	fmt.Fprintln(w)
+}

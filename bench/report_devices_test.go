@@ -1,0 +1,48 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fleetwire/fleetwire/loadgen"
+)
+
+// TestReport_Devices checks the device-profile tables against figures
+// whose verdicts are known: the link's counters are preferred to the
+// server's socket, and a lossy choice is only the cheapest overall.
+func TestReport_Devices(t *testing.T) {
+	run := func(tr, session string, link, server float64, lost int64, radioP50Us int64) Result {
+		s := Scenario{Name: "device-10s", Transport: tr, Codec: "compact", Batch: 3, Devices: 20, Rate: 0.3, Channels: 2,
+			Profile: "nbiot-emu", Duration: 30 * time.Second, Engines: []string{"gnet"}, Session: session}
+		up, down := link-1, 1.0
+		x := Result{Scenario: s, Engine: "gnet", Figures: Figures{Sent: 360, Delivered: uint64(360 - lost), Lost: lost, LossPct: float64(lost) / 3.6,
+			WirePerReading: server, VethUpPerReading: &up, VethDownPerReading: &down}}
+		x.Counters.Gen.Session = &loadgen.SessionReport{Connects: 80, RadioOn: loadgen.Lateness{Count: 80, P50Us: radioP50Us, P99Us: 2 * radioP50Us, MeanUs: float64(radioP50Us)}}
+		return x
+	}
+	r := &Report{Name: "t", Results: []Result{
+		run("udp", "", 18, 17, 3, 40),
+		run("udp+ack", "per-report", 24, 23, 0, 50),
+		run("tcp", "per-report", 60, 40, 0, 2_500_000),
+		run("tls", "per-report+resume", 150, 120, 0, 3_000_000),
+	}}
+	var b strings.Builder
+	if err := r.writeMarkdown(&b); err != nil {
+		t.Fatal(err)
+	}
+	md := b.String()
+	for _, want := range []string{
+		"## Device profiles",
+		"| every 10s, 6 readings | nbiot-emu | 4 | **udp+ack compact b3 per-report** | 24.00 | udp compact b3 | 18.00 | 0.83 % |",
+		"| every 10s, 6 readings | nbiot-emu | tcp compact b3 per-report | 60.00 | 40.00 | 0 | 2500.0 | 5000.0 | 2500.0 | 80 |",
+		"**A device that reports every 10 minutes**",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(md)
+	}
+}
