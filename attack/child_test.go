@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/bench"
+	"github.com/fleetwire/fleetwire/internal/fwtest"
 	"github.com/fleetwire/fleetwire/server"
 	"github.com/fleetwire/fleetwire/server/web"
 )
@@ -29,29 +30,9 @@ type child struct {
 	hc              *http.Client
 }
 
-// freePort returns a loopback port that was free a moment ago: a child
-// process cannot be told to pick port 0 and report it.
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
-	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // startChild starts `fleetwire serve` with --sink none (flags may say
 // otherwise: the last occurrence of a flag wins) and waits until it is
-// ready. Another process may take a port between freePort and the
+// ready. Another process may take a port between FreePort and the
 // child's bind: then it tries again with new ports, three times at most.
 func startChild(t *testing.T, engine string, flags ...string) *child {
 	t.Helper()
@@ -59,10 +40,10 @@ func startChild(t *testing.T, engine string, flags ...string) *child {
 	var lastErr error
 	for attempt := range 3 {
 		c := &child{engine: engine, hc: &http.Client{Timeout: 5 * time.Second},
-			tcp:   net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "tcp"))),
-			udp:   net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "udp"))),
-			httpA: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "tcp"))),
-			pprof: net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, "tcp")))}
+			tcp:   net.JoinHostPort("127.0.0.1", strconv.Itoa(fwtest.FreePort(t, "tcp"))),
+			udp:   net.JoinHostPort("127.0.0.1", strconv.Itoa(fwtest.FreePort(t, "udp"))),
+			httpA: net.JoinHostPort("127.0.0.1", strconv.Itoa(fwtest.FreePort(t, "tcp"))),
+			pprof: net.JoinHostPort("127.0.0.1", strconv.Itoa(fwtest.FreePort(t, "tcp")))}
 		args := append([]string{"serve", "--engine", engine, "--sink", "none", "--log-level", "warn",
 			"--tcp", c.tcp, "--udp", c.udp, "--http", c.httpA, "--data", filepath.Join(dir, "data"),
 			"--pprof", c.pprof, "--shutdown-timeout", "5s"}, flags...)

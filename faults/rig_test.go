@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fleetwire/fleetwire/bench"
+	"github.com/fleetwire/fleetwire/internal/fwtest"
 	"github.com/fleetwire/fleetwire/loadgen"
 	"github.com/fleetwire/fleetwire/server"
 	"github.com/fleetwire/fleetwire/server/web"
@@ -46,26 +47,8 @@ func loopback() *site {
 	var d net.Dialer
 	return &site{host: "127.0.0.1", serverCmd: cmd, clientCmd: cmd, dial: d.DialContext,
 		ports: func(t *testing.T, _ int) (int, int, int) {
-			return freePort(t, "tcp"), freePort(t, "udp"), freePort(t, "tcp")
+			return fwtest.FreePort(t, "tcp"), fwtest.FreePort(t, "udp"), fwtest.FreePort(t, "tcp")
 		}}
-}
-
-func freePort(t *testing.T, network string) int {
-	t.Helper()
-	if network == "udp" {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pc.Close()
-		return pc.LocalAddr().(*net.UDPAddr).Port
-	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // fwServer is one `fleetwire serve` on a data directory and fixed ports,

@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/fleetwire/fleetwire/internal/fwtest"
 )
 
 func TestMain(m *testing.M) {
@@ -38,11 +38,7 @@ func fleetwireBin(t *testing.T) string {
 		if binDir, binErr = os.MkdirTemp("", "fleetwire-plan-test-"); binErr != nil {
 			return
 		}
-		binPath = filepath.Join(binDir, "fleetwire")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/fleetwire").CombinedOutput()
-		if err != nil {
-			binErr = fmt.Errorf("build fleetwire: %w: %s", err, out)
-		}
+		binPath, binErr = fwtest.Build(binDir)
 	})
 	if binErr != nil {
 		t.Fatal(binErr)
