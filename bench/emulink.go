@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"time"
 
 	"github.com/fleetwire/fleetwire/bench/linkemu"
 	"github.com/fleetwire/fleetwire/bench/netns"
@@ -75,3 +76,6 @@ func (e *emuLink) describe() string {
 		e.p.Name, e.p.Description, e.p.Config.Up, e.p.Config.Down)
 }
 func (e *emuLink) close() error { return e.l.Close() }
+
+func (e *emuLink) watchRadio(gap time.Duration) { e.l.WatchRadio(gap) }
+func (e *emuLink) radio() linkemu.RadioStats    { return e.l.Radio() }

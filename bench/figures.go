@@ -43,6 +43,10 @@ type Counters struct {
 	// Link: /proc/net/dev deltas of the veth ends (netns profiles only).
 	ClientIf *IfCounters `json:"client_if,omitempty"`
 	ServerIf *IfCounters `json:"server_if,omitempty"`
+	// Radio: the client's radio-on bursts as the emulated link saw them,
+	// from the load's start to the end of the drain (device scenarios on
+	// bench/linkemu links only).
+	Radio *linkemu.RadioStats `json:"radio,omitempty"`
 	// DrainTimedOut: the server had not counted every end-of-stream by
 	// the scenario's drain timeout (lost EOS datagrams on a lossy link).
 	DrainTimedOut bool `json:"drain_timed_out"`

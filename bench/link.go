@@ -7,9 +7,11 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"time"
 
 	"github.com/prometheus/procfs"
 
+	"github.com/fleetwire/fleetwire/bench/linkemu"
 	"github.com/fleetwire/fleetwire/bench/netns"
 )
 
@@ -34,6 +36,13 @@ type link interface {
 	ports() ([4]int, error)
 	describe() string
 	close() error
+}
+
+// radioLink is a link that can watch the client's radio-on time, the
+// bursts of its packets (bench/linkemu's RadioStats): the emulated links.
+type radioLink interface {
+	watchRadio(gap time.Duration)
+	radio() linkemu.RadioStats
 }
 
 // hostLoopback runs both processes on the host's 127.0.0.1.

@@ -15,6 +15,41 @@ import (
 
 func (s *Scenario) isDevice() bool { return strings.HasPrefix(s.Name, "device") && s.Rate > 0 }
 
+// radioGap is the silence that ends a radio burst (bench/linkemu): half
+// the report interval, at most 5 s, the order of a cellular modem's
+// inactivity timer; 0 (no watch) for other scenarios.
+func (s *Scenario) radioGap() time.Duration {
+	if !s.isDevice() {
+		return 0
+	}
+	return min(5*time.Second, s.reportInterval()/2)
+}
+
+// steadyRadio keeps the radio bursts of the steady state: those that
+// began from one report interval after the send phase started (every
+// device has made its first report, its connect behind it) to the end
+// of the sending (before its end-of-stream).
+func (s *Scenario) steadyRadio(c *Counters) {
+	if c.Radio == nil {
+		return
+	}
+	t0 := c.Gen.Started.Add(time.Duration(c.Gen.ConnectSeconds * float64(time.Second)))
+	*c.Radio = c.Radio.Between(t0.Add(s.reportInterval()), t0.Add(s.Duration))
+}
+
+// steadyReports is how many reports the devices made in steadyRadio's
+// window: each device one per interval after its first, exactly when
+// the duration is a whole number of intervals (the devices' phases are
+// spread over the first), on average otherwise.
+func steadyReports(x *Result) float64 {
+	s := &x.Scenario
+	iv := s.reportInterval()
+	if iv <= 0 {
+		return 0
+	}
+	return float64(x.Counters.Gen.DevicesConnected) * (float64(s.Duration)/float64(iv) - 1)
+}
+
 func (s *Scenario) reportInterval() time.Duration {
 	return time.Duration(float64(s.Batch) / s.Rate * float64(time.Second)).Round(time.Millisecond)
 }
@@ -50,13 +85,25 @@ func (r *Report) cheapest(xs []*Result, bytes func(*Result) float64) (zero, best
 	return zero, xs[0]
 }
 
-func radioOn(x *Result) (p50, p99, mean string) {
+// radioOn is the radio-on figures of x: from the emulated link's watch
+// when it had one (every packet, both ways: wakes per report, radio-on
+// time per report and per burst), else the generator's own measure
+// (per report, its side only; no wakes).
+func radioOn(x *Result) (wakes, perReport, p50, p99 string) {
+	ms := func(d float64) string { return strconv.FormatFloat(d/1e6, 'f', 1, 64) }
+	if r := x.Counters.Radio; r != nil && r.Bursts > 0 {
+		reports := steadyReports(x)
+		if reports <= 0 {
+			return "-", "-", ms(float64(r.P50)), ms(float64(r.P99))
+		}
+		return strconv.FormatFloat(float64(r.Bursts)/reports, 'f', 2, 64), ms(float64(r.Total) / reports),
+			ms(float64(r.P50)), ms(float64(r.P99))
+	}
 	s := x.Counters.Gen.Session
 	if s == nil || s.RadioOn.Count == 0 {
-		return "-", "-", "-"
+		return "-", "-", "-", "-"
 	}
-	ms := func(us float64) string { return strconv.FormatFloat(us/1000, 'f', 1, 64) }
-	return ms(float64(s.RadioOn.P50Us)), ms(float64(s.RadioOn.P99Us)), ms(s.RadioOn.MeanUs)
+	return "-", ms(s.RadioOn.MeanUs * 1000), ms(float64(s.RadioOn.P50Us) * 1000), ms(float64(s.RadioOn.P99Us) * 1000)
 }
 
 // writeDevices: the device-profile table, every choice per device and
@@ -81,7 +128,7 @@ func (r *Report) writeDevices(w io.Writer) {
 	}
 	fmt.Fprintln(w, "## Device profiles")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Duty-cycled devices: each reports every *interval* one frame of *batch* samples (so the batch is fixed by the profile: N = batch x channels readings per report). The choices are transport x codec x session mode: *persistent* keeps one connection (UDP: one socket, the NAT binding kept); *per-report* connects for each report (TCP: SYN, hello, frame, FIN both ways; TLS: a full handshake too; UDP: a new socket, a new source port, the binding lost), *per-report+resume* resumes the TLS session from a ticket. **link B** is what crossed the link per delivered reading, both directions, from the link's own counters (netns veth, or the emulator's TUN): handshakes, teardowns, retransmissions, acknowledgements and keep-alives are in it. **radio on** is per report, as the device measured it (`fleetwire load` JSON `session.radio_on`, docs/load.md): per-report TCP/TLS from the connect to the server's FIN; UDP from the report's first datagram to its last (its own transmission: a udp+ack device's wait for `#stored` is not in it); not measured for persistent TCP/TLS, whose radio never sleeps (or wakes for keep-alives). Gnet runs.")
+	fmt.Fprintln(w, "Duty-cycled devices: each reports every *interval* one frame of *batch* samples (so the batch is fixed by the profile: N = batch x channels readings per report). The choices are transport x codec x session mode: *persistent* keeps one connection (UDP: one socket, the NAT binding kept); *per-report* connects for each report (TCP: SYN, hello, frame, FIN both ways; TLS: a full handshake too; UDP: a new socket, a new source port, the binding lost), *per-report+resume* resumes the TLS session from a ticket. **link B** is what crossed the link per delivered reading, both directions, from the link's own counters (netns veth, or the emulator's TUN): handshakes, teardowns, retransmissions, acknowledgements and keep-alives are in it. **Radio on** is counted by the emulated link, which sees every packet of the device both ways (bench/linkemu, `radio` in results.json): a *burst* runs from the device's first packet (sent) to its last (received) and ends after a silence of half the report interval, at most 5 s; each burst is a *wake*. Only the steady state counts: the bursts that began from one report interval after the sending started (each device's connect and first report behind it) until the sending ended (its end-of-stream after it); *wakes per report* and *radio on per report* divide them and their summed time by the reports the devices made in that window (devices x (duration / interval - 1)). Keep-alives and an acknowledgement that arrives after the device went quiet are wakes of their own. A modem's inactivity tail after the last packet (its RRC timer) is the same for every choice and is not in the figures. On the bench/netns links (no emulator) the figures are the generator's own, per report and from its side only. Gnet runs.")
 	fmt.Fprintln(w)
 	bytes := linkPerReading
 	var rows, best [][]string
@@ -89,13 +136,13 @@ func (r *Report) writeDevices(w io.Writer) {
 		xs := runs[k]
 		zero, least := r.cheapest(xs, bytes)
 		for _, x := range xs {
-			p50, p99, mean := radioOn(x)
+			wakes, perReport, p50, p99 := radioOn(x)
 			var connects string
 			if s := x.Counters.Gen.Session; s != nil {
 				connects = strconv.FormatUint(s.Connects, 10)
 			}
 			rows = append(rows, []string{k.device, k.link, x.Scenario.choice(), f2(bytes(x)), f2(x.Figures.WirePerReading),
-				pct(x.Figures.LossPct), p50, p99, mean, connects})
+				pct(x.Figures.LossPct), wakes, perReport, p50, p99, connects})
 		}
 		z := []string{"none of " + strconv.Itoa(len(xs)), "-"}
 		if zero != nil {
@@ -111,7 +158,7 @@ func (r *Report) writeDevices(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "*server B* is the server socket's figure (wire B of the tables below: TCP_INFO segments x 52 + bytes, datagrams x 28 + bytes), a cross-check of *link B*; *connects* counts per-report connections (TCP/TLS) or sockets opened for a report (UDP, binding lost). A run lasts a few reports, so a persistent device's connect, hello, end-of-stream and FIN weigh on it as they would not over days.")
 	fmt.Fprintln(w)
-	table(w, []string{"device", "link", "choice", "link B", "server B", "loss", "radio on p50 ms", "p99 ms", "mean ms", "connects"}, rows)
+	table(w, []string{"device", "link", "choice", "link B", "server B", "loss", "wakes per report", "radio on per report ms", "burst p50 ms", "burst p99 ms", "connects"}, rows)
 	fmt.Fprintln(w, "**A device that reports every 10 minutes** is not run (it needs runs of 20 minutes or more); it is scaled from the runs above. A per-report exchange does not depend on how long the device slept, so per-report TCP/TLS and UDP with its binding lost cost per reading and per report what they cost here. A persistent UDP device that sleeps 10 minutes has lost its NAT binding anyway (typical UDP binding timeouts are 30 s to a few minutes): it is the per-report UDP row. A persistent TCP/TLS device behind NAT must keep its binding alive: at keep-alive interval K it adds 600/K probes and their ACKs per report (about 2 x 52 B each at TCP/IP headers, `--keepalive` in `fleetwire load`), i.e. 600/K x 104 B / N per reading on top of its row here, and its radio wakes for each.")
 	fmt.Fprintln(w)
 }

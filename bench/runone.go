@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetwire/fleetwire/bench/linkemu"
 	"github.com/fleetwire/fleetwire/loadgen"
+	"github.com/fleetwire/fleetwire/server"
 	"github.com/fleetwire/fleetwire/server/web"
 )
 
@@ -48,7 +50,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	if c.MemBefore, err = ReadMemory(pid); err != nil {
 		return c, err
 	}
-	link0, err := readLinkCounters(l)
+	link0, err := readLinkCounters(l, s.radioGap())
 	if err != nil {
 		return c, err
 	}
@@ -102,6 +104,7 @@ func runOne(ctx context.Context, o *Options, l link, s *Scenario, engine string)
 	if err := link0.deltas(l, &c); err != nil {
 		return c, err
 	}
+	s.steadyRadio(&c)
 	if c.Gen.DevicesConnected < s.Devices {
 		return c, fmt.Errorf("only %d of %d devices connected (%v)", c.Gen.DevicesConnected, s.Devices, c.Gen.ConnectFailures)
 	}
@@ -140,9 +143,16 @@ type linkCounters struct {
 	snmp     SNMP
 	hostWide bool
 	cif, sif *IfCounters
+	radio    bool // a radio watch is on
 }
 
-func readLinkCounters(l link) (b linkCounters, err error) {
+// readLinkCounters reads the counters at the start and, with radioGap >
+// 0 on a link that can, starts a radio watch.
+func readLinkCounters(l link, radioGap time.Duration) (b linkCounters, err error) {
+	if rl, ok := l.(radioLink); ok && radioGap > 0 {
+		rl.watchRadio(radioGap)
+		b.radio = true
+	}
 	if b.snmp, b.hostWide, err = l.snmp(); err != nil {
 		return b, fmt.Errorf("snmp: %w", err)
 	}
@@ -152,9 +162,13 @@ func readLinkCounters(l link) (b linkCounters, err error) {
 	return b, nil
 }
 
-// deltas sets c.SNMP (when the counters can be read again) and the veth
-// ends' deltas since b.
+// deltas sets c.SNMP (when the counters can be read again), the veth
+// ends' deltas since b and the radio watch's bursts.
 func (b linkCounters) deltas(l link, c *Counters) error {
+	if b.radio {
+		r := l.(radioLink).radio()
+		c.Radio = &r
+	}
 	if snmp1, _, err := l.snmp(); err == nil {
 		c.SNMP, c.SNMPHostWide = snmp1.Sub(b.snmp), b.hostWide
 	}
@@ -203,6 +217,12 @@ func serverArgs(o *Options, s *Scenario, engine, host string, ports [4]int, dir 
 	}
 	args = []string{o.Exe, "serve", "--engine", engine, "--sink", sinkName, "--log-level", "warn",
 		"--http", hostPort("127.0.0.1", ports[3]), "--tcp", "", "--udp", "", "--data", filepath.Join(dir, "data")}
+	if iv := s.reportInterval(); s.isDevice() && 2*iv > server.Defaults.IdleTimeout {
+		// A persistent connection that reports every 10 minutes is idle
+		// longer than the default allows: an operator of such a fleet
+		// sets the timeout above the interval.
+		args = append(args, "--idle-timeout", (2 * iv).String())
+	}
 	switch s.Wire() {
 	case "tcp":
 		target = hostPort(host, ports[0])
@@ -234,6 +254,10 @@ func serverArgs(o *Options, s *Scenario, engine, host string, ports [4]int, dir 
 	return args, target, nil
 }
 
+// emuConnectTimeout is the generator's connect timeout on the emulated
+// cellular and satellite links.
+const emuConnectTimeout = 60 * time.Second
+
 // genArgs is the generator's command line for s against target, its
 // report in jsonPath.
 func genArgs(o *Options, s *Scenario, target, host, jsonPath string) []string {
@@ -243,6 +267,12 @@ func genArgs(o *Options, s *Scenario, target, host, jsonPath string) []string {
 		"--drain-timeout", s.Drain.String(), "--connect-rate", "20000", "--allow-remote"}
 	if s.Duration > 0 {
 		args = append(args, "--duration", s.Duration.String())
+	}
+	if _, err := linkemu.ProfileByName(s.Profile); err == nil {
+		// Seconds of round trip and tens of kbit/s: a TLS handshake of
+		// 20 devices at once takes longer than the generator's 5 s, and a
+		// real modem waits far longer before it gives up.
+		args = append(args, "--connect-timeout", emuConnectTimeout.String())
 	}
 	if s.Samples > 0 {
 		args = append(args, "--samples", strconv.Itoa(s.Samples))

@@ -88,6 +88,7 @@ type Link struct {
 	Seed               uint64
 
 	fds      []int // TUNs and eventfds, closed by Close after the threads end
+	radio    atomic.Pointer[radio]
 	stop     int
 	up, down *pipe
 	wg       sync.WaitGroup
@@ -194,6 +195,7 @@ func (l *Link) build(ctx context.Context) error {
 			name: name, in: in, out: out, wake: wake, stop: stop, epoch: epoch,
 			s: newSched(d, seed), line: newLine(c.maxInFlight(), c.mtu()+64), mtu: c.mtu(),
 			realtime: !c.NoRealtime, rtOK: make(chan bool, 2), log: log,
+			radio: &l.radio, up: name == "up",
 		}, nil
 	}
 	// What the client writes to its TUN is the uplink.
@@ -273,6 +275,21 @@ func (l *Link) Counters() (up, down Counters) {
 	up, down = l.up.c.snapshot(), l.down.c.snapshot()
 	up.Pending, down.Pending = uint64(l.up.line.len()), uint64(l.down.line.len())
 	return up, down
+}
+
+// WatchRadio starts a watch of the client's radio-on time (radio.go):
+// bursts of its packets, a burst ending after gap of silence on its
+// flow. A watch already on is replaced, its bursts discarded.
+func (l *Link) WatchRadio(gap time.Duration) { l.radio.Store(newRadio(gap, l.up.epoch)) }
+
+// Radio ends the watch and returns its bursts; the zero RadioStats
+// without a watch.
+func (l *Link) Radio() RadioStats {
+	r := l.radio.Swap(nil)
+	if r == nil {
+		return RadioStats{}
+	}
+	return r.stats()
 }
 
 // Command returns a command that runs name inside side's namespace.

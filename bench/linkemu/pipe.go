@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -33,6 +34,20 @@ type pipe struct {
 	realtime bool
 	rtOK     chan bool // each thread reports whether it got SCHED_FIFO
 	log      *slog.Logger
+	// radio, when a watch is on, sees the client's packets: the uplink's
+	// as the reader takes them (sent), the downlink's as they are
+	// written (received).
+	radio *atomic.Pointer[radio]
+	up    bool
+}
+
+// observe hands b to the radio watch, if any.
+func (p *pipe) observe(b []byte, now time.Duration) {
+	if r := p.radio.Load(); r != nil {
+		if k, ok := clientFlow(b, p.up); ok {
+			r.packet(k, now)
+		}
+	}
 }
 
 func (p *pipe) now() time.Duration { return time.Since(p.epoch) }
@@ -98,6 +113,9 @@ func (p *pipe) read(wg *sync.WaitGroup) {
 			return
 		}
 		now := p.now()
+		if p.up {
+			p.observe((*buf)[:n], now)
+		}
 		p.c.received.Add(1)
 		p.c.receivedBytes.Add(uint64(n))
 		dec, v := p.s.admit(now, n)
@@ -157,9 +175,13 @@ func (p *pipe) write(b []byte, due time.Duration) {
 		p.c.writeErrors.Add(1)
 		return
 	}
+	now := p.now()
+	if !p.up {
+		p.observe(b, now)
+	}
 	p.c.delivered.Add(1)
 	p.c.deliveredBytes.Add(uint64(len(b)))
-	p.c.late(p.now() - due)
+	p.c.late(now - due)
 }
 
 // deliver is the deliverer thread.
