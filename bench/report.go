@@ -3,6 +3,7 @@ package bench
 import (
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,6 +54,59 @@ func Render(dir string) (*Report, error) {
 	commit, _, _ := strings.Cut(ThisMachine(".").Commit, " ")
 	r.Rendered = time.Now().UTC().Format("2006-01-02 15:04 MST") + " by package bench at commit " + commit
 	return &r, r.WriteFiles(dir)
+}
+
+// Merge reads the results.json of reports run side by side (the same
+// binary, one matrix each: one per link, or one per scenario of a long
+// suite) and writes them into dir as one report named name: every result,
+// the links and profiles of all, the commands joined, the start of the
+// first and the span to the end of the last. Runs are kept as they are,
+// no figure is recomputed from another run's.
+func Merge(dir, name string, from []string) (*Report, error) {
+	if len(from) < 2 {
+		return nil, errors.New("merge: want two reports or more")
+	}
+	var out Report
+	var end time.Time
+	var cmds []string
+	for i, d := range from {
+		b, err := os.ReadFile(filepath.Join(d, "results.json"))
+		if err != nil {
+			return nil, err
+		}
+		var r Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(d, "results.json"), err)
+		}
+		if i == 0 {
+			out.Machine, out.Pinning, out.Started = r.Machine, r.Pinning, r.Started
+		}
+		if r.Machine.Commit != out.Machine.Commit {
+			return nil, fmt.Errorf("merge: %s ran at %q, %s at %q: not one binary", d, r.Machine.Commit, from[0], out.Machine.Commit)
+		}
+		if r.Started.Before(out.Started) {
+			out.Started = r.Started
+		}
+		if e := r.Started.Add(time.Duration(r.Seconds * float64(time.Second))); e.After(end) {
+			end = e
+		}
+		cmds = append(cmds, r.Command)
+		out.Results = append(out.Results, r.Results...)
+		for _, l := range r.Links {
+			if !slices.Contains(out.Links, l) {
+				out.Links = append(out.Links, l)
+			}
+		}
+		for _, p := range r.Profiles {
+			if !slices.Contains(out.Profiles, p) {
+				out.Profiles = append(out.Profiles, p)
+			}
+		}
+	}
+	out.Name = name
+	out.Seconds = end.Sub(out.Started).Seconds()
+	out.Command = strings.Join(cmds, " & ")
+	return &out, out.WriteFiles(dir)
 }
 
 // WriteFiles writes report.md, results.csv, results.json and the charts

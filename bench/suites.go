@@ -10,7 +10,7 @@ import (
 var suites embed.FS
 
 // Suites are the built-in matrices' names.
-var Suites = []string{"default", "quick", "acked", "devices"}
+var Suites = []string{"default", "quick", "acked", "devices", "devices-10min"}
 
 // Suite returns a built-in matrix: one of Suites.
 func Suite(name string) (*Matrix, error) {

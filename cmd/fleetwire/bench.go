@@ -21,7 +21,7 @@ func newBenchCmd() *cobra.Command {
 	var (
 		matrixPath, suite, out, name, codecBenchDir, codecBenchTime, render string
 		quick, noPin, hostLoopback                                          bool
-		engines                                                             []string
+		engines, merge                                                      []string
 		g                                                                   benchFlags
 	)
 	cmd := &cobra.Command{
@@ -38,12 +38,16 @@ and udp+ack are acknowledged delivery: 'fleetwire load --ack' against
 /api/stats (TCP_INFO at each close), /proc (CPU, RSS, net/snmp, net/dev).
 
 Without --matrix or scenario flags it runs a built-in suite: default (every
-transport and codec, lossy and cellular links; about 10 minutes), quick (a
-smoke run of under a minute; also --quick) or acked (acknowledged delivery
-beside the same fleets without it on every emulated link, and a 3-minute
-steady state on a clean link; about 40 minutes). Network profiles other than "loopback" are
-network-namespace links (bench/netns; root, ip, tc, nft/iptables): they are
-skipped with a message where unavailable. Profiles: ` + profileNames() + `.
+transport and codec, lossy and cellular links, a duty-cycled device on each
+emulated link; about 25 minutes), quick (a smoke run of under a minute; also
+--quick), acked (acknowledged delivery beside the same fleets without it on
+every emulated link, and a 3-minute steady state on a clean link; about 40
+minutes), devices (devices reporting every 10 s and 60 s, every transport and
+session mode, on every emulated link; about 2 hours in sequence) or
+devices-10min (a device reporting every 10 minutes; 20-minute runs). Network
+profiles other than "loopback" are network-namespace links (bench/netns, and
+bench/linkemu for the *-emu ones; root, ip, tc, nft/iptables, /dev/net/tun):
+they are skipped with a message where unavailable. Profiles: ` + profileNames() + `.
 
 The report goes to --out (default bench/results/<date>-<name>): report.md,
 results.csv, results.json, SVG charts, and with --codec-bench the codecs'
@@ -53,10 +57,21 @@ go test -bench output.`,
   fleetwire bench --out bench/results/2026-11-25-default --codec-bench .
   fleetwire bench --matrix my.yaml
   fleetwire bench --render bench/results/2026-11-25-default
+  fleetwire bench --merge /tmp/nbiot,/tmp/ltem --name devices --out bench/results/2026-12-06-devices-full
   fleetwire bench --transport tcp,udp --codec text,compact --batch 1,10 --profile loopback,loss-1 --duration 5s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			started := time.Now()
+			if len(merge) > 0 {
+				if out == "" || name == "" {
+					return errors.New("--merge needs --out and --name")
+				}
+				if _, err := bench.Merge(out, name, merge); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "report: %s\n", filepath.Join(out, "report.md"))
+				return nil
+			}
 			if render != "" {
 				if _, err := bench.Render(render); err != nil {
 					return err
@@ -151,7 +166,7 @@ go test -bench output.`,
 	f := cmd.Flags()
 	f.SortFlags = false
 	f.StringVar(&matrixPath, "matrix", "", "YAML file of scenario groups (see bench/suites/default.yaml)")
-	f.StringVar(&suite, "suite", "default", "built-in suite: default, quick or acked (see above)")
+	f.StringVar(&suite, "suite", "default", "built-in suite: default, quick, acked, devices or devices-10min (see above)")
 	f.BoolVar(&quick, "quick", false, "the quick suite: a smoke run of under a minute (--suite quick)")
 	f.StringVar(&out, "out", "", "report directory (default bench/results/<date>-<name>)")
 	f.StringVar(&name, "name", "", "report name (default: the matrix's)")
@@ -159,6 +174,7 @@ go test -bench output.`,
 	f.BoolVar(&noPin, "no-pin", false, "do not pin the server and the generator to different cores")
 	f.BoolVar(&hostLoopback, "host-loopback", false, `run "loopback" scenarios on the host's loopback instead of a private namespace`)
 	f.StringVar(&codecBenchDir, "codec-bench", "", "module directory: also run go test -bench on ./codec/... there and add it to the report")
+	f.StringSliceVar(&merge, "merge", nil, "write one report into --out from the report directories given, run side by side by the same binary (one matrix each); runs nothing")
 	f.StringVar(&render, "render", "", "recompute the figures of the report in this directory from its results.json and write its files again (runs nothing)")
 	f.StringVar(&codecBenchTime, "codec-benchtime", "100ms", "-benchtime of the codec micro-benchmarks")
 	g.register(f)
