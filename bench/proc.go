@@ -39,6 +39,11 @@ func (s CPUSample) Sub(o CPUSample) CPUSample {
 	return CPUSample{SchedNs: s.SchedNs - o.SchedNs, Slices: s.Slices - o.Slices, UserTicks: s.UserTicks - o.UserTicks, SysTicks: s.SysTicks - o.SysTicks}
 }
 
+// Add returns s + o.
+func (s CPUSample) Add(o CPUSample) CPUSample {
+	return CPUSample{SchedNs: s.SchedNs + o.SchedNs, Slices: s.Slices + o.Slices, UserTicks: s.UserTicks + o.UserTicks, SysTicks: s.SysTicks + o.SysTicks}
+}
+
 // StatNs is user+sys from /proc/<pid>/stat in ns (10 ms resolution).
 func (s CPUSample) StatNs() int64 { return (s.UserTicks + s.SysTicks) * (1e9 / clockTick) }
 

@@ -143,7 +143,10 @@ func (r *Runner) serverCommand(a Addrs) *exec.Cmd {
 	}
 	n := strconv.Itoa(a.Cores)
 	args := []string{r.o.Exe, "serve", "--engine", "gnet", "--sink", a.Sink, "--data", a.Data, "--log-level", "warn",
-		"--http", a.HTTP, "--tcp", a.TCP, "--udp", a.UDP, "--loops", n, "--udp-readers", n}
+		"--http", a.HTTP, "--tcp", a.TCP, "--udp", a.UDP, "--loops", n, "--udp-readers", n,
+		// Every device of the generator comes from one address: the
+		// per-source bound would drop a fleet of more than 16,384.
+		"--max-devices-per-source", "1000000"}
 	cmd := pinned(r.o.ServerCPUs, args)
 	cmd.Env = append(os.Environ(), "GOMAXPROCS="+n)
 	return cmd
@@ -182,6 +185,11 @@ func freePorts() (tcp, udp, http int, err error) {
 	return ports[0], ports[1], ports[2], nil
 }
 
+// socketsPerProc is the most sockets the plan gives one generator
+// process: below the open-file limit of 20,000 this machine has, with
+// room for the process's own descriptors.
+const socketsPerProc = 16000
+
 // genArgs is the generator's command line for l against target.
 func (r *Runner) genArgs(l *Load, target, jsonPath string) []string {
 	args := []string{r.o.Exe, "load", "--" + l.Transport, target, "--devices", strconv.Itoa(l.Devices),
@@ -191,6 +199,10 @@ func (r *Runner) genArgs(l *Load, target, jsonPath string) []string {
 		"--drain-timeout", "5s"}
 	if l.Transport == "udp" && r.o.UDPSockets > 0 {
 		args = append(args, "--udp-sockets", strconv.Itoa(r.o.UDPSockets))
+	}
+	if l.Transport == "udp" && r.o.UDPSockets == 0 && l.Devices > socketsPerProc {
+		// A socket per device: more than one process may hold.
+		args = append(args, "--procs", strconv.Itoa((l.Devices+socketsPerProc-1)/socketsPerProc))
 	}
 	if l.Ack {
 		args = append(args, "--ack", "--ack-drain", "5s")

@@ -2,8 +2,12 @@ package plan
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,11 +32,39 @@ type sample struct {
 func takeSample(pid, gpid int, cpus []int) sample {
 	s := sample{at: time.Now()}
 	s.srv, _ = bench.ReadCPU(pid)
-	if g, err := bench.ReadCPU(gpid); err == nil {
+	if g, err := treeCPU(gpid); err == nil {
 		s.gen, s.genOK = g, true
 	}
 	s.cores, _ = readCores(cpus)
 	return s
+}
+
+// treeCPU is the CPU of pid and of its child processes alive now: a
+// generator with --procs does its work in workers. A worker that has
+// exited is no longer in the sum, so compare samples taken while the
+// workers run (the steady window).
+func treeCPU(pid int) (bench.CPUSample, error) {
+	c, err := bench.ReadCPU(pid)
+	if err != nil {
+		return c, err
+	}
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue // the thread exited
+		}
+		for _, f := range strings.Fields(string(b)) {
+			kid, err := strconv.Atoi(f)
+			if err != nil {
+				continue
+			}
+			if k, err := bench.ReadCPU(kid); err == nil {
+				c = c.Add(k)
+			}
+		}
+	}
+	return c, nil
 }
 
 // genCPU is the generator's CPU from the first sample to the last, when

@@ -81,7 +81,7 @@ func (p *planFlags) register(f *pflag.FlagSet) {
 	p.fleet.Devices = 1e6
 	f.Var((*fleetValue)(p), "fleet", "projection: devices (a number), or a fleet to model: \"devices=N, interval=D, batch=N, readings=N, transport=tcp|udp, codec=C, session=plain|ack\"")
 	f.StringVar(&p.fleetFile, "fleet-file", "", "the fleet to model, as --fleet's description in a file (key=value per line, # comments)")
-	f.IntVar(&p.shape.MaxDevices, "fleet-max-devices", 12000, "fleet model: devices of the largest (held-out) run; fitted runs hold 1/4 to 3/4 of it")
+	f.IntVar(&p.shape.MaxDevices, "fleet-max-devices", 12000, "fleet model: devices of the largest (held-out) run; fitted runs hold 1/4 to 3/4 of it (TCP: a descriptor per device on each side, so below the open-file limit; UDP devices share the generator's --udp-sockets and can be many more)")
 	f.DurationVar(&p.shape.Duration, "fleet-duration", 10*time.Second, "fleet model: sending time of each run")
 	f.IntVar(&p.shape.Repeat, "fleet-repeat", 2, "fleet model: run every shape this many times and keep the run with the least server CPU")
 	f.Float64Var(&p.shape.Tolerance, "tolerance", 0.15, "fleet model: project only when the held-out run's server CPU and memory are within this fraction of the prediction")
