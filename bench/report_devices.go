@@ -85,6 +85,21 @@ func (r *Report) cheapest(xs []*Result, bytes func(*Result) float64) (zero, best
 	return zero, xs[0]
 }
 
+// deviceBytes is what the device table ranks choices by: the steady
+// state's bytes per delivered reading when the emulated link watched the
+// radio (the bursts of the steady window: devices x (duration /
+// interval - 1) reports of batch x channels readings, less the run's
+// loss), else the whole run's link bytes per delivered reading, connects
+// and ends included.
+func deviceBytes(x *Result) float64 {
+	r := x.Counters.Radio
+	n := steadyReports(x) * float64(x.Scenario.Batch*x.Scenario.Channels) * (1 - x.Figures.LossPct/100)
+	if r == nil || r.Bytes == 0 || n <= 0 { // Bytes: not in reports written before it was counted
+		return linkPerReading(x)
+	}
+	return float64(r.Bytes) / n
+}
+
 // radioOn is the radio-on figures of x: from the emulated link's watch
 // when it had one (every packet, both ways: wakes per report, radio-on
 // time per report and per burst), else the generator's own measure
@@ -128,9 +143,9 @@ func (r *Report) writeDevices(w io.Writer) {
 	}
 	fmt.Fprintln(w, "## Device profiles")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Duty-cycled devices: each reports every *interval* one frame of *batch* samples (so the batch is fixed by the profile: N = batch x channels readings per report). The choices are transport x codec x session mode: *persistent* keeps one connection (UDP: one socket, the NAT binding kept); *per-report* connects for each report (TCP: SYN, hello, frame, FIN both ways; TLS: a full handshake too; UDP: a new socket, a new source port, the binding lost), *per-report+resume* resumes the TLS session from a ticket. **link B** is what crossed the link per delivered reading, both directions, from the link's own counters (netns veth, or the emulator's TUN): handshakes, teardowns, retransmissions, acknowledgements and keep-alives are in it. **Radio on** is counted by the emulated link, which sees every packet of the device both ways (bench/linkemu, `radio` in results.json): a *burst* runs from the device's first packet (sent) to its last (received) and ends after a silence of half the report interval, at most 5 s; each burst is a *wake*. Only the steady state counts: the bursts that began from one report interval after the sending started (each device's connect and first report behind it) until the sending ended (its end-of-stream after it); *wakes per report* and *radio on per report* divide them and their summed time by the reports the devices made in that window (devices x (duration / interval - 1)). Keep-alives and an acknowledgement that arrives after the device went quiet are wakes of their own. A modem's inactivity tail after the last packet (its RRC timer) is the same for every choice and is not in the figures. On the bench/netns links (no emulator) the figures are the generator's own, per report and from its side only. Gnet runs.")
+	fmt.Fprintln(w, "Duty-cycled devices: each reports every *interval* one frame of *batch* samples (so the batch is fixed by the profile: N = batch x channels readings per report). The choices are transport x codec x session mode: *persistent* keeps one connection (UDP: one socket, the NAT binding kept); *per-report* connects for each report (TCP: SYN, hello, frame, FIN both ways; TLS: a full handshake too; UDP: a new socket, a new source port, the binding lost), *per-report+resume* resumes the TLS session from a ticket. **link B** is what crossed the link per delivered reading in the steady state, both directions, counted by the emulated link packet by packet (IP bytes: handshakes, teardowns, retransmissions, acknowledgements and keep-alives are in it): the bytes of the radio bursts described next, over the readings of the reports in their window less the run's loss. It is what a device that runs for months pays; *run link B* beside it is the whole run's, the device's connect, hello, end-of-stream and FIN included, from the link's counters (on bench/netns links, which have no radio watch, it is the only one). **Radio on** is counted by the emulated link, which sees every packet of the device both ways (bench/linkemu, `radio` in results.json): a *burst* runs from the device's first packet (sent) to its last (received) and ends after a silence of half the report interval, at most 5 s; each burst is a *wake*. Only the steady state counts: the bursts that began from one report interval after the sending started (each device's connect and first report behind it) until the sending ended (its end-of-stream after it); *wakes per report* and *radio on per report* divide them and their summed time by the reports the devices made in that window (devices x (duration / interval - 1)). Keep-alives and an acknowledgement that arrives after the device went quiet are wakes of their own. A modem's inactivity tail after the last packet (its RRC timer) is the same for every choice and is not in the figures. On the bench/netns links (no emulator) the figures are the generator's own, per report and from its side only. Gnet runs.")
 	fmt.Fprintln(w)
-	bytes := linkPerReading
+	bytes := deviceBytes
 	var rows, best [][]string
 	for _, k := range keys {
 		xs := runs[k]
@@ -141,7 +156,7 @@ func (r *Report) writeDevices(w io.Writer) {
 			if s := x.Counters.Gen.Session; s != nil {
 				connects = strconv.FormatUint(s.Connects, 10)
 			}
-			rows = append(rows, []string{k.device, k.link, x.Scenario.choice(), f2(bytes(x)), f2(x.Figures.WirePerReading),
+			rows = append(rows, []string{k.device, k.link, x.Scenario.choice(), f2(bytes(x)), f2(linkPerReading(x)), f2(x.Figures.WirePerReading),
 				pct(x.Figures.LossPct), wakes, perReport, p50, p99, connects})
 		}
 		z := []string{"none of " + strconv.Itoa(len(xs)), "-"}
@@ -156,9 +171,11 @@ func (r *Report) writeDevices(w io.Writer) {
 	table(w, []string{"device", "link", "choices", "cheapest with 0 lost", "link B", "least bytes", "link B", "its loss"}, best)
 	fmt.Fprintln(w, "### Every choice")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "*server B* is the server socket's figure (wire B of the tables below: TCP_INFO segments x 52 + bytes, datagrams x 28 + bytes), a cross-check of *link B*; *connects* counts per-report connections (TCP/TLS) or sockets opened for a report (UDP, binding lost). A run lasts a few reports, so a persistent device's connect, hello, end-of-stream and FIN weigh on it as they would not over days.")
+	fmt.Fprintln(w, "*server B* is the server socket's figure over the whole run (wire B of the tables below: TCP_INFO segments x 52 + bytes, datagrams x 28 + bytes), a cross-check of *run link B*; *connects* counts per-report connections (TCP/TLS) or sockets opened for a report (UDP, binding lost), the end-of-stream's own included.")
 	fmt.Fprintln(w)
-	table(w, []string{"device", "link", "choice", "link B", "server B", "loss", "wakes per report", "radio on per report ms", "burst p50 ms", "burst p99 ms", "connects"}, rows)
-	fmt.Fprintln(w, "**A device that reports every 10 minutes** is not run (it needs runs of 20 minutes or more); it is scaled from the runs above. A per-report exchange does not depend on how long the device slept, so per-report TCP/TLS and UDP with its binding lost cost per reading and per report what they cost here. A persistent UDP device that sleeps 10 minutes has lost its NAT binding anyway (typical UDP binding timeouts are 30 s to a few minutes): it is the per-report UDP row. A persistent TCP/TLS device behind NAT must keep its binding alive: at keep-alive interval K it adds 600/K probes and their ACKs per report (about 2 x 52 B each at TCP/IP headers, `--keepalive` in `fleetwire load`), i.e. 600/K x 104 B / N per reading on top of its row here, and its radio wakes for each.")
+	table(w, []string{"device", "link", "choice", "link B", "run link B", "server B", "loss", "wakes per report", "radio on per report ms", "burst p50 ms", "burst p99 ms", "connects"}, rows)
+	if !slices.ContainsFunc(r.scenarios(), func(s Scenario) bool { return s.isDevice() && s.reportInterval() >= 10*time.Minute }) {
+		fmt.Fprintln(w, "**A device that reports every 10 minutes** is not run (it needs runs of 20 minutes or more); it is scaled from the runs above. A per-report exchange does not depend on how long the device slept, so per-report TCP/TLS and UDP with its binding lost cost per reading and per report what they cost here. A persistent UDP device that sleeps 10 minutes has lost its NAT binding anyway (typical UDP binding timeouts are 30 s to a few minutes): it is the per-report UDP row. A persistent TCP/TLS device behind NAT must keep its binding alive: at keep-alive interval K it adds 600/K probes and their ACKs per report (about 2 x 52 B each at TCP/IP headers, `--keepalive` in `fleetwire load`), i.e. 600/K x 104 B / N per reading on top of its row here, and its radio wakes for each.")
+	}
 	fmt.Fprintln(w)
 }

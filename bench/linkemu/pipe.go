@@ -45,7 +45,7 @@ type pipe struct {
 func (p *pipe) observe(b []byte, now time.Duration) {
 	if r := p.radio.Load(); r != nil {
 		if k, ok := clientFlow(b, p.up); ok {
-			r.packet(k, now)
+			r.packet(k, now, len(b))
 		}
 	}
 }

@@ -31,6 +31,10 @@ type RadioStats struct {
 	// Total, P50, P99 and Max are over the bursts' first-to-last packet
 	// times; Dropped counts bursts beyond the record's bound (MaxBursts),
 	// which are in Bursts and Total but not in the percentiles.
+	// Bytes is what the bursts carried, IP bytes both ways: the uplink's
+	// as the device sent them (lost on the link or not), the downlink's
+	// as they reached it.
+	Bytes   int64         `json:"bytes"`
 	Total   time.Duration `json:"total_ns"`
 	P50     time.Duration `json:"p50_ns"`
 	P99     time.Duration `json:"p99_ns"`
@@ -48,6 +52,7 @@ type RadioStats struct {
 type Burst struct {
 	Start time.Time
 	On    time.Duration
+	Bytes int64
 }
 
 // Between is s over the bursts that started in [from, to) only: the
@@ -59,6 +64,7 @@ func (s RadioStats) Between(from, to time.Time) RadioStats {
 		if !b.Start.Before(from) && b.Start.Before(to) {
 			w.Each = append(w.Each, b)
 			on = append(on, b.On)
+			w.Bytes += b.Bytes
 		}
 	}
 	w.summarise(on, len(on))
@@ -88,7 +94,10 @@ type flowKey struct {
 	port  uint16
 }
 
-type flowBurst struct{ first, last time.Duration }
+type flowBurst struct {
+	first, last time.Duration
+	bytes       int64
+}
 
 // radio is one watch; its methods are called from the emulator's threads.
 type radio struct {
@@ -100,33 +109,36 @@ type radio struct {
 	got   []flowBurst
 	n     int
 	sum   time.Duration
+	bytes int64
 }
 
 func newRadio(gap time.Duration, epoch time.Time) *radio {
 	return &radio{gap: gap, epoch: epoch, on: map[flowKey]flowBurst{}, all: map[flowKey]struct{}{}}
 }
 
-// packet records one packet of the client's flow k at now.
-func (r *radio) packet(k flowKey, now time.Duration) {
+// packet records one packet of n bytes of the client's flow k at now.
+func (r *radio) packet(k flowKey, now time.Duration, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	b, ok := r.on[k]
 	switch {
 	case !ok:
 		r.all[k] = struct{}{}
-		b = flowBurst{now, now}
+		b = flowBurst{first: now, last: now}
 	case now-b.last > r.gap:
 		r.end(b)
-		b = flowBurst{now, now}
+		b = flowBurst{first: now, last: now}
 	default:
 		b.last = max(b.last, now)
 	}
+	b.bytes += int64(n)
 	r.on[k] = b
 }
 
 func (r *radio) end(b flowBurst) {
 	r.n++
 	r.sum += b.last - b.first
+	r.bytes += b.bytes
 	if len(r.got) < MaxBursts {
 		r.got = append(r.got, b)
 	}
@@ -145,10 +157,10 @@ func (r *radio) stats() RadioStats {
 	s.Each = make([]Burst, len(r.got))
 	for i, b := range r.got {
 		on[i] = b.last - b.first
-		s.Each[i] = Burst{Start: r.epoch.Add(b.first), On: on[i]}
+		s.Each[i] = Burst{Start: r.epoch.Add(b.first), On: on[i], Bytes: b.bytes}
 	}
 	s.summarise(on, r.n)
-	s.Total = r.sum // the bursts beyond MaxBursts too
+	s.Total, s.Bytes = r.sum, r.bytes // the bursts beyond MaxBursts too
 	return s
 }
 

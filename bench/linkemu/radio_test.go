@@ -35,10 +35,10 @@ func TestRadioBursts(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRadio(ms(100), time.Time{})
 			for _, p := range tc.pkts {
-				r.packet(p.k, ms(p.at))
+				r.packet(p.k, ms(p.at), 100)
 			}
 			s := r.stats()
-			if s.Flows != tc.flows || s.Bursts != tc.bursts || s.Total != tc.total || s.P50 != tc.p50 || s.Max != tc.maxTime {
+			if s.Flows != tc.flows || s.Bursts != tc.bursts || s.Total != tc.total || s.P50 != tc.p50 || s.Max != tc.maxTime || s.Bytes != int64(100*len(tc.pkts)) {
 				t.Fatalf("got flows %d bursts %d total %v p50 %v max %v; want %d %d %v %v %v",
 					s.Flows, s.Bursts, s.Total, s.P50, s.Max, tc.flows, tc.bursts, tc.total, tc.p50, tc.maxTime)
 			}
@@ -52,13 +52,14 @@ func TestRadioBetween(t *testing.T) {
 	r := newRadio(time.Second, t0)
 	k := flowKey{6, 1}
 	for _, at := range []time.Duration{0, 10, 20, 30} { // seconds: four bursts of 100 ms
-		r.packet(k, at*time.Second)
-		r.packet(k, at*time.Second+100*time.Millisecond)
+		r.packet(k, at*time.Second, 60)
+		r.packet(k, at*time.Second+100*time.Millisecond, 40)
 	}
 	all := r.stats()
 	w := all.Between(t0.Add(10*time.Second), t0.Add(30*time.Second))
-	if all.Bursts != 4 || w.Bursts != 2 || w.Total != 200*time.Millisecond || w.P50 != 100*time.Millisecond {
-		t.Fatalf("all %d bursts; window [10 s, 30 s): %d bursts, %v in all, p50 %v; want 2, 200ms, 100ms", all.Bursts, w.Bursts, w.Total, w.P50)
+	if all.Bursts != 4 || all.Bytes != 400 || w.Bursts != 2 || w.Total != 200*time.Millisecond || w.P50 != 100*time.Millisecond || w.Bytes != 200 {
+		t.Fatalf("all %d bursts, %d B; window [10 s, 30 s): %d bursts, %v in all, p50 %v, %d B; want 2, 200ms, 100ms, 200 B",
+			all.Bursts, all.Bytes, w.Bursts, w.Total, w.P50, w.Bytes)
 	}
 }
 
@@ -122,8 +123,9 @@ func TestRadioLink(t *testing.T) {
 	ask()
 	s := l.Radio()
 	t.Logf("radio: %+v", s)
-	if s.Flows != 1 || s.Bursts != 2 {
-		t.Fatalf("flows %d bursts %d, want 1 and 2", s.Flows, s.Bursts)
+	// Two asks, each a request and its echo of 20 + 8 + 4 IP bytes.
+	if s.Flows != 1 || s.Bursts != 2 || s.Bytes != 4*32 {
+		t.Fatalf("flows %d bursts %d bytes %d, want 1, 2 and 128", s.Flows, s.Bursts, s.Bytes)
 	}
 	if lo, hi := 2*delay, 2*delay+30*time.Millisecond; s.P50 < lo || s.Max > hi {
 		t.Fatalf("bursts %v (p50) to %v (max), want within [%v, %v]", s.P50, s.Max, lo, hi)
