@@ -42,7 +42,8 @@ bench-go:
 
 # The default suite of `fleetwire bench` (about half an hour on 2 cores):
 # TCP vs UDP vs TLS, every codec, batch sizes, lossy and cellular netns
-# links, gnet beside the std baseline, plus the codecs' micro-benchmarks.
+# links, gnet beside the std baseline, a 10 s device on each emulated
+# link, plus the codecs' micro-benchmarks.
 # Report: $(BENCH_OUT)/report.md.
 BENCH_OUT ?= bench/results/$(shell date -u +%F)-default
 bench: build
@@ -56,7 +57,8 @@ bench-ack: build
 	$(BIN) bench --suite acked --out $(BENCH_ACK_OUT)
 
 # Device profiles (bench/suites/devices.yaml): duty-cycled devices, every
-# transport and session mode, on the cellular links: about 46 minutes.
+# transport and session mode, on every emulated link: about 2 hours in
+# sequence (docs/bench.md runs it faster, a matrix per link side by side).
 # Report: $(BENCH_DEV_OUT)/report.md.
 BENCH_DEV_OUT ?= bench/results/$(shell date -u +%F)-devices
 bench-devices: build

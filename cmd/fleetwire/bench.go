@@ -39,7 +39,7 @@ and udp+ack are acknowledged delivery: 'fleetwire load --ack' against
 
 Without --matrix or scenario flags it runs a built-in suite: default (every
 transport and codec, lossy and cellular links, a duty-cycled device on each
-emulated link; about 25 minutes), quick (a smoke run of under a minute; also
+emulated link; about half an hour), quick (a smoke run of under a minute; also
 --quick), acked (acknowledged delivery beside the same fleets without it on
 every emulated link, and a 3-minute steady state on a clean link; about 40
 minutes), devices (devices reporting every 10 s and 60 s, every transport and
