@@ -27,27 +27,29 @@ func (s *Scenario) radioGap() time.Duration {
 
 // steadyRadio keeps the radio bursts of the steady state: those that
 // began from one report interval after the send phase started (every
-// device has made its first report, its connect behind it) to the end
-// of the sending (before its end-of-stream).
+// device has made its first report, its connect behind it) to one
+// interval before the sending ended (a device sends its end-of-stream
+// right after its last report, in the same burst).
 func (s *Scenario) steadyRadio(c *Counters) {
 	if c.Radio == nil {
 		return
 	}
 	t0 := c.Gen.Started.Add(time.Duration(c.Gen.ConnectSeconds * float64(time.Second)))
-	*c.Radio = c.Radio.Between(t0.Add(s.reportInterval()), t0.Add(s.Duration))
+	iv := s.reportInterval()
+	*c.Radio = c.Radio.Between(t0.Add(iv), t0.Add(s.Duration-iv))
 }
 
 // steadyReports is how many reports the devices made in steadyRadio's
-// window: each device one per interval after its first, exactly when
-// the duration is a whole number of intervals (the devices' phases are
-// spread over the first), on average otherwise.
+// window: each device one per interval but its first and its last,
+// exactly when the duration is a whole number of intervals (the devices'
+// phases are spread over the first), on average otherwise.
 func steadyReports(x *Result) float64 {
 	s := &x.Scenario
 	iv := s.reportInterval()
 	if iv <= 0 {
 		return 0
 	}
-	return float64(x.Counters.Gen.DevicesConnected) * (float64(s.Duration)/float64(iv) - 1)
+	return float64(x.Counters.Gen.DevicesConnected) * (float64(s.Duration)/float64(iv) - 2)
 }
 
 func (s *Scenario) reportInterval() time.Duration {
@@ -143,7 +145,7 @@ func (r *Report) writeDevices(w io.Writer) {
 	}
 	fmt.Fprintln(w, "## Device profiles")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Duty-cycled devices: each reports every *interval* one frame of *batch* samples (so the batch is fixed by the profile: N = batch x channels readings per report). The choices are transport x codec x session mode: *persistent* keeps one connection (UDP: one socket, the NAT binding kept); *per-report* connects for each report (TCP: SYN, hello, frame, FIN both ways; TLS: a full handshake too; UDP: a new socket, a new source port, the binding lost), *per-report+resume* resumes the TLS session from a ticket. **link B** is what crossed the link per delivered reading in the steady state, both directions, counted by the emulated link packet by packet (IP bytes: handshakes, teardowns, retransmissions, acknowledgements and keep-alives are in it): the bytes of the radio bursts described next, over the readings of the reports in their window less the run's loss. It is what a device that runs for months pays; *run link B* beside it is the whole run's, the device's connect, hello, end-of-stream and FIN included, from the link's counters (on bench/netns links, which have no radio watch, it is the only one). **Radio on** is counted by the emulated link, which sees every packet of the device both ways (bench/linkemu, `radio` in results.json): a *burst* runs from the device's first packet (sent) to its last (received) and ends after a silence of half the report interval, at most 5 s; each burst is a *wake*. Only the steady state counts: the bursts that began from one report interval after the sending started (each device's connect and first report behind it) until the sending ended (its end-of-stream after it); *wakes per report* and *radio on per report* divide them and their summed time by the reports the devices made in that window (devices x (duration / interval - 1)). Keep-alives and an acknowledgement that arrives after the device went quiet are wakes of their own. A modem's inactivity tail after the last packet (its RRC timer) is the same for every choice and is not in the figures. On the bench/netns links (no emulator) the figures are the generator's own, per report and from its side only. Gnet runs.")
+	fmt.Fprintln(w, "Duty-cycled devices: each reports every *interval* one frame of *batch* samples (so the batch is fixed by the profile: N = batch x channels readings per report). The choices are transport x codec x session mode: *persistent* keeps one connection (UDP: one socket, the NAT binding kept); *per-report* connects for each report (TCP: SYN, hello, frame, FIN both ways; TLS: a full handshake too; UDP: a new socket, a new source port, the binding lost), *per-report+resume* resumes the TLS session from a ticket. **link B** is what crossed the link per delivered reading in the steady state, both directions, counted by the emulated link packet by packet (IP bytes: handshakes, teardowns, retransmissions, acknowledgements and keep-alives are in it): the bytes of the radio bursts described next, over the readings of the reports in their window less the run's loss. It is what a device that runs for months pays; *run link B* beside it is the whole run's, the device's connect, hello, end-of-stream and FIN included, from the link's counters (on bench/netns links, which have no radio watch, it is the only one). **Radio on** is counted by the emulated link, which sees every packet of the device both ways (bench/linkemu, `radio` in results.json): a *burst* runs from the device's first packet (sent) to its last (received) and ends after a silence of half the report interval, at most 5 s; each burst is a *wake*. Only the steady state counts: the bursts that began from one report interval after the sending started (each device's connect and first report behind it) until one interval before it ended (a device sends its end-of-stream right after its last report, in the same burst); *wakes per report* and *radio on per report* divide them and their summed time by the reports the devices made in that window (devices x (duration / interval - 2)). Keep-alives and an acknowledgement that arrives after the device went quiet are wakes of their own. A modem's inactivity tail after the last packet (its RRC timer) is the same for every choice and is not in the figures. On the bench/netns links (no emulator) the figures are the generator's own, per report and from its side only. Gnet runs.")
 	fmt.Fprintln(w)
 	bytes := deviceBytes
 	var rows, best [][]string

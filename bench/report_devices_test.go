@@ -23,11 +23,11 @@ func TestReport_Devices(t *testing.T) {
 		return x
 	}
 	// The emulated link's watch, when there is one, is preferred to the
-	// generator's own measure: 60 bursts of 2 s (p50) over 40 reports.
+	// generator's own measure: 30 bursts of 2 s (p50) over 20 reports.
 	tcp := run("tcp", "per-report", 60, 40, 0, 2_500_000)
-	tcp.Counters.Gen.DevicesConnected = 20 // 30 s at 10 s: 2 steady reports each
-	// 40 steady reports of 6 readings, 55 B per reading on the link.
-	tcp.Counters.Radio = &linkemu.RadioStats{Gap: 5 * time.Second, Flows: 60, Bursts: 60, Total: 120 * time.Second, Bytes: 40 * 6 * 55,
+	tcp.Counters.Gen.DevicesConnected = 20 // 30 s at 10 s: 1 steady report each (not the first, not the last)
+	// 20 steady reports of 6 readings, 55 B per reading on the link.
+	tcp.Counters.Radio = &linkemu.RadioStats{Gap: 5 * time.Second, Flows: 30, Bursts: 30, Total: 60 * time.Second, Bytes: 20 * 6 * 55,
 		P50: 2 * time.Second, P99: 2500 * time.Millisecond, Max: 3 * time.Second}
 	r := &Report{Name: "t", Results: []Result{
 		run("udp", "", 18, 17, 3, 40),

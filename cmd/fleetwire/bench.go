@@ -44,7 +44,7 @@ emulated link; about half an hour), quick (a smoke run of under a minute; also
 every emulated link, and a 3-minute steady state on a clean link; about 40
 minutes), devices (devices reporting every 10 s and 60 s, every transport and
 session mode, on every emulated link; about 2 hours in sequence) or
-devices-10min (a device reporting every 10 minutes; 20-minute runs). Network
+devices-10min (a device reporting every 10 minutes; 30-minute runs). Network
 profiles other than "loopback" are network-namespace links (bench/netns, and
 bench/linkemu for the *-emu ones; root, ip, tc, nft/iptables, /dev/net/tun):
 they are skipped with a message where unavailable. Profiles: ` + profileNames() + `.
