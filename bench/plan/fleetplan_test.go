@@ -197,7 +197,7 @@ func TestFleetReport_KernelRx(t *testing.T) {
 	on := plantedSpan{idleNs: 250e6, softirqNs: 60e6, netRx: 5000, packets: 10000, serverNs: 100e6}
 	off := plantedSpan{idleNs: 350e6, netRx: 0, packets: 10000, serverNs: 80e6}
 	start := t0.Add(5 * time.Second)
-	rd, err := roundOf(base, plantSamples(start, 20, on, off), start, 10, 200000)
+	rd, err := roundOf(base, plantSamples(start, 20, on, off), start, 10, plantCounts(start, 20000, 12))
 	if err != nil {
 		t.Fatal(err)
 	}

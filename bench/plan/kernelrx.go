@@ -118,9 +118,9 @@ type KernelRxRound struct {
 	Baseline phase `json:"baseline"`
 	On       phase `json:"rps_on"`
 	Off      phase `json:"rps_off"`
-	// Frames: the generator's frames in On and Off, its frames sent
-	// over its send phase times their share of that phase (it is paced,
-	// so it sends evenly).
+	// Frames: the frames the server counted in On and Off
+	// (/api/stats transports.<t>.frames, interpolated between its
+	// once-a-second snapshots at the first and last span's ends).
 	Frames float64 `json:"frames"`
 }
 
@@ -235,18 +235,40 @@ type vethSample struct {
 	rps       bool
 }
 
+// frameCount is the server's count of frames at one moment: an
+// /api/stats snapshot's transports.<t>.frames and sampled_at.
+type frameCount struct {
+	at     time.Time
+	frames uint64
+}
+
+// framesAt interpolates the server's frame count at t between the
+// snapshots around it (in time order).
+func framesAt(counts []frameCount, t time.Time) (float64, error) {
+	for i := 1; i < len(counts); i++ {
+		a, b := counts[i-1], counts[i]
+		if t.Before(a.at) || t.After(b.at) || !b.at.After(a.at) {
+			continue
+		}
+		f := t.Sub(a.at).Seconds() / b.at.Sub(a.at).Seconds()
+		return float64(a.frames) + f*(float64(b.frames)-float64(a.frames)), nil
+	}
+	return 0, fmt.Errorf("kernel rx: no server snapshots around %s (%d snapshots)", t.Format(time.RFC3339Nano), len(counts))
+}
+
 // roundOf cuts a round from the baseline's samples and the samples taken
 // while the generator ran: the load's spans that lie inside its send
 // phase (from sendStart for sendSeconds) less the first second (or
 // fifth, if shorter) and the last 100 ms, as steadyWindow cuts the fleet
-// runs. framesSent is what the generator sent over its send phase.
-func roundOf(base, samples []vethSample, sendStart time.Time, sendSeconds float64, framesSent uint64) (KernelRxRound, error) {
+// runs. counts are the server's frame counts while the load ran.
+func roundOf(base, samples []vethSample, sendStart time.Time, sendSeconds float64, counts []frameCount) (KernelRxRound, error) {
 	var r KernelRxRound
 	for i := 1; i < len(base); i++ {
 		r.Baseline.add(base[i-1], base[i])
 	}
 	dur := time.Duration(sendSeconds * float64(time.Second))
 	from, to := sendStart.Add(min(time.Second, dur/5)), sendStart.Add(dur-100*time.Millisecond)
+	var first, last time.Time
 	for i := 1; i < len(samples); i++ {
 		a, b := samples[i-1], samples[i]
 		if a.at.Before(from) || b.at.After(to) {
@@ -257,11 +279,25 @@ func roundOf(base, samples []vethSample, sendStart time.Time, sendSeconds float6
 		} else {
 			r.Off.add(a, b)
 		}
+		if first.IsZero() {
+			first = a.at
+		}
+		last = b.at
 	}
-	if r.Baseline.Seconds <= 0 || r.On.RxPackets == 0 || r.Off.RxPackets == 0 || sendSeconds <= 0 {
+	if r.Baseline.Seconds <= 0 || r.On.RxPackets == 0 || r.Off.RxPackets == 0 {
 		return r, fmt.Errorf("kernel rx: no baseline (%.2f s) or no steady spans with RPS on (%d packets) and off (%d packets) in %d samples",
 			r.Baseline.Seconds, r.On.RxPackets, r.Off.RxPackets, len(samples))
 	}
-	r.Frames = float64(framesSent) * (r.On.Seconds + r.Off.Seconds) / sendSeconds
+	f0, err := framesAt(counts, first)
+	if err != nil {
+		return r, err
+	}
+	f1, err := framesAt(counts, last)
+	if err != nil {
+		return r, err
+	}
+	if r.Frames = f1 - f0; r.Frames <= 0 {
+		return r, fmt.Errorf("kernel rx: the server counted no frames in the steady spans")
+	}
 	return r, nil
 }

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"math"
 	"os"
 	"path/filepath"
@@ -105,7 +106,19 @@ func plantSamples(start time.Time, n int, on, off plantedSpan) []vethSample {
 	return out
 }
 
-func TestRoundOf(t *testing.T) {
+// plantCounts is the server's frame count at rate frames/s from start,
+// one snapshot a second from 0.3 s before it (so that roundOf must
+// interpolate) for n seconds.
+func plantCounts(start time.Time, rate float64, n int) []frameCount {
+	var out []frameCount
+	for i := 0; i <= n; i++ {
+		at := start.Add(time.Duration(i)*time.Second - 300*time.Millisecond)
+		out = append(out, frameCount{at: at, frames: uint64(max(0, rate*at.Sub(start).Seconds()))})
+	}
+	return out
+}
+
+func TestKernelRxRoundOf(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	// Baseline: 5 spans, idle 450 ms of 500, 10 ms softirq, 50 NET_RX each.
 	base := plantSamples(t0, 5, plantedSpan{idleNs: 450e6, softirqNs: 10e6, netRx: 50}, plantedSpan{idleNs: 450e6, softirqNs: 10e6, netRx: 50})
@@ -114,7 +127,8 @@ func TestRoundOf(t *testing.T) {
 		on, off                  plantedSpan
 		spans                    int
 		send                     float64 // seconds
-		frames                   uint64
+		framesPerSec             float64
+		countSeconds             int // of server snapshots (default 12)
 		rxPerPacket, softirqPerP float64
 		netRxPerPacket, perFrame float64
 		wantErr                  bool
@@ -124,20 +138,25 @@ func TestRoundOf(t *testing.T) {
 		// Receive path: (250e6 - 150e6) / 1e4 = 10 µs.
 		// Softirq beyond idle: 60 ms - 10 ms per span -> 5 µs/packet;
 		// NET_RX 5050 - 50 -> 0.5 per packet.
-		name: "steady", spans: 20, send: 10, frames: 200000,
+		name: "steady", spans: 20, send: 10, framesPerSec: 20000,
 		on:          plantedSpan{idleNs: 250e6, softirqNs: 60e6, netRx: 5050, packets: 10000, serverNs: 100e6},
 		off:         plantedSpan{idleNs: 350e6, softirqNs: 10e6, netRx: 50, packets: 10000, serverNs: 80e6},
 		rxPerPacket: 10000, softirqPerP: 5000, netRxPerPacket: 0.5, perFrame: 1,
 	}, {
 		// Two packets a frame (TCP data and its acknowledgement, say):
-		// 200,000 frames in 10 s, 20,000 packets per span of 500 ms.
-		name: "two packets a frame", spans: 20, send: 10, frames: 200000,
+		// 20,000 frames/s, 20,000 packets per span of 500 ms (40,000/s).
+		name: "two packets a frame", spans: 20, send: 10, framesPerSec: 20000,
 		on:          plantedSpan{idleNs: 250e6, softirqNs: 60e6, netRx: 5050, packets: 20000, serverNs: 100e6},
 		off:         plantedSpan{idleNs: 350e6, softirqNs: 10e6, netRx: 50, packets: 20000, serverNs: 80e6},
 		rxPerPacket: 5000, softirqPerP: 2500, netRxPerPacket: 0.25, perFrame: 2,
 	}, {
-		name: "no span with RPS off", spans: 1, send: 10, frames: 1000,
+		name: "no span with RPS off", spans: 1, send: 10, framesPerSec: 1000,
 		on:      plantedSpan{idleNs: 200e6, packets: 10000},
+		wantErr: true,
+	}, {
+		name: "no server snapshot after the spans", spans: 20, send: 10, framesPerSec: 20000, countSeconds: 5,
+		on:      plantedSpan{idleNs: 250e6, packets: 10000},
+		off:     plantedSpan{idleNs: 350e6, packets: 10000},
 		wantErr: true,
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -145,7 +164,7 @@ func TestRoundOf(t *testing.T) {
 			samples := plantSamples(start, tc.spans, tc.on, tc.off)
 			// The send phase starts at the first sample, so roundOf drops
 			// the first second (2 spans) and, of 10 s, the tail past 9.9 s.
-			r, err := roundOf(base, samples, start, tc.send, tc.frames)
+			r, err := roundOf(base, samples, start, tc.send, plantCounts(start, tc.framesPerSec, cmp.Or(tc.countSeconds, 12)))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
 			}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetwire/fleetwire/bench"
 	"github.com/fleetwire/fleetwire/bench/netns"
+	"github.com/fleetwire/fleetwire/server/web"
 )
 
 // VethOptions bound the kernel receive path's measurement.
@@ -58,13 +59,14 @@ const (
 // MeasureKernelRx measures the kernel's receive path for shape s: the
 // server (pinned to its one core, as the runner pins it) in one network
 // namespace, the generator (on its core) in another, joined by a veth
-// pair whose server end steers every arriving packet to the server's
-// core with RPS, so that the receive processing below the socket runs
-// there in NET_RX softirq. Each round reads that core's time with the
-// server idle (baseline) and under the load, the server process's CPU and
-// the packets the server's veth received (kernelrx.go turns them into
-// figures). It returns a KernelRx with Skipped
-// set, and no error, when this host cannot build the link.
+// pair whose server end steers the arriving packets to the server's core
+// with RPS, span by span on and off, so that their receive processing
+// below the socket runs there in NET_RX softirq or on the sending core.
+// Each round reads that core's time with the server idle (baseline) and
+// under the load, the server process's CPU and the packets the server's
+// veth received (kernelrx.go turns them into figures). It returns a
+// KernelRx with Skipped set, and no error, when this host cannot build
+// the link.
 func (r *Runner) MeasureKernelRx(ctx context.Context, s Shape, o VethOptions) (*KernelRx, error) {
 	o.defaults()
 	k := &KernelRx{Shape: s.Name, Link: "veth between two network namespaces (bench/netns profile clean: offloads off, no shaping, no loss)"}
@@ -281,7 +283,8 @@ func (r *Runner) kernelRxRound(ctx context.Context, l *netns.Link, sw *rpsSwitch
 	if err != nil {
 		return KernelRxRound{}, cmds, err
 	}
-	samples, c, err := runSampled(ctx, t, gen, alternating(read, sw, cpuMask(r.o.ServerCPUs[0])), &load, r.o.ConnectRate)
+	counts := &frameCounter{api: t.API, transport: load.Transport}
+	samples, c, err := runSampled(ctx, t, gen, alternating(ctx, read, sw, cpuMask(r.o.ServerCPUs[0]), counts), &load, r.o.ConnectRate)
 	if err != nil {
 		return KernelRxRound{}, cmds, err
 	}
@@ -289,7 +292,8 @@ func (r *Runner) kernelRxRound(ctx context.Context, l *netns.Link, sw *rpsSwitch
 		return KernelRxRound{}, cmds, fmt.Errorf("%w: %d of %d devices connected", ErrConnect, c.Gen.DevicesConnected, load.Devices)
 	}
 	sendStart := c.Gen.Started.Add(time.Duration(c.Gen.ConnectSeconds * float64(time.Second)))
-	rd, err := roundOf(base, samples, sendStart, c.Gen.DurationSeconds, c.Gen.FramesSent)
+	counts.takeAfter(ctx, samples[len(samples)-1].at)
+	rd, err := roundOf(base, samples, sendStart, c.Gen.DurationSeconds, counts.counts)
 	return rd, cmds, err
 }
 
@@ -355,10 +359,45 @@ func baseline(ctx context.Context, read func() (vethSample, error), d time.Durat
 	return out, nil
 }
 
+// frameCounter keeps the server's frame counts, one per fresh
+// /api/stats snapshot (the server takes one a second).
+type frameCounter struct {
+	api       *web.Client
+	transport string
+	counts    []frameCount
+}
+
+// take asks for a snapshot and keeps it if it is new. A failed request
+// is skipped: the next one brackets the spans as well.
+func (f *frameCounter) take(ctx context.Context) {
+	st, err := f.api.Stats(ctx)
+	if err != nil || len(f.counts) > 0 && !st.SampledAt.After(f.counts[len(f.counts)-1].at) {
+		return
+	}
+	f.counts = append(f.counts, frameCount{at: st.SampledAt, frames: st.Transports[f.transport].Frames})
+}
+
+// takeAfter takes snapshots until one was sampled after t (the server
+// takes one a second), for 3 s at most: the last span needs one after it.
+func (f *frameCounter) takeAfter(ctx context.Context, t time.Time) {
+	for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		f.take(ctx)
+		if n := len(f.counts); n > 0 && f.counts[n-1].at.After(t) {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // alternating wraps read: each reading ends a span and starts the next
 // one, processed alternately on the server's core (RPS mask on) and on
-// the sending core (mask 0), switched right after the reading.
-func alternating(read func() (vethSample, error), sw *rpsSwitch, on string) func() (vethSample, error) {
+// the sending core (mask 0), switched right after the reading; then it
+// takes the server's frame count.
+func alternating(ctx context.Context, read func() (vethSample, error), sw *rpsSwitch, on string, counts *frameCounter) func() (vethSample, error) {
 	rps := false
 	return func() (vethSample, error) {
 		s, err := read()
@@ -371,7 +410,11 @@ func alternating(read func() (vethSample, error), sw *rpsSwitch, on string) func
 			mask = on
 		}
 		s.rps = rps
-		return s, sw.set(mask)
+		if err := sw.set(mask); err != nil {
+			return s, err
+		}
+		counts.take(ctx)
+		return s, nil
 	}
 }
 
