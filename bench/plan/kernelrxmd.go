@@ -28,7 +28,7 @@ func (r *FleetReport) writeKernelRx(w io.Writer) {
 	if k.Note != "" {
 		fmt.Fprintf(w, " Run with %s.", k.Note)
 	}
-	fmt.Fprintf(w, "\n\nRPS: %s. While the load is steady, the receive processing of the packets arriving at the server alternates between the server's core (RPS on: NET_RX softirq on CPU %d) and the sending core (RPS off, as on loopback). The receive path per packet is CPU %d's non-idle time per packet with RPS on less that with RPS off: the kernel keeps idle time from when the core slept (NO_HZ), so the difference holds all the receive path costs the core (softirq, the steering interrupts, wake-ups), and the work of other processes on the core cancels. Packets are the server veth's receive counter (/proc/net/dev of its namespace); frames the generator's, in the same spans.\n\n",
+	fmt.Fprintf(w, "\n\nRPS: %s. While the load is steady, the receive processing of the packets arriving at the server alternates between the server's core (RPS on: NET_RX softirq on CPU %d) and the sending core (RPS off, as on loopback). The receive path per packet is CPU %d's non-idle time per packet with RPS on less that with RPS off: the kernel keeps idle time from when the core slept (NO_HZ), so the difference holds all the receive path costs the core (softirq, the steering interrupts, wake-ups), and the work of other processes on the core cancels. Packets are the server veth's receive counter (/proc/net/dev of its namespace); frames the server's count (/api/stats, interpolated between its snapshots at the spans' ends).\n\n",
 		k.RPS, k.ServerCPU, k.ServerCPU)
 	var rows [][]string
 	for i := range k.Rounds {
