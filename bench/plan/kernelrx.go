@@ -258,16 +258,21 @@ func framesAt(counts []frameCount, t time.Time) (float64, error) {
 
 // roundOf cuts a round from the baseline's samples and the samples taken
 // while the generator ran: the load's spans that lie inside its send
-// phase (from sendStart for sendSeconds) less the first second (or
-// fifth, if shorter) and the last 100 ms, as steadyWindow cuts the fleet
-// runs. counts are the server's frame counts while the load ran.
+// phase (from sendStart for sendSeconds) less its first and last second
+// (or fifth, if shorter). The last second goes too because a generator
+// of several processes reports the earliest start, the slowest connect
+// and the longest send phase: one process's end of stream (three
+// datagrams a UDP device) came 100 ms before that phase's end and made
+// 1.09 packets per frame. counts are the server's frame counts while the
+// load ran.
 func roundOf(base, samples []vethSample, sendStart time.Time, sendSeconds float64, counts []frameCount) (KernelRxRound, error) {
 	var r KernelRxRound
 	for i := 1; i < len(base); i++ {
 		r.Baseline.add(base[i-1], base[i])
 	}
 	dur := time.Duration(sendSeconds * float64(time.Second))
-	from, to := sendStart.Add(min(time.Second, dur/5)), sendStart.Add(dur-100*time.Millisecond)
+	trim := min(time.Second, dur/5)
+	from, to := sendStart.Add(trim), sendStart.Add(dur-trim)
 	var first, last time.Time
 	for i := 1; i < len(samples); i++ {
 		a, b := samples[i-1], samples[i]

@@ -162,8 +162,8 @@ func TestKernelRxRoundOf(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			start := t0.Add(10 * time.Second)
 			samples := plantSamples(start, tc.spans, tc.on, tc.off)
-			// The send phase starts at the first sample, so roundOf drops
-			// the first second (2 spans) and, of 10 s, the tail past 9.9 s.
+			// The send phase starts at the first sample, so roundOf keeps
+			// the spans from 1 s to 9 s of its 10 s.
 			r, err := roundOf(base, samples, start, tc.send, plantCounts(start, tc.framesPerSec, cmp.Or(tc.countSeconds, 12)))
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("err %v, want error %v", err, tc.wantErr)
@@ -171,8 +171,8 @@ func TestKernelRxRoundOf(t *testing.T) {
 			if tc.wantErr {
 				return
 			}
-			if r.On.Spans != 9 || r.Off.Spans != 8 {
-				t.Errorf("spans on %d, off %d: want 9 and 8 (1 s to 9.5 s)", r.On.Spans, r.Off.Spans)
+			if r.On.Spans != 8 || r.Off.Spans != 8 {
+				t.Errorf("spans on %d, off %d: want 8 and 8 (1 s to 9 s)", r.On.Spans, r.Off.Spans)
 			}
 			near := func(what string, got, want float64) {
 				t.Helper()
