@@ -10,10 +10,10 @@ import (
 
 // The kernel's receive path measured on its own: on loopback it runs in
 // the sender's context, so the server's CPU never holds it. MeasureKernelRx
-// (veth.go) sends a fleet shape across a veth pair whose server end steers
-// every arriving packet (RPS) to the server's core, where it is processed
-// in NET_RX softirq; this file reads that core's counters and turns a
-// round of them into per-packet figures.
+// (veth.go) sends a fleet shape across a veth pair whose server end
+// steers the arriving packets (RPS) to the server's core in every other
+// span, where they are processed in NET_RX softirq; this file reads that
+// core's counters and turns a round of them into per-packet figures.
 //
 // The receive path's time is the core's non-idle time per packet with
 // the receive processing steered to it, less that without, in spans that
@@ -23,8 +23,9 @@ import (
 // wake-ups), while the work of other processes sharing the core cancels.
 // The softirq column of /proc/stat is read beside it: it must rise with
 // the traffic, but this kernel (no IRQ_TIME_ACCOUNTING) only samples it
-// with the scheduler tick, charging each tick to whatever it interrupts,
-// and rounds of one load gave from 1.3 to 13 µs per packet from it.
+// with the scheduler tick, charging each tick to whatever it interrupts:
+// in one run of TestMeasureKernelRx it gave 6.9 ± 5.1 µs per packet
+// where the receive path took 3.2 ± 0.6.
 
 // cpuCounters are one CPU's counters at one moment.
 type cpuCounters struct {
