@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -60,6 +61,7 @@ func (r *FleetReport) WriteMarkdown(w io.Writer) {
 	}
 	r.writeValidation(w)
 	r.writeProjection(w)
+	r.writeKernelRx(w)
 	if len(r.Errors) > 0 {
 		fmt.Fprintf(w, "## Errors\n\n")
 		for _, e := range r.Errors {
@@ -160,18 +162,26 @@ func (r *FleetReport) writeProjection(w io.Writer) {
 		{"  of which per reading", num(p.ReadingCores, 4) + " cores"},
 		{"  of which per connected device", num(p.DeviceCores, 4) + " cores"},
 		{"  of which idle", num(p.IdleCores, 4) + " cores"},
-		{"kernel receive path (not in the server's CPU on loopback)", "at most " + pm(p.RxBoundCores, p.RxBoundCoresErr, 4, " cores") + ": the generator model at this fleet (see below)"},
+		r.kernelRxRow(),
 		{"server memory (RSS)", pm(p.RSS/(1<<20), p.RSSErr/(1<<20), 1, " MiB")},
 		{"kernel socket memory (server sockets)", kernelText(p, f)},
 		{"memory, process and kernel", bytesStr(p.RSS + p.KernelBytes)},
 		{"open files", num(p.FDs, 0)},
+	}
+	if r.measuredRx() {
+		rows = slices.Insert(rows, 6, []string{"  cross-check: the generator model's bound", "at most " + pm(p.RxBoundCores, p.RxBoundCoresErr, 4, " cores") + " (the generator's whole CPU at this fleet on loopback, its sending included)"})
 	}
 	table(w, []string{"", "projected"}, rows)
 	if p.Uncertain(r.Options.Tolerance) {
 		fmt.Fprintf(w, "**The projected CPU is uncertain: its standard error is %.0f %% of it (more than %.0f %%).** The held-out run was predicted within tolerance, but the fitted terms (see their standard errors) do not pin down this fleet's cost, which lies far from the runs: read the CPU figure as an order of magnitude, not a plan.\n\n",
 			100*p.CoresErr/math.Abs(p.Cores), 100*r.Options.Tolerance)
 	}
-	fmt.Fprintf(w, "The kernel's receive path (IP and %s input below the socket) runs in the sending process's context on loopback, so it is in the generator's CPU and not the server's. It was not measured on its own: it is bounded from above by the generator's whole CPU (its own sending included), fitted with the same terms; on a host with a network card it runs in softirq on the server's cores, so plan for server CPU plus up to that share.\n\n", strings.ToUpper(f.Transport))
+	if r.measuredRx() {
+		fmt.Fprintf(w, "The kernel's receive path (IP and %s input below the socket) runs in the sending process's context on loopback, so it is in the generator's CPU and not the server's. It was measured on its own on a veth pair (see \"Kernel receive path\" below): its time per packet there times the fleet's packets/s (%s frames/s x %s packets per frame, as measured). On a host with a network card it runs in softirq on the server's cores: plan for server CPU plus that row.\n\n",
+			strings.ToUpper(f.Transport), num(p.FramesPerSec, 0), num(r.KernelRx.PacketsPerFrame.Value, 3))
+	} else {
+		fmt.Fprintf(w, "The kernel's receive path (IP and %s input below the socket) runs in the sending process's context on loopback, so it is in the generator's CPU and not the server's. It was not measured on its own (fleetwire plan --kernel-veth measures it): it is bounded from above by the generator's whole CPU (its own sending included), fitted with the same terms; on a host with a network card it runs in softirq on the server's cores, so plan for server CPU plus up to that share.\n\n", strings.ToUpper(f.Transport))
+	}
 	if r.Old != nil {
 		ratio := p.Cores / r.Old.BusyCores
 		fmt.Fprintf(w, "**Against the old figure:** %s busy cores (%s at 70 %% headroom), from %s. The model projects %s busy cores: %.1fx the old figure (the old one was %.0f %% of it).\n\n",
@@ -185,4 +195,23 @@ func kernelText(p *FleetProjection, f *FleetSpec) string {
 	}
 	return bytesStr(p.KernelBytes) + " (" + num(f.Devices, 0) + " sockets: " + bytesStr(p.KernelBytes-p.KernelSlab) +
 		" of buffers at the measured mean, " + bytesStr(p.KernelSlab) + " of slab objects; not in RSS)"
+}
+
+// measuredRx: the receive path was measured and projected.
+func (r *FleetReport) measuredRx() bool {
+	return r.KernelRx != nil && len(r.KernelRx.Rounds) > 0 && r.Projection != nil
+}
+
+// kernelRxRow is the projection's receive-path row: measured when it
+// was, else the generator model's bound.
+func (r *FleetReport) kernelRxRow() []string {
+	p := r.Projection
+	const name = "kernel receive path (not in the server's CPU on loopback)"
+	if !r.measuredRx() {
+		return []string{name, "at most " + pm(p.RxBoundCores, p.RxBoundCoresErr, 4, " cores") + ": the generator model at this fleet (see below)"}
+	}
+	k := r.KernelRx
+	pps := p.FramesPerSec * k.PacketsPerFrame.Value
+	return []string{name, pm(p.KernelRxCores, p.KernelRxCoresErr, 4, " cores") +
+		fmt.Sprintf(": %s per packet, measured on a veth pair, x %s packets/s", pm(k.RxPerPacket.Value, k.RxPerPacket.StdErr, 0, " ns"), num(pps, 0))}
 }

@@ -143,7 +143,35 @@ type FleetReport struct {
 	Validated    bool          `json:"validated"`
 	// Projection: only when Validated.
 	Projection *FleetProjection `json:"projection,omitempty"`
-	Errors     []string         `json:"errors,omitempty"`
+	// KernelRx: the kernel's receive path measured on a veth pair, when
+	// asked for (SetKernelRx).
+	KernelRx *KernelRx `json:"kernel_rx,omitempty"`
+	Errors   []string  `json:"errors,omitempty"`
+}
+
+// SetKernelRx records k and, when there is a projection and k measured
+// something, the receive path's cores at the fleet's frames/s.
+func (r *FleetReport) SetKernelRx(k *KernelRx) {
+	r.KernelRx = k
+	if r.Projection == nil {
+		return
+	}
+	r.Projection.KernelRxCores, r.Projection.KernelRxCoresErr = 0, 0
+	if k == nil || len(k.Rounds) == 0 {
+		return
+	}
+	r.Projection.KernelRxCores, r.Projection.KernelRxCoresErr = k.Cores(r.Projection.FramesPerSec)
+}
+
+// HeldOutShape is the shape of the held-out run, false when there is
+// none.
+func (r *FleetReport) HeldOutShape() (Shape, bool) {
+	for _, s := range r.Shapes {
+		if s.HeldOut {
+			return s, true
+		}
+	}
+	return Shape{}, false
 }
 
 // RunFleet measures f's shapes (each retried once on an error), fits

@@ -180,3 +180,48 @@ func TestFleetReport_JSONWithNaN(t *testing.T) {
 		}
 	}
 }
+
+// TestFleetReport_KernelRx: a measured receive path replaces the
+// generator model's bound in the projection (kept as a labelled
+// cross-check) at the fleet's packets/s; a skipped one leaves the bound
+// and says why.
+func TestFleetReport_KernelRx(t *testing.T) {
+	p := &plantedServer{perFrame: 2000, perReading: 100, perDevice: 3000, idle: 5e6,
+		memPerDevice: 6000, memBase: 20 << 20, relNoise: 0.01, rng: rand.New(rand.NewPCG(1, 7))}
+	rep, err := RunFleet(context.Background(), p.measure, modestFleet, ShapeOptions{}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	base := plantSamples(t0, 4, plantedSpan{idleNs: 450e6}, plantedSpan{idleNs: 450e6})
+	on := plantedSpan{idleNs: 250e6, softirqNs: 60e6, netRx: 5000, packets: 10000, serverNs: 100e6}
+	off := plantedSpan{idleNs: 350e6, netRx: 0, packets: 10000, serverNs: 80e6}
+	start := t0.Add(5 * time.Second)
+	rd, err := roundOf(base, plantSamples(start, 20, on, off), start, 10, plantCounts(start, 20000, 12))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &KernelRx{Shape: "held out", Load: rep.Shapes[len(rep.Shapes)-1].Load, Rounds: []KernelRxRound{rd, rd, rd}}
+	k.summarize()
+	rep.SetKernelRx(k)
+	// 10 µs per packet, one packet per frame, 10,000 frames/s: 0.1 cores.
+	if c := rep.Projection.KernelRxCores; math.Abs(c-0.1) > 1e-9 {
+		t.Errorf("receive path %v cores, want 0.1", c)
+	}
+	var md strings.Builder
+	rep.WriteMarkdown(&md)
+	for _, want := range []string{"| kernel receive path (not in the server's CPU on loopback) | 0.1000 ± 0.0000 cores: 10,000 ± 0 ns per packet, measured on a veth pair, x 10,000 packets/s |",
+		"cross-check: the generator model's bound", "## Kernel receive path, measured on a veth pair"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report.md: no %q in\n%s", want, md.String())
+		}
+	}
+	rep.SetKernelRx(&KernelRx{Skipped: "not root"})
+	md.Reset()
+	rep.WriteMarkdown(&md)
+	for _, want := range []string{"Not measured: not root.", "at most "} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("report.md, skipped: no %q", want)
+		}
+	}
+}

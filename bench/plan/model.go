@@ -213,6 +213,11 @@ type FleetProjection struct {
 	// kernel's receive path is in it, so it bounds that share from above.
 	RxBoundCores    float64 `json:"rx_bound_cores"`
 	RxBoundCoresErr float64 `json:"rx_bound_cores_err"`
+	// KernelRxCores: the receive path measured on a veth pair
+	// (FleetReport.KernelRx) at the fleet's packets/s; zero when it was
+	// not measured.
+	KernelRxCores    float64 `json:"kernel_rx_cores,omitempty"`
+	KernelRxCoresErr float64 `json:"kernel_rx_cores_err,omitempty"`
 	// RSS (process) and KernelBytes (server sockets: TCP one per
 	// device, UDP none that grow with devices): buffers under the
 	// fleet's traffic plus the sockets' slab objects (KernelSlab).

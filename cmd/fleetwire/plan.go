@@ -38,6 +38,8 @@ type planFlags struct {
 	fleetSpec          *plan.FleetSpec // --fleet DESCRIPTION or --fleet-file: the fleet-model mode
 	fleetFile          string
 	shape              plan.ShapeOptions
+	kernelVeth         bool
+	veth               plan.VethOptions
 	old                plan.OldFigure
 	fleetSizes         []float64
 	out, name          string
@@ -85,6 +87,9 @@ func (p *planFlags) register(f *pflag.FlagSet) {
 	f.DurationVar(&p.shape.Duration, "fleet-duration", 10*time.Second, "fleet model: sending time of each run")
 	f.IntVar(&p.shape.Repeat, "fleet-repeat", 2, "fleet model: run every shape this many times and keep the run with the least server CPU")
 	f.Float64Var(&p.shape.Tolerance, "tolerance", 0.15, "fleet model: project only when the held-out run's server CPU and memory are within this fraction of the prediction")
+	f.BoolVar(&p.kernelVeth, "kernel-veth", false, "fleet model: also measure the kernel's receive path per packet on a veth pair between two network namespaces (root; about 3 minutes) and project it instead of bounding it by the generator's CPU")
+	f.DurationVar(&p.veth.Duration, "kernel-veth-duration", 25*time.Second, "fleet model: sending time of each --kernel-veth round")
+	f.IntVar(&p.veth.Repeat, "kernel-veth-repeat", 3, "fleet model: --kernel-veth rounds (the standard error is over them)")
 	f.Float64Var(&p.old.BusyCores, "old-cores", 0, "fleet model: busy cores an earlier projection gave this fleet, for comparison")
 	f.StringVar(&p.old.Source, "old-source", "", "fleet model: where --old-cores came from")
 	f.Float64Var(&p.fleet.Rate, "rate", 0.1, "projection: samples/s per device (0.1: one every 10 s)")

@@ -82,6 +82,9 @@ func runFleetPlan(cmd *cobra.Command, p *planFlags) error {
 	load0, machine := loadAvg(), bench.ThisMachine(".") // the commit as the runs start
 
 	rep, runErr := plan.RunFleet(cmd.Context(), runner.MeasureShape, f, p.shape, nil)
+	if p.kernelVeth && runErr == nil {
+		measureKernelRx(cmd, runner, rep, p.veth)
+	}
 	rep.Command = "fleetwire " + shellJoin(os.Args[1:])
 	rep.Started, rep.Seconds, rep.Machine = started, time.Since(started).Seconds(), machine
 	rep.Pinning, rep.Sink, rep.LoadAvg = o.Pinning(), o.Sink, [2]string{load0, loadAvg()}
@@ -98,11 +101,38 @@ func runFleetPlan(cmd *cobra.Command, p *planFlags) error {
 		fmt.Fprintf(cmd.OutOrStdout(), "the model missed the held-out run by more than %.0f %%: no projection\n", 100*rep.Options.Tolerance)
 	default:
 		fmt.Fprintf(cmd.OutOrStdout(), "projection: %.4f ± %.4f server cores, %.0f ns per reading\n", rep.Projection.Cores, rep.Projection.CoresErr, rep.Projection.NsPerReading)
+		if rep.Projection.KernelRxCores != 0 {
+			fmt.Fprintf(cmd.OutOrStdout(), "kernel receive path: %.4f ± %.4f cores beside it (measured on a veth pair)\n", rep.Projection.KernelRxCores, rep.Projection.KernelRxCoresErr)
+		}
 		if rep.Projection.Uncertain(rep.Options.Tolerance) {
 			fmt.Fprintln(cmd.OutOrStdout(), "the projected CPU is uncertain: its standard error is beyond the tolerance")
 		}
 	}
 	return runErr
+}
+
+// measureKernelRx measures the receive path for the held-out shape on a
+// veth pair and puts it in rep; an error is reported in rep, not fatal:
+// the fleet's own runs stand without it.
+func measureKernelRx(cmd *cobra.Command, runner *plan.Runner, rep *plan.FleetReport, o plan.VethOptions) {
+	s, ok := rep.HeldOutShape()
+	if !ok {
+		return
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "plan: kernel receive path on a veth pair, shape %s\n", s.Name)
+	k, err := runner.MeasureKernelRx(cmd.Context(), s, o)
+	if err != nil {
+		slog.Warn("plan: kernel receive path not measured", "err", err)
+		rep.Errors = append(rep.Errors, fmt.Sprintf("kernel receive path: %v", err))
+		return
+	}
+	rep.SetKernelRx(k)
+	if k.Skipped != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "kernel receive path not measured: %s\n", k.Skipped)
+		return
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "kernel receive path: %.0f ± %.0f ns per packet (%.3f packets per frame)\n",
+		k.RxPerPacket.Value, k.RxPerPacket.StdErr, k.PacketsPerFrame.Value)
 }
 
 func loadAvg() string {
