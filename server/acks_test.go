@@ -518,3 +518,32 @@ func readStored(t *testing.T, c *net.UDPConn, wait time.Duration) []codec.Contro
 	}
 	return out
 }
+
+// TestAckEndFromNewAddress: a UDP device whose binding was lost may send
+// only an #eos or #gaveup from its new port (the report before it was
+// lost): the #stored it asks for go to that port, with its id, not to
+// the port of its solo hello, which may be another device's by then.
+func TestAckEndFromNewAddress(t *testing.T) {
+	enc := wire.NewEncoder(codec.Codec{Format: codec.FormatBinary}, 0, nil)
+	for _, kind := range []codec.ControlKind{codec.ControlEOS, codec.ControlGaveUp} {
+		srv := startServer(t, func(c *Config) { c.AckInterval = time.Hour })
+		a1 := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+		dgram := control.AppendBinary(nil, &codec.Control{Kind: codec.ControlHello, Device: []byte("dev-e"), Ack: true, Window: 100, Solo: true})
+		dgram = enc.Append(dgram, &codec.Frame{Device: []byte("dev-e"), Seq: 0, Flags: codec.HasSeq, Channels: 1,
+			Times: []int64{0, 0, 0}, Values: []codec.Value{codec.Decimal(1, 0), codec.Decimal(2, 0), codec.Decimal(3, 0)}})
+		if _, err := a1.Write(dgram); err != nil {
+			t.Fatal(err)
+		}
+		if got := readStored(t, a1, 5*time.Second); len(got) != 1 || got[0].Device != nil || got[0].Seq != 3 {
+			t.Fatalf("first #stored: %+v", got)
+		}
+		a2 := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+		if _, err := a2.Write(control.AppendBinary(nil, &codec.Control{Kind: kind, Device: []byte("dev-e"), Seq: 6})); err != nil {
+			t.Fatal(err)
+		}
+		got := readStored(t, a2, 5*time.Second)
+		if len(got) != 1 || string(got[0].Device) != "dev-e" {
+			t.Fatalf("after %v from a new port, that port got %+v; want a #stored naming dev-e", kind, got)
+		}
+	}
+}

@@ -653,6 +653,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			return
 		}
 		g.resumeAck(tr, s)
+		g.linkSession(s, st, tr, src, c.Binary) // its #stored go where it waits now
 		if !s.endOfStream(c.Seq, now) {
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
@@ -669,6 +670,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			return
 		}
 		g.resumeAck(tr, s)
+		g.linkSession(s, st, tr, src, c.Binary)
 		if !s.gaveUp(c.Seq, now) {
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
