@@ -34,8 +34,14 @@ import (
 // ackState is an acking device's state, allocated at its opt-in: a device
 // that never opts in costs one nil pointer.
 type ackState struct {
-	window   uint32 // samples the device holds unacknowledged (its hello)
-	solo     bool   // its hello said no other device shares its link: #stored without its id
+	window uint32 // samples the device holds unacknowledged (its hello)
+	solo   bool   // its hello said no other device shares its link: #stored without its id
+	// soloLink is the link its last solo hello came over: the only one
+	// #stored may leave its id out on. A UDP device that lost its NAT
+	// binding reports bare from new ports, and a port it left may
+	// already be another device's: that device would take an id-less
+	// #stored for its own and free samples that were never stored.
+	soloLink *downlink
 	received ack.Set
 	durable  ack.Set
 
@@ -255,7 +261,7 @@ func (a *acker) send(now int64, closing bool) {
 			w.b = w.b[:0]
 		}
 		var id []byte
-		if !st.solo {
+		if !st.solo || link != st.soloLink {
 			id = []byte(s.ID)
 		}
 		ctl := st.durable.Stored(id)

@@ -424,3 +424,126 @@ func TestAckSolo(t *testing.T) {
 		t.Fatalf("text #stored to a solo device %q, want \"#stored 3\"", got)
 	}
 }
+
+// TestAckSoloStaleAddress: a solo device's #stored leaves out its id only
+// on the path its solo hello came over. A UDP device that lost its NAT
+// binding sends its next report bare from a new port; once it moves on
+// again, that port may be handed to another device (the generator's
+// sockets, like a NAT's external ports, reuse ports), and a #stored
+// without an id sent there is taken by that device as its own: it frees
+// samples the server never stored. Here device b takes the port device a
+// reported from last, and must hear a's acknowledgement named as a's.
+func TestAckSoloStaleAddress(t *testing.T) {
+	srv := startServer(t, func(c *Config) { c.AckInterval = 2 * time.Second })
+	enc := wire.NewEncoder(codec.Codec{Format: codec.FormatBinary}, 0, nil)
+	hello := func(id string) []byte {
+		return control.AppendBinary(nil, &codec.Control{Kind: codec.ControlHello, Device: []byte(id), Ack: true, Window: 100, Solo: true})
+	}
+	frame := func(dst []byte, id string, seq uint64) []byte {
+		return enc.Append(dst, &codec.Frame{Device: []byte(id), Seq: seq, Flags: codec.HasSeq, Channels: 1,
+			Times: []int64{0, 0, 0}, Values: []codec.Value{codec.Decimal(1, 0), codec.Decimal(2, 0), codec.Decimal(3, 0)}})
+	}
+	send := func(c *net.UDPConn, b []byte) {
+		t.Helper()
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Device a: its first report with its solo hello, acknowledged at once.
+	a1 := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+	send(a1, frame(hello("dev-a"), "dev-a", 0))
+	if got := readStored(t, a1, 5*time.Second); len(got) != 1 || got[0].Device != nil || got[0].Seq != 3 {
+		t.Fatalf("a's first #stored: %+v", got)
+	}
+	// Its next report, bare, from a new socket: acknowledged at the
+	// interval, 2 s after the first.
+	a2 := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+	send(a2, frame(nil, "dev-a", 3))
+	waitFor(t, time.Second, "a's second report received", func() bool {
+		d, _ := srv.Device("dev-a")
+		return d.Readings == 6
+	})
+	// a moves on; b gets a2's port and reports 0-2 (its 3-5 were lost).
+	port := a2.LocalAddr().(*net.UDPAddr)
+	a2.Close()
+	b, err := net.DialUDP("udp", port, srv.Addr(UDP).(*net.UDPAddr))
+	if err != nil {
+		t.Fatalf("b takes a's old port: %v", err)
+	}
+	defer b.Close()
+	send(b, frame(hello("dev-b"), "dev-b", 0))
+	var sawA bool
+	deadline := time.Now().Add(5 * time.Second)
+	for !sawA && time.Now().Before(deadline) {
+		for _, c := range readStored(t, b, time.Until(deadline)) {
+			switch {
+			case c.Device == nil && c.Seq != 3:
+				t.Fatalf("b's port got #stored %d without an id: b would take a's acknowledgement as its own", c.Seq)
+			case string(c.Device) == "dev-a":
+				sawA = true
+			}
+		}
+	}
+	if !sawA {
+		t.Fatal("a's #stored never went to its last address: the test did not set up the case")
+	}
+}
+
+// readStored reads one datagram of #stored frames from c.
+func readStored(t *testing.T, c *net.UDPConn, wait time.Duration) []codec.Control {
+	t.Helper()
+	buf := make([]byte, 2048)
+	_ = c.SetReadDeadline(time.Now().Add(wait))
+	n, err := c.Read(buf)
+	if err != nil {
+		t.Fatalf("no #stored: %v", err)
+	}
+	var b codec.Batch
+	dec := wire.NewDecoder(codec.Limits{}, 0, nil)
+	var out []codec.Control
+	for off := 0; off < n; {
+		total := int(buf[off+1]) + 2 // short frames: one-byte length
+		b.Reset()
+		if err := dec.Decode(&b, buf[off:off+total]); err != nil {
+			t.Fatalf("decode % x: %v", buf[off:n], err)
+		}
+		for _, ctl := range b.Controls {
+			ctl.Device = append([]byte(nil), ctl.Device...)
+			if len(ctl.Device) == 0 {
+				ctl.Device = nil
+			}
+			out = append(out, ctl)
+		}
+		off += total
+	}
+	return out
+}
+
+// TestAckEndFromNewAddress: a UDP device whose binding was lost may send
+// only an #eos or #gaveup from its new port (the report before it was
+// lost): the #stored it asks for go to that port, with its id, not to
+// the port of its solo hello, which may be another device's by then.
+func TestAckEndFromNewAddress(t *testing.T) {
+	enc := wire.NewEncoder(codec.Codec{Format: codec.FormatBinary}, 0, nil)
+	for _, kind := range []codec.ControlKind{codec.ControlEOS, codec.ControlGaveUp} {
+		srv := startServer(t, func(c *Config) { c.AckInterval = time.Hour })
+		a1 := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+		dgram := control.AppendBinary(nil, &codec.Control{Kind: codec.ControlHello, Device: []byte("dev-e"), Ack: true, Window: 100, Solo: true})
+		dgram = enc.Append(dgram, &codec.Frame{Device: []byte("dev-e"), Seq: 0, Flags: codec.HasSeq, Channels: 1,
+			Times: []int64{0, 0, 0}, Values: []codec.Value{codec.Decimal(1, 0), codec.Decimal(2, 0), codec.Decimal(3, 0)}})
+		if _, err := a1.Write(dgram); err != nil {
+			t.Fatal(err)
+		}
+		if got := readStored(t, a1, 5*time.Second); len(got) != 1 || got[0].Device != nil || got[0].Seq != 3 {
+			t.Fatalf("first #stored: %+v", got)
+		}
+		a2 := udpFrom(t, "127.0.0.1", srv.Addr(UDP))
+		if _, err := a2.Write(control.AppendBinary(nil, &codec.Control{Kind: kind, Device: []byte("dev-e"), Seq: 6})); err != nil {
+			t.Fatal(err)
+		}
+		got := readStored(t, a2, 5*time.Second)
+		if len(got) != 1 || string(got[0].Device) != "dev-e" {
+			t.Fatalf("after %v from a new port, that port got %+v; want a #stored naming dev-e", kind, got)
+		}
+	}
+}

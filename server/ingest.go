@@ -637,6 +637,12 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			}
 		}
 		g.linkSession(s, st, tr, src, c.Binary)
+		if c.Ack {
+			s.ack.soloLink = nil
+			if l := s.link.Load(); c.Solo && cameOver(l, st, src) {
+				s.ack.soloLink = l // where the device vouched that it is alone
+			}
+		}
 	case codec.ControlEOS:
 		var f codec.Frame
 		f.Device = c.Device
@@ -647,6 +653,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			return
 		}
 		g.resumeAck(tr, s)
+		g.linkSession(s, st, tr, src, c.Binary) // its #stored go where it waits now
 		if !s.endOfStream(c.Seq, now) {
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
@@ -663,6 +670,7 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 			return
 		}
 		g.resumeAck(tr, s)
+		g.linkSession(s, st, tr, src, c.Binary)
 		if !s.gaveUp(c.Seq, now) {
 			g.countError(tr, s, ErrBadSequence, nil, now)
 		}
@@ -680,6 +688,18 @@ func (g *ingester) control(st *stream, tr Transport, c *codec.Control, src netip
 		// Devices do not command the server: count it as a bad control.
 		g.countError(tr, nil, ErrReason(codec.ReasonBadControl), nil, now)
 	}
+}
+
+// cameOver reports whether l is the path a frame came over: stream st's
+// link, or for a datagram the downlink to its source address.
+func cameOver(l *downlink, st *stream, src netip.AddrPort) bool {
+	if l == nil {
+		return false
+	}
+	if st != nil {
+		return l == st.link
+	}
+	return l.transport == UDP && l.addr == src
 }
 
 // finish ends a feed: releases the session lock, publishes counters and
