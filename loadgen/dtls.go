@@ -358,12 +358,7 @@ func (w *tlsWriter) session(ctx context.Context) {
 		return
 	}
 	t.sessionOpened(conn)
-	w.c = &tlsConn{conn: conn, closed: make(chan struct{})}
-	t.live.connected.Add(1)
-	if !d.everUp {
-		d.everUp = true
-		t.live.everConn.Add(1)
-	}
+	w.attach(conn)
 	go w.read(w.c)
 	if err := w.write(); err != nil {
 		t.count(func(tl *tally) { tl.disconnects[tlsReason(err)]++ })

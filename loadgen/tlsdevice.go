@@ -235,17 +235,22 @@ func (w *tlsWriter) appendEOS() {
 	w.appendControl(codec.Control{Kind: codec.ControlEOS, Device: w.d.id, Seq: w.d.seq}, kind)
 }
 
+// attach makes conn the device's connection and counts it connected.
+func (w *tlsWriter) attach(conn secConn) {
+	w.c = &tlsConn{conn: conn, closed: make(chan struct{})}
+	w.t.live.connected.Add(1)
+	if !w.d.everUp {
+		w.d.everUp = true
+		w.t.live.everConn.Add(1)
+	}
+}
+
 // up starts a connection: hello, and with Ack the frames that fell due
 // while the device was down, a #gaveup and everything unacknowledged
 // (loop.connected does the same).
 func (w *tlsWriter) up(conn secConn) {
 	t, d := w.t, w.d
-	w.c = &tlsConn{conn: conn, closed: make(chan struct{})}
-	t.live.connected.Add(1)
-	if !d.everUp {
-		d.everUp = true
-		t.live.everConn.Add(1)
-	}
+	w.attach(conn)
 	w.reset()
 	w.appendControl(t.acc.helloControl(d), markHello)
 	if t.r.cfg.Ack {
